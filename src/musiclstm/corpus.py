@@ -1,0 +1,274 @@
+"""Turn a source into a corpus on disk, and load it back.
+
+A corpus is a folder:
+- `rolls-<hash>.npy`: every piece's roll once, end to end, bit-packed along the keys: a uint8 array
+  of shape (total_frames, 11), 11 bytes per frame; loaded memory-mapped.
+- `manifest.json`: the settings, the source's fingerprint, and `pieces`, a list of
+  `{"name", "split", "frames", "offset"}` in storage order; also the skipped files with reasons.
+
+The manifest is written last and names its rolls file, so replacing it is the one step that commits
+a build: an interrupted run leaves the previous corpus whole. Splits are by piece, never by window.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from musiclstm.config import CORPUS_FORMAT_VERSION, VERSION, N_KEYS, SPLITS, CorpusConfig, MusicLSTMError
+from musiclstm.sources import Source, SourcePiece, natural_steps_per_beat, read_source, resolve_source
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+PACKED_WIDTH = (N_KEYS + 7) // 8  # bytes per frame on disk
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One piece of a corpus; `roll` is unpacked from the stored bits on each access."""
+
+    name: str
+    split: str
+    frames: int
+    packed: np.ndarray = field(repr=False, compare=False)  # (frames, 11) uint8, a view of the rolls file
+
+    @property
+    def roll(self) -> np.ndarray:
+        """The piece as a (frames, 88) bool array; column k is MIDI pitch 21 + k."""
+        return unpack_roll(self.packed)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The pieces of a corpus in storage order, with the settings they were made with."""
+
+    path: Path
+    manifest: dict
+    pieces: list[Piece]
+
+    @property
+    def steps_per_beat(self) -> int:
+        return self.manifest["steps_per_beat"]
+
+    @property
+    def source(self) -> str:
+        return self.manifest["source"]
+
+    def split(self, name: str) -> list[Piece]:
+        """The pieces of one split (`train`, `valid` or `test`)."""
+        if name not in SPLITS:
+            raise MusicLSTMError(f"unknown split '{name}': choose one of {', '.join(SPLITS)}")
+        return [piece for piece in self.pieces if piece.split == name]
+
+    def __iter__(self) -> Iterator[Piece]:
+        return iter(self.pieces)
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def __getitem__(self, index: int) -> Piece:
+        return self.pieces[index]
+
+
+def pack_roll(roll: np.ndarray) -> np.ndarray:
+    """Pack a (frames, 88) bool roll into (frames, 11) bytes."""
+    return np.packbits(np.asarray(roll, dtype=bool), axis=1)
+
+
+def unpack_roll(packed: np.ndarray) -> np.ndarray:
+    """Unpack (frames, 11) bytes into a (frames, 88) bool roll."""
+    return np.unpackbits(np.asarray(packed), axis=1, count=N_KEYS).astype(bool)
+
+
+def assign_splits(pieces: list[SourcePiece], fractions: tuple[float, float, float], seed: int) -> list[str]:
+    """Give each piece a split, shuffling by piece with `seed`; pieces the source already split keep theirs.
+
+    With three or more pieces to split, valid and test get at least one each (when their fraction is
+    above zero), so a small corpus can still be validated.
+    """
+    if all(piece.split for piece in pieces):
+        return [piece.split for piece in pieces]
+    n = len(pieces)
+    order = np.random.default_rng(seed).permutation(n)
+    n_valid, n_test = (
+        max(1, round(fraction * n)) if n >= 3 and fraction > 0 else round(fraction * n) for fraction in fractions[1:]
+    )
+    n_train = n - n_valid - n_test
+    split_of_rank = ["train"] * n_train + ["valid"] * n_valid + ["test"] * n_test
+    splits = [""] * n
+    for rank, index in enumerate(order):
+        splits[index] = split_of_rank[rank]
+    return splits
+
+
+def fingerprint(source: Source, config: CorpusConfig, steps_per_beat: int) -> str:
+    """Hash what a build depends on: settings, and each source file's name, size and modification time."""
+    files = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in source.files]
+    settings = dict(config.to_dict(), source=source.location, steps_per_beat=steps_per_beat, workers=None,
+                    format=CORPUS_FORMAT_VERSION)
+    blob = json.dumps([settings, files], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def write_atomically(path: Path, write) -> None:
+    """Write a file through a temporary sibling and a rename, so readers see the old or the new file whole."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(handle, 0o666 & ~umask)  # mkstemp makes 0600; give the file the user's usual permissions
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(path: Path) -> dict:
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise MusicLSTMError(f"{path}: not a corpus (no {MANIFEST}); build one with 'musiclstm data'")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise MusicLSTMError(f"{manifest_path}: unreadable manifest ({err})") from err
+    if manifest.get("format_version") != CORPUS_FORMAT_VERSION:
+        raise MusicLSTMError(
+            f"{manifest_path}: corpus format {manifest.get('format_version')} is not the supported "
+            f"{CORPUS_FORMAT_VERSION}; rebuild it with 'musiclstm data'"
+        )
+    return manifest
+
+
+def load_corpus(path: str | Path) -> Corpus:
+    """Load a corpus folder; the rolls are memory-mapped, not read into memory.
+
+    Raises:
+        MusicLSTMError: the folder is not a corpus, or its files do not agree with each other.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    rolls_path = path / manifest["rolls_file"]
+    try:
+        packed = np.load(rolls_path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise MusicLSTMError(f"{rolls_path}: unreadable rolls file ({err}); rebuild the corpus") from err
+    if packed.shape != (manifest["total_frames"], PACKED_WIDTH):
+        raise MusicLSTMError(
+            f"{rolls_path}: holds {packed.shape}, the manifest expects "
+            f"({manifest['total_frames']}, {PACKED_WIDTH}); rebuild the corpus"
+        )
+    pieces = [
+        Piece(entry["name"], entry["split"], entry["frames"],
+              packed[entry["offset"]: entry["offset"] + entry["frames"]])
+        for entry in manifest["pieces"]
+    ]
+    return Corpus(path, manifest, pieces)
+
+
+def build_corpus(config: CorpusConfig, out: str | Path, force: bool = False, progress: bool = False) -> dict:
+    """Read a source into a corpus folder and return its summary.
+
+    An unchanged source with the same settings reuses the corpus already at `out` unless `force`.
+
+    Raises:
+        MusicLSTMError: the source is unknown or missing, or not one file in it is usable.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    source = resolve_source(config.source, config.limit)
+    steps_per_beat = config.steps_per_beat or natural_steps_per_beat(source.kind)
+    source_fingerprint = fingerprint(source, config, steps_per_beat)
+    if not force and (out / MANIFEST).is_file():
+        try:
+            corpus = load_corpus(out)
+        except MusicLSTMError as err:
+            log.info("rebuilding: the corpus at %s cannot be reused (%s)", out, err)
+        else:
+            if corpus.manifest.get("fingerprint") == source_fingerprint:
+                log.info("reusing %s: the source and settings are unchanged", out)
+                return summarize(corpus, seconds=time.perf_counter() - started, reused=True)
+
+    reading = read_source(source, steps_per_beat, config.workers, config.limit, progress)
+    if not reading.pieces:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in reading.skipped[:5])
+        raise MusicLSTMError(f"{config.source}: no usable piece among {len(reading.skipped)} ({reasons})")
+    splits = assign_splits(reading.pieces, config.split_fractions, config.seed)
+    manifest = write_corpus(out, reading.pieces, splits, dict(
+        source=source.location,
+        source_kind=source.kind,
+        steps_per_beat=steps_per_beat,
+        seed=config.seed,
+        split_fractions=list(config.split_fractions),
+        limit=config.limit,
+        fingerprint=source_fingerprint,
+        skipped=[{"name": name, "reason": reason} for name, reason in reading.skipped],
+        notes_off_keyboard=reading.n_off_keyboard,
+        drum_notes=reading.n_drum_notes,
+        files_read=len(source.files) if source.kind != "benchmark" else 1,
+    ))
+    summary = summarize(load_corpus(out), seconds=time.perf_counter() - started, reused=False)
+    log.info("wrote %s (%d pieces)", out, len(manifest["pieces"]))
+    return summary
+
+
+def write_corpus(out: Path, pieces: list[SourcePiece], splits: list[str], settings: dict) -> dict:
+    """Store the rolls once and commit them with the manifest; remove rolls files no manifest names."""
+    out.mkdir(parents=True, exist_ok=True)
+    order = sorted(range(len(pieces)), key=lambda i: (SPLITS.index(splits[i]), pieces[i].name))
+    packed = np.concatenate([pack_roll(pieces[i].roll) for i in order])
+    digest = hashlib.sha256(packed.tobytes()).hexdigest()[:16]
+    rolls_file = f"rolls-{digest}.npy"
+    write_atomically(out / rolls_file, lambda file: np.save(file, packed, allow_pickle=False))
+    entries, offset = [], 0
+    for i in order:
+        frames = len(pieces[i].roll)
+        entries.append({"name": pieces[i].name, "split": splits[i], "frames": frames, "offset": offset})
+        offset += frames
+    manifest = dict(format_version=CORPUS_FORMAT_VERSION, musiclstm_version=VERSION, **settings,
+                    rolls_file=rolls_file, total_frames=offset, pieces=entries)
+    text = json.dumps(manifest, indent=1).encode("utf-8")
+    write_atomically(out / MANIFEST, lambda file: file.write(text))
+    for stale in out.glob("rolls-*.npy"):
+        if stale.name != rolls_file:
+            stale.unlink()
+    return manifest
+
+
+def summarize(corpus: Corpus, seconds: float, reused: bool) -> dict:
+    """Count pieces, frames and notes per frame by split, with the skipped files and their reasons."""
+    manifest = corpus.manifest
+    splits = {}
+    for split in SPLITS:
+        pieces = corpus.split(split)
+        frames = sum(piece.frames for piece in pieces)
+        sounding = sum(int(np.unpackbits(np.asarray(piece.packed)).sum()) for piece in pieces)
+        splits[split] = {"pieces": len(pieces), "frames": frames,
+                         "notes_per_frame": round(sounding / frames, 3) if frames else 0.0}
+    return {
+        "path": str(corpus.path),
+        "source": manifest["source"],
+        "steps_per_beat": manifest["steps_per_beat"],
+        "splits": splits,
+        "files_read": manifest["files_read"],
+        "skipped": manifest["skipped"],
+        "notes_off_keyboard": manifest["notes_off_keyboard"],
+        "drum_notes": manifest["drum_notes"],
+        "bytes_on_disk": (corpus.path / manifest["rolls_file"]).stat().st_size,
+        "seconds": round(seconds, 2),
+        "reused": reused,
+    }

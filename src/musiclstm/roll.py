@@ -1,0 +1,154 @@
+"""Turn MIDI files and note lists into piano rolls and back.
+
+A roll is a bool array of shape (steps, 88), time first; column k is MIDI pitch 21 + k (A0..C8).
+Steps lie on the beat grid: `steps_per_beat` rows per quarter note, counted in the file's own ticks
+(`round(tick * steps_per_beat / ticks_per_quarter)`), so tempo changes move nothing on the grid.
+Drum tracks are left out, every pitched instrument is merged into one roll, notes off the keyboard
+are dropped and counted, and velocity is not kept. A roll cannot tell a held note from the same note
+repeated without a gap: both read back as one held note. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+
+from musiclstm.config import HIGHEST_PITCH, LOWEST_PITCH, N_KEYS, MusicLSTMError
+
+MIDI_HEADER = b"MThd"
+WRITE_RESOLUTION = 960  # ticks per quarter note in files we write: divisible by 1-6, 8, 10, 12, 15, 16
+END_MARKER = "musiclstm:end"  # a text event that keeps a roll's trailing silence in the file
+
+
+@dataclass(frozen=True)
+class ReadRoll:
+    """A roll read from a file, with what was left out of it."""
+
+    roll: np.ndarray  # (steps, 88) bool
+    n_notes: int  # notes kept on the keyboard
+    n_off_keyboard: int  # pitched notes outside A0..C8, dropped
+    n_drum_notes: int  # notes on drum tracks, dropped
+
+
+def empty_roll(n_steps: int) -> np.ndarray:
+    """Return a silent roll of `n_steps` steps."""
+    return np.zeros((n_steps, N_KEYS), dtype=bool)
+
+
+def check_midi_header(path: Path) -> None:
+    """Raise a named error unless `path` is a non-empty file that starts like a Standard MIDI File."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(MIDI_HEADER))
+    except OSError as err:
+        raise MusicLSTMError(f"{path}: cannot be read ({err.strerror})") from err
+    if not head:
+        raise MusicLSTMError(f"{path}: empty file (0 bytes)")
+    if head != MIDI_HEADER:
+        raise MusicLSTMError(f"{path}: not a MIDI file (no MThd header)")
+
+
+def load_midi(path: str | Path) -> pretty_midi.PrettyMIDI:
+    """Parse a MIDI file, naming the file and the reason when it cannot be parsed."""
+    path = Path(path)
+    check_midi_header(path)
+    try:
+        return pretty_midi.PrettyMIDI(str(path))
+    except Exception as err:  # mido and pretty_midi raise many types for broken files
+        raise MusicLSTMError(f"{path}: unreadable MIDI ({type(err).__name__}: {err})") from err
+
+
+def midi_to_roll(path: str | Path, steps_per_beat: int) -> ReadRoll:
+    """Read a MIDI file into a roll on the beat grid.
+
+    The roll runs from tick 0 to the file's last event, so silence at either end is kept.
+    A note shorter than one step still sounds for one step.
+
+    Raises:
+        MusicLSTMError: the file is missing, empty, not MIDI, or cannot be parsed.
+    """
+    midi = load_midi(path)
+
+    def to_step(seconds: float) -> int:
+        return round(midi.time_to_tick(seconds) * steps_per_beat / midi.resolution)
+
+    spans: list[tuple[int, int, int]] = []
+    n_off_keyboard = n_drum_notes = 0
+    for instrument in midi.instruments:
+        if instrument.is_drum:
+            n_drum_notes += len(instrument.notes)
+            continue
+        for note in instrument.notes:
+            if not LOWEST_PITCH <= note.pitch <= HIGHEST_PITCH:
+                n_off_keyboard += 1
+                continue
+            start = to_step(note.start)
+            spans.append((note.pitch, start, max(to_step(note.end), start + 1)))
+    n_steps = max([to_step(midi.get_end_time())] + [end for _, _, end in spans])
+    roll = empty_roll(n_steps)
+    for pitch, start, end in spans:
+        roll[start:end, pitch - LOWEST_PITCH] = True
+    return ReadRoll(roll, len(spans), n_off_keyboard, n_drum_notes)
+
+
+def steps_to_roll(steps: Sequence[Iterable[float]]) -> tuple[np.ndarray, int]:
+    """Build a roll from a list of steps, each a collection of MIDI pitches (the benchmark format).
+
+    Returns the roll and the number of pitches that fell off the keyboard and were dropped.
+    """
+    roll = empty_roll(len(steps))
+    n_off_keyboard = 0
+    for step, pitches in enumerate(steps):
+        for pitch in pitches:
+            pitch = int(pitch)
+            if LOWEST_PITCH <= pitch <= HIGHEST_PITCH:
+                roll[step, pitch - LOWEST_PITCH] = True
+            else:
+                n_off_keyboard += 1
+    return roll, n_off_keyboard
+
+
+def roll_to_notes(roll: np.ndarray) -> list[tuple[int, int, int]]:
+    """List the notes of a roll as (pitch, start_step, end_step), a held run of steps being one note."""
+    roll = np.asarray(roll, dtype=bool)
+    padded = np.zeros((roll.shape[0] + 2, roll.shape[1]), dtype=np.int8)
+    padded[1:-1] = roll
+    changes = np.diff(padded, axis=0)  # +1 where a note starts, -1 one step after it ends
+    starts_step, starts_key = np.nonzero(changes == 1)
+    ends_step, ends_key = np.nonzero(changes == -1)
+    starts = sorted(zip(starts_key, starts_step))
+    ends = sorted(zip(ends_key, ends_step))
+    return sorted(
+        (int(key) + LOWEST_PITCH, int(start), int(end))
+        for (key, start), (_, end) in zip(starts, ends)
+    )
+
+
+def roll_to_midi(
+    roll: np.ndarray,
+    steps_per_beat: int,
+    tempo_bpm: float = 120.0,
+    program: int = 0,
+    velocity: int = 90,
+) -> pretty_midi.PrettyMIDI:
+    """Write a roll as one instrument, merging each held run of steps into one note.
+
+    A text event marks the roll's last step, so trailing silence survives a round trip.
+    """
+    if roll.ndim != 2 or roll.shape[1] != N_KEYS:
+        raise MusicLSTMError(f"a roll must have shape (steps, {N_KEYS}), got {roll.shape}")
+    seconds_per_step = 60.0 / (tempo_bpm * steps_per_beat)
+    midi = pretty_midi.PrettyMIDI(resolution=WRITE_RESOLUTION, initial_tempo=tempo_bpm)
+    instrument = pretty_midi.Instrument(program=program)
+    for pitch, start, end in roll_to_notes(roll):
+        instrument.notes.append(
+            pretty_midi.Note(velocity=velocity, pitch=pitch, start=start * seconds_per_step,
+                             end=end * seconds_per_step)
+        )
+    midi.instruments.append(instrument)
+    midi.text_events.append(pretty_midi.Text(END_MARKER, roll.shape[0] * seconds_per_step))
+    return midi

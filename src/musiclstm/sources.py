@@ -1,0 +1,263 @@
+"""Read music from where users keep it into rolls: the Bach chorales, a MIDI folder, a benchmark file.
+
+Three kinds of source, told apart by `resolve_source`:
+- `bach`: the chorales in music21's corpus (MusicXML and Humdrum), read on the beat grid in
+  quarter-length offsets, ties merged, every part merged into one roll;
+- a folder: every `.mid`/`.midi` file under it, recursively (see `roll.midi_to_roll`);
+- a benchmark file of Boulanger-Lewandowski et al. (2012), `.pickle`/`.pkl`/`.json`: a dict of
+  `train`/`valid`/`test`, each a list of pieces, each a list of steps, each a list of MIDI pitches.
+  Its split is kept. A pickle is untrusted: only plain containers, numbers and NumPy scalars load.
+
+A file that cannot be used is skipped with its reason, never fatal. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from musiclstm.config import (
+    BENCHMARK_STEPS_PER_BEAT,
+    DEFAULT_STEPS_PER_BEAT,
+    HIGHEST_PITCH,
+    LOWEST_PITCH,
+    SPLITS,
+    MusicLSTMError,
+)
+from musiclstm.roll import ReadRoll, empty_roll, midi_to_roll, steps_to_roll
+
+log = logging.getLogger(__name__)
+
+BACH = "bach"
+MIDI_SUFFIXES = (".mid", ".midi")
+BENCHMARK_SUFFIXES = (".pickle", ".pkl", ".json")
+SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn")
+NOT_CHORALES = {"bwv846"}  # the C major prelude of the Well-Tempered Clavier sits among music21's chorales
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved source: its kind, where it is, and the files it will read."""
+
+    kind: str  # "bach", "folder" or "benchmark"
+    location: str
+    files: tuple[Path, ...]  # for a folder or bach: the files in reading order; for a benchmark: the file
+    root: Path | None = None  # names are given relative to this folder
+
+    def name_of(self, path: Path) -> str:
+        if self.kind == BACH:
+            return path.stem
+        return path.relative_to(self.root).as_posix() if self.root else path.name
+
+
+@dataclass(frozen=True)
+class SourcePiece:
+    name: str
+    roll: np.ndarray  # (steps, 88) bool
+    split: str | None = None  # the source's own split, or None when the corpus must choose
+
+
+@dataclass
+class SourceReading:
+    """Everything read from a source: usable pieces, skipped files with reasons, and what was dropped."""
+
+    pieces: list[SourcePiece] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    n_off_keyboard: int = 0
+    n_drum_notes: int = 0
+
+
+def bach_chorale_files() -> list[Path]:
+    """List music21's Bach chorales, one file per chorale, MusicXML preferred over Humdrum."""
+    from music21 import corpus as music21_corpus
+
+    by_stem: dict[str, Path] = {}
+    for path in sorted(map(Path, music21_corpus.getComposer(BACH))):
+        if path.suffix not in SCORE_SUFFIXES or path.stem in NOT_CHORALES:
+            continue
+        if path.stem not in by_stem or path.suffix != ".krn":
+            by_stem[path.stem] = path
+    return [by_stem[stem] for stem in sorted(by_stem)]
+
+
+def resolve_source(location: str, limit: int | None = None) -> Source:
+    """Work out what kind of source `location` names and list its files.
+
+    Raises:
+        MusicLSTMError: the path does not exist, or is neither a folder nor a benchmark file.
+    """
+    if location == BACH:
+        return Source(BACH, BACH, tuple(bach_chorale_files()[:limit]))
+    path = Path(location).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+        if not files:
+            raise MusicLSTMError(f"{path}: no .mid or .midi files in this folder or below it")
+        return Source("folder", str(path.resolve()), tuple(files[:limit]), root=path)
+    if path.is_file():
+        if path.suffix.lower() in BENCHMARK_SUFFIXES:
+            return Source("benchmark", str(path.resolve()), (path,))
+        raise MusicLSTMError(
+            f"{path}: not a source: give a folder of MIDI files, a benchmark file "
+            f"({', '.join(BENCHMARK_SUFFIXES)}) or 'bach'"
+        )
+    raise MusicLSTMError(f"{location}: no such file or folder (or use 'bach' for the Bach chorales)")
+
+
+def natural_steps_per_beat(kind: str) -> int:
+    """The grid a source is read on when the user does not choose one."""
+    return BENCHMARK_STEPS_PER_BEAT if kind == "benchmark" else DEFAULT_STEPS_PER_BEAT
+
+
+def score_to_roll(path: str | Path, steps_per_beat: int) -> ReadRoll:
+    """Read a MusicXML or Humdrum score with music21, on the beat grid of its quarter-length offsets."""
+    import music21  # a heavy import, paid only by sources that need it
+
+    try:
+        score = music21.converter.parseFile(str(path), forceSource=True, storePickle=False)
+    except Exception as err:  # music21 raises many types for broken scores
+        raise MusicLSTMError(f"{path}: unreadable score ({type(err).__name__}: {err})") from err
+    spans: list[tuple[int, int, int]] = []
+    n_off_keyboard = 0
+    for element in score.stripTies().flatten().notes:
+        if element.duration.isGrace:
+            continue
+        start = round(float(element.offset) * steps_per_beat)
+        end = max(round(float(element.offset + element.quarterLength) * steps_per_beat), start + 1)
+        for pitch in getattr(element, "pitches", ()):
+            if LOWEST_PITCH <= pitch.midi <= HIGHEST_PITCH:
+                spans.append((pitch.midi, start, end))
+            else:
+                n_off_keyboard += 1
+    n_steps = max([round(float(score.highestTime) * steps_per_beat)] + [end for _, _, end in spans])
+    roll = empty_roll(n_steps)
+    for pitch, start, end in spans:
+        roll[start:end, pitch - LOWEST_PITCH] = True
+    return ReadRoll(roll, len(spans), n_off_keyboard, 0)
+
+
+def why_unusable(read: ReadRoll) -> str | None:
+    """Say why a file that parsed still gives nothing to learn from, or None when it is usable."""
+    if read.n_notes:
+        return None
+    if read.n_drum_notes and not read.n_off_keyboard:
+        return f"only drum tracks ({read.n_drum_notes} drum notes; drums are left out)"
+    if read.n_off_keyboard:
+        return f"all {read.n_off_keyboard} notes fall outside the 88 keys (MIDI {LOWEST_PITCH}..{HIGHEST_PITCH})"
+    return "no notes"
+
+
+def _read_one(job: tuple[Callable[[Path, int], ReadRoll], Path, int]) -> ReadRoll | str:
+    """Read one file in a worker; a user-fixable problem comes back as its message."""
+    reader, path, steps_per_beat = job
+    try:
+        return reader(path, steps_per_beat)
+    except MusicLSTMError as err:
+        return str(err)
+
+
+def read_files(source: Source, steps_per_beat: int, workers: int = 1, progress: bool = False) -> SourceReading:
+    """Read every file of a bach or folder source, in parallel when `workers` > 1."""
+    reader = score_to_roll if source.kind == BACH else midi_to_roll
+    jobs = [(reader, path, steps_per_beat) for path in source.files]
+    reading = SourceReading()
+    bar = dict(total=len(jobs), desc=f"reading {source.kind}", unit="file", disable=not progress)
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(tqdm(pool.map(_read_one, jobs, chunksize=4), **bar))
+    else:
+        results = [_read_one(job) for job in tqdm(jobs, **bar)]
+    for path, result in zip(source.files, results):
+        name = source.name_of(path)
+        if isinstance(result, str):
+            reading.skipped.append((name, result.removeprefix(f"{path}: ")))
+            continue
+        reading.n_off_keyboard += result.n_off_keyboard
+        reading.n_drum_notes += result.n_drum_notes
+        reason = why_unusable(result)
+        if reason:
+            reading.skipped.append((name, reason))
+        else:
+            reading.pieces.append(SourcePiece(name, result.roll))
+    return reading
+
+
+class BenchmarkUnpickler(pickle.Unpickler):
+    """Unpickle only what the published benchmark files hold: containers, numbers, NumPy scalars.
+
+    Any other global (a class or function a crafted file could call) is refused before it is
+    looked up, so loading never runs code from the file.
+    """
+
+    ALLOWED = {("numpy", "dtype"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise MusicLSTMError(
+            f"refused to load {module}.{name}: a benchmark pickle may hold only lists, dicts, "
+            "numbers and NumPy scalars"
+        )
+        if name == "dtype":
+            return np.dtype
+        try:  # NumPy 2 moved numpy.core to numpy._core; files name either
+            from numpy._core.multiarray import scalar
+        except ImportError:
+            from numpy.core.multiarray import scalar
+        return scalar
+
+
+def load_benchmark_data(path: Path) -> dict:
+    """Load a benchmark file's raw dict, safely."""
+    try:
+        if path.suffix.lower() == ".json":
+            with open(path, encoding="utf-8") as file:
+                return json.load(file)
+        with open(path, "rb") as file:
+            return BenchmarkUnpickler(file, encoding="latin1").load()
+    except MusicLSTMError as err:
+        raise MusicLSTMError(f"{path}: {err}") from err
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError, UnicodeDecodeError) as err:
+        raise MusicLSTMError(f"{path}: not a readable benchmark file ({type(err).__name__}: {err})") from err
+
+
+def read_benchmark(source: Source, limit: int | None = None) -> SourceReading:
+    """Read a benchmark file, keeping its own train/valid/test split."""
+    path = source.files[0]
+    data = load_benchmark_data(path)
+    if not isinstance(data, dict) or not set(data) & set(SPLITS):
+        raise MusicLSTMError(f"{path}: not a benchmark file: expected a dict with keys {', '.join(SPLITS)}")
+    reading = SourceReading()
+    for split in SPLITS:
+        pieces = data.get(split, [])
+        if not isinstance(pieces, Sequence) or isinstance(pieces, (str, bytes)):
+            raise MusicLSTMError(f"{path}: '{split}' must be a list of pieces")
+        for index, steps in enumerate(pieces[:limit]):
+            name = f"{split}/{index:04d}"
+            try:
+                roll, n_off = steps_to_roll(steps)
+            except (TypeError, ValueError) as err:
+                reading.skipped.append((name, f"not a list of steps of MIDI pitches ({err})"))
+                continue
+            reading.n_off_keyboard += n_off
+            reason = why_unusable(ReadRoll(roll, int(roll.sum()), n_off, 0))
+            if reason:
+                reading.skipped.append((name, reason))
+            else:
+                reading.pieces.append(SourcePiece(name, roll, split))
+    return reading
+
+
+def read_source(source: Source, steps_per_beat: int, workers: int = 1, limit: int | None = None,
+                progress: bool = False) -> SourceReading:
+    """Read any kind of source into pieces."""
+    if source.kind == "benchmark":
+        return read_benchmark(source, limit)
+    return read_files(source, steps_per_beat, workers, progress)

@@ -1,0 +1,52 @@
+"""Shared test helpers: MIDI files written tick by tick with mido, and a small real Bach corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+import pytest
+
+from musiclstm import CorpusConfig, build_corpus, load_corpus
+
+TICKS_PER_BEAT = 480
+
+
+def write_midi(path: Path, notes: list[tuple[int, int, int]], channel: int = 0,
+               tempo_changes: tuple[tuple[int, int], ...] = ((0, 120),), extra_tracks: int = 0,
+               ticks_per_beat: int = TICKS_PER_BEAT) -> Path:
+    """Write a type-1 MIDI file of (pitch, start_tick, end_tick) notes on one channel.
+
+    `tempo_changes` are (tick, bpm) pairs in a conductor track; `extra_tracks` adds copies of the
+    note track on channels 1, 2, ... (so instruments can be merged).
+    """
+    file = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
+    conductor = mido.MidiTrack()
+    last = 0
+    for tick, bpm in tempo_changes:
+        conductor.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=tick - last))
+        last = tick
+    file.tracks.append(conductor)
+    for index in range(1 + extra_tracks):
+        file.tracks.append(note_track(notes, channel + index))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file.save(path)
+    return path
+
+
+def note_track(notes: list[tuple[int, int, int]], channel: int) -> mido.MidiTrack:
+    events = sorted([(start, 1, pitch) for pitch, start, _ in notes] + [(end, 0, pitch) for pitch, _, end in notes])
+    track, last = mido.MidiTrack(), 0
+    for tick, is_on, pitch in events:
+        kind = "note_on" if is_on else "note_off"
+        track.append(mido.Message(kind, note=pitch, velocity=80 if is_on else 0, channel=channel, time=tick - last))
+        last = tick
+    return track
+
+
+@pytest.fixture(scope="session")
+def bach_corpus(tmp_path_factory):
+    """Twelve real chorales from music21's corpus, read once for the whole session."""
+    out = tmp_path_factory.mktemp("bach")
+    build_corpus(CorpusConfig("bach", limit=12, workers=2), out)
+    return load_corpus(out)
