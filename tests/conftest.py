@@ -12,9 +12,14 @@ from musiclstm import CorpusConfig, build_corpus, load_corpus
 TICKS_PER_BEAT = 480
 
 
-def write_midi(path: Path, notes: list[tuple[int, int, int]], channel: int = 0,
-               tempo_changes: tuple[tuple[int, int], ...] = ((0, 120),), extra_tracks: int = 0,
-               ticks_per_beat: int = TICKS_PER_BEAT) -> Path:
+def write_midi(
+    path: Path,
+    notes: list[tuple[int, int, int]],
+    channel: int = 0,
+    tempo_changes: tuple[tuple[int, int], ...] = ((0, 120),),
+    extra_tracks: int = 0,
+    ticks_per_beat: int = TICKS_PER_BEAT,
+) -> Path:
     """Write a type-1 MIDI file of (pitch, start_tick, end_tick) notes on one channel.
 
     `tempo_changes` are (tick, bpm) pairs in a conductor track; `extra_tracks` adds copies of the

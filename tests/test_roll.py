@@ -17,8 +17,11 @@ BEAT = TICKS_PER_BEAT
 
 def test_midi_to_roll_places_notes_on_the_beat_grid_whatever_the_tempo_changes(tmp_path):
     # beat 0 at 60 bpm, beat 1 at 200 bpm, beat 2 at 35 bpm: seconds differ wildly, beats do not
-    path = write_midi(tmp_path / "tempi.mid", [(60, 0, BEAT), (64, 2 * BEAT, 3 * BEAT)],
-                      tempo_changes=((0, 60), (BEAT, 200), (2 * BEAT, 35)))
+    path = write_midi(
+        tmp_path / "tempi.mid",
+        [(60, 0, BEAT), (64, 2 * BEAT, 3 * BEAT)],
+        tempo_changes=((0, 60), (BEAT, 200), (2 * BEAT, 35)),
+    )
     read = midi_to_roll(path, steps_per_beat=4)
     assert read.roll.shape == (12, 88)
     assert np.flatnonzero(read.roll[:, 60 - 21]).tolist() == [0, 1, 2, 3]
@@ -57,7 +60,9 @@ def test_midi_to_roll_gives_a_note_shorter_than_a_step_one_step(tmp_path):
 def test_midi_to_roll_reads_running_status(tmp_path):
     # one track, running status: after the first 0x90 status byte the next events omit it
     events = bytes([0x00, 0x90, 60, 80, 0x00, 64, 80, 0x83, 0x60, 60, 0, 0x00, 64, 0, 0x00, 0xFF, 0x2F, 0x00])
-    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + (480).to_bytes(2, "big")
+    header = (
+        b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + (480).to_bytes(2, "big")
+    )
     path = tmp_path / "running.mid"
     path.write_bytes(header + b"MTrk" + len(events).to_bytes(4, "big") + events)
     roll = midi_to_roll(path, 4).roll

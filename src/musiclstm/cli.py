@@ -23,17 +23,29 @@ def add_data_command(commands: argparse._SubParsersAction) -> None:
         "Unreadable files are skipped and listed with their reason. Re-running on an unchanged source "
         "with the same settings reuses the corpus.",
     )
-    parser.add_argument("--source", required=True,
-                        help="'bach' (the chorales in music21's corpus), a folder of .mid/.midi files "
-                        "(searched recursively), or a benchmark file (.pickle/.pkl/.json with "
-                        "train/valid/test; its split is kept)")
+    parser.add_argument(
+        "--source",
+        required=True,
+        help="'bach' (the chorales in music21's corpus), a folder of .mid/.midi files "
+        "(searched recursively), or a benchmark file (.pickle/.pkl/.json with "
+        "train/valid/test; its split is kept)",
+    )
     parser.add_argument("--out", required=True, help="the corpus folder to write")
-    parser.add_argument("--steps-per-beat", type=int,
-                        help=f"grid steps per quarter note (default {DEFAULT_STEPS_PER_BEAT} for MIDI and "
-                        "scores; benchmark files are taken as sampled, 1 per beat)")
+    parser.add_argument(
+        "--steps-per-beat",
+        type=int,
+        help=f"grid steps per quarter note (default {DEFAULT_STEPS_PER_BEAT} for MIDI and "
+        "scores; benchmark files are taken as sampled, 1 per beat)",
+    )
     parser.add_argument("--seed", type=int, help=f"seed of the split by piece (default {DEFAULT_SEED})")
-    parser.add_argument("--split", type=float, nargs=3, metavar=("TRAIN", "VALID", "TEST"),
-                        dest="split_fractions", help="split fractions by piece (default 0.70 0.15 0.15)")
+    parser.add_argument(
+        "--split",
+        type=float,
+        nargs=3,
+        metavar=("TRAIN", "VALID", "TEST"),
+        dest="split_fractions",
+        help="split fractions by piece (default 0.70 0.15 0.15)",
+    )
     parser.add_argument("--workers", type=int, help="processes reading files in parallel (default 1)")
     parser.add_argument("--limit", type=int, help="read only the first N files (sorted), for a quick try")
     parser.add_argument("--force", action="store_true", help="rebuild even if the corpus is up to date")
@@ -47,8 +59,7 @@ def given(args: argparse.Namespace, *names: str) -> dict:
 
 
 def run_data(args: argparse.Namespace) -> int:
-    config = CorpusConfig(args.source, **given(args, "steps_per_beat", "seed", "split_fractions", "workers",
-                                               "limit"))
+    config = CorpusConfig(args.source, **given(args, "steps_per_beat", "seed", "split_fractions", "workers", "limit"))
     summary = build_corpus(config, args.out, force=args.force, progress=not args.json)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0

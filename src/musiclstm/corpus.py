@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musiclstm.config import CORPUS_FORMAT_VERSION, VERSION, N_KEYS, SPLITS, CorpusConfig, MusicLSTMError
+from musiclstm.config import CORPUS_FORMAT_VERSION, N_KEYS, SPLITS, VERSION, CorpusConfig, MusicLSTMError
 from musiclstm.sources import Source, SourcePiece, natural_steps_per_beat, read_source, resolve_source
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,13 @@ def assign_splits(pieces: list[SourcePiece], fractions: tuple[float, float, floa
 def fingerprint(source: Source, config: CorpusConfig, steps_per_beat: int) -> str:
     """Hash what a build depends on: settings, and each source file's name, size and modification time."""
     files = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in source.files]
-    settings = dict(config.to_dict(), source=source.location, steps_per_beat=steps_per_beat, workers=None,
-                    format=CORPUS_FORMAT_VERSION)
+    settings = dict(
+        config.to_dict(),
+        source=source.location,
+        steps_per_beat=steps_per_beat,
+        workers=None,
+        format=CORPUS_FORMAT_VERSION,
+    )
     blob = json.dumps([settings, files], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()
 
@@ -173,8 +178,9 @@ def load_corpus(path: str | Path) -> Corpus:
             f"({manifest['total_frames']}, {PACKED_WIDTH}); rebuild the corpus"
         )
     pieces = [
-        Piece(entry["name"], entry["split"], entry["frames"],
-              packed[entry["offset"]: entry["offset"] + entry["frames"]])
+        Piece(
+            entry["name"], entry["split"], entry["frames"], packed[entry["offset"] : entry["offset"] + entry["frames"]]
+        )
         for entry in manifest["pieces"]
     ]
     return Corpus(path, manifest, pieces)
@@ -208,19 +214,24 @@ def build_corpus(config: CorpusConfig, out: str | Path, force: bool = False, pro
         reasons = "; ".join(f"{name}: {reason}" for name, reason in reading.skipped[:5])
         raise MusicLSTMError(f"{config.source}: no usable piece among {len(reading.skipped)} ({reasons})")
     splits = assign_splits(reading.pieces, config.split_fractions, config.seed)
-    manifest = write_corpus(out, reading.pieces, splits, dict(
-        source=source.location,
-        source_kind=source.kind,
-        steps_per_beat=steps_per_beat,
-        seed=config.seed,
-        split_fractions=list(config.split_fractions),
-        limit=config.limit,
-        fingerprint=source_fingerprint,
-        skipped=[{"name": name, "reason": reason} for name, reason in reading.skipped],
-        notes_off_keyboard=reading.n_off_keyboard,
-        drum_notes=reading.n_drum_notes,
-        files_read=len(source.files) if source.kind != "benchmark" else 1,
-    ))
+    manifest = write_corpus(
+        out,
+        reading.pieces,
+        splits,
+        dict(
+            source=source.location,
+            source_kind=source.kind,
+            steps_per_beat=steps_per_beat,
+            seed=config.seed,
+            split_fractions=list(config.split_fractions),
+            limit=config.limit,
+            fingerprint=source_fingerprint,
+            skipped=[{"name": name, "reason": reason} for name, reason in reading.skipped],
+            notes_off_keyboard=reading.n_off_keyboard,
+            drum_notes=reading.n_drum_notes,
+            files_read=len(source.files) if source.kind != "benchmark" else 1,
+        ),
+    )
     summary = summarize(load_corpus(out), seconds=time.perf_counter() - started, reused=False)
     log.info("wrote %s (%d pieces)", out, len(manifest["pieces"]))
     return summary
@@ -239,8 +250,14 @@ def write_corpus(out: Path, pieces: list[SourcePiece], splits: list[str], settin
         frames = len(pieces[i].roll)
         entries.append({"name": pieces[i].name, "split": splits[i], "frames": frames, "offset": offset})
         offset += frames
-    manifest = dict(format_version=CORPUS_FORMAT_VERSION, musiclstm_version=VERSION, **settings,
-                    rolls_file=rolls_file, total_frames=offset, pieces=entries)
+    manifest = dict(
+        format_version=CORPUS_FORMAT_VERSION,
+        musiclstm_version=VERSION,
+        **settings,
+        rolls_file=rolls_file,
+        total_frames=offset,
+        pieces=entries,
+    )
     text = json.dumps(manifest, indent=1).encode("utf-8")
     write_atomically(out / MANIFEST, lambda file: file.write(text))
     for stale in out.glob("rolls-*.npy"):
@@ -257,8 +274,11 @@ def summarize(corpus: Corpus, seconds: float, reused: bool) -> dict:
         pieces = corpus.split(split)
         frames = sum(piece.frames for piece in pieces)
         sounding = sum(int(np.unpackbits(np.asarray(piece.packed)).sum()) for piece in pieces)
-        splits[split] = {"pieces": len(pieces), "frames": frames,
-                         "notes_per_frame": round(sounding / frames, 3) if frames else 0.0}
+        splits[split] = {
+            "pieces": len(pieces),
+            "frames": frames,
+            "notes_per_frame": round(sounding / frames, 3) if frames else 0.0,
+        }
     return {
         "path": str(corpus.path),
         "source": manifest["source"],

@@ -68,7 +68,7 @@ class WindowDataset(Dataset):
         piece, frame = self.locate(index)
         first = max(frame - self.window, 0)
         block = np.zeros((self.window + 1, N_KEYS), dtype=bool)
-        block[self.window - (frame - first):] = unpack_roll(self.pieces[piece].packed[first: frame + 1])
+        block[self.window - (frame - first) :] = unpack_roll(self.pieces[piece].packed[first : frame + 1])
         return block
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

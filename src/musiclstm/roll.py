@@ -120,12 +120,12 @@ def roll_to_notes(roll: np.ndarray) -> list[tuple[int, int, int]]:
     changes = np.diff(padded, axis=0)  # +1 where a note starts, -1 one step after it ends
     starts_step, starts_key = np.nonzero(changes == 1)
     ends_step, ends_key = np.nonzero(changes == -1)
-    starts = sorted(zip(starts_key, starts_step))
-    ends = sorted(zip(ends_key, ends_step))
-    return sorted(
-        (int(key) + LOWEST_PITCH, int(start), int(end))
-        for (key, start), (_, end) in zip(starts, ends)
+    starts = sorted(zip(starts_key, starts_step, strict=True))
+    ends = sorted(zip(ends_key, ends_step, strict=True))
+    notes = (
+        (int(key) + LOWEST_PITCH, int(start), int(end)) for (key, start), (_, end) in zip(starts, ends, strict=True)
     )
+    return sorted(notes)
 
 
 def roll_to_midi(
@@ -146,8 +146,7 @@ def roll_to_midi(
     instrument = pretty_midi.Instrument(program=program)
     for pitch, start, end in roll_to_notes(roll):
         instrument.notes.append(
-            pretty_midi.Note(velocity=velocity, pitch=pitch, start=start * seconds_per_step,
-                             end=end * seconds_per_step)
+            pretty_midi.Note(velocity=velocity, pitch=pitch, start=start * seconds_per_step, end=end * seconds_per_step)
         )
     midi.instruments.append(instrument)
     midi.text_events.append(pretty_midi.Text(END_MARKER, roll.shape[0] * seconds_per_step))

@@ -13,6 +13,7 @@ A file that cannot be used is skipped with its reason, never fatal. Nothing here
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import pickle
@@ -175,7 +176,7 @@ def read_files(source: Source, steps_per_beat: int, workers: int = 1, progress: 
             results = list(tqdm(pool.map(_read_one, jobs, chunksize=4), **bar))
     else:
         results = [_read_one(job) for job in tqdm(jobs, **bar)]
-    for path, result in zip(source.files, results):
+    for path, result in zip(source.files, results, strict=True):
         name = source.name_of(path)
         if isinstance(result, str):
             reading.skipped.append((name, result.removeprefix(f"{path}: ")))
@@ -197,16 +198,23 @@ class BenchmarkUnpickler(pickle.Unpickler):
     looked up, so loading never runs code from the file.
     """
 
-    ALLOWED = {("numpy", "dtype"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
+    ALLOWED = {
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),  # NumPy 1 spelling
+        ("numpy._core.multiarray", "scalar"),  # NumPy 2 spelling
+        ("_codecs", "encode"),  # how protocols 0-2 written by Python 3 spell bytes: str -> bytes, nothing more
+    }
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
             raise MusicLSTMError(
-            f"refused to load {module}.{name}: a benchmark pickle may hold only lists, dicts, "
-            "numbers and NumPy scalars"
-        )
+                f"refused to load {module}.{name}: a benchmark pickle may hold only lists, dicts, "
+                "numbers and NumPy scalars"
+            )
         if name == "dtype":
             return np.dtype
+        if name == "encode":
+            return codecs.encode
         try:  # NumPy 2 moved numpy.core to numpy._core; files name either
             from numpy._core.multiarray import scalar
         except ImportError:
@@ -255,8 +263,9 @@ def read_benchmark(source: Source, limit: int | None = None) -> SourceReading:
     return reading
 
 
-def read_source(source: Source, steps_per_beat: int, workers: int = 1, limit: int | None = None,
-                progress: bool = False) -> SourceReading:
+def read_source(
+    source: Source, steps_per_beat: int, workers: int = 1, limit: int | None = None, progress: bool = False
+) -> SourceReading:
     """Read any kind of source into pieces."""
     if source.kind == "benchmark":
         return read_benchmark(source, limit)

@@ -1,0 +1,67 @@
+"""The command line end to end: `musiclstm data` on real files, its summary, and its user errors."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import TICKS_PER_BEAT, write_midi
+
+from musiclstm import load_corpus
+from musiclstm.cli import main
+
+
+def test_data_command_builds_a_corpus_from_a_midi_folder_and_lists_skipped_files(tmp_path, capsys):
+    for index in range(5):
+        write_midi(tmp_path / "midi" / f"tune{index}.mid", [(60 + index, 0, TICKS_PER_BEAT)])
+    (tmp_path / "midi" / "broken.mid").write_bytes(b"MThd\x00")
+    status = main(["data", "--source", str(tmp_path / "midi"), "--out", str(tmp_path / "corpus"), "--workers", "2"])
+    output = capsys.readouterr().out
+    assert status == 0
+    assert "Corpus built" in output and "skipped 1 of 6 files" in output and "broken.mid: unreadable MIDI" in output
+    assert len(load_corpus(tmp_path / "corpus")) == 5
+
+
+def test_data_command_json_summary_has_counts_per_split(tmp_path, capsys):
+    for index in range(4):
+        write_midi(tmp_path / "midi" / f"tune{index}.mid", [(60, 0, 2 * TICKS_PER_BEAT)])
+    assert (
+        main(
+            [
+                "data",
+                "--source",
+                str(tmp_path / "midi"),
+                "--out",
+                str(tmp_path / "c"),
+                "--json",
+                "--steps-per-beat",
+                "2",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps_per_beat"] == 2 and summary["skipped"] == []
+    assert [summary["splits"][s]["pieces"] for s in ("train", "valid", "test")] == [2, 1, 1]
+    assert summary["splits"]["train"] == {"pieces": 2, "frames": 8, "notes_per_frame": 1.0}
+
+
+def test_data_command_on_the_bach_chorales(tmp_path, capsys):
+    assert main(["data", "--source", "bach", "--out", str(tmp_path / "bach"), "--limit", "5", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["source"] == "bach" and summary["files_read"] == 5
+    assert sum(split["pieces"] for split in summary["splits"].values()) == 5
+
+
+def test_user_errors_print_one_line_and_exit_2_without_a_traceback(tmp_path, capsys):
+    assert main(["data", "--source", str(tmp_path / "missing"), "--out", str(tmp_path / "c")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("musiclstm: error: ") and "missing: no such file or folder" in error
+    assert "Traceback" not in error
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.mid").write_bytes(b"\x00" * 10)
+    assert main(["data", "--source", str(tmp_path / "junk"), "--out", str(tmp_path / "c")]) == 2
+    assert "no usable piece" in capsys.readouterr().err
+    assert main(["data", "--source", "bach", "--out", str(tmp_path / "c"), "--workers", "0"]) == 2
+    assert "workers must be at least 1" in capsys.readouterr().err

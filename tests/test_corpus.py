@@ -1,0 +1,209 @@
+"""Sources into corpora: skipping with reasons, splits by piece, safe pickles, reuse, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+from conftest import TICKS_PER_BEAT, write_midi
+
+from musiclstm import CorpusConfig, MusicLSTMError, build_corpus, load_corpus
+from musiclstm import corpus as corpus_module
+from musiclstm.corpus import assign_splits
+from musiclstm.sources import SourcePiece
+
+BEAT = TICKS_PER_BEAT
+
+
+def midi_folder(root, n_good: int = 4):
+    """A folder of good files, nested and with both suffixes, plus one of each kind of bad file."""
+    for index in range(n_good):
+        suffix = ".midi" if index % 2 else ".mid"
+        write_midi(root / f"set{index % 2}" / f"song{index}{suffix}", [(60 + index, 0, BEAT), (67, BEAT, 2 * BEAT)])
+    (root / "empty.mid").write_bytes(b"")
+    (root / "text.mid").write_bytes(b"hello, not music")
+    write_midi(root / "drums.mid", [(36, 0, BEAT)], channel=9)
+    write_midi(root / "whistle.mid", [(120, 0, BEAT)])
+    (root / "notes.txt").write_text("not read: wrong suffix")
+    return root
+
+
+def test_build_corpus_keeps_good_files_and_names_each_bad_one_with_its_reason(tmp_path):
+    summary = build_corpus(CorpusConfig(str(midi_folder(tmp_path / "midi"))), tmp_path / "corpus")
+    skipped = {entry["name"]: entry["reason"] for entry in summary["skipped"]}
+    assert skipped == {
+        "drums.mid": "only drum tracks (1 drum notes; drums are left out)",
+        "empty.mid": "empty file (0 bytes)",
+        "text.mid": "not a MIDI file (no MThd header)",
+        "whistle.mid": "all 1 notes fall outside the 88 keys (MIDI 21..108)",
+    }
+    assert summary["files_read"] == 8
+    assert sum(split["pieces"] for split in summary["splits"].values()) == 4
+    assert (summary["drum_notes"], summary["notes_off_keyboard"]) == (1, 1)
+    names = sorted(piece.name for piece in load_corpus(tmp_path / "corpus"))
+    assert names == ["set0/song0.mid", "set0/song2.mid", "set1/song1.midi", "set1/song3.midi"]
+
+
+def test_load_corpus_gives_each_piece_its_roll_with_column_k_at_pitch_21_plus_k(tmp_path):
+    write_midi(tmp_path / "midi" / "one.mid", [(21, 0, BEAT), (108, BEAT, 2 * BEAT)])
+    build_corpus(CorpusConfig(str(tmp_path / "midi"), steps_per_beat=2), tmp_path / "corpus")
+    corpus = load_corpus(tmp_path / "corpus")
+    (piece,) = corpus.pieces
+    expected = np.zeros((4, 88), dtype=bool)
+    expected[0:2, 0] = True
+    expected[2:4, 87] = True
+    assert (piece.name, piece.split, piece.frames, corpus.steps_per_beat) == ("one.mid", "train", 4, 2)
+    assert piece.roll.dtype == bool and np.array_equal(piece.roll, expected)
+
+
+def test_build_corpus_with_no_usable_file_is_an_error_naming_the_reasons(tmp_path):
+    (tmp_path / "midi").mkdir()
+    (tmp_path / "midi" / "a.mid").write_bytes(b"junk")
+    with pytest.raises(MusicLSTMError, match=r"no usable piece among 1 \(a.mid: not a MIDI file"):
+        build_corpus(CorpusConfig(str(tmp_path / "midi")), tmp_path / "corpus")
+    assert not (tmp_path / "corpus" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda root: root / "absent", "absent: no such file or folder"),
+        (lambda root: (root / "tune.wav").write_bytes(b"RIFF") and root / "tune.wav", "tune.wav: not a source"),
+        (lambda root: (root / "none").mkdir() or root / "none", "none: no .mid or .midi files"),
+    ],
+)
+def test_build_corpus_names_a_source_it_cannot_use(tmp_path, make, message):
+    with pytest.raises(MusicLSTMError, match=message):
+        build_corpus(CorpusConfig(str(make(tmp_path))), tmp_path / "corpus")
+
+
+def test_assign_splits_is_by_piece_seeded_and_70_15_15():
+    pieces = [SourcePiece(f"p{i:02d}", np.zeros((1, 88), bool)) for i in range(20)]
+    splits = assign_splits(pieces, (0.7, 0.15, 0.15), seed=42)
+    assert [splits.count(name) for name in ("train", "valid", "test")] == [14, 3, 3]
+    assert splits == assign_splits(pieces, (0.7, 0.15, 0.15), seed=42)
+    assert splits != assign_splits(pieces, (0.7, 0.15, 0.15), seed=7)
+
+
+def test_assign_splits_gives_a_three_piece_corpus_one_piece_in_each_split():
+    pieces = [SourcePiece(f"p{i}", np.zeros((1, 88), bool)) for i in range(3)]
+    assert sorted(assign_splits(pieces, (0.7, 0.15, 0.15), seed=0)) == ["test", "train", "valid"]
+
+
+def benchmark_data(scalar=int):
+    return {
+        "train": [[(scalar(60), scalar(64)), (), (scalar(67),)], [(scalar(48),)] * 5],
+        "valid": [[(scalar(62),)] * 2],
+        "test": [[(scalar(65), scalar(130))], [(scalar(2),)]],
+    }
+
+
+def test_benchmark_pickle_with_numpy_scalars_keeps_its_own_split(tmp_path):
+    path = tmp_path / "JSB Chorales.pickle"
+    path.write_bytes(pickle.dumps(benchmark_data(np.int64)))
+    summary = build_corpus(CorpusConfig(str(path)), tmp_path / "corpus")
+    corpus = load_corpus(tmp_path / "corpus")
+    assert [(piece.name, piece.split, piece.frames) for piece in corpus] == [
+        ("train/0000", "train", 3),
+        ("train/0001", "train", 5),
+        ("valid/0000", "valid", 2),
+        ("test/0000", "test", 1),
+    ]
+    assert corpus.steps_per_beat == 1
+    assert [np.flatnonzero(step).tolist() for step in corpus[0].roll] == [[39, 43], [], [46]]
+    assert summary["skipped"] == [
+        {"name": "test/0001", "reason": "all 1 notes fall outside the 88 keys (MIDI 21..108)"}
+    ]
+    assert summary["notes_off_keyboard"] == 2
+
+
+def test_benchmark_pickle_from_numpy_1_in_protocol_2_loads(tmp_path):
+    blob = pickle.dumps(benchmark_data(np.int64), protocol=2)
+    assert b"numpy._core.multiarray\nscalar" in blob
+    path = tmp_path / "old.pkl"
+    path.write_bytes(blob.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n"))
+    build_corpus(CorpusConfig(str(path)), tmp_path / "corpus")
+    assert [piece.frames for piece in load_corpus(tmp_path / "corpus")] == [3, 5, 2, 1]
+
+
+def test_benchmark_json_reads_like_the_pickle(tmp_path):
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(benchmark_data()))
+    build_corpus(CorpusConfig(str(path)), tmp_path / "corpus")
+    assert [piece.split for piece in load_corpus(tmp_path / "corpus")] == ["train", "train", "valid", "test"]
+
+
+class RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_crafted_pickle_is_refused_and_never_runs_code(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"train": [[[60]]], "valid": [], "test": [RunsCode(marker)]}))
+    with pytest.raises(MusicLSTMError, match=r"evil.pkl: refused to load posix.system"):
+        build_corpus(CorpusConfig(str(path)), tmp_path / "corpus")
+    assert not marker.exists()
+
+
+def test_a_benchmark_file_of_the_wrong_shape_is_named(tmp_path):
+    path = tmp_path / "list.json"
+    path.write_text("[1, 2, 3]")
+    with pytest.raises(MusicLSTMError, match="list.json: not a benchmark file: expected a dict"):
+        build_corpus(CorpusConfig(str(path)), tmp_path / "corpus")
+
+
+def test_rebuilding_an_unchanged_source_reuses_the_corpus_and_a_changed_one_rebuilds(tmp_path):
+    source = midi_folder(tmp_path / "midi")
+    config = CorpusConfig(str(source))
+    assert build_corpus(config, tmp_path / "corpus")["reused"] is False
+    assert build_corpus(config, tmp_path / "corpus")["reused"] is True
+    write_midi(source / "new.mid", [(72, 0, BEAT)])
+    rebuilt = build_corpus(config, tmp_path / "corpus")
+    assert rebuilt["reused"] is False and len(load_corpus(tmp_path / "corpus")) == 5
+    assert build_corpus(CorpusConfig(str(source), steps_per_beat=2), tmp_path / "corpus")["reused"] is False
+    assert len(list((tmp_path / "corpus").glob("rolls-*.npy"))) == 1
+
+
+def test_an_interrupted_rebuild_leaves_the_previous_corpus_whole(tmp_path, monkeypatch):
+    source = midi_folder(tmp_path / "midi")
+    build_corpus(CorpusConfig(str(source)), tmp_path / "corpus")
+    before = [(piece.name, piece.roll.tobytes()) for piece in load_corpus(tmp_path / "corpus")]
+    real_write = corpus_module.write_atomically
+
+    def killed_at_the_manifest(path, write):
+        if path.name == "manifest.json":
+            raise KeyboardInterrupt
+        real_write(path, write)
+
+    monkeypatch.setattr(corpus_module, "write_atomically", killed_at_the_manifest)
+    with pytest.raises(KeyboardInterrupt):
+        build_corpus(CorpusConfig(str(source), steps_per_beat=8), tmp_path / "corpus")
+    after = [(piece.name, piece.roll.tobytes()) for piece in load_corpus(tmp_path / "corpus")]
+    assert after == before
+    assert not list((tmp_path / "corpus").glob(".*.tmp"))
+
+
+def test_load_corpus_names_a_folder_that_is_not_a_corpus_and_a_damaged_rolls_file(tmp_path):
+    with pytest.raises(MusicLSTMError, match="not a corpus \\(no manifest.json\\)"):
+        load_corpus(tmp_path)
+    build_corpus(CorpusConfig(str(midi_folder(tmp_path / "midi"))), tmp_path / "corpus")
+    (rolls,) = (tmp_path / "corpus").glob("rolls-*.npy")
+    rolls.write_bytes(rolls.read_bytes()[:-11])
+    with pytest.raises(MusicLSTMError, match="rebuild the corpus"):
+        load_corpus(tmp_path / "corpus")
+
+
+def test_the_bach_source_reads_real_chorales_in_four_voices(bach_corpus):
+    assert len(bach_corpus) == 12 and bach_corpus.source == "bach" and bach_corpus.steps_per_beat == 4
+    assert {piece.split for piece in bach_corpus} == {"train", "valid", "test"}
+    for piece in bach_corpus:
+        sounding = piece.roll.sum(axis=1)
+        assert piece.frames > 64 and 3.0 <= sounding.mean() <= 5.5, piece.name

@@ -1,0 +1,88 @@
+"""Windows from stored rolls: every frame a target, silence before the start, safe transposition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import TICKS_PER_BEAT, write_midi
+
+from musiclstm import CorpusConfig, MusicLSTMError, WindowDataset, build_corpus, load_corpus
+from musiclstm.dataset import allowed_shifts, shift_keys
+
+
+@pytest.fixture
+def two_piece_corpus(tmp_path):
+    """Two pieces at one step per beat: 'a' climbs a scale for 6 steps, 'b' holds a chord for 3."""
+    write_midi(
+        tmp_path / "midi" / "a.mid", [(60 + 2 * i, i * TICKS_PER_BEAT, (i + 1) * TICKS_PER_BEAT) for i in range(6)]
+    )
+    write_midi(tmp_path / "midi" / "b.mid", [(48, 0, 3 * TICKS_PER_BEAT), (52, 0, 3 * TICKS_PER_BEAT)])
+    build_corpus(CorpusConfig(str(tmp_path / "midi"), steps_per_beat=1, split_fractions=(1, 0, 0)), tmp_path / "c")
+    return load_corpus(tmp_path / "c")
+
+
+def test_every_frame_of_every_piece_is_one_target(two_piece_corpus):
+    dataset = WindowDataset(two_piece_corpus, "train", window=4)
+    assert len(dataset) == 6 + 3
+    targets = torch.stack([dataset[i][1] for i in range(len(dataset))]).numpy().astype(bool)
+    expected = np.concatenate([piece.roll for piece in two_piece_corpus.split("train")])
+    assert np.array_equal(targets, expected)
+
+
+def test_a_window_is_the_frames_before_its_target_with_silence_before_the_start(two_piece_corpus):
+    dataset = WindowDataset(two_piece_corpus, "train", window=4)
+    roll_a = two_piece_corpus[0].roll
+    inputs, target = dataset[0]
+    assert inputs.shape == (4, 88) and target.shape == (88,) and inputs.dtype == torch.float32
+    assert inputs.sum() == 0 and torch.equal(target, torch.from_numpy(roll_a[0]).float())
+    inputs, _ = dataset[2]
+    assert np.array_equal(inputs.numpy().astype(bool), np.concatenate([np.zeros((2, 88), bool), roll_a[:2]]))
+    inputs, target = dataset[5]
+    assert np.array_equal(inputs.numpy().astype(bool), roll_a[1:5])
+    inputs, _ = dataset[6 + 2]  # piece b, frame 2: nothing of piece a leaks in
+    assert inputs[:2].sum() == 0 and inputs[2:].sum() == 4
+
+
+def test_a_piece_shorter_than_the_window_still_gives_all_its_frames(two_piece_corpus):
+    dataset = WindowDataset(two_piece_corpus, "train", window=64)
+    assert len(dataset) == 9
+    inputs, _ = dataset[8]
+    assert inputs.shape == (64, 88) and inputs[:62].sum() == 0 and inputs[62:].sum() == 4
+
+
+def test_an_empty_split_and_a_bad_window_are_named(two_piece_corpus):
+    with pytest.raises(MusicLSTMError, match="the 'test' split has no pieces"):
+        WindowDataset(two_piece_corpus, "test")
+    with pytest.raises(MusicLSTMError, match="window must be at least 1"):
+        WindowDataset(two_piece_corpus, "train", window=0)
+    with pytest.raises(MusicLSTMError, match="unknown split 'dev'"):
+        WindowDataset(two_piece_corpus, "dev")
+
+
+def test_shift_keys_moves_notes_and_allowed_shifts_keeps_them_on_the_keyboard():
+    block = np.zeros((2, 88), dtype=bool)
+    block[0, 3] = block[1, 80] = True
+    assert list(allowed_shifts(block)) == [-3, -2, -1, 0, 1, 2, 3, 4, 5, 6]
+    assert np.flatnonzero(shift_keys(block, 6)[1]).tolist() == [86]
+    assert np.flatnonzero(shift_keys(block, -3)[0]).tolist() == [0]
+    block[1, 87] = True
+    assert list(allowed_shifts(block)) == [-3, -2, -1, 0]
+    block[0, 0] = True
+    assert list(allowed_shifts(block)) == [0]
+    assert list(allowed_shifts(np.zeros((3, 88), bool))) == list(range(-5, 7))
+
+
+def test_transposition_shifts_context_and_target_together_within_the_keyboard(two_piece_corpus):
+    plain = WindowDataset(two_piece_corpus, "train", window=4)
+    moved = WindowDataset(two_piece_corpus, "train", window=4, transpose=True)
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(60):
+        inputs, target = moved[5]
+        block = torch.cat([inputs, target[None]]).numpy().astype(bool)
+        original = plain.example(5)
+        shift = int(np.flatnonzero(block[-1])[0] - np.flatnonzero(original[-1])[0])
+        assert -5 <= shift <= 6 and np.array_equal(block, shift_keys(original, shift))
+        seen.add(shift)
+    assert len(seen) >= 8
