@@ -176,14 +176,11 @@ def test_an_interrupted_rebuild_leaves_the_previous_corpus_whole(tmp_path, monke
     source = midi_folder(tmp_path / "midi")
     build_corpus(CorpusConfig(str(source)), tmp_path / "corpus")
     before = [(piece.name, piece.roll.tobytes()) for piece in load_corpus(tmp_path / "corpus")]
-    real_write = corpus_module.write_atomically
 
-    def killed_at_the_manifest(path, write):
-        if path.name == "manifest.json":
-            raise KeyboardInterrupt
-        real_write(path, write)
+    def killed_at_the_manifest(path, value):
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(corpus_module, "write_atomically", killed_at_the_manifest)
+    monkeypatch.setattr(corpus_module, "write_json_atomically", killed_at_the_manifest)
     with pytest.raises(KeyboardInterrupt):
         build_corpus(CorpusConfig(str(source), steps_per_beat=8), tmp_path / "corpus")
     after = [(piece.name, piece.roll.tobytes()) for piece in load_corpus(tmp_path / "corpus")]

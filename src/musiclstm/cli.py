@@ -10,9 +10,36 @@ import argparse
 import json
 import logging
 import sys
+import warnings
+from dataclasses import replace
 
 from musiclstm import CorpusConfig, MusicLSTMError, __version__, build_corpus
-from musiclstm.config import DEFAULT_SEED, DEFAULT_STEPS_PER_BEAT, SPLITS
+from musiclstm.config import (
+    DEFAULT_SEED,
+    DEFAULT_STEPS_PER_BEAT,
+    MODEL_PRESETS,
+    OBJECTIVES,
+    PRECISIONS,
+    SPLITS,
+    ModelConfig,
+    TrainConfig,
+)
+
+MODEL_FLAGS = ("window", "lstm_units", "dense_units", "input_dropout", "recurrent_dropout", "dense_dropout")
+TRAIN_FLAGS = (
+    "objective",
+    "pos_weight",
+    "lr",
+    "batch_size",
+    "epochs",
+    "precision",
+    "seed",
+    "max_minutes",
+    "transpose",
+    "accelerator",
+    "devices",
+    "num_nodes",
+)
 
 
 def add_data_command(commands: argparse._SubParsersAction) -> None:
@@ -90,6 +117,117 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset",
+        choices=sorted(MODEL_PRESETS),
+        default="seed",
+        help="architecture: 'seed' is the specification's (LSTM 512 x 2, dense 256), "
+        "'small' a quick one (64 x 2, dense 32); flags below override it",
+    )
+    parser.add_argument("--window", type=int, help="steps of context per example (default 64)")
+    parser.add_argument("--lstm-units", type=int, help="units per LSTM layer")
+    parser.add_argument("--dense-units", type=int, help="units of the dense ReLU layer")
+    parser.add_argument("--input-dropout", type=float, help="dropout on each LSTM's input (seed 0.3)")
+    parser.add_argument(
+        "--recurrent-dropout", type=float, help="DropConnect on the recurrent weights (seed 0.2; see README)"
+    )
+    parser.add_argument("--dense-dropout", type=float, help="dropout after the dense layer (seed 0.4)")
+
+
+def model_config(args: argparse.Namespace) -> ModelConfig:
+    return replace(MODEL_PRESETS[args.preset], **given(args, *MODEL_FLAGS))
+
+
+def add_summary_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "summary",
+        help="print a model's layers and its true parameter count",
+        description="Print the layer table and parameter count of a preset.",
+    )
+    add_model_flags(parser)
+    parser.set_defaults(run=run_summary)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from musiclstm.model import keras_parameter_count, summary_rows
+
+    config = model_config(args)
+    print(f"{'layer':<24} {'output shape':<18} {'parameters':>12}")
+    for layer, shape, count in summary_rows(config):
+        print(f"{layer:<24} {shape:<18} {count:>12,}")
+    print(
+        f"\nKeras counts {keras_parameter_count(config):,} for this network: PyTorch's LSTM keeps two bias "
+        "vectors per layer (input and recurrent) where Keras keeps one, 4 x units more per layer.\n"
+        "The specification's table (6,451,624) does not match its own architecture."
+    )
+    return 0
+
+
+def add_train_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train a model on a corpus",
+        description="Train on a corpus's train split, validating on its valid split. The run folder gets "
+        "config.json, model.safetensors (best weights by val_loss), history.csv/png and a resume checkpoint.",
+    )
+    parser.add_argument("--data", help="a corpus folder made by 'musiclstm data' (not needed with --resume)")
+    parser.add_argument("--out", required=True, help="the run folder to write")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint (epoch, optimiser, schedule, "
+        "early-stop state); --epochs and --max-minutes may be raised",
+    )
+    add_model_flags(parser)
+    parser.add_argument("--objective", choices=OBJECTIVES, help="'last': predict the step after each window")
+    parser.add_argument(
+        "--pos-weight", type=float, help="loss weight of a sounding note (default 10; 1 gives calibrated probabilities)"
+    )
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
+    parser.add_argument("--batch-size", type=int, help="examples per batch (default 64)")
+    parser.add_argument("--epochs", type=int, help="most epochs (default 30; early stopping may end sooner)")
+    parser.add_argument("--precision", choices=PRECISIONS, help="'32' or 'bf16-mixed' autocast (default 32)")
+    parser.add_argument("--seed", type=int, help=f"random seed (default {DEFAULT_SEED})")
+    parser.add_argument("--max-minutes", type=float, help="stop after this much training time")
+    parser.add_argument(
+        "--transpose",
+        action="store_true",
+        default=None,
+        help="transpose each example by -5..+6 semitones, keeping notes on the keyboard",
+    )
+    parser.add_argument("--accelerator", help="'cpu', 'gpu', 'auto' ... (Lightning's; default auto)")
+    parser.add_argument("--devices", type=int, help="processes per node; more than 1 trains with DDP")
+    parser.add_argument("--num-nodes", type=int, help="machines, for DDP across nodes (default 1)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from musiclstm.train import resumed_configs, train
+
+    if not args.verbose:  # after the import, which sets Lightning's own log level
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # device banners and tips
+        warnings.filterwarnings("ignore", module="lightning")
+    if args.resume:
+        corpus, model, training = resumed_configs(args.out, **given(args, *TRAIN_FLAGS))
+    else:
+        if not args.data:
+            raise MusicLSTMError("train needs --data (a corpus folder), or --resume to continue a run")
+        corpus, model, training = args.data, model_config(args), TrainConfig(**given(args, *TRAIN_FLAGS))
+    result = train(corpus, args.out, model, training, resume=args.resume, progress=not args.json)
+    if result["rank"] != 0:
+        return 0
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"Trained {result['epochs']} epochs in {result['seconds']} s: best val_loss {result['best_val_loss']:.4f}"
+            f"{' (stopped early)' if result['stopped_early'] else ''}. Model in {result['run']}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="musiclstm",
@@ -99,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_data_command(commands)
+    add_summary_command(commands)
+    add_train_command(commands)
     return parser
 
 

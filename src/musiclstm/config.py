@@ -67,3 +67,80 @@ class CorpusConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+MODEL_FORMAT_VERSION = 1
+OBJECTIVES = ("last", "all")
+PRECISIONS = ("32", "bf16-mixed")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network's shape: LSTM -> LSTM -> Dense ReLU -> Dropout -> Dense 88 (logits).
+
+    `input_dropout` is Keras's `dropout` on each LSTM layer's input, one mask per sequence;
+    `recurrent_dropout` is realised as DropConnect on the hidden-to-hidden weights, which keeps
+    the fused LSTM kernel (an exact per-step mask needs a Python loop, measured 4x slower).
+    """
+
+    window: int = DEFAULT_WINDOW  # steps of context per example
+    lstm_units: int = 512
+    dense_units: int = 256
+    input_dropout: float = 0.3
+    recurrent_dropout: float = 0.2
+    dense_dropout: float = 0.4
+
+    def __post_init__(self) -> None:
+        for name in ("window", "lstm_units", "dense_units"):
+            if getattr(self, name) < 1:
+                raise MusicLSTMError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("input_dropout", "recurrent_dropout", "dense_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise MusicLSTMError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+MODEL_PRESETS = {
+    "seed": ModelConfig(),  # the specification's architecture, exactly
+    "small": ModelConfig(lstm_units=64, dense_units=32),  # quick runs and tests
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained: the seed's settings by default (Adam 1e-3, batch 64, 30 epochs)."""
+
+    objective: str = "last"  # "last": predict the step after each window (the seed)
+    pos_weight: float = 10.0  # loss weight of a sounding note; 1 gives calibrated probabilities
+    lr: float = 1e-3
+    batch_size: int = 64
+    epochs: int = 30
+    early_stop_patience: int = 5
+    lr_patience: int = 3
+    lr_factor: float = 0.5
+    min_lr: float = 1e-6
+    precision: str = "32"
+    seed: int = DEFAULT_SEED
+    max_minutes: float | None = None
+    transpose: bool = False
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise MusicLSTMError(f"unknown objective '{self.objective}': choose one of {', '.join(OBJECTIVES)}")
+        if self.precision not in PRECISIONS:
+            raise MusicLSTMError(f"unknown precision '{self.precision}': choose one of {', '.join(PRECISIONS)}")
+        if self.pos_weight <= 0 or self.lr <= 0:
+            raise MusicLSTMError(f"pos_weight and lr must be positive, got {self.pos_weight} and {self.lr}")
+        for name in ("batch_size", "epochs", "devices", "num_nodes"):
+            if getattr(self, name) < 1:
+                raise MusicLSTMError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise MusicLSTMError(f"max_minutes must be positive, got {self.max_minutes}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

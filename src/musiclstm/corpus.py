@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from musiclstm.config import CORPUS_FORMAT_VERSION, N_KEYS, SPLITS, VERSION, CorpusConfig, MusicLSTMError
+from musiclstm.files import write_atomically, write_json_atomically
 from musiclstm.sources import Source, SourcePiece, natural_steps_per_beat, read_source, resolve_source
 
 log = logging.getLogger(__name__)
@@ -124,23 +123,6 @@ def fingerprint(source: Source, config: CorpusConfig, steps_per_beat: int) -> st
     )
     blob = json.dumps([settings, files], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()
-
-
-def write_atomically(path: Path, write) -> None:
-    """Write a file through a temporary sibling and a rename, so readers see the old or the new file whole."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(handle, 0o666 & ~umask)  # mkstemp makes 0600; give the file the user's usual permissions
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def read_manifest(path: Path) -> dict:
@@ -258,8 +240,7 @@ def write_corpus(out: Path, pieces: list[SourcePiece], splits: list[str], settin
         total_frames=offset,
         pieces=entries,
     )
-    text = json.dumps(manifest, indent=1).encode("utf-8")
-    write_atomically(out / MANIFEST, lambda file: file.write(text))
+    write_json_atomically(out / MANIFEST, manifest)
     for stale in out.glob("rolls-*.npy"):
         if stale.name != rolls_file:
             stale.unlink()

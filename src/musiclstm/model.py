@@ -1,0 +1,148 @@
+"""The seed's network in plain PyTorch, and its folder on disk.
+
+MusicLSTM maps rolls (batch, steps, 88) to logits over the 88 keys for the step after each input
+step: LSTM -> LSTM -> Dense ReLU -> Dropout -> Dense 88. It returns logits, not probabilities:
+the loss and the samplers apply the sigmoid themselves, which is stable where the seed's
+sigmoid-then-log is not. A model folder is `config.json` (architecture, data resolution, training
+settings, versions) plus `model.safetensors`; loading it never unpickles anything.
+Nothing here imports Lightning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+from torch import nn
+from torch.func import functional_call
+
+from musiclstm.config import MODEL_FORMAT_VERSION, N_KEYS, ModelConfig, MusicLSTMError
+from musiclstm.files import write_bytes_atomically
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (1, batch, units)
+
+
+def time_shared_dropout(inputs: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Drop input features with one mask per sequence, the same at every step (as Keras's LSTM `dropout`)."""
+    if not training or p == 0:
+        return inputs
+    keep = torch.empty_like(inputs[:, :1]).bernoulli_(1 - p)  # (batch, 1, features)
+    return inputs * keep / (1 - p)
+
+
+class MusicLSTM(nn.Module):
+    """Two LSTM layers and a dense head; logits for the step after each input step."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.lstm1 = nn.LSTM(N_KEYS, config.lstm_units, batch_first=True)
+        self.lstm2 = nn.LSTM(config.lstm_units, config.lstm_units, batch_first=True)
+        self.dense = nn.Linear(config.lstm_units, config.dense_units)
+        self.head = nn.Linear(config.dense_units, N_KEYS)
+
+    def run_lstm(self, lstm: nn.LSTM, inputs: torch.Tensor, state: LSTMState | None):
+        inputs = time_shared_dropout(inputs, self.config.input_dropout, self.training)
+        if self.training and self.config.recurrent_dropout > 0:
+            # DropConnect on the recurrent weights, one mask per batch: the fused kernel still runs
+            dropped = F.dropout(lstm.weight_hh_l0, self.config.recurrent_dropout, training=True)
+            return functional_call(lstm, {"weight_hh_l0": dropped}, (inputs, state))
+        return lstm(inputs, state)
+
+    def forward(
+        self, rolls: torch.Tensor, state: tuple[LSTMState, LSTMState] | None = None, every_step: bool = False
+    ) -> tuple[torch.Tensor, tuple[LSTMState, LSTMState]]:
+        """Predict the next step.
+
+        Args:
+            rolls: (batch, steps, 88), 1.0 where a key sounds.
+            state: the LSTM states to start from (None: zeros), as returned by a previous call.
+            every_step: logits after every input step (batch, steps, 88); else after the last (batch, 88).
+
+        Returns:
+            The logits and the LSTM states after the last step.
+        """
+        hidden1, state1 = self.run_lstm(self.lstm1, rolls, state[0] if state else None)
+        hidden2, state2 = self.run_lstm(self.lstm2, hidden1, state[1] if state else None)
+        hidden = hidden2 if every_step else hidden2[:, -1]  # (batch, [steps,] units)
+        hidden = F.dropout(F.relu(self.dense(hidden)), self.config.dense_dropout, self.training)
+        return self.head(hidden), (state1, state2)
+
+
+def keras_parameter_count(config: ModelConfig) -> int:
+    """Parameters of the same network in Keras, which has one bias per LSTM gate where PyTorch has two."""
+    units, dense = config.lstm_units, config.dense_units
+    lstm1 = 4 * (units * (N_KEYS + units) + units)
+    lstm2 = 4 * (units * (units + units) + units)
+    return lstm1 + lstm2 + (units * dense + dense) + (dense * N_KEYS + N_KEYS)
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+def summary_rows(config: ModelConfig) -> list[tuple[str, str, int]]:
+    """The layer table: (layer, output shape, PyTorch parameters), with the whole model last."""
+    model = MusicLSTM(config)
+    units, window = config.lstm_units, config.window
+    return [
+        ("lstm1 (LSTM)", f"(batch, {window}, {units})", parameter_count(model.lstm1)),
+        ("lstm2 (LSTM)", f"(batch, {units})", parameter_count(model.lstm2)),
+        ("dense (Linear, ReLU)", f"(batch, {config.dense_units})", parameter_count(model.dense)),
+        (f"dropout ({config.dense_dropout})", f"(batch, {config.dense_units})", 0),
+        ("head (Linear, logits)", f"(batch, {N_KEYS})", parameter_count(model.head)),
+        ("total", "", parameter_count(model)),
+    ]
+
+
+def save_weights(model: MusicLSTM, run_dir: Path) -> None:
+    """Write the model's weights as safetensors, atomically."""
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    write_bytes_atomically(Path(run_dir) / WEIGHTS_FILE, save(tensors))
+
+
+def read_run_config(run_dir: str | Path) -> dict:
+    """Read a model folder's config.json, checking its format version."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise MusicLSTMError(f"{run_dir}: not a model folder (no {CONFIG_FILE})")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise MusicLSTMError(f"{path}: unreadable ({err})") from err
+    if not isinstance(config, dict) or config.get("format_version") != MODEL_FORMAT_VERSION:
+        found = config.get("format_version") if isinstance(config, dict) else None
+        raise MusicLSTMError(
+            f"{path}: model format {found} is not the supported {MODEL_FORMAT_VERSION}; "
+            "retrain it or use the musiclstm version that made it"
+        )
+    return config
+
+
+def load_model(run_dir: str | Path) -> MusicLSTM:
+    """Rebuild a model from its folder, in eval mode, on the CPU.
+
+    Raises:
+        MusicLSTMError: the folder, its config or its weights are missing, damaged or do not match.
+    """
+    run_dir = Path(run_dir)
+    settings = read_run_config(run_dir)
+    try:
+        model = MusicLSTM(ModelConfig(**settings["model"]))
+    except (KeyError, TypeError) as err:
+        raise MusicLSTMError(f"{run_dir / CONFIG_FILE}: bad 'model' section ({err})") from err
+    weights_path = run_dir / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise MusicLSTMError(f"{run_dir}: no {WEIGHTS_FILE}; has training saved a best epoch yet?")
+    try:
+        model.load_state_dict(load_file(weights_path))
+    except (SafetensorError, OSError, RuntimeError) as err:
+        raise MusicLSTMError(f"{weights_path}: weights do not load into this model ({err})") from err
+    return model.eval()

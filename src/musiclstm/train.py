@@ -1,0 +1,277 @@
+"""Train a MusicLSTM on a corpus with Lightning, writing a run folder that generation can load.
+
+The run folder holds `config.json` (written before the first step), `model.safetensors` (the best
+weights by validation loss, rewritten whenever it improves, so the saved model is always the best
+one), `history.csv` and `history.png` (one row per epoch: loss, val_loss, binary_accuracy,
+val_binary_accuracy, lr), and `checkpoints/last.ckpt` for `--resume`. Lightning supplies the loop,
+early stopping, the plateau schedule, bf16 autocast, the time budget, resume and DDP.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
+from torch.utils.data import DataLoader
+
+from musiclstm.config import MODEL_FORMAT_VERSION, VERSION, ModelConfig, MusicLSTMError, TrainConfig
+from musiclstm.corpus import load_corpus
+from musiclstm.dataset import WindowDataset
+from musiclstm.files import write_bytes_atomically, write_json_atomically
+from musiclstm.model import CONFIG_FILE, MusicLSTM, read_run_config, save_weights
+
+log = logging.getLogger(__name__)
+
+HISTORY_CSV = "history.csv"
+HISTORY_PNG = "history.png"
+CHECKPOINTS = "checkpoints"
+LAST_CHECKPOINT = "last.ckpt"
+HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "binary_accuracy", "val_binary_accuracy", "lr")
+
+
+def weighted_bce(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) -> torch.Tensor:
+    """Mean binary cross-entropy over keys and examples, a sounding note weighted `pos_weight`, a silent one 1."""
+    weight = 1 + (pos_weight - 1) * target
+    return F.binary_cross_entropy_with_logits(logits.float(), target, weight=weight)
+
+
+def binary_accuracy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Share of the 88 x examples key decisions right at probability 0.5 (Keras's binary_accuracy)."""
+    return ((logits > 0) == (target > 0.5)).float().mean()
+
+
+class LitMusicLSTM(L.LightningModule):
+    """The Lightning wrapper: one shared step for training and validation, Adam and the plateau schedule."""
+
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig):
+        super().__init__()
+        self.model = MusicLSTM(model_config)
+        self.train_config = train_config
+
+    def shared_step(self, batch, stage: str) -> torch.Tensor:
+        inputs, target = batch
+        logits, _ = self.model(inputs)  # (batch, 88)
+        loss = weighted_bce(logits, target, self.train_config.pos_weight)
+        prefix = "" if stage == "train" else "val_"
+        self.log(f"{prefix}loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log(
+            f"{prefix}binary_accuracy", binary_accuracy(logits, target), on_step=False, on_epoch=True, sync_dist=True
+        )
+        return loss
+
+    def training_step(self, batch, batch_index):
+        return self.shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_index):
+        self.shared_step(batch, "valid")
+
+    def configure_optimizers(self):
+        config = self.train_config
+        optimizer = torch.optim.Adam(self.parameters(), lr=config.lr)
+        schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "monitor": "val_loss"}}
+
+
+class BestWeights(Callback):
+    """Write model.safetensors whenever validation loss improves: the checkpoint on best val_loss."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.best = float("inf")
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or "val_loss" not in trainer.callback_metrics:
+            return
+        val_loss = float(trainer.callback_metrics["val_loss"])
+        if val_loss < self.best:
+            self.best = val_loss
+            if trainer.is_global_zero:
+                save_weights(pl_module.model, self.run_dir)
+
+    def state_dict(self) -> dict:
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best = state_dict["best"]
+
+
+class History(Callback):
+    """Keep one row per epoch in history.csv and redraw history.png; a resumed run continues the file."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.rows: list[dict] = []
+        self.lr = float("nan")
+
+    def on_train_start(self, trainer, pl_module) -> None:  # after a checkpoint has restored the epoch
+        self.rows = [row for row in read_history(self.run_dir) if row["epoch"] < trainer.current_epoch]
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.lr = trainer.optimizers[0].param_groups[0]["lr"]
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        metrics = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch, "lr": self.lr}
+        for column in HISTORY_COLUMNS[1:-1]:
+            row[column] = float(metrics[column]) if column in metrics else float("nan")
+        self.rows.append(row)
+        if trainer.is_global_zero:
+            write_history(self.run_dir, self.rows)
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """The rows of a run's history.csv, numbers parsed; none when there is no file yet."""
+    path = Path(run_dir) / HISTORY_CSV
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as file:
+        return [
+            {key: int(value) if key == "epoch" else float(value) for key, value in row.items()}
+            for row in csv.DictReader(file)
+        ]
+
+
+def write_history(run_dir: Path, rows: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomically(run_dir / HISTORY_CSV, text.getvalue().encode("utf-8"))
+    write_bytes_atomically(run_dir / HISTORY_PNG, plot_history(rows))
+
+
+def plot_history(rows: list[dict]) -> bytes:
+    """Draw loss and val_loss, binary accuracy and the learning rate per epoch; return PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] + 1 for row in rows]
+    figure, (losses, accuracy, rate) = plt.subplots(1, 3, figsize=(13, 3.8))
+    losses.plot(epochs, [row["loss"] for row in rows], marker="o", label="training")
+    losses.plot(epochs, [row["val_loss"] for row in rows], marker="o", label="validation")
+    losses.set(title="Weighted BCE loss", xlabel="epoch")
+    losses.legend()
+    accuracy.plot(epochs, [row["binary_accuracy"] for row in rows], marker="o", label="training")
+    accuracy.plot(epochs, [row["val_binary_accuracy"] for row in rows], marker="o", label="validation")
+    accuracy.set(title="Binary accuracy (not a quality bar)", xlabel="epoch")
+    accuracy.legend()
+    rate.plot(epochs, [row["lr"] for row in rows], marker="o")
+    rate.set(title="Learning rate", xlabel="epoch", yscale="log")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def run_settings(corpus, model_config: ModelConfig, train_config: TrainConfig) -> dict:
+    """The run's config.json: everything needed to rebuild, resume or judge the model."""
+    return {
+        "format_version": MODEL_FORMAT_VERSION,
+        "musiclstm_version": VERSION,
+        "torch_version": torch.__version__,
+        "model": model_config.to_dict(),
+        "train": train_config.to_dict(),
+        "data": {
+            "corpus": str(corpus.path.resolve()),
+            "source": corpus.source,
+            "steps_per_beat": corpus.steps_per_beat,
+        },
+    }
+
+
+def resumed_configs(run_dir: Path, **train_overrides) -> tuple[str, ModelConfig, TrainConfig]:
+    """The corpus, model and training settings a run was started with; `train_overrides` replace some."""
+    settings = read_run_config(run_dir)
+    train_config = replace(TrainConfig(**settings["train"]), **train_overrides)
+    return settings["data"]["corpus"], ModelConfig(**settings["model"]), train_config
+
+
+def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Trainer:
+    distributed = config.devices > 1 or config.num_nodes > 1
+    callbacks = [
+        BestWeights(run_dir),
+        History(run_dir),
+        EarlyStopping(monitor="val_loss", mode="min", patience=config.early_stop_patience),
+        ModelCheckpoint(dirpath=run_dir / CHECKPOINTS, filename="last", save_last=True, save_top_k=0),
+    ]
+    return L.Trainer(
+        max_epochs=config.epochs,
+        max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        num_nodes=config.num_nodes,
+        strategy="ddp" if distributed else "auto",
+        precision="32-true" if config.precision == "32" else config.precision,
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=run_dir,
+    )
+
+
+def train(
+    corpus_dir: str | Path,
+    run_dir: str | Path,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    resume: bool = False,
+    progress: bool = False,
+) -> dict:
+    """Train on a corpus's train split, validating on its valid split; return a short summary.
+
+    Raises:
+        MusicLSTMError: the corpus cannot be used, `run_dir` already holds a run (without `resume`),
+            or there is nothing to resume.
+    """
+    run_dir = Path(run_dir)
+    checkpoint = run_dir / CHECKPOINTS / LAST_CHECKPOINT
+    if resume and not checkpoint.is_file():
+        raise MusicLSTMError(f"{run_dir}: nothing to resume (no {CHECKPOINTS}/{LAST_CHECKPOINT})")
+    is_launcher = rank_zero_only.rank == 0  # DDP re-runs this function in every process; rank 0 decides
+    if is_launcher and not resume and (run_dir / CONFIG_FILE).exists():
+        raise MusicLSTMError(f"{run_dir}: already holds a run; add --resume to continue it, or choose another --out")
+    corpus = load_corpus(corpus_dir)
+    window = model_config.window
+    train_set = WindowDataset(corpus, "train", window, transpose=train_config.transpose)
+    valid_set = WindowDataset(corpus, "valid", window)
+    L.seed_everything(train_config.seed, workers=True, verbose=False)
+    if is_launcher:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(run_dir / CONFIG_FILE, run_settings(corpus, model_config, train_config))
+    trainer = make_trainer(run_dir, train_config, progress)
+    module = LitMusicLSTM(model_config, train_config)
+    started = time.perf_counter()
+    trainer.fit(
+        module,
+        DataLoader(train_set, batch_size=train_config.batch_size, shuffle=True),
+        DataLoader(valid_set, batch_size=train_config.batch_size),
+        ckpt_path=checkpoint if resume else None,
+    )
+    history = read_history(run_dir)
+    return {
+        "rank": trainer.global_rank,  # under DDP every process returns; only rank 0 should report
+        "run": str(run_dir),
+        "epochs": len(history),
+        "best_val_loss": min((row["val_loss"] for row in history), default=float("nan")),
+        "train_examples": len(train_set),
+        "valid_examples": len(valid_set),
+        "seconds": round(time.perf_counter() - started, 1),
+        "stopped_early": trainer.early_stopping_callback.stopped_epoch > 0,
+    }

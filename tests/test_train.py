@@ -1,0 +1,104 @@
+"""Training with Lightning on real chorales: the loss falls, the run folder is whole, resume and DDP work."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from musiclstm import MusicLSTMError
+from musiclstm.config import MODEL_PRESETS, TrainConfig
+from musiclstm.model import load_model
+from musiclstm.train import read_history, resumed_configs, train, weighted_bce
+
+SMALL = MODEL_PRESETS["small"]
+
+
+def test_weighted_bce_weighs_a_sounding_note_pos_weight_times():
+    logits = torch.zeros(1, 2)
+    target = torch.tensor([[1.0, 0.0]])
+    assert weighted_bce(logits, target, 10.0).item() == pytest.approx(5.5 * math.log(2))
+    assert weighted_bce(logits, target, 1.0).item() == pytest.approx(math.log(2))
+
+
+def test_training_on_real_chorales_lowers_the_loss_and_writes_a_whole_run(bach_corpus, tmp_path):
+    result = train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=4))
+    history = read_history(tmp_path / "run")
+    assert [row["epoch"] for row in history] == [0, 1, 2, 3] and result["epochs"] == 4
+    assert history[-1]["loss"] < history[0]["loss"] * 0.9
+    assert min(row["val_loss"] for row in history[1:]) < history[0]["val_loss"]
+    for name in ("config.json", "model.safetensors", "history.csv", "history.png", "checkpoints/last.ckpt"):
+        assert (tmp_path / "run" / name).is_file(), name
+    assert result["best_val_loss"] == min(row["val_loss"] for row in history)
+    assert load_model(tmp_path / "run").config == SMALL
+
+
+def test_resume_after_an_interrupted_run_continues_from_the_saved_epoch(bach_corpus, tmp_path):
+    run = tmp_path / "run"
+    train(bach_corpus.path, run, SMALL, TrainConfig(epochs=2))
+    first = read_history(run)
+    corpus, model_config, train_config = resumed_configs(run, epochs=4)
+    assert (model_config, train_config.epochs) == (SMALL, 4)
+    train(corpus, run, model_config, train_config, resume=True)
+    history = read_history(run)
+    assert [row["epoch"] for row in history] == [0, 1, 2, 3]
+    assert history[:2] == first
+
+
+def test_the_best_weights_are_the_ones_saved(bach_corpus, tmp_path):
+    train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=3, lr=3e-3))
+    saved = load_file(tmp_path / "run" / "model.safetensors")
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    best_epoch = min(read_history(tmp_path / "run"), key=lambda row: row["val_loss"])["epoch"]
+    is_last = torch.equal(saved["head.bias"], checkpoint["state_dict"]["model.head.bias"])
+    assert is_last == (best_epoch == 2)
+
+
+def test_training_refuses_to_overwrite_a_run_and_to_resume_nothing(bach_corpus, tmp_path):
+    with pytest.raises(MusicLSTMError, match="nothing to resume"):
+        train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=1), resume=True)
+    train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=1))
+    with pytest.raises(MusicLSTMError, match="already holds a run; add --resume"):
+        train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=1))
+
+
+def test_bf16_mixed_precision_trains(bach_corpus, tmp_path):
+    train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=1, precision="bf16-mixed"))
+    assert math.isfinite(read_history(tmp_path / "run")[0]["val_loss"])
+
+
+def test_ddp_with_two_cpu_processes_runs_a_short_fit(bach_corpus, tmp_path):
+    command = shutil.which("musiclstm", path=str(Path(sys.executable).parent))
+    done = subprocess.run(
+        [
+            command,
+            "train",
+            "--data",
+            str(bach_corpus.path),
+            "--out",
+            str(tmp_path / "ddp"),
+            "--preset",
+            "small",
+            "--epochs",
+            "2",
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count('"rank": 0') == 1  # one report, from rank 0
+    history = read_history(tmp_path / "ddp")
+    assert [row["epoch"] for row in history] == [0, 1] and history[1]["loss"] < history[0]["loss"]
+    assert load_model(tmp_path / "ddp").config == SMALL
