@@ -26,7 +26,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
-	$(BIN)/python benchmarks/bench_corpus.py
+	cd benchmarks && ../$(BIN)/python bench_corpus.py && ../$(BIN)/python bench_train.py
 
 clean:
 	rm -rf $(VENV) data build *.egg-info src/*.egg-info .pytest_cache
