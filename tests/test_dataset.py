@@ -86,3 +86,28 @@ def test_transposition_shifts_context_and_target_together_within_the_keyboard(tw
         assert -5 <= shift <= 6 and np.array_equal(block, shift_keys(original, shift))
         seen.add(shift)
     assert len(seen) >= 8
+
+
+def test_chunks_make_every_frame_a_target_exactly_once(two_piece_corpus):
+    from musiclstm.dataset import ChunkDataset
+
+    dataset = ChunkDataset(two_piece_corpus, "train", window=4, chunk=4)
+    assert len(dataset) == 2 + 1  # piece a: 6 frames in chunks of 4 -> 2; piece b: 3 frames -> 1
+    targets = [target[mask] for _, target, mask in (dataset[i] for i in range(len(dataset)))]
+    assert sum(len(t) for t in targets) == 9
+    expected = np.concatenate([piece.roll for piece in two_piece_corpus.split("train")])
+    assert np.array_equal(torch.cat(targets).numpy().astype(bool), expected)
+
+
+def test_a_chunk_reads_the_window_before_it_and_predicts_from_the_window_end(two_piece_corpus):
+    from musiclstm.dataset import ChunkDataset
+
+    dataset = ChunkDataset(two_piece_corpus, "train", window=4, chunk=4)
+    roll_a = two_piece_corpus[0].roll
+    inputs, target, mask = dataset[1]  # piece a, frames 4..7 (6 and 7 are padding)
+    assert inputs.shape == (4 + 4 - 1, 88) and target.shape == (4, 88) and mask.tolist() == [True, True, False, False]
+    assert np.array_equal(inputs[:6].numpy().astype(bool), roll_a[0:6])
+    assert inputs[6].sum() == 0
+    inputs, target, mask = dataset[0]  # piece a from its start: four frames of silence first
+    assert inputs[:4].sum() == 0 and np.array_equal(inputs[4:].numpy().astype(bool), roll_a[0:3])
+    assert np.array_equal(target.numpy().astype(bool), roll_a[0:4])

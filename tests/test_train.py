@@ -102,3 +102,32 @@ def test_ddp_with_two_cpu_processes_runs_a_short_fit(bach_corpus, tmp_path):
     history = read_history(tmp_path / "ddp")
     assert [row["epoch"] for row in history] == [0, 1] and history[1]["loss"] < history[0]["loss"]
     assert load_model(tmp_path / "ddp").config == SMALL
+
+
+def test_objective_all_lowers_the_loss_on_real_chorales_and_teaches_the_stateful_context(bach_corpus, tmp_path):
+    result = train(
+        bach_corpus.path,
+        tmp_path / "run",
+        SMALL,
+        TrainConfig(objective="all", chunk=32, batch_size=8, epochs=4, pos_weight=1.0),
+    )
+    history = read_history(tmp_path / "run")
+    assert history[-1]["loss"] < history[0]["loss"] * 0.8
+    assert history[-1]["val_nll"] < history[0]["val_nll"]
+    assert result["train_sequences"] == sum(-(-piece.frames // 32) for piece in bach_corpus.split("train"))
+    import json
+
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["context"] == "stateful"
+
+
+@pytest.mark.parametrize("objective", ["last", "all"])
+def test_a_model_trained_with_either_objective_scores_in_either_context(bach_corpus, tmp_path, objective):
+    from musiclstm.evaluate import evaluate_run
+
+    train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(objective=objective, chunk=32, epochs=1))
+    for context in ("window", "stateful"):
+        report = evaluate_run(tmp_path / "run", bach_corpus.path, "test", context)
+        assert report["context"] == context and 0 < report["nll"] < 88
+    assert evaluate_run(tmp_path / "run", bach_corpus.path)["context"] == (
+        "window" if objective == "last" else "stateful"
+    )

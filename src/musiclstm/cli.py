@@ -12,9 +12,11 @@ import logging
 import sys
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 from musiclstm import CorpusConfig, MusicLSTMError, __version__, build_corpus
 from musiclstm.config import (
+    CONTEXTS,
     DEFAULT_SEED,
     DEFAULT_STEPS_PER_BEAT,
     MODEL_PRESETS,
@@ -180,7 +182,18 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
         "early-stop state); --epochs and --max-minutes may be raised",
     )
     add_model_flags(parser)
-    parser.add_argument("--objective", choices=OBJECTIVES, help="'last': predict the step after each window")
+    parser.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        help="'last' (the seed's): predict the step after each window, window LSTM steps per "
+        "target; 'all': every step of a chunk is a target, about 1.5 steps per target",
+    )
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        help="objective 'all': target frames per training sequence, read after a window of context (default 128)",
+    )
+    parser.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (default: no clipping)")
     parser.add_argument(
         "--pos-weight", type=float, help="loss weight of a sounding note (default 10; 1 gives calibrated probabilities)"
     )
@@ -222,10 +235,63 @@ def run_train(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"Trained {result['epochs']} epochs in {result['seconds']} s: best val_loss {result['best_val_loss']:.4f}"
+            f"Trained {result['epochs']} epochs in {result['seconds']} s: best val_loss {result['best_val_loss']:.4f}, "
+            f"best validation NLL {result['best_val_nll']:.3f} nats per frame"
             f"{' (stopped early)' if result['stopped_early'] else ''}. Model in {result['run']}"
         )
     return 0
+
+
+def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "evaluate",
+        help="score a model on a corpus split (NLL per frame, frame accuracy, ...)",
+        description="Predict every frame of every piece of a split from its left context and report negative "
+        "log-likelihood in nats per frame, frame accuracy TP/(TP+FP+FN), precision, recall, F1 and binary accuracy.",
+    )
+    parser.add_argument("--model", required=True, help="a run folder made by 'musiclstm train'")
+    parser.add_argument("--data", required=True, help="a corpus folder made by 'musiclstm data'")
+    parser.add_argument("--split", choices=SPLITS, default="test", help="which split to score (default test)")
+    parser.add_argument(
+        "--context",
+        choices=CONTEXTS,
+        help="'stateful': state carried through each whole piece (the literature's protocol); "
+        "'window': each frame from the window before it (the seed's). Default: the model's own",
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+    parser.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from musiclstm.evaluate import evaluate_run
+    from musiclstm.files import write_json_atomically
+
+    report = evaluate_run(args.model, args.data, args.split, args.context, progress=True)
+    if args.json:
+        write_json_atomically(Path(args.json), report)
+    print(format_report(report))
+    return 0
+
+
+def format_report(report: dict) -> str:
+    """Render an evaluation report for the terminal, naming the context that produced it."""
+    lines = [
+        f"{report['model']} on the {report['split']} split of {report['corpus']}: {report['pieces']} pieces, "
+        f"{report['frames']} frames",
+        f"  context: {report['context']} "
+        + (
+            "(state carried through each whole piece)"
+            if report["context"] == "stateful"
+            else f"(each frame from the {report['window']} before it)"
+        ),
+        f"  NLL                 {report['nll']:.3f} nats per frame "
+        f"({report['nll_after_first']:.3f} without each piece's first frame)",
+        f"  frame accuracy      {report['frame_accuracy']:.3f}  (TP / (TP + FP + FN) at 0.5, Bay et al. 2009)",
+        f"  precision / recall  {report['precision']:.3f} / {report['recall']:.3f}, F1 {report['f1']:.3f}",
+        f"  binary accuracy     {report['binary_accuracy']:.4f} (not a quality bar: silence scores ~0.95)",
+        f"  training loss       {report['loss']:.4f}",
+    ]
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_command(commands)
     add_summary_command(commands)
     add_train_command(commands)
+    add_evaluate_command(commands)
     return parser
 
 

@@ -22,6 +22,7 @@ HIGHEST_PITCH = LOWEST_PITCH + N_KEYS - 1  # C8
 DEFAULT_STEPS_PER_BEAT = 4  # sixteenth notes: a beat is a quarter note
 BENCHMARK_STEPS_PER_BEAT = 1  # the published benchmark files are sampled once per quarter note
 DEFAULT_WINDOW = 64  # steps of context per training example: 4 bars of 4/4 at sixteenths
+DEFAULT_CHUNK = 128  # target frames per training sequence of objective `all`
 TRANSPOSE_RANGE = (-5, 6)  # semitones, both ends included
 
 SPLITS = ("train", "valid", "test")
@@ -71,6 +72,8 @@ class CorpusConfig:
 
 MODEL_FORMAT_VERSION = 1
 OBJECTIVES = ("last", "all")
+CONTEXTS = ("window", "stateful")  # how a model reads the past: the last `window` steps, or all of it
+CONTEXT_TAUGHT_BY = {"last": "window", "all": "stateful"}
 PRECISIONS = ("32", "bf16-mixed")
 
 
@@ -112,7 +115,9 @@ MODEL_PRESETS = {
 class TrainConfig:
     """How a model is trained: the seed's settings by default (Adam 1e-3, batch 64, 30 epochs)."""
 
-    objective: str = "last"  # "last": predict the step after each window (the seed)
+    objective: str = "last"  # "last": predict the step after each window (the seed); "all": every step of a chunk
+    chunk: int = DEFAULT_CHUNK  # target frames per training sequence of objective "all"
+    grad_clip: float | None = None  # clip the gradient's norm to this (None: no clipping)
     pos_weight: float = 10.0  # loss weight of a sounding note; 1 gives calibrated probabilities
     lr: float = 1e-3
     batch_size: int = 64
@@ -136,9 +141,11 @@ class TrainConfig:
             raise MusicLSTMError(f"unknown precision '{self.precision}': choose one of {', '.join(PRECISIONS)}")
         if self.pos_weight <= 0 or self.lr <= 0:
             raise MusicLSTMError(f"pos_weight and lr must be positive, got {self.pos_weight} and {self.lr}")
-        for name in ("batch_size", "epochs", "devices", "num_nodes"):
+        for name in ("batch_size", "epochs", "devices", "num_nodes", "chunk"):
             if getattr(self, name) < 1:
                 raise MusicLSTMError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise MusicLSTMError(f"grad_clip must be positive, got {self.grad_clip}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise MusicLSTMError(f"max_minutes must be positive, got {self.max_minutes}")
 

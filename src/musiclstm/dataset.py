@@ -1,11 +1,16 @@
 """Turn the stored rolls of a corpus split into training examples, sliced on the fly.
 
-Every frame is a target: a piece of T frames gives T examples. Example (piece, t) is the `window`
-frames before t as input, shape (window, 88), silence where they fall before the piece's start, and
-frame t as target, shape (88,). Examples are cut from the bit-packed, memory-mapped rolls when asked
-for, so memory holds 11 bytes per frame instead of the seed's window x 88 x 4 bytes per example.
-Transposition (-5..+6 semitones) is drawn per example, among the shifts that keep every note of
-that example on the keyboard.
+Every frame is a target exactly once per epoch, and every piece is read after `window` frames of
+silence (its lead-in), so a target is never predicted from less than `window` frames of context.
+- `WindowDataset` (objective `last`, the seed's): one example per frame t, the `window` frames
+  before t as input (window, 88) and frame t as target (88,). window LSTM steps per target.
+- `ChunkDataset` (objective `all`): each piece cut into chunks of `chunk` target frames; a chunk's
+  input is the `window` frames before it and the chunk itself but its last frame, and the model's
+  outputs from the window's last step on predict the chunk: about (window + chunk) / chunk LSTM
+  steps per target.
+Examples are cut from the bit-packed, memory-mapped rolls when asked for, so memory holds 11 bytes
+per frame instead of the seed's window x 88 x 4 bytes per example. Transposition (-5..+6 semitones)
+is drawn per example, among the shifts that keep every note of that example on the keyboard.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from musiclstm.config import DEFAULT_WINDOW, N_KEYS, TRANSPOSE_RANGE, MusicLSTMError
-from musiclstm.corpus import Corpus, unpack_roll
+from musiclstm.config import DEFAULT_CHUNK, DEFAULT_WINDOW, N_KEYS, TRANSPOSE_RANGE, MusicLSTMError
+from musiclstm.corpus import Corpus, Piece, unpack_roll
 
 
 def shift_keys(block: np.ndarray, semitones: int) -> np.ndarray:
@@ -36,6 +41,30 @@ def allowed_shifts(block: np.ndarray, low: int = TRANSPOSE_RANGE[0], high: int =
     return range(max(low, -int(sounding[0])), min(high, N_KEYS - 1 - int(sounding[-1])) + 1)
 
 
+def read_frames(piece: Piece, first: int, stop: int) -> np.ndarray:
+    """Frames first..stop-1 of a piece as a bool block (stop - first, 88): silence before 0 and past the end."""
+    block = np.zeros((stop - first, N_KEYS), dtype=bool)
+    start, end = max(first, 0), min(stop, piece.frames)
+    if end > start:
+        block[start - first : end - first] = unpack_roll(piece.packed[start:end])
+    return block
+
+
+def random_transposition(block: np.ndarray) -> np.ndarray:
+    """Shift a block by a random number of semitones among those that keep all its notes on the keyboard."""
+    shifts = allowed_shifts(block)
+    return shift_keys(block, shifts[int(torch.randint(len(shifts), ()))])
+
+
+def split_pieces(corpus: Corpus, split: str, window: int) -> list[Piece]:
+    if window < 1:
+        raise MusicLSTMError(f"window must be at least 1 step, got {window}")
+    pieces = corpus.split(split)
+    if not pieces:
+        raise MusicLSTMError(f"{corpus.path}: the '{split}' split has no pieces")
+    return pieces
+
+
 class WindowDataset(Dataset):
     """Examples of one corpus split: `window` frames of left context and the frame that follows.
 
@@ -43,11 +72,7 @@ class WindowDataset(Dataset):
     """
 
     def __init__(self, corpus: Corpus, split: str, window: int = DEFAULT_WINDOW, transpose: bool = False):
-        if window < 1:
-            raise MusicLSTMError(f"window must be at least 1 step, got {window}")
-        self.pieces = corpus.split(split)
-        if not self.pieces:
-            raise MusicLSTMError(f"{corpus.path}: the '{split}' split has no pieces")
+        self.pieces = split_pieces(corpus, split, window)
         self.window = window
         self.transpose = transpose
         frames = np.array([piece.frames for piece in self.pieces])
@@ -66,15 +91,49 @@ class WindowDataset(Dataset):
     def example(self, index: int) -> np.ndarray:
         """The example as a bool block of shape (window + 1, 88): the context then the target."""
         piece, frame = self.locate(index)
-        first = max(frame - self.window, 0)
-        block = np.zeros((self.window + 1, N_KEYS), dtype=bool)
-        block[self.window - (frame - first) :] = unpack_roll(self.pieces[piece].packed[first : frame + 1])
-        return block
+        return read_frames(self.pieces[piece], frame - self.window, frame + 1)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         block = self.example(index)
         if self.transpose:
-            shifts = allowed_shifts(block)
-            block = shift_keys(block, shifts[int(torch.randint(len(shifts), ()))])
+            block = random_transposition(block)
         tensor = torch.from_numpy(block.astype(np.float32))
         return tensor[:-1], tensor[-1]
+
+
+class ChunkDataset(Dataset):
+    """Chunks of a corpus split for objective `all`: every frame a target once, after >= `window` frames.
+
+    Items are `(inputs, targets, mask)`: float32 (window + chunk - 1, 88), float32 (chunk, 88) and
+    bool (chunk,). The model's outputs at input positions window - 1 onwards predict `targets`;
+    `mask` is False for the padding after a piece's last frame.
+    """
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        split: str,
+        window: int = DEFAULT_WINDOW,
+        chunk: int = DEFAULT_CHUNK,
+        transpose: bool = False,
+    ):
+        if chunk < 1:
+            raise MusicLSTMError(f"chunk must be at least 1 frame, got {chunk}")
+        self.pieces = split_pieces(corpus, split, window)
+        self.window, self.chunk, self.transpose = window, chunk, transpose
+        self.items = [
+            (number, start) for number, piece in enumerate(self.pieces) for start in range(0, piece.frames, chunk)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        number, start = self.items[index]
+        piece = self.pieces[number]
+        block = read_frames(piece, start - self.window, start + self.chunk)  # (window + chunk, 88)
+        if self.transpose:
+            block = random_transposition(block)
+        tensor = torch.from_numpy(block.astype(np.float32))
+        mask = torch.arange(start, start + self.chunk) < piece.frames
+        return tensor[:-1], tensor[self.window :], mask

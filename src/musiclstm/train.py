@@ -24,9 +24,16 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
-from musiclstm.config import MODEL_FORMAT_VERSION, VERSION, ModelConfig, MusicLSTMError, TrainConfig
+from musiclstm.config import (
+    CONTEXT_TAUGHT_BY,
+    MODEL_FORMAT_VERSION,
+    VERSION,
+    ModelConfig,
+    MusicLSTMError,
+    TrainConfig,
+)
 from musiclstm.corpus import load_corpus
-from musiclstm.dataset import WindowDataset
+from musiclstm.dataset import ChunkDataset, WindowDataset
 from musiclstm.files import write_bytes_atomically, write_json_atomically
 from musiclstm.model import CONFIG_FILE, MusicLSTM, read_run_config, save_weights
 
@@ -36,7 +43,8 @@ HISTORY_CSV = "history.csv"
 HISTORY_PNG = "history.png"
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
-HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "binary_accuracy", "val_binary_accuracy", "lr")
+HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "binary_accuracy", "val_binary_accuracy", "val_nll", "lr", "minutes")
+METRIC_COLUMNS = ("loss", "val_loss", "binary_accuracy", "val_binary_accuracy", "val_nll")
 
 
 def weighted_bce(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) -> torch.Tensor:
@@ -58,15 +66,28 @@ class LitMusicLSTM(L.LightningModule):
         self.model = MusicLSTM(model_config)
         self.train_config = train_config
 
+    def predict(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and targets of the batch's target frames, (targets, 88) each, padding left out."""
+        if self.train_config.objective == "last":
+            inputs, target = batch
+            logits, _ = self.model(inputs)  # (batch, 88)
+            return logits, target
+        inputs, target, mask = batch
+        logits, _ = self.model(inputs, every_step=True)  # (batch, window + chunk - 1, 88)
+        logits = logits[:, self.model.config.window - 1 :]  # (batch, chunk, 88), aligned with target
+        return logits[mask], target[mask]
+
     def shared_step(self, batch, stage: str) -> torch.Tensor:
-        inputs, target = batch
-        logits, _ = self.model(inputs)  # (batch, 88)
+        logits, target = self.predict(batch)
         loss = weighted_bce(logits, target, self.train_config.pos_weight)
         prefix = "" if stage == "train" else "val_"
         self.log(f"{prefix}loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log(
             f"{prefix}binary_accuracy", binary_accuracy(logits, target), on_step=False, on_epoch=True, sync_dist=True
         )
+        if stage != "train":
+            nll = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none").sum(-1).mean()
+            self.log("val_nll", nll, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(target))
         return loss
 
     def training_step(self, batch, batch_index):
@@ -108,15 +129,22 @@ class BestWeights(Callback):
 
 
 class History(Callback):
-    """Keep one row per epoch in history.csv and redraw history.png; a resumed run continues the file."""
+    """Keep one row per epoch in history.csv and redraw history.png; a resumed run continues the file.
+
+    `minutes` is wall-clock training time, validation included, summed across resumed runs.
+    """
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
         self.rows: list[dict] = []
         self.lr = float("nan")
+        self.started = time.perf_counter()
+        self.minutes_before = 0.0
 
     def on_train_start(self, trainer, pl_module) -> None:  # after a checkpoint has restored the epoch
         self.rows = [row for row in read_history(self.run_dir) if row["epoch"] < trainer.current_epoch]
+        self.minutes_before = self.rows[-1]["minutes"] if self.rows else 0.0
+        self.started = time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.lr = trainer.optimizers[0].param_groups[0]["lr"]
@@ -124,8 +152,8 @@ class History(Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         metrics = trainer.callback_metrics
         row = {"epoch": trainer.current_epoch, "lr": self.lr}
-        for column in HISTORY_COLUMNS[1:-1]:
-            row[column] = float(metrics[column]) if column in metrics else float("nan")
+        row.update({column: float(metrics.get(column, float("nan"))) for column in METRIC_COLUMNS})
+        row["minutes"] = round(self.minutes_before + (time.perf_counter() - self.started) / 60, 3)
         self.rows.append(row)
         if trainer.is_global_zero:
             write_history(self.run_dir, self.rows)
@@ -160,11 +188,13 @@ def plot_history(rows: list[dict]) -> bytes:
     import matplotlib.pyplot as plt
 
     epochs = [row["epoch"] + 1 for row in rows]
-    figure, (losses, accuracy, rate) = plt.subplots(1, 3, figsize=(13, 3.8))
+    figure, (losses, nll, accuracy, rate) = plt.subplots(1, 4, figsize=(17, 3.8))
     losses.plot(epochs, [row["loss"] for row in rows], marker="o", label="training")
     losses.plot(epochs, [row["val_loss"] for row in rows], marker="o", label="validation")
     losses.set(title="Weighted BCE loss", xlabel="epoch")
     losses.legend()
+    nll.plot(epochs, [row["val_nll"] for row in rows], marker="o", color="C1")
+    nll.set(title="Validation NLL (nats per frame)", xlabel="epoch")
     accuracy.plot(epochs, [row["binary_accuracy"] for row in rows], marker="o", label="training")
     accuracy.plot(epochs, [row["val_binary_accuracy"] for row in rows], marker="o", label="validation")
     accuracy.set(title="Binary accuracy (not a quality bar)", xlabel="epoch")
@@ -184,6 +214,7 @@ def run_settings(corpus, model_config: ModelConfig, train_config: TrainConfig) -
         "format_version": MODEL_FORMAT_VERSION,
         "musiclstm_version": VERSION,
         "torch_version": torch.__version__,
+        "context": CONTEXT_TAUGHT_BY[train_config.objective],  # how generation and evaluation read by default
         "model": model_config.to_dict(),
         "train": train_config.to_dict(),
         "data": {
@@ -199,6 +230,14 @@ def resumed_configs(run_dir: Path, **train_overrides) -> tuple[str, ModelConfig,
     settings = read_run_config(run_dir)
     train_config = replace(TrainConfig(**settings["train"]), **train_overrides)
     return settings["data"]["corpus"], ModelConfig(**settings["model"]), train_config
+
+
+def make_dataset(corpus, split: str, model_config: ModelConfig, train_config: TrainConfig):
+    """The examples of a split for the run's objective; only training examples are transposed."""
+    transpose = train_config.transpose and split == "train"
+    if train_config.objective == "last":
+        return WindowDataset(corpus, split, model_config.window, transpose)
+    return ChunkDataset(corpus, split, model_config.window, train_config.chunk, transpose)
 
 
 def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Trainer:
@@ -217,6 +256,7 @@ def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Traine
         num_nodes=config.num_nodes,
         strategy="ddp" if distributed else "auto",
         precision="32-true" if config.precision == "32" else config.precision,
+        gradient_clip_val=config.grad_clip,
         callbacks=callbacks,
         logger=False,
         enable_progress_bar=progress,
@@ -248,9 +288,7 @@ def train(
     if is_launcher and not resume and (run_dir / CONFIG_FILE).exists():
         raise MusicLSTMError(f"{run_dir}: already holds a run; add --resume to continue it, or choose another --out")
     corpus = load_corpus(corpus_dir)
-    window = model_config.window
-    train_set = WindowDataset(corpus, "train", window, transpose=train_config.transpose)
-    valid_set = WindowDataset(corpus, "valid", window)
+    train_set, valid_set = (make_dataset(corpus, split, model_config, train_config) for split in ("train", "valid"))
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     if is_launcher:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -270,8 +308,9 @@ def train(
         "run": str(run_dir),
         "epochs": len(history),
         "best_val_loss": min((row["val_loss"] for row in history), default=float("nan")),
-        "train_examples": len(train_set),
-        "valid_examples": len(valid_set),
+        "best_val_nll": min((row["val_nll"] for row in history), default=float("nan")),
+        "train_sequences": len(train_set),
+        "valid_sequences": len(valid_set),
         "seconds": round(time.perf_counter() - started, 1),
         "stopped_early": trainer.early_stopping_callback.stopped_epoch > 0,
     }
