@@ -65,3 +65,50 @@ def test_user_errors_print_one_line_and_exit_2_without_a_traceback(tmp_path, cap
     assert "no usable piece" in capsys.readouterr().err
     assert main(["data", "--source", "bach", "--out", str(tmp_path / "c"), "--workers", "0"]) == 2
     assert "workers must be at least 1" in capsys.readouterr().err
+
+
+def test_train_flags_reach_the_runs_config(bach_corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(bach_corpus.path),
+                "--out",
+                str(out),
+                "--preset",
+                "small",
+                "--objective",
+                "all",
+                "--chunk",
+                "24",
+                "--batch-size",
+                "8",
+                "--grad-clip",
+                "2.5",
+                "--pos-weight",
+                "1",
+                "--epochs",
+                "1",
+                "--lstm-units",
+                "16",
+                "--window",
+                "8",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert {key: config["train"][key] for key in ("objective", "chunk", "batch_size", "grad_clip", "pos_weight")} == {
+        "objective": "all",
+        "chunk": 24,
+        "batch_size": 8,
+        "grad_clip": 2.5,
+        "pos_weight": 1.0,
+    }
+    assert (config["model"]["lstm_units"], config["model"]["dense_units"], config["model"]["window"]) == (16, 32, 8)
+    assert json.loads(capsys.readouterr().out)["train_sequences"] == sum(
+        -(-piece.frames // 24) for piece in bach_corpus.split("train")
+    )

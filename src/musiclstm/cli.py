@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import warnings
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from musiclstm import CorpusConfig, MusicLSTMError, __version__, build_corpus
@@ -27,21 +27,8 @@ from musiclstm.config import (
     TrainConfig,
 )
 
-MODEL_FLAGS = ("window", "lstm_units", "dense_units", "input_dropout", "recurrent_dropout", "dense_dropout")
-TRAIN_FLAGS = (
-    "objective",
-    "pos_weight",
-    "lr",
-    "batch_size",
-    "epochs",
-    "precision",
-    "seed",
-    "max_minutes",
-    "transpose",
-    "accelerator",
-    "devices",
-    "num_nodes",
-)
+MODEL_FLAGS = tuple(field.name for field in fields(ModelConfig))  # every field that has a flag overrides a preset
+TRAIN_FLAGS = tuple(field.name for field in fields(TrainConfig))
 
 
 def add_data_command(commands: argparse._SubParsersAction) -> None:
@@ -84,7 +71,7 @@ def add_data_command(commands: argparse._SubParsersAction) -> None:
 
 def given(args: argparse.Namespace, *names: str) -> dict:
     """The options among `names` that the user actually gave."""
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def run_data(args: argparse.Namespace) -> int:
