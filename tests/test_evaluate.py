@@ -96,3 +96,12 @@ def test_evaluate_model_pools_every_frame_of_the_split(bach_corpus):
     assert report["nll"] == pytest.approx(88 * math.log(2), rel=0.05)
     with pytest.raises(MusicLSTMError, match="unknown context 'sliding'"):
         evaluate_model(model, bach_corpus.path, "valid", "sliding")
+
+
+def test_a_model_trained_with_pos_weight_is_scored_on_calibrated_probabilities(bach_corpus, trained_like_model):
+    pieces = bach_corpus.split("valid")
+    raw = np.concatenate([piece_logits(trained_like_model, piece.roll, "stateful") for piece in pieces])
+    rolls = np.concatenate([piece.roll for piece in pieces])
+    report = evaluate_model(trained_like_model, bach_corpus.path, "valid", "stateful", pos_weight=10.0)
+    assert report["nll"] == pytest.approx(predictive_report(raw - math.log(10.0), rolls)["nll"], rel=1e-9)
+    assert report["pos_weight"] == 10.0

@@ -131,3 +131,15 @@ def test_a_model_trained_with_either_objective_scores_in_either_context(bach_cor
     assert evaluate_run(tmp_path / "run", bach_corpus.path)["context"] == (
         "window" if objective == "last" else "stateful"
     )
+
+
+def test_calibrate_recovers_the_true_probability_from_a_weighted_optimum():
+    from musiclstm.train import calibrate
+
+    true_p, weight = 0.2, 10.0
+    logit = torch.linspace(-6, 6, 20001, requires_grad=True)
+    loss = -(
+        weight * true_p * torch.nn.functional.logsigmoid(logit) + (1 - true_p) * torch.nn.functional.logsigmoid(-logit)
+    )
+    best = logit[loss.argmin()]
+    assert torch.sigmoid(calibrate(best, weight)).item() == pytest.approx(true_p, abs=1e-3)

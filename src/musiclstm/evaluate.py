@@ -11,6 +11,7 @@ The two agree on a piece's first frame, read after `window` frames of silence in
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from musiclstm.config import CONTEXTS, MusicLSTMError
 from musiclstm.corpus import load_corpus
-from musiclstm.metrics import bernoulli_nll, predictive_report
+from musiclstm.metrics import bernoulli_nll, predictive_report, weighted_loss
 from musiclstm.model import MusicLSTM, load_model, read_run_config
 
 WINDOWS_PER_BATCH = 256
@@ -54,8 +55,10 @@ def evaluate_model(
 ) -> dict:
     """Predictive metrics of a model on one split of a corpus, all frames pooled.
 
+    A model trained with `pos_weight` w is scored on its calibrated probabilities, logits - ln w (see
+    `train.calibrate`); the training loss in the report uses the raw logits, as training did.
     Returns the report of `metrics.predictive_report` plus `nll_after_first` (each piece's first frame
-    left out, the convention of Bai et al. 2018's code), `pieces`, `split` and `context`.
+    left out, the convention of Bai et al. 2018's code), `loss`, `pieces`, `split`, `context`, `pos_weight`.
     """
     check_context(context)
     corpus = load_corpus(corpus_dir)
@@ -67,10 +70,13 @@ def evaluate_model(
     for piece in tqdm(pieces, desc=f"scoring {split} ({context})", unit="piece", disable=not progress):
         rolls.append(piece.roll)
         logits.append(piece_logits(model, rolls[-1], context))
-    all_logits, all_rolls = np.concatenate(logits), np.concatenate(rolls)
-    after_first = np.concatenate([bernoulli_nll(z[1:], r[1:]) for z, r in zip(logits, rolls, strict=True)])
-    report = predictive_report(all_logits, all_rolls, pos_weight)
+    raw, all_rolls = np.concatenate(logits), np.concatenate(rolls)
+    shift = math.log(pos_weight)
+    after_first = np.concatenate([bernoulli_nll(z[1:] - shift, r[1:]) for z, r in zip(logits, rolls, strict=True)])
+    report = predictive_report(raw - shift, all_rolls)
     report.update(
+        loss=weighted_loss(raw, all_rolls, pos_weight),
+        pos_weight=pos_weight,
         nll_after_first=float(after_first.mean()) if after_first.size else float("nan"),
         pieces=len(pieces),
         split=split,

@@ -51,7 +51,7 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator
 
 
-def predictive_report(logits: np.ndarray, roll: np.ndarray, pos_weight: float = 1.0) -> dict:
+def predictive_report(logits: np.ndarray, roll: np.ndarray) -> dict:
     """The predictive metrics of a split from its pooled frames.
 
     - `nll`: mean over frames of the summed Bernoulli NLL over the 88 keys, nats per frame
@@ -60,7 +60,6 @@ def predictive_report(logits: np.ndarray, roll: np.ndarray, pos_weight: float = 
     - `frame_accuracy`: TP / (TP + FP + FN) at probability 0.5 (Bay et al. 2009), thresholded;
       not Boulanger-Lewandowski's expected accuracy. A silent prediction of a silent roll scores 1.
     - `precision`, `recall`, `f1` at 0.5; `binary_accuracy`: share of the frames x 88 decisions right.
-    - `loss`: the training loss with `pos_weight`.
     """
     totals = counts(logits, roll)
     tp, fp, fn, tn = totals["tp"], totals["fp"], totals["fn"], totals["tn"]
@@ -74,5 +73,4 @@ def predictive_report(logits: np.ndarray, roll: np.ndarray, pos_weight: float = 
         "recall": recall,
         "f1": ratio(2 * precision * recall, precision + recall),
         "binary_accuracy": ratio(tp + tn, tp + fp + fn + tn),
-        "loss": weighted_loss(logits, roll, pos_weight),
     }

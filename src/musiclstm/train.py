@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -53,6 +54,15 @@ def weighted_bce(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) 
     return F.binary_cross_entropy_with_logits(logits.float(), target, weight=weight)
 
 
+def calibrate(logits, pos_weight: float):
+    """Undo the loss weighting: the model's logits minus ln(pos_weight) are calibrated log-odds.
+
+    Weighted BCE is minimised where the predicted odds are pos_weight times the true odds, so
+    training with pos_weight w shifts every logit by ln w; shifting back gives honest probabilities.
+    """
+    return logits - math.log(pos_weight)
+
+
 def binary_accuracy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Share of the 88 x examples key decisions right at probability 0.5 (Keras's binary_accuracy)."""
     return ((logits > 0) == (target > 0.5)).float().mean()
@@ -86,7 +96,8 @@ class LitMusicLSTM(L.LightningModule):
             f"{prefix}binary_accuracy", binary_accuracy(logits, target), on_step=False, on_epoch=True, sync_dist=True
         )
         if stage != "train":
-            nll = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none").sum(-1).mean()
+            calibrated = calibrate(logits.float(), self.train_config.pos_weight)
+            nll = F.binary_cross_entropy_with_logits(calibrated, target, reduction="none").sum(-1).mean()
             self.log("val_nll", nll, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(target))
         return loss
 
