@@ -93,14 +93,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=25.0, help="time budget of each run")
     parser.add_argument("--steps-per-beat", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--pos-weight", type=float, default=1.0, help="1: calibrated probabilities, a fair NLL")
+    parser.add_argument("--pos-weight", type=float, help="default: the package's (NLL is scored calibrated either way)")
     parser.add_argument("--chunk", type=int, help="objective all: target frames per chunk (default: the package's)")
     parser.add_argument("--batch-size", type=int, help="default: the package's")
     parser.add_argument("--plot", type=Path, help="write validation NLL against minutes to this PNG")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    settings = {"pos_weight": args.pos_weight}
-    settings.update({key: value for key, value in (("chunk", args.chunk), ("batch_size", args.batch_size)) if value})
+    options = (("pos_weight", args.pos_weight), ("chunk", args.chunk), ("batch_size", args.batch_size))
+    settings = {key: value for key, value in options if value}
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         for steps_per_beat in args.steps_per_beat:

@@ -28,7 +28,7 @@ def test_weighted_bce_weighs_a_sounding_note_pos_weight_times():
 
 
 def test_training_on_real_chorales_lowers_the_loss_and_writes_a_whole_run(bach_corpus, tmp_path):
-    result = train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=4))
+    result = train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(objective="last", epochs=4))
     history = read_history(tmp_path / "run")
     assert [row["epoch"] for row in history] == [0, 1, 2, 3] and result["epochs"] == 4
     assert history[-1]["loss"] < history[0]["loss"] * 0.9

@@ -172,20 +172,24 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--objective",
         choices=OBJECTIVES,
-        help="'last' (the seed's): predict the step after each window, window LSTM steps per "
-        "target; 'all': every step of a chunk is a target, about 1.5 steps per target",
+        help="'all' (default): every step of a chunk is a target, about 2 LSTM steps per target; "
+        "'last' (the seed's): predict the step after each window, 64 steps per target",
     )
     parser.add_argument(
         "--chunk",
         type=int,
-        help="objective 'all': target frames per training sequence, read after a window of context (default 128)",
+        help="objective 'all': target frames per training sequence, read after a window of context (default 64)",
     )
     parser.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (default: no clipping)")
     parser.add_argument(
-        "--pos-weight", type=float, help="loss weight of a sounding note (default 10; 1 gives calibrated probabilities)"
+        "--pos-weight",
+        type=float,
+        help="loss weight of a sounding note (default 10, the seed's; NLL is scored on calibrated probabilities)",
     )
     parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
-    parser.add_argument("--batch-size", type=int, help="examples per batch (default 64)")
+    parser.add_argument(
+        "--batch-size", type=int, help="sequences per batch (default: 16 chunks for 'all', 64 windows for 'last')"
+    )
     parser.add_argument("--epochs", type=int, help="most epochs (default 30; early stopping may end sooner)")
     parser.add_argument("--precision", choices=PRECISIONS, help="'32' or 'bf16-mixed' autocast (default 32)")
     parser.add_argument("--seed", type=int, help=f"random seed (default {DEFAULT_SEED})")
