@@ -112,3 +112,66 @@ def test_train_flags_reach_the_runs_config(bach_corpus, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["train_sequences"] == sum(
         -(-piece.frames // 24) for piece in bach_corpus.split("train")
     )
+
+
+def test_evaluate_command_reports_its_context_and_refuses_a_corpus_on_another_grid(bach_corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(bach_corpus.path),
+                "--out",
+                str(run),
+                "--preset",
+                "small",
+                "--epochs",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    report_path = tmp_path / "report.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(run),
+                "--data",
+                str(bach_corpus.path),
+                "--split",
+                "valid",
+                "--json",
+                str(report_path),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    report = json.loads(report_path.read_text())
+    assert report["context"] == "stateful" and "context: stateful" in printed
+    assert report["split"] == "valid" and report["frames"] == sum(p.frames for p in bach_corpus.split("valid"))
+    assert {"nll", "nll_after_first", "frame_accuracy", "precision", "recall", "f1", "binary_accuracy"} <= set(report)
+    for index in range(3):
+        write_midi(tmp_path / "midi" / f"t{index}.mid", [(60, 0, TICKS_PER_BEAT)])
+    assert (
+        main(
+            [
+                "data",
+                "--source",
+                str(tmp_path / "midi"),
+                "--out",
+                str(tmp_path / "c1"),
+                "--steps-per-beat",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert main(["evaluate", "--model", str(run), "--data", str(tmp_path / "c1")]) == 2
+    assert "1 steps per beat, but the model" in capsys.readouterr().err

@@ -88,20 +88,20 @@ def test_window_scoring_reads_exactly_the_window_before_each_frame(trained_like_
 
 def test_evaluate_model_pools_every_frame_of_the_split(bach_corpus):
     model = MusicLSTM(SMALL)
-    report = evaluate_model(model, bach_corpus.path, "valid", "stateful")
+    report = evaluate_model(model, bach_corpus, "valid", "stateful")
     pieces = bach_corpus.split("valid")
     assert report["frames"] == sum(piece.frames for piece in pieces) and report["pieces"] == len(pieces)
     assert report["context"] == "stateful" and report["split"] == "valid"
     # an untrained model says about 0.5 everywhere: 88 ln 2 nats per frame
     assert report["nll"] == pytest.approx(88 * math.log(2), rel=0.05)
     with pytest.raises(MusicLSTMError, match="unknown context 'sliding'"):
-        evaluate_model(model, bach_corpus.path, "valid", "sliding")
+        evaluate_model(model, bach_corpus, "valid", "sliding")
 
 
 def test_a_model_trained_with_pos_weight_is_scored_on_calibrated_probabilities(bach_corpus, trained_like_model):
     pieces = bach_corpus.split("valid")
     raw = np.concatenate([piece_logits(trained_like_model, piece.roll, "stateful") for piece in pieces])
     rolls = np.concatenate([piece.roll for piece in pieces])
-    report = evaluate_model(trained_like_model, bach_corpus.path, "valid", "stateful", pos_weight=10.0)
+    report = evaluate_model(trained_like_model, bach_corpus, "valid", "stateful", pos_weight=10.0)
     assert report["nll"] == pytest.approx(predictive_report(raw - math.log(10.0), rolls)["nll"], rel=1e-9)
     assert report["pos_weight"] == 10.0

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from musiclstm.config import CORPUS_FORMAT_VERSION, N_KEYS, SPLITS, VERSION, CorpusConfig, MusicLSTMError
-from musiclstm.files import write_atomically, write_json_atomically
+from musiclstm.files import read_json_object, write_atomically, write_json_atomically
 from musiclstm.sources import Source, SourcePiece, natural_steps_per_beat, read_source, resolve_source
 
 log = logging.getLogger(__name__)
@@ -129,10 +129,7 @@ def read_manifest(path: Path) -> dict:
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise MusicLSTMError(f"{path}: not a corpus (no {MANIFEST}); build one with 'musiclstm data'")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise MusicLSTMError(f"{manifest_path}: unreadable manifest ({err})") from err
+    manifest = read_json_object(manifest_path)
     if manifest.get("format_version") != CORPUS_FORMAT_VERSION:
         raise MusicLSTMError(
             f"{manifest_path}: corpus format {manifest.get('format_version')} is not the supported "

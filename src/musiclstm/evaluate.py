@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from musiclstm.config import CONTEXTS, MusicLSTMError
-from musiclstm.corpus import load_corpus
+from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.metrics import bernoulli_nll, predictive_report, weighted_loss
 from musiclstm.model import MusicLSTM, load_model, read_run_config
 
@@ -47,7 +47,7 @@ def piece_logits(model: MusicLSTM, roll: np.ndarray, context: str) -> np.ndarray
 
 def evaluate_model(
     model: MusicLSTM,
-    corpus_dir: str | Path,
+    corpus: Corpus,
     split: str = "test",
     context: str = "stateful",
     pos_weight: float = 1.0,
@@ -61,7 +61,6 @@ def evaluate_model(
     left out, the convention of Bai et al. 2018's code), `loss`, `pieces`, `split`, `context`, `pos_weight`.
     """
     check_context(context)
-    corpus = load_corpus(corpus_dir)
     pieces = corpus.split(split)
     if not pieces:
         raise MusicLSTMError(f"{corpus.path}: the '{split}' split has no pieces")
@@ -92,16 +91,16 @@ def evaluate_run(
 ) -> dict:
     """Evaluate a run folder's model; `context` defaults to the one its training taught (config.json)."""
     settings = read_run_config(run_dir)
-    corpus_steps = load_corpus(corpus_dir).steps_per_beat
-    if corpus_steps != settings["data"]["steps_per_beat"]:
+    corpus = load_corpus(corpus_dir)
+    if corpus.steps_per_beat != settings["data"]["steps_per_beat"]:
         raise MusicLSTMError(
-            f"{corpus_dir}: {corpus_steps} steps per beat, but the model in {run_dir} learned "
+            f"{corpus_dir}: {corpus.steps_per_beat} steps per beat, but the model in {run_dir} learned "
             f"{settings['data']['steps_per_beat']}; build the corpus with --steps-per-beat "
             f"{settings['data']['steps_per_beat']}"
         )
     report = evaluate_model(
         load_model(run_dir),
-        corpus_dir,
+        corpus,
         split,
         context or settings["context"],
         settings["train"]["pos_weight"],

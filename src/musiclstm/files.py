@@ -1,4 +1,5 @@
-"""Atomic file writes, shared by corpus and model folders: a reader sees the old file or the new, never half."""
+"""Files of corpus and model folders: atomic writes (a reader sees the old file or the new, never half)
+and JSON reads that name the file when it cannot be used."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+from musiclstm.config import MusicLSTMError
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
@@ -34,3 +37,14 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
 
 def write_json_atomically(path: Path, value: object) -> None:
     write_bytes_atomically(path, (json.dumps(value, indent=1) + "\n").encode("utf-8"))
+
+
+def read_json_object(path: Path) -> dict:
+    """Read a JSON file that must hold an object; a missing, unreadable or malformed file is named."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise MusicLSTMError(f"{path}: unreadable ({err})") from err
+    if not isinstance(value, dict):
+        raise MusicLSTMError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value

@@ -10,7 +10,6 @@ Nothing here imports Lightning.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -21,7 +20,7 @@ from torch import nn
 from torch.func import functional_call
 
 from musiclstm.config import MODEL_FORMAT_VERSION, N_KEYS, ModelConfig, MusicLSTMError
-from musiclstm.files import write_bytes_atomically
+from musiclstm.files import read_json_object, write_bytes_atomically
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -113,12 +112,9 @@ def read_run_config(run_dir: str | Path) -> dict:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise MusicLSTMError(f"{run_dir}: not a model folder (no {CONFIG_FILE})")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise MusicLSTMError(f"{path}: unreadable ({err})") from err
-    if not isinstance(config, dict) or config.get("format_version") != MODEL_FORMAT_VERSION:
-        found = config.get("format_version") if isinstance(config, dict) else None
+    config = read_json_object(path)
+    if config.get("format_version") != MODEL_FORMAT_VERSION:
+        found = config.get("format_version")
         raise MusicLSTMError(
             f"{path}: model format {found} is not the supported {MODEL_FORMAT_VERSION}; "
             "retrain it or use the musiclstm version that made it"
