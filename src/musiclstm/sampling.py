@@ -1,0 +1,120 @@
+"""Choose the notes of the next step from the model's logits: temperature, key, and how notes are picked.
+
+Tensor in, tensor out; randomness comes only from the generator passed in. Logits have shape
+(batch, 88) and are the model's calibrated log-odds, one independent Bernoulli per key.
+Two of the specification's formulas are wrong and are not used here (DESIGN.md, errata 2 and 3):
+- temperature divides each key's logit, p = sigmoid(logit / T); the seed's softmax over 88 keys makes
+  them compete, so almost nothing passes 0.5 and the output falls to its three-note fallback;
+- the key mask sets out-of-key notes to probability 0 and leaves in-key notes as they are; the seed
+  renormalised the masked values to sum to 1, the same mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from musiclstm.config import LOWEST_PITCH, N_KEYS, MusicLSTMError
+
+PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+ACCIDENTALS = {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1}
+SCALES = {  # semitones above the root
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "harmonic_minor": (0, 2, 3, 5, 7, 8, 11),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+    "pentatonic": (0, 2, 4, 7, 9),
+    "minor_pentatonic": (0, 3, 5, 7, 10),
+    "blues": (0, 3, 5, 6, 7, 10),
+    "chromatic": tuple(range(12)),
+}
+CHOICES = ("threshold", "sample")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A preset of the specification's table: a temperature, and whether and how the key is kept."""
+
+    temperature: float
+    scale: str | None  # None: no key constraint
+
+
+STRATEGIES = {
+    "conservative": Strategy(0.5, "major"),
+    "balanced": Strategy(0.8, "major"),
+    "creative": Strategy(1.2, "major"),
+    "free": Strategy(1.0, None),
+    "jazz": Strategy(0.9, "blues"),
+}
+
+
+def key_root(name: str) -> int:
+    """The pitch class (0 = C .. 11 = B) of a key name such as 'C', 'F#', 'Bb' or 'e♭'.
+
+    Raises:
+        MusicLSTMError: the name is not a letter A-G with an optional sharp or flat.
+    """
+    letter, accidental = name[:1].upper(), name[1:]
+    if letter not in PITCH_CLASSES or accidental not in ACCIDENTALS:
+        raise MusicLSTMError(f"unknown key '{name}': use a letter A-G with an optional # or b (C, F#, Bb, ...)")
+    return (PITCH_CLASSES[letter] + ACCIDENTALS[accidental]) % 12
+
+
+def scale_mask(key: str, scale: str) -> torch.Tensor:
+    """The 88 keys that belong to a key and scale, as a bool tensor; column k is MIDI pitch 21 + k."""
+    if scale not in SCALES:
+        raise MusicLSTMError(f"unknown scale '{scale}': choose one of {', '.join(SCALES)}")
+    root = key_root(key)
+    allowed = {(root + step) % 12 for step in SCALES[scale]}
+    return torch.tensor([(LOWEST_PITCH + k) % 12 in allowed for k in range(N_KEYS)])
+
+
+def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Scale each key's logit by 1 / temperature: below 1 sharpens its probability, above 1 flattens it."""
+    if not temperature > 0:
+        raise MusicLSTMError(f"temperature must be above 0, got {temperature}")
+    return logits / temperature
+
+
+def note_probabilities(logits: torch.Tensor, temperature: float, allowed: torch.Tensor | None) -> torch.Tensor:
+    """Each key's probability after temperature, 0 for keys outside `allowed`; in-key keys keep theirs."""
+    probabilities = torch.sigmoid(apply_temperature(logits, temperature))
+    return probabilities if allowed is None else probabilities * allowed
+
+
+def choose_notes(
+    probabilities: torch.Tensor,
+    allowed: torch.Tensor | None,
+    choose: str = "threshold",
+    threshold: float = 0.5,
+    top_k: int = 3,
+    max_notes: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Pick the sounding keys of one step, shape (batch, 88) bool.
+
+    `threshold` plays every key above the threshold; `sample` draws each key from its own Bernoulli.
+    A step left silent gets its `top_k` most likely allowed keys, so pieces never stall; `max_notes`
+    keeps only the most likely keys of a crowded step.
+    """
+    if choose not in CHOICES:
+        raise MusicLSTMError(f"unknown way to choose notes '{choose}': choose one of {', '.join(CHOICES)}")
+    if choose == "threshold":
+        notes = probabilities > threshold
+    else:
+        notes = torch.rand(probabilities.shape, generator=generator, device=probabilities.device) < probabilities
+    ranked = probabilities if allowed is None else probabilities.masked_fill(~allowed, -1.0)
+    if top_k > 0:
+        silent = ~notes.any(dim=1)
+        fallback = torch.zeros_like(notes).scatter_(1, ranked.topk(top_k, dim=1).indices, True)
+        if allowed is not None:
+            fallback &= allowed
+        notes = torch.where(silent[:, None], fallback, notes)
+    if max_notes is not None:
+        kept = torch.zeros_like(notes).scatter_(
+            1, ranked.masked_fill(~notes, -2.0).topk(max_notes, dim=1).indices, True
+        )
+        notes &= kept
+    return notes

@@ -1,0 +1,120 @@
+"""Choosing notes: temperature per key, key masks without renormalising, threshold, sampling, fallback, cap."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from musiclstm import MusicLSTMError
+from musiclstm.sampling import (
+    STRATEGIES,
+    apply_temperature,
+    choose_notes,
+    key_root,
+    note_probabilities,
+    scale_mask,
+)
+
+
+def test_temperature_divides_each_keys_logit_independently():
+    logits = torch.tensor([[math.log(3.0), 0.0, -math.log(3.0)]])  # probabilities 0.75, 0.5, 0.25
+    probabilities = torch.sigmoid(apply_temperature(logits, 0.5))
+    torch.testing.assert_close(probabilities, torch.tensor([[0.9, 0.5, 0.1]]))
+    assert probabilities.sum() > 1  # independent keys: nothing forces them to sum to 1, unlike the seed's softmax
+
+
+def test_several_keys_can_pass_the_threshold_at_once_where_the_seeds_softmax_lets_none():
+    logits = torch.full((1, 88), -6.0)
+    logits[0, [39, 43, 46]] = 3.0  # a C major triad the model is sure of
+    probabilities = note_probabilities(logits, temperature=0.8, allowed=None)
+    assert torch.nonzero(choose_notes(probabilities, None, top_k=0)[0]).flatten().tolist() == [39, 43, 46]
+    seed_softmax = torch.softmax(torch.log(torch.sigmoid(logits)) / 0.8, dim=1)
+    assert (seed_softmax > 0.5).sum() == 0
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0])
+def test_a_temperature_at_or_below_zero_is_refused(temperature):
+    with pytest.raises(MusicLSTMError, match="temperature must be above 0"):
+        apply_temperature(torch.zeros(1, 88), temperature)
+
+
+def test_a_temperature_near_zero_plays_exactly_the_keys_above_even_odds():
+    logits = torch.tensor([[0.01, -0.01, 2.0]])
+    probabilities = torch.sigmoid(apply_temperature(logits, 1e-4))
+    assert probabilities.tolist()[0] == pytest.approx([1.0, 0.0, 1.0], abs=1e-6)
+
+
+def test_key_names_cover_all_twelve_roots_with_sharps_and_flats():
+    assert [
+        key_root(name) for name in ("C", "C#", "Db", "D", "Eb", "E", "F", "F#", "Gb", "G", "Ab", "A", "Bb", "B")
+    ] == [0, 1, 1, 2, 3, 4, 5, 6, 6, 7, 8, 9, 10, 11]
+    assert key_root("f#") == key_root("F♯") == 6 and key_root("Cb") == 11 and key_root("B#") == 0
+    with pytest.raises(MusicLSTMError, match="unknown key 'H'"):
+        key_root("H")
+
+
+def test_scale_mask_marks_the_scales_pitch_classes_on_every_octave_from_a0_to_c8():
+    mask = scale_mask("F#", "major")  # F# G# A# B C# D# E#(F)
+    pitch_classes = {(21 + k) % 12 for k in range(88) if mask[k]}
+    assert pitch_classes == {6, 8, 10, 11, 1, 3, 5}
+    assert mask.sum() == sum(1 for k in range(88) if (21 + k) % 12 in pitch_classes)
+    assert bool(scale_mask("A", "minor")[0]) and bool(scale_mask("C", "major")[87])  # A0 and C8
+    assert scale_mask("C", "chromatic").all()
+    with pytest.raises(MusicLSTMError, match="unknown scale 'lydian'"):
+        scale_mask("C", "lydian")
+
+
+def test_the_key_mask_zeroes_out_of_key_notes_and_leaves_in_key_ones_as_they_were():
+    logits = torch.zeros(1, 88)
+    mask = scale_mask("C", "major")
+    probabilities = note_probabilities(logits, 1.0, mask)
+    assert probabilities[0, mask].eq(0.5).all() and probabilities[0, ~mask].eq(0).all()
+
+
+def test_a_silent_step_gets_its_three_most_likely_allowed_notes():
+    probabilities = torch.full((2, 88), 0.01)
+    probabilities[0, [10, 11, 12, 13]] = torch.tensor([0.3, 0.4, 0.2, 0.1])
+    allowed = torch.ones(88, dtype=torch.bool)
+    allowed[11] = False
+    notes = choose_notes(probabilities * allowed, allowed, threshold=0.5, top_k=3)
+    assert torch.nonzero(notes[0]).flatten().tolist() == [10, 12, 13]
+    assert notes[1].sum() == 3 and not notes[1, 11]
+
+
+def test_max_notes_keeps_the_most_likely_keys_of_a_crowded_step():
+    probabilities = torch.zeros(1, 88)
+    probabilities[0, [5, 20, 30, 40, 50]] = torch.tensor([0.9, 0.6, 0.95, 0.7, 0.8])
+    notes = choose_notes(probabilities, None, threshold=0.5, max_notes=2)
+    assert torch.nonzero(notes[0]).flatten().tolist() == [5, 30]
+
+
+def test_sampling_draws_each_key_at_its_own_probability_and_repeats_with_the_seed():
+    probabilities = torch.full((4000, 88), 0.0)
+    probabilities[:, 7] = 0.25
+    probabilities[:, 60] = 0.75
+    notes = choose_notes(probabilities, None, "sample", top_k=0, generator=torch.Generator().manual_seed(1))
+    assert notes[:, 7].float().mean().item() == pytest.approx(0.25, abs=0.03)
+    assert notes[:, 60].float().mean().item() == pytest.approx(0.75, abs=0.03)
+    assert notes.sum() == notes[:, [7, 60]].sum()
+    again = choose_notes(probabilities, None, "sample", top_k=0, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(notes, again)
+
+
+def test_the_threshold_is_strict():
+    probabilities = torch.zeros(1, 88)
+    probabilities[0, 3] = 0.5
+    probabilities[0, 4] = 0.5001
+    assert torch.nonzero(choose_notes(probabilities, None, threshold=0.5, top_k=0)[0]).flatten().tolist() == [4]
+
+
+def test_the_strategies_are_the_specifications_table():
+    table = {name: (s.temperature, s.scale) for name, s in STRATEGIES.items()}
+    assert table == {
+        "conservative": (0.5, "major"),
+        "balanced": (0.8, "major"),
+        "creative": (1.2, "major"),
+        "free": (1.0, None),
+        "jazz": (0.9, "blues"),
+    }
