@@ -55,3 +55,17 @@ def bach_corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("bach")
     build_corpus(CorpusConfig("bach", limit=12, workers=2), out)
     return load_corpus(out)
+
+
+@pytest.fixture(scope="session")
+def trained_runs(bach_corpus, tmp_path_factory):
+    """Small models trained briefly on real chorales, one per objective: {"last": run, "all": run}."""
+    from musiclstm.config import MODEL_PRESETS, TrainConfig
+    from musiclstm.train import train
+
+    runs = {}
+    for objective in ("last", "all"):
+        run = tmp_path_factory.mktemp(f"run_{objective}")
+        train(bach_corpus.path, run, MODEL_PRESETS["small"], TrainConfig(objective=objective, epochs=2, chunk=32))
+        runs[objective] = run
+    return runs

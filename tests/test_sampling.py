@@ -8,14 +8,8 @@ import pytest
 import torch
 
 from musiclstm import MusicLSTMError
-from musiclstm.sampling import (
-    STRATEGIES,
-    apply_temperature,
-    choose_notes,
-    key_root,
-    note_probabilities,
-    scale_mask,
-)
+from musiclstm.config import STRATEGIES, key_root
+from musiclstm.sampling import apply_temperature, choose_notes, note_probabilities, scale_mask
 
 
 def test_temperature_divides_each_keys_logit_independently():

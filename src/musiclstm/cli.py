@@ -16,6 +16,7 @@ from pathlib import Path
 
 from musiclstm import CorpusConfig, MusicLSTMError, __version__, build_corpus
 from musiclstm.config import (
+    CHOICES,
     CONTEXTS,
     DEFAULT_SEED,
     DEFAULT_STEPS_PER_BEAT,
@@ -23,6 +24,7 @@ from musiclstm.config import (
     OBJECTIVES,
     PRECISIONS,
     SPLITS,
+    STRATEGIES,
     ModelConfig,
     TrainConfig,
 )
@@ -285,6 +287,116 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def add_generate_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "generate",
+        help="compose new pieces with a trained model (MIDI, WAV, PNG, JSON)",
+        description="Compose pieces one step at a time: logits -> temperature -> key mask -> choose notes. "
+        "Each piece is written as .mid, .wav, .png and .json in --out.",
+    )
+    parser.add_argument("--model", required=True, help="a run folder made by 'musiclstm train'")
+    parser.add_argument("--out", default="out", help="folder for the pieces (default ./out)")
+    parser.add_argument("--length", type=int, help="steps to generate (default 256: 16 bars at 4 steps per beat)")
+    parser.add_argument(
+        "--strategy",
+        choices=sorted(STRATEGIES),
+        help="the specification's presets: conservative 0.5, balanced 0.8 (default), creative 1.2 "
+        "(all in major), free 1.0 (no key), jazz 0.9 (blues)",
+    )
+    parser.add_argument("--temperature", type=float, help="overrides the strategy's: each key's logit is divided by it")
+    parser.add_argument("--key", help="root of the key: C, C#, Db, ... B (default C)")
+    parser.add_argument(
+        "--scale",
+        help="major, minor, harmonic_minor, dorian, mixolydian, pentatonic, "
+        "minor_pentatonic, blues or chromatic (default: the strategy's)",
+    )
+    parser.add_argument(
+        "--choose",
+        choices=CHOICES,
+        help="'threshold' (default): every key above --threshold; 'sample': a Bernoulli draw per key",
+    )
+    parser.add_argument("--threshold", type=float, help="probability a key must exceed (default 0.5)")
+    parser.add_argument("--top-k", type=int, help="notes for a step that would be silent, in the key (default 3)")
+    parser.add_argument("--max-notes", type=int, help="at most this many notes per step")
+    parser.add_argument(
+        "--primer",
+        help="a MIDI file the pieces start from (default: a held-out piece of the model's corpus, else silence)",
+    )
+    parser.add_argument("--num-outputs", type=int, help="pieces to make in one batch (default 1)")
+    parser.add_argument("--seed", type=int, help="random seed; the same seed and settings give the same pieces")
+    parser.add_argument("--context", choices=CONTEXTS, help="'stateful' or 'window' (default: the model's own)")
+    parser.add_argument("--tempo", type=float, default=100.0, help="beats per minute of the output (default 100)")
+    parser.add_argument("--no-audio", action="store_true", help="skip the WAV")
+    parser.add_argument("--soundfont", help="a .sf2 General MIDI SoundFont for the WAV (default: pretty_midi's)")
+    parser.set_defaults(run=run_generate)
+
+
+GENERATION_FLAGS = (
+    "length",
+    "strategy",
+    "temperature",
+    "key",
+    "scale",
+    "choose",
+    "threshold",
+    "top_k",
+    "max_notes",
+    "num_outputs",
+    "seed",
+    "context",
+)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from musiclstm.generate import generate
+    from musiclstm.render import save_pieces
+
+    composition = generate(args.model, args.primer, **given(args, *GENERATION_FLAGS))
+    pieces = save_pieces(
+        composition.rolls,
+        args.out,
+        composition.steps_per_beat,
+        composition.primer_steps,
+        dict(composition.settings, primer=composition.primer_source),
+        args.tempo,
+        audio=not args.no_audio,
+        soundfont=args.soundfont,
+    )
+    for piece in pieces:
+        statistics = piece["statistics"]
+        in_key = statistics["in_key_rate"]
+        print(
+            f"{piece['files']['midi']}: {statistics['note_density']:.2f} notes per step, "
+            f"polyphony {statistics['polyphony']:.2f}" + (f", {in_key:.0%} in key" if in_key is not None else "")
+        )
+    print(
+        f"Wrote {len(pieces)} piece(s) to {args.out} (primer: {composition.primer_source}; "
+        f"seed {composition.settings['seed']})"
+    )
+    return 0
+
+
+def add_render_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "render",
+        help="render a MIDI file to WAV audio",
+        description="Render MIDI to 44.1 kHz WAV with FluidSynth and a General MIDI "
+        "SoundFont (pretty_midi's own synthesizer where FluidSynth is missing).",
+    )
+    parser.add_argument("midi", help="the MIDI file")
+    parser.add_argument("wav", help="the WAV file to write")
+    parser.add_argument("--soundfont", help="a .sf2 SoundFont (default: pretty_midi's bundled TimGM6mb.sf2)")
+    parser.set_defaults(run=run_render)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from musiclstm.render import render_audio
+
+    synthesizer = render_audio(args.midi, args.wav, args.soundfont)
+    print(f"Wrote {args.wav} ({synthesizer})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="musiclstm",
@@ -297,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_summary_command(commands)
     add_train_command(commands)
     add_evaluate_command(commands)
+    add_generate_command(commands)
+    add_render_command(commands)
     return parser
 
 

@@ -15,6 +15,11 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     VERSION = "0+unknown"
 
+
+class MusicLSTMError(Exception):
+    """A problem the user can fix: a bad path, setting or input file."""
+
+
 LOWEST_PITCH = 21  # A0, the piano's lowest key, as a MIDI pitch
 N_KEYS = 88
 HIGHEST_PITCH = LOWEST_PITCH + N_KEYS - 1  # C8
@@ -25,15 +30,66 @@ DEFAULT_WINDOW = 64  # steps of context per training example: 4 bars of 4/4 at s
 DEFAULT_CHUNK = 64  # target frames per training sequence of objective `all` (measured: README)
 TRANSPOSE_RANGE = (-5, 6)  # semitones, both ends included
 
+PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+ACCIDENTALS = {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1}
+SCALES = {  # semitones above the root
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "harmonic_minor": (0, 2, 3, 5, 7, 8, 11),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+    "pentatonic": (0, 2, 4, 7, 9),
+    "minor_pentatonic": (0, 3, 5, 7, 10),
+    "blues": (0, 3, 5, 6, 7, 10),
+    "chromatic": tuple(range(12)),
+}
+
+
+def key_root(name: str) -> int:
+    """The pitch class (0 = C .. 11 = B) of a key name such as 'C', 'F#', 'Bb' or 'e♭'.
+
+    Raises:
+        MusicLSTMError: the name is not a letter A-G with an optional sharp or flat.
+    """
+    letter, accidental = name[:1].upper(), name[1:]
+    if letter not in PITCH_CLASSES or accidental not in ACCIDENTALS:
+        raise MusicLSTMError(f"unknown key '{name}': use a letter A-G with an optional # or b (C, F#, Bb, ...)")
+    return (PITCH_CLASSES[letter] + ACCIDENTALS[accidental]) % 12
+
+
+def scale_pitch_classes(key: str, scale: str) -> frozenset[int]:
+    """The pitch classes (0 = C .. 11 = B) of a key and scale, such as F# major."""
+    if scale not in SCALES:
+        raise MusicLSTMError(f"unknown scale '{scale}': choose one of {', '.join(SCALES)}")
+    root = key_root(key)
+    return frozenset((root + step) % 12 for step in SCALES[scale])
+
+
+CHOICES = ("threshold", "sample")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A preset of the specification's table: a temperature, and whether and how the key is kept."""
+
+    temperature: float
+    scale: str | None  # None: no key constraint
+
+
+STRATEGIES = {
+    "conservative": Strategy(0.5, "major"),
+    "balanced": Strategy(0.8, "major"),
+    "creative": Strategy(1.2, "major"),
+    "free": Strategy(1.0, None),
+    "jazz": Strategy(0.9, "blues"),
+}
+
+
 SPLITS = ("train", "valid", "test")
 DEFAULT_SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 DEFAULT_SEED = 42
 
 CORPUS_FORMAT_VERSION = 1
-
-
-class MusicLSTMError(Exception):
-    """A problem the user can fix: a bad path, setting or input file."""
 
 
 @dataclass(frozen=True)

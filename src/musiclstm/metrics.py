@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from musiclstm.config import LOWEST_PITCH
+
 THRESHOLD = 0.5  # a key sounds when its probability exceeds this
 
 
@@ -74,3 +76,29 @@ def predictive_report(logits: np.ndarray, roll: np.ndarray) -> dict:
         "f1": ratio(2 * precision * recall, precision + recall),
         "binary_accuracy": ratio(tp + tn, tp + fp + fn + tn),
     }
+
+
+def piece_statistics(roll: np.ndarray, allowed_pitch_classes: frozenset[int] | None = None) -> dict:
+    """Describe a (steps, 88) roll: how dense, how polyphonic, how much in the key.
+
+    - `note_density`: sounding keys per step, silent steps included (the seed aims at 2-4).
+    - `polyphony`: sounding keys per step that sounds at all.
+    - `empty_step_rate`: share of steps where nothing sounds.
+    - `in_key_rate`: share of sounding key-steps whose pitch class is allowed (None without a key).
+    A silent or empty roll gives density 0, polyphony 0, and in-key rate None.
+    """
+    roll = np.asarray(roll, dtype=bool)
+    per_step = roll.sum(axis=1)
+    sounding_steps = int((per_step > 0).sum())
+    statistics = {
+        "steps": int(len(roll)),
+        "note_density": float(per_step.mean()) if len(roll) else 0.0,
+        "polyphony": float(per_step.sum() / sounding_steps) if sounding_steps else 0.0,
+        "empty_step_rate": float(1 - sounding_steps / len(roll)) if len(roll) else 0.0,
+        "in_key_rate": None,
+    }
+    if allowed_pitch_classes is not None and roll.any():
+        pitch_classes = (np.arange(roll.shape[1]) + LOWEST_PITCH) % 12
+        in_key = np.isin(pitch_classes, sorted(allowed_pitch_classes))
+        statistics["in_key_rate"] = float(roll[:, in_key].sum() / roll.sum())
+    return statistics

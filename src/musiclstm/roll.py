@@ -10,7 +10,7 @@ repeated without a gap: both read back as one held note. Nothing here imports to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,21 +133,26 @@ def roll_to_midi(
     steps_per_beat: int,
     tempo_bpm: float = 120.0,
     program: int = 0,
-    velocity: int = 90,
+    velocity: int | Callable[[int], int] = 90,
 ) -> pretty_midi.PrettyMIDI:
     """Write a roll as one instrument, merging each held run of steps into one note.
 
-    A text event marks the roll's last step, so trailing silence survives a round trip.
+    `velocity` is a number, or a function of a note's start step. A text event marks the roll's last
+    step, so trailing silence survives a round trip.
     """
     if roll.ndim != 2 or roll.shape[1] != N_KEYS:
         raise MusicLSTMError(f"a roll must have shape (steps, {N_KEYS}), got {roll.shape}")
     seconds_per_step = 60.0 / (tempo_bpm * steps_per_beat)
     midi = pretty_midi.PrettyMIDI(resolution=WRITE_RESOLUTION, initial_tempo=tempo_bpm)
     instrument = pretty_midi.Instrument(program=program)
+    velocity_at = velocity if callable(velocity) else (lambda step: velocity)
     for pitch, start, end in roll_to_notes(roll):
         instrument.notes.append(
-            pretty_midi.Note(velocity=velocity, pitch=pitch, start=start * seconds_per_step, end=end * seconds_per_step)
+            pretty_midi.Note(
+                velocity=velocity_at(start), pitch=pitch, start=start * seconds_per_step, end=end * seconds_per_step
+            )
         )
     midi.instruments.append(instrument)
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
     midi.text_events.append(pretty_midi.Text(END_MARKER, roll.shape[0] * seconds_per_step))
     return midi

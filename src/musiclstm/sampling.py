@@ -11,63 +11,14 @@ Two of the specification's formulas are wrong and are not used here (DESIGN.md, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from musiclstm.config import LOWEST_PITCH, N_KEYS, MusicLSTMError
-
-PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-ACCIDENTALS = {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1}
-SCALES = {  # semitones above the root
-    "major": (0, 2, 4, 5, 7, 9, 11),
-    "minor": (0, 2, 3, 5, 7, 8, 10),
-    "harmonic_minor": (0, 2, 3, 5, 7, 8, 11),
-    "dorian": (0, 2, 3, 5, 7, 9, 10),
-    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
-    "pentatonic": (0, 2, 4, 7, 9),
-    "minor_pentatonic": (0, 3, 5, 7, 10),
-    "blues": (0, 3, 5, 6, 7, 10),
-    "chromatic": tuple(range(12)),
-}
-CHOICES = ("threshold", "sample")
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """A preset of the specification's table: a temperature, and whether and how the key is kept."""
-
-    temperature: float
-    scale: str | None  # None: no key constraint
-
-
-STRATEGIES = {
-    "conservative": Strategy(0.5, "major"),
-    "balanced": Strategy(0.8, "major"),
-    "creative": Strategy(1.2, "major"),
-    "free": Strategy(1.0, None),
-    "jazz": Strategy(0.9, "blues"),
-}
-
-
-def key_root(name: str) -> int:
-    """The pitch class (0 = C .. 11 = B) of a key name such as 'C', 'F#', 'Bb' or 'e♭'.
-
-    Raises:
-        MusicLSTMError: the name is not a letter A-G with an optional sharp or flat.
-    """
-    letter, accidental = name[:1].upper(), name[1:]
-    if letter not in PITCH_CLASSES or accidental not in ACCIDENTALS:
-        raise MusicLSTMError(f"unknown key '{name}': use a letter A-G with an optional # or b (C, F#, Bb, ...)")
-    return (PITCH_CLASSES[letter] + ACCIDENTALS[accidental]) % 12
+from musiclstm.config import CHOICES, LOWEST_PITCH, N_KEYS, MusicLSTMError, scale_pitch_classes
 
 
 def scale_mask(key: str, scale: str) -> torch.Tensor:
     """The 88 keys that belong to a key and scale, as a bool tensor; column k is MIDI pitch 21 + k."""
-    if scale not in SCALES:
-        raise MusicLSTMError(f"unknown scale '{scale}': choose one of {', '.join(SCALES)}")
-    root = key_root(key)
-    allowed = {(root + step) % 12 for step in SCALES[scale]}
+    allowed = scale_pitch_classes(key, scale)
     return torch.tensor([(LOWEST_PITCH + k) % 12 in allowed for k in range(N_KEYS)])
 
 

@@ -1,0 +1,194 @@
+"""Turn rolls into things to hear and see: MIDI with light dynamics, WAV audio, and a piano-roll picture.
+
+MIDI: one piano (or `program`) track, held notes merged, the tempo and a 4/4 time signature written,
+velocities accented on each bar's first beat and lighter on off-beats. WAV: 44.1 kHz, rendered by
+FluidSynth with a General MIDI SoundFont (pretty_midi's bundled TimGM6mb.sf2 unless another is
+given); where FluidSynth is not installed, a warning and pretty_midi's own sine-wave synthesizer.
+PNG: the roll over time, the primer shaded apart from the continuation. Every file is written
+atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+
+from musiclstm.config import LOWEST_PITCH, MusicLSTMError, scale_pitch_classes
+from musiclstm.files import write_atomically, write_json_atomically
+from musiclstm.metrics import piece_statistics
+from musiclstm.roll import load_midi, roll_to_midi
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE_HZ = 44_100
+BEATS_PER_BAR = 4
+BASE_VELOCITY = 76
+BEAT_ACCENT = 10  # added on every beat
+BAR_ACCENT = 20  # added on each bar's first beat instead
+DEFAULT_SOUNDFONT = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+
+
+def accented_velocity(steps_per_beat: int):
+    """A velocity for each note's start step: strong on the bar's first beat, medium on beats, light between."""
+
+    def velocity(step: int) -> int:
+        if step % (steps_per_beat * BEATS_PER_BAR) == 0:
+            return BASE_VELOCITY + BAR_ACCENT
+        return BASE_VELOCITY + BEAT_ACCENT if step % steps_per_beat == 0 else BASE_VELOCITY
+
+    return velocity
+
+
+def write_midi(
+    roll: np.ndarray, path: str | Path, steps_per_beat: int, tempo_bpm: float = 100.0, program: int = 0
+) -> Path:
+    """Write a roll as a MIDI file with tempo, 4/4 and accented velocities."""
+    if not 20 <= tempo_bpm <= 400:
+        raise MusicLSTMError(f"tempo must be between 20 and 400 beats per minute, got {tempo_bpm}")
+    midi = roll_to_midi(roll, steps_per_beat, tempo_bpm, program, accented_velocity(steps_per_beat))
+    write_atomically(Path(path), midi.write)
+    return Path(path)
+
+
+def write_wav_samples(samples: np.ndarray, path: Path, sample_rate_hz: int) -> None:
+    """Write mono float samples as 16-bit PCM, scaled to just below full range."""
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    pcm = (samples / peak * 0.9 * 32767).astype("<i2") if peak > 0 else np.zeros(len(samples), "<i2")
+
+    def write(file) -> None:
+        with wave.open(file, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(sample_rate_hz)
+            out.writeframes(pcm.tobytes())
+
+    write_atomically(path, write)
+
+
+def render_audio(
+    midi_path: str | Path,
+    wav_path: str | Path,
+    soundfont: str | Path | None = None,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
+) -> str:
+    """Render a MIDI file to WAV; return which synthesizer made it ('fluidsynth' or 'pretty_midi').
+
+    Raises:
+        MusicLSTMError: the MIDI file or the SoundFont is missing or unreadable, or FluidSynth fails.
+    """
+    midi_path, wav_path = Path(midi_path), Path(wav_path)
+    midi = load_midi(midi_path)  # names a bad file before any synthesizer sees it
+    soundfont = Path(soundfont) if soundfont else DEFAULT_SOUNDFONT
+    if not soundfont.is_file():
+        raise MusicLSTMError(f"{soundfont}: SoundFont not found (give a .sf2 file with --soundfont)")
+    fluidsynth = shutil.which("fluidsynth")
+    if fluidsynth is None:
+        log.warning(
+            "FluidSynth is not installed: rendering %s with pretty_midi's sine-wave synthesizer "
+            "(install fluidsynth for piano sound)",
+            wav_path.name,
+        )
+        write_wav_samples(midi.synthesize(fs=sample_rate_hz), wav_path, sample_rate_hz)
+        return "pretty_midi"
+    with tempfile.TemporaryDirectory(dir=wav_path.parent) as scratch:
+        rendered = Path(scratch) / "out.wav"
+        command = [
+            fluidsynth,
+            "-ni",
+            "-q",
+            "-F",
+            str(rendered),
+            "-r",
+            str(sample_rate_hz),
+            "-g",
+            "0.6",
+            str(soundfont),
+            str(midi_path),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0 or not rendered.is_file():
+            raise MusicLSTMError(f"{midi_path}: FluidSynth failed ({done.stderr.strip()[-300:]})")
+        rendered.replace(wav_path)
+    return "fluidsynth"
+
+
+def plot_roll(roll: np.ndarray, path: str | Path, steps_per_beat: int, primer_steps: int = 0, title: str = "") -> Path:
+    """Draw a roll as a PNG: time across, pitch up, bar lines, the primer shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = len(roll)
+    sounding = np.flatnonzero(roll.any(axis=0))
+    low, high = (sounding[0], sounding[-1]) if sounding.size else (39, 51)
+    figure, axis = plt.subplots(figsize=(max(8, min(24, steps / 24)), 4.5))
+    axis.imshow(
+        roll[:, low : high + 1].T,
+        aspect="auto",
+        origin="lower",
+        cmap="Greys",
+        interpolation="nearest",
+        extent=(0, steps, LOWEST_PITCH + low - 0.5, LOWEST_PITCH + high + 0.5),
+    )
+    if primer_steps:
+        axis.axvspan(0, primer_steps, color="tab:blue", alpha=0.15, label="primer")
+        axis.axvline(primer_steps, color="tab:blue", linewidth=1.5)
+        axis.legend(loc="upper right")
+    for bar in range(0, steps + 1, steps_per_beat * BEATS_PER_BAR):
+        axis.axvline(bar, color="tab:gray", linewidth=0.4, alpha=0.5)
+    axis.set(xlabel=f"step ({steps_per_beat} per beat)", ylabel="MIDI pitch", title=title)
+    figure.tight_layout()
+    write_atomically(Path(path), lambda file: figure.savefig(file, format="png", dpi=100))
+    plt.close(figure)
+    return Path(path)
+
+
+def save_pieces(
+    rolls: np.ndarray,
+    out_dir: str | Path,
+    steps_per_beat: int,
+    primer_steps: int,
+    settings: dict,
+    tempo_bpm: float = 100.0,
+    audio: bool = True,
+    soundfont: str | Path | None = None,
+    stem: str = "piece",
+) -> list[dict]:
+    """Write each piece as `<stem>_<n>.mid`, `.wav` (unless not `audio`), `.png` and `.json`.
+
+    The JSON holds the generation settings and the continuation's note density, polyphony, empty-step
+    rate and in-key rate (the primer left out). Returns one entry per piece: its files and statistics.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scale = settings.get("scale")
+    allowed = scale_pitch_classes(settings["key"], scale) if scale else None
+    written = []
+    for number, roll in enumerate(rolls, start=1):
+        base = out_dir / f"{stem}_{number}"
+        files = {"midi": str(write_midi(roll, base.with_suffix(".mid"), steps_per_beat, tempo_bpm))}
+        if audio:
+            synthesizer = render_audio(base.with_suffix(".mid"), base.with_suffix(".wav"), soundfont)
+            files["wav"] = str(base.with_suffix(".wav"))
+            files["synthesizer"] = synthesizer
+        files["png"] = str(plot_roll(roll, base.with_suffix(".png"), steps_per_beat, primer_steps, base.name))
+        statistics = piece_statistics(roll[primer_steps:], allowed)
+        entry = {
+            "files": files,
+            "statistics": statistics,
+            "primer_steps": primer_steps,
+            "tempo_bpm": tempo_bpm,
+            "settings": settings,
+        }
+        write_json_atomically(base.with_suffix(".json"), entry)
+        files["json"] = str(base.with_suffix(".json"))
+        written.append(entry)
+    return written

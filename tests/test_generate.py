@@ -1,0 +1,163 @@
+"""Composing with a trained model: keys respected, seeds repeatable, primers kept, files that read back."""
+
+from __future__ import annotations
+
+import json
+import wave
+
+import numpy as np
+import pytest
+from conftest import TICKS_PER_BEAT, write_midi
+
+from musiclstm import MusicLSTMError
+from musiclstm.cli import main
+from musiclstm.config import scale_pitch_classes
+from musiclstm.generate import generate
+from musiclstm.render import save_pieces
+from musiclstm.roll import load_midi, midi_to_roll
+
+
+def pitch_classes_played(roll: np.ndarray) -> set[int]:
+    return {(21 + key) % 12 for key in np.flatnonzero(roll.any(axis=0))}
+
+
+def test_every_generated_note_respects_the_key_and_scale(trained_runs):
+    composition = generate(
+        trained_runs["all"], length=48, num_outputs=4, key="F#", scale="minor", choose="sample", temperature=1.5, seed=1
+    )
+    continuation = composition.rolls[:, composition.primer_steps :]
+    assert continuation.any()
+    assert pitch_classes_played(continuation.reshape(-1, 88)) <= set(scale_pitch_classes("F#", "minor"))
+
+
+def test_the_same_seed_gives_the_same_pieces_and_the_outputs_of_a_batch_differ(trained_runs):
+    settings = dict(length=32, num_outputs=3, choose="sample", temperature=1.2, seed=7)
+    first, again = generate(trained_runs["all"], **settings), generate(trained_runs["all"], **settings)
+    assert np.array_equal(first.rolls, again.rolls) and first.rolls.shape == (3, first.primer_steps + 32, 88)
+    continuations = first.rolls[:, first.primer_steps :]
+    assert not np.array_equal(continuations[0], continuations[1]) and not np.array_equal(
+        continuations[1], continuations[2]
+    )
+    assert not np.array_equal(generate(trained_runs["all"], **dict(settings, seed=8)).rolls, first.rolls)
+
+
+def test_the_primers_steps_open_the_piece(trained_runs, tmp_path):
+    primer = write_midi(tmp_path / "theme.mid", [(60, 0, TICKS_PER_BEAT), (64, TICKS_PER_BEAT, 2 * TICKS_PER_BEAT)])
+    composition = generate(trained_runs["last"], primer, length=16, num_outputs=2, seed=0)
+    primer_roll = midi_to_roll(primer, 4).roll
+    assert composition.primer_steps == len(primer_roll) == 8 and composition.primer_source == str(primer)
+    assert all(np.array_equal(roll[:8], primer_roll) for roll in composition.rolls)
+
+
+@pytest.mark.parametrize("objective", ["last", "all"])
+@pytest.mark.parametrize("context", ["window", "stateful"])
+def test_a_model_of_either_objective_generates_in_either_context(trained_runs, objective, context):
+    composition = generate(trained_runs[objective], length=20, context=context, seed=2)
+    assert composition.rolls.shape[1:] == (composition.primer_steps + 20, 88)
+    assert composition.settings["context"] == context
+    assert composition.rolls[0, composition.primer_steps :].any(axis=1).all()  # the fallback never leaves a step silent
+
+
+def test_a_model_generates_in_the_context_its_training_taught_by_default(trained_runs):
+    assert generate(trained_runs["last"], length=4, seed=0).settings["context"] == "window"
+    assert generate(trained_runs["all"], length=4, seed=0).settings["context"] == "stateful"
+
+
+def test_saved_pieces_read_back_as_the_generated_rolls_with_audio_picture_and_settings(trained_runs, tmp_path):
+    composition = generate(trained_runs["all"], length=32, num_outputs=2, seed=4)
+    pieces = save_pieces(
+        composition.rolls,
+        tmp_path,
+        composition.steps_per_beat,
+        composition.primer_steps,
+        composition.settings,
+        tempo_bpm=96,
+    )
+    for roll, piece in zip(composition.rolls, pieces, strict=True):
+        files = piece["files"]
+        assert np.array_equal(midi_to_roll(files["midi"], composition.steps_per_beat).roll, roll)
+        midi = load_midi(files["midi"])
+        assert midi.get_tempo_changes()[1][0] == pytest.approx(96)
+        assert [(ts.numerator, ts.denominator) for ts in midi.time_signature_changes] == [(4, 4)]
+        with wave.open(files["wav"]) as audio:
+            assert audio.getframerate() == 44100
+            samples = np.frombuffer(audio.readframes(audio.getnframes()), dtype="<i2")
+        assert np.sqrt(np.mean(samples.astype(float) ** 2)) > 100  # not silent
+        with open(files["png"], "rb") as picture:
+            assert picture.read(8) == b"\x89PNG\r\n\x1a\n"
+        saved = json.loads(open(files["json"]).read())
+        assert saved["settings"]["seed"] == 4 and saved["statistics"]["steps"] == 32
+
+
+def test_downbeats_are_played_louder_than_offbeats(tmp_path):
+    from musiclstm.render import write_midi as write_piece
+
+    roll = np.zeros((17, 88), dtype=bool)
+    roll[0, 39] = roll[4, 39] = roll[6, 39] = roll[16, 39] = True
+    midi = load_midi(write_piece(roll, tmp_path / "accents.mid", steps_per_beat=4))
+    velocities = [note.velocity for note in sorted(midi.instruments[0].notes, key=lambda note: note.start)]
+    assert velocities[0] == velocities[3] > velocities[1] > velocities[2]
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(temperature=0.0), "temperature must be above 0"),
+        (dict(key="H"), "unknown key 'H'"),
+        (dict(scale="lydian"), "unknown scale 'lydian'"),
+        (dict(length=0), "length must be between 1"),
+        (dict(num_outputs=100_000), "num_outputs must be between 1"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(trained_runs, settings, message):
+    with pytest.raises(MusicLSTMError, match=message):
+        generate(trained_runs["all"], **settings)
+
+
+def test_a_bad_model_folder_and_a_primer_that_is_not_midi_are_named(trained_runs, tmp_path):
+    with pytest.raises(MusicLSTMError, match="not a model folder"):
+        generate(tmp_path)
+    (tmp_path / "theme.mid").write_text("la la la")
+    with pytest.raises(MusicLSTMError, match="theme.mid: not a MIDI file"):
+        generate(trained_runs["all"], tmp_path / "theme.mid")
+
+
+def test_generate_and_render_commands_write_files_and_report_user_errors(trained_runs, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(trained_runs["all"]),
+                "--out",
+                str(out),
+                "--num-outputs",
+                "2",
+                "--strategy",
+                "creative",
+                "--key",
+                "Bb",
+                "--scale",
+                "major",
+                "--length",
+                "24",
+                "--seed",
+                "5",
+                "--tempo",
+                "90",
+                "--max-notes",
+                "4",
+            ]
+        )
+        == 0
+    )
+    assert sorted(path.name for path in out.iterdir()) == [
+        f"piece_{n}.{suffix}" for n in (1, 2) for suffix in ("json", "mid", "png", "wav")
+    ]
+    assert "Wrote 2 piece(s)" in capsys.readouterr().out
+    assert main(["render", str(out / "piece_1.mid"), str(tmp_path / "again.wav")]) == 0
+    assert (tmp_path / "again.wav").stat().st_size > 1000
+    assert main(["generate", "--model", str(trained_runs["all"]), "--out", str(out), "--temperature", "-1"]) == 2
+    assert "temperature must be above 0" in capsys.readouterr().err
+    assert main(["render", str(tmp_path / "missing.mid"), str(tmp_path / "x.wav")]) == 2
