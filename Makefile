@@ -6,9 +6,18 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup system run test bench clean
 
-setup: $(STAMP)
+setup: system $(STAMP)
+
+# FluidSynth renders WAV audio with a piano SoundFont; without it, pretty_midi's sine waves stand in.
+system:
+	@command -v fluidsynth >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fluidsynth >/dev/null; \
+	  else \
+	    echo "note: install FluidSynth (apt-get install fluidsynth, brew install fluid-synth) for piano audio"; \
+	  fi; }
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +26,12 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# Build the Bach corpus, train the small preset for a few minutes (once), and compose three pieces.
 run: setup
 	$(BIN)/musiclstm data --source bach --out data/bach --workers 2
+	test -f runs/bach-small/model.safetensors || { rm -rf runs/bach-small && \
+	  $(BIN)/musiclstm train --data data/bach --out runs/bach-small --preset small --max-minutes 3; }
+	$(BIN)/musiclstm generate --model runs/bach-small --out out --num-outputs 3
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -29,4 +42,4 @@ bench: setup
 	cd benchmarks && ../$(BIN)/python bench_corpus.py && ../$(BIN)/python bench_train.py
 
 clean:
-	rm -rf $(VENV) data build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) data runs out build *.egg-info src/*.egg-info .pytest_cache

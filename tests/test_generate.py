@@ -161,3 +161,24 @@ def test_generate_and_render_commands_write_files_and_report_user_errors(trained
     assert main(["generate", "--model", str(trained_runs["all"]), "--out", str(out), "--temperature", "-1"]) == 2
     assert "temperature must be above 0" in capsys.readouterr().err
     assert main(["render", str(tmp_path / "missing.mid"), str(tmp_path / "x.wav")]) == 2
+
+
+def test_audio_falls_back_to_pretty_midi_with_a_warning_where_fluidsynth_is_missing(tmp_path, monkeypatch, caplog):
+    import shutil
+
+    from musiclstm import render
+    from musiclstm.render import render_audio
+    from musiclstm.render import write_midi as write_piece
+
+    roll = np.zeros((16, 88), dtype=bool)
+    roll[:8, 39] = True
+    midi = write_piece(roll, tmp_path / "c.mid", steps_per_beat=4)
+    if shutil.which("fluidsynth"):
+        assert render_audio(midi, tmp_path / "fluid.wav") == "fluidsynth"
+    monkeypatch.setattr(render.shutil, "which", lambda name: None)
+    assert render_audio(midi, tmp_path / "sine.wav") == "pretty_midi"
+    assert "FluidSynth is not installed" in caplog.text
+    with wave.open(str(tmp_path / "sine.wav")) as audio:
+        assert audio.getframerate() == 44100 and audio.getnframes() > 44100 // 2
+    with pytest.raises(MusicLSTMError, match="nothing.sf2: SoundFont not found"):
+        render_audio(midi, tmp_path / "x.wav", soundfont=tmp_path / "nothing.sf2")
