@@ -175,3 +175,65 @@ def test_evaluate_command_reports_its_context_and_refuses_a_corpus_on_another_gr
     )
     assert main(["evaluate", "--model", str(run), "--data", str(tmp_path / "c1")]) == 2
     assert "1 steps per beat, but the model" in capsys.readouterr().err
+
+
+def test_evaluate_judges_generated_music_with_baselines_plots_and_a_benchmark_file(
+    trained_runs, bach_corpus, tmp_path, capsys
+):
+    import pickle
+
+    run = str(trained_runs["all"])
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                run,
+                "--out",
+                str(tmp_path / "gen"),
+                "--num-outputs",
+                "2",
+                "--length",
+                "32",
+                "--no-audio",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
+    report_path = tmp_path / "report.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                run,
+                "--data",
+                str(bach_corpus.path),
+                "--generated",
+                str(tmp_path / "gen"),
+                "--plots",
+                str(tmp_path / "plots"),
+                "--json",
+                str(report_path),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    report = json.loads(report_path.read_text())
+    for key in ("nll", "frame_accuracy", "precision", "recall", "f1", "binary_accuracy", "frames"):
+        assert isinstance(report[key], (int, float)), key
+    assert report["baselines"]["previous_step"]["nll"] < report["baselines"]["marginal"]["nll"]
+    generated = report["generated"]
+    assert generated["generated"]["pieces"] == 2 and generated["real"]["pieces"] == len(bach_corpus.split("test"))
+    assert set(generated["seed_targets"]["note_density_2_to_4"]) == {"value", "passed"}
+    assert (tmp_path / "plots" / "generated_vs_real.png").is_file()
+    assert "baseline: previous_step" in printed and "seed's target, 2-4 notes per step" in printed
+    benchmark = tmp_path / "bench.pkl"
+    steps = [[60, 64, 67]] * 8 + [[62, 65, 69]] * 8
+    benchmark.write_bytes(pickle.dumps({"train": [steps] * 3, "valid": [steps], "test": [steps[::-1]] * 2}))
+    assert main(["evaluate", "--model", run, "--data", str(benchmark), "--json", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["frames"] == 32 and report["pieces"] == 2 and report["corpus"] == str(benchmark)

@@ -238,12 +238,17 @@ def run_train(args: argparse.Namespace) -> int:
 def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "evaluate",
-        help="score a model on a corpus split (NLL per frame, frame accuracy, ...)",
+        help="score a model on a corpus split beside two baselines, and judge generated music",
         description="Predict every frame of every piece of a split from its left context and report negative "
-        "log-likelihood in nats per frame, frame accuracy TP/(TP+FP+FN), precision, recall, F1 and binary accuracy.",
+        "log-likelihood in nats per frame, frame accuracy TP/(TP+FP+FN), precision, recall, F1 and binary accuracy, "
+        "beside a per-key frequency baseline and a per-key previous-step baseline fitted on the train split.",
     )
     parser.add_argument("--model", required=True, help="a run folder made by 'musiclstm train'")
-    parser.add_argument("--data", required=True, help="a corpus folder made by 'musiclstm data'")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="a corpus folder made by 'musiclstm data', or a benchmark file (.pickle/.pkl/.json)",
+    )
     parser.add_argument("--split", choices=SPLITS, default="test", help="which split to score (default test)")
     parser.add_argument(
         "--context",
@@ -251,6 +256,8 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
         help="'stateful': state carried through each whole piece (the literature's protocol); "
         "'window': each frame from the window before it (the seed's). Default: the model's own",
     )
+    parser.add_argument("--generated", help="a folder of generated .mid files to judge against the split's music")
+    parser.add_argument("--plots", help="a folder for pitch-class and density plots, generated beside real")
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
     parser.set_defaults(run=run_evaluate)
 
@@ -259,7 +266,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from musiclstm.evaluate import evaluate_run
     from musiclstm.files import write_json_atomically
 
-    report = evaluate_run(args.model, args.data, args.split, args.context, progress=True)
+    report = evaluate_run(args.model, args.data, args.split, args.context, args.generated, args.plots, progress=True)
     if args.json:
         write_json_atomically(Path(args.json), report)
     print(format_report(report))
@@ -268,22 +275,47 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def format_report(report: dict) -> str:
     """Render an evaluation report for the terminal, naming the context that produced it."""
+    context = (
+        "state carried through each whole piece"
+        if report["context"] == "stateful"
+        else f"each frame from the {report['window']} before it"
+    )
     lines = [
         f"{report['model']} on the {report['split']} split of {report['corpus']}: {report['pieces']} pieces, "
-        f"{report['frames']} frames",
-        f"  context: {report['context']} "
-        + (
-            "(state carried through each whole piece)"
-            if report["context"] == "stateful"
-            else f"(each frame from the {report['window']} before it)"
-        ),
-        f"  NLL                 {report['nll']:.3f} nats per frame "
-        f"({report['nll_after_first']:.3f} without each piece's first frame)",
-        f"  frame accuracy      {report['frame_accuracy']:.3f}  (TP / (TP + FP + FN) at 0.5, Bay et al. 2009)",
-        f"  precision / recall  {report['precision']:.3f} / {report['recall']:.3f}, F1 {report['f1']:.3f}",
-        f"  binary accuracy     {report['binary_accuracy']:.4f} (not a quality bar: silence scores ~0.95)",
-        f"  training loss       {report['loss']:.4f}",
+        f"{report['frames']} frames; context: {report['context']} ({context})",
+        f"  {'':<24} {'NLL':>8} {'frame acc':>10} {'precision':>10} {'recall':>8} {'F1':>7}",
     ]
+    rows = [("model", report)] + [(f"baseline: {name}", row) for name, row in report["baselines"].items()]
+    for name, row in rows:
+        lines.append(
+            f"  {name:<24} {row['nll']:>8.3f} {row['frame_accuracy']:>10.3f} {row['precision']:>10.3f} "
+            f"{row['recall']:>8.3f} {row['f1']:>7.3f}"
+        )
+    lines += [
+        "  NLL: nats per frame, calibrated probabilities; frame accuracy: TP / (TP + FP + FN) at 0.5 (Bay et al. 2009)",
+        f"  model: NLL without each piece's first frame {report['nll_after_first']:.3f}; binary accuracy "
+        f"{report['binary_accuracy']:.4f} (not a quality bar); training loss {report['loss']:.4f}",
+    ]
+    if "generated" in report:
+        generated = report["generated"]
+        lines.append(
+            f"  {'music':<24} {'density':>8} {'polyphony':>10} {'in key':>8} {'empty':>7} {'repeats':>8} {'KL':>6}"
+        )
+        for side in ("generated", "real"):
+            row = generated[side]
+            in_key = f"{row['in_key_rate']:.2f}" if row["in_key_rate"] is not None else "-"
+            lines.append(
+                f"  {side:<24} {row['note_density']:>8.2f} {row['polyphony']:>10.2f} {in_key:>8} "
+                f"{row['empty_step_rate']:>7.2f} {row['repeated_window_rate']:>8.2f} "
+                f"{row['pitch_class_kl_from_train']:>6.3f}"
+            )
+        target = generated["seed_targets"]["note_density_2_to_4"]
+        lines.append(
+            f"  seed's target, 2-4 notes per step: {'passed' if target['passed'] else 'FAILED'} "
+            f"({target['value']:.2f}); KL: pitch classes against the train split, nats"
+        )
+    for plot in report.get("plots", []):
+        lines.append(f"  plot: {plot}")
     return "\n".join(lines)
 
 

@@ -12,16 +12,27 @@ The two agree on a piece's first frame, read after `window` frames of silence in
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from musiclstm.config import CONTEXTS, MusicLSTMError
-from musiclstm.corpus import Corpus, load_corpus
-from musiclstm.metrics import bernoulli_nll, predictive_report, weighted_loss
+from musiclstm.config import CONTEXTS, CorpusConfig, MusicLSTMError
+from musiclstm.corpus import Corpus, build_corpus, load_corpus
+from musiclstm.files import write_atomically
+from musiclstm.metrics import (
+    baseline_logits,
+    bernoulli_nll,
+    kl_divergence,
+    music_statistics,
+    pitch_class_counts,
+    predictive_report,
+    weighted_loss,
+)
 from musiclstm.model import MusicLSTM, load_model, read_run_config
+from musiclstm.roll import midi_to_roll
 
 WINDOWS_PER_BATCH = 256
 
@@ -86,25 +97,116 @@ def evaluate_model(
     return report
 
 
+def open_data(data: str | Path, steps_per_beat: int, scratch: Path) -> Corpus:
+    """A corpus folder as it is, or a benchmark file (.pickle/.pkl/.json) read into a corpus in `scratch`."""
+    path = Path(data)
+    if path.is_file():
+        build_corpus(CorpusConfig(str(path), steps_per_beat=steps_per_beat), scratch / "corpus")
+        return load_corpus(scratch / "corpus")
+    return load_corpus(path)
+
+
+def baseline_reports(corpus: Corpus, split: str) -> dict:
+    """The two baselines of `metrics`, fitted on the train split, scored on `split` like the model."""
+    train_rolls = [piece.roll for piece in corpus.split("train")]
+    if not train_rolls:
+        raise MusicLSTMError(f"{corpus.path}: no train split to fit the baselines on")
+    rolls = [piece.roll for piece in corpus.split(split)]
+    frames = np.concatenate(rolls)
+    return {name: predictive_report(logits, frames) for name, logits in baseline_logits(rolls, train_rolls).items()}
+
+
 def evaluate_run(
-    run_dir: str | Path, corpus_dir: str | Path, split: str = "test", context: str | None = None, progress: bool = False
+    run_dir: str | Path,
+    data: str | Path,
+    split: str = "test",
+    context: str | None = None,
+    generated: str | Path | None = None,
+    plots: str | Path | None = None,
+    progress: bool = False,
 ) -> dict:
-    """Evaluate a run folder's model; `context` defaults to the one its training taught (config.json)."""
+    """Evaluate a run folder's model on a corpus split, beside the two baselines.
+
+    `data` is a corpus folder or a benchmark file; `context` defaults to the one the model's training
+    taught (config.json). With `generated`, a folder of MIDI files is judged against the split's real
+    music; with `plots`, pitch-class and density figures are written there.
+    """
     settings = read_run_config(run_dir)
-    corpus = load_corpus(corpus_dir)
-    if corpus.steps_per_beat != settings["data"]["steps_per_beat"]:
-        raise MusicLSTMError(
-            f"{corpus_dir}: {corpus.steps_per_beat} steps per beat, but the model in {run_dir} learned "
-            f"{settings['data']['steps_per_beat']}; build the corpus with --steps-per-beat "
-            f"{settings['data']['steps_per_beat']}"
+    steps_per_beat = settings["data"]["steps_per_beat"]
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus = open_data(data, steps_per_beat, Path(scratch))
+        if corpus.steps_per_beat != steps_per_beat:
+            raise MusicLSTMError(
+                f"{data}: {corpus.steps_per_beat} steps per beat, but the model in {run_dir} learned "
+                f"{steps_per_beat}; build the corpus with --steps-per-beat {steps_per_beat}"
+            )
+        report = evaluate_model(
+            load_model(run_dir),
+            corpus,
+            split,
+            context or settings["context"],
+            settings["train"]["pos_weight"],
+            progress,
         )
-    report = evaluate_model(
-        load_model(run_dir),
-        corpus,
-        split,
-        context or settings["context"],
-        settings["train"]["pos_weight"],
-        progress,
-    )
-    report["model"] = str(run_dir)
+        report.update(model=str(run_dir), corpus=str(data), baselines=baseline_reports(corpus, split))
+        if generated is not None:
+            report["generated"] = compare_generated(generated, corpus, split)
+        if plots is not None:
+            report["plots"] = plot_comparison(report.get("generated"), Path(plots))
     return report
+
+
+def read_generated(folder: str | Path, steps_per_beat: int) -> list[np.ndarray]:
+    """The rolls of every MIDI file in a folder (not recursive), read on the corpus's grid."""
+    paths = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in (".mid", ".midi"))
+    if not paths:
+        raise MusicLSTMError(f"{folder}: no .mid files to judge")
+    return [midi_to_roll(path, steps_per_beat).roll for path in paths]
+
+
+def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
+    """Judge generated pieces against the real pieces of a split, and against the seed's own targets."""
+    generated = read_generated(folder, corpus.steps_per_beat)
+    real = [piece.roll for piece in corpus.split(split)]
+    train_counts = pitch_class_counts(np.concatenate([piece.roll for piece in corpus.split("train")]))
+    result = {
+        "generated": music_statistics(generated, corpus.steps_per_beat),
+        "real": music_statistics(real, corpus.steps_per_beat),
+    }
+    for side, rolls in (("generated", generated), ("real", real)):
+        result[side]["pitch_class_kl_from_train"] = kl_divergence(
+            pitch_class_counts(np.concatenate(rolls)), train_counts
+        )
+    density = result["generated"]["note_density"]
+    result["seed_targets"] = {"note_density_2_to_4": {"value": density, "passed": 2.0 <= density <= 4.0}}
+    return result
+
+
+def plot_comparison(generated: dict | None, folder: Path) -> list[str]:
+    """Draw the pitch-class histograms and densities of generated beside real music; return the files."""
+    if generated is None:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+    figure, (classes, density) = plt.subplots(1, 2, figsize=(12, 4))
+    width = 0.4
+    for offset, side in ((-width / 2, "real"), (width / 2, "generated")):
+        classes.bar(np.arange(12) + offset, generated[side]["pitch_class_histogram"], width, label=side)
+    classes.set(xticks=range(12), xticklabels=names, title="Pitch classes", ylabel="share of notes")
+    classes.legend()
+    sides = ["real", "generated"]
+    values = [generated[side]["note_density"] for side in sides]
+    density.bar(sides, values, color=["C0", "C1"])
+    density.axhspan(2, 4, color="tab:green", alpha=0.15, label="seed's target, 2-4")
+    density.set(title="Notes per step", ylabel="mean sounding keys per step")
+    density.legend()
+    figure.tight_layout()
+    path = folder / "generated_vs_real.png"
+    write_atomically(path, lambda file: figure.savefig(file, format="png", dpi=100))
+    plt.close(figure)
+    return [str(path)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from musiclstm.config import LOWEST_PITCH
+from musiclstm.config import LOWEST_PITCH, SCALES
 
 THRESHOLD = 0.5  # a key sounds when its probability exceeds this
 
@@ -102,3 +102,122 @@ def piece_statistics(roll: np.ndarray, allowed_pitch_classes: frozenset[int] | N
         in_key = np.isin(pitch_classes, sorted(allowed_pitch_classes))
         statistics["in_key_rate"] = float(roll[:, in_key].sum() / roll.sum())
     return statistics
+
+
+def marginal_baseline(train_rolls: list[np.ndarray]) -> np.ndarray:
+    """Each key's probability of sounding in a training frame, Laplace add-one smoothed, shape (88,).
+
+    p_k = (frames where key k sounds + 1) / (frames + 2). A baseline that knows no context at all.
+    """
+    frames = np.concatenate(train_rolls)
+    return (frames.sum(axis=0) + 1) / (len(frames) + 2)
+
+
+def previous_step_baseline(train_rolls: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per key, P(on | on at the step before) and P(on | off at the step before), Laplace add-one smoothed.
+
+    A piece's first frame follows silence, as in every other protocol here. Returns two (88,) arrays.
+    """
+    now = np.concatenate(train_rolls)
+    before = np.concatenate([shift_down(roll) for roll in train_rolls])
+    on_after_on = ((before & now).sum(axis=0) + 1) / (before.sum(axis=0) + 2)
+    on_after_off = ((~before & now).sum(axis=0) + 1) / ((~before).sum(axis=0) + 2)
+    return on_after_on, on_after_off
+
+
+def shift_down(roll: np.ndarray) -> np.ndarray:
+    """The roll one step later: row t holds step t - 1, row 0 silence."""
+    before = np.zeros_like(roll, dtype=bool)
+    before[1:] = roll[:-1]
+    return before
+
+
+def logit(probability: np.ndarray) -> np.ndarray:
+    return np.log(probability) - np.log1p(-probability)
+
+
+def baseline_logits(rolls: list[np.ndarray], train_rolls: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Both baselines' logits for every frame of `rolls`, fitted on `train_rolls`: {name: (frames, 88)}."""
+    frames = sum(len(roll) for roll in rolls)
+    marginal = np.broadcast_to(logit(marginal_baseline(train_rolls)), (frames, roll_width(rolls)))
+    on_after_on, on_after_off = previous_step_baseline(train_rolls)
+    before = np.concatenate([shift_down(roll) for roll in rolls])
+    previous = logit(np.where(before, on_after_on, on_after_off))
+    return {"marginal": marginal, "previous_step": previous}
+
+
+def roll_width(rolls: list[np.ndarray]) -> int:
+    return rolls[0].shape[1] if rolls else 88
+
+
+def best_key_rate(roll: np.ndarray) -> float | None:
+    """Share of sounding notes inside the best-fitting major or natural-minor scale of all 24; None when silent."""
+    counts = pitch_class_counts(roll)
+    if counts.sum() == 0:
+        return None
+    best = max(
+        counts[[(root + step) % 12 for step in steps]].sum()
+        for root in range(12)
+        for steps in (SCALES["major"], SCALES["minor"])
+    )
+    return float(best / counts.sum())
+
+
+def pitch_class_counts(roll: np.ndarray) -> np.ndarray:
+    """How many sounding key-steps fall on each pitch class, C first, shape (12,)."""
+    per_key = np.asarray(roll, dtype=bool).sum(axis=0)
+    counts = np.zeros(12)
+    np.add.at(counts, (np.arange(len(per_key)) + LOWEST_PITCH) % 12, per_key)
+    return counts
+
+
+def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
+    """KL(P || Q) in nats between two histograms, each add-one smoothed so that no bin is empty."""
+    p = (p_counts + 1) / (p_counts + 1).sum()
+    q = (q_counts + 1) / (q_counts + 1).sum()
+    return float((p * np.log(p / q)).sum())
+
+
+def repeated_window_rate(roll: np.ndarray, window: int) -> float:
+    """Share of a piece's non-silent `window`-step windows (one per step) that already appeared earlier in it.
+
+    High values flag loops: a degenerate piece repeating one chord scores close to 1. 0 for a silent roll.
+    """
+    roll = np.asarray(roll, dtype=bool)
+    seen, repeated, counted = set(), 0, 0
+    for start in range(0, max(len(roll) - window + 1, 0)):
+        block = roll[start : start + window]
+        if not block.any():
+            continue
+        key = np.packbits(block).tobytes()
+        counted += 1
+        repeated += key in seen
+        seen.add(key)
+    return repeated / counted if counted else 0.0
+
+
+def music_statistics(rolls: list[np.ndarray], steps_per_beat: int) -> dict:
+    """Describe a set of pieces as a whole: the numbers generated music is judged by, pooled over pieces.
+
+    Density, polyphony and empty steps are frame-weighted over all pieces; in-key and repeated-window
+    rates are means over pieces (one bar, 4 beats, is the window); the pitch-class histogram is
+    normalised to sum to 1.
+    """
+    frames = np.concatenate(rolls) if rolls else np.zeros((0, 88), dtype=bool)
+    pooled = piece_statistics(frames)
+    sounding = np.flatnonzero(frames.any(axis=0))
+    key_rates = [rate for rate in (best_key_rate(roll) for roll in rolls) if rate is not None]
+    counts = pitch_class_counts(frames)
+    return {
+        "pieces": len(rolls),
+        "frames": int(len(frames)),
+        "note_density": pooled["note_density"],
+        "polyphony": pooled["polyphony"],
+        "empty_step_rate": pooled["empty_step_rate"],
+        "pitch_range": [int(sounding[0] + LOWEST_PITCH), int(sounding[-1] + LOWEST_PITCH)] if sounding.size else None,
+        "pitch_class_histogram": (counts / counts.sum()).round(4).tolist() if counts.sum() else [0.0] * 12,
+        "in_key_rate": float(np.mean(key_rates)) if key_rates else None,
+        "repeated_window_rate": float(np.mean([repeated_window_rate(roll, 4 * steps_per_beat) for roll in rolls]))
+        if rolls
+        else 0.0,
+    }

@@ -1,0 +1,107 @@
+"""Metrics with known answers: the baselines by hand, statistics of tiny rolls, divergences and repeats."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from musiclstm.metrics import (
+    baseline_logits,
+    best_key_rate,
+    kl_divergence,
+    marginal_baseline,
+    music_statistics,
+    piece_statistics,
+    pitch_class_counts,
+    predictive_report,
+    previous_step_baseline,
+    repeated_window_rate,
+)
+
+
+def roll_of(*steps: list[int], width: int = 3) -> np.ndarray:
+    roll = np.zeros((len(steps), width), dtype=bool)
+    for step, keys in enumerate(steps):
+        roll[step, keys] = True
+    return roll
+
+
+# Two training pieces over three keys: key 0 sounds in 3 of 5 frames, key 1 in 1, key 2 never.
+TRAIN = [roll_of([0], [0], []), roll_of([1], [0])]
+
+
+def test_the_marginal_baseline_is_each_keys_add_one_frequency():
+    np.testing.assert_allclose(marginal_baseline(TRAIN), [(3 + 1) / 7, (1 + 1) / 7, (0 + 1) / 7])
+
+
+def test_the_previous_step_baseline_counts_transitions_by_hand():
+    on_after_on, on_after_off = previous_step_baseline(TRAIN)
+    # key 0: "before" states over the 5 frames are off, on, on | off, off (each piece starts after silence)
+    #   on before -> now: on, off            => (1 + 1) / (2 + 2)
+    #   off before -> now: on, off, on        => (2 + 1) / (3 + 2)
+    assert (on_after_on[0], on_after_off[0]) == pytest.approx((2 / 4, 3 / 5))
+    # key 1: on before once (piece 2, frame 1), silent then   => (0 + 1) / (1 + 2)
+    #   off before in the other 4 frames, sounding in 1        => (1 + 1) / (4 + 2)
+    assert (on_after_on[1], on_after_off[1]) == pytest.approx((1 / 3, 1 / 3))
+
+
+def test_baseline_nll_on_a_test_piece_matches_the_hand_computed_value():
+    test = [roll_of([0], [0])]
+    logits = baseline_logits(test, TRAIN)
+    p = marginal_baseline(TRAIN)
+    frame = -(math.log(p[0]) + math.log(1 - p[1]) + math.log(1 - p[2]))
+    assert predictive_report(logits["marginal"], test[0])["nll"] == pytest.approx(frame)
+    on_after_on, on_after_off = previous_step_baseline(TRAIN)
+    first = -(math.log(on_after_off[0]) + math.log(1 - on_after_off[1]) + math.log(1 - on_after_off[2]))
+    second = -(math.log(on_after_on[0]) + math.log(1 - on_after_off[1]) + math.log(1 - on_after_off[2]))
+    assert predictive_report(logits["previous_step"], test[0])["nll"] == pytest.approx((first + second) / 2)
+
+
+def test_piece_statistics_of_a_small_roll_and_of_silence():
+    roll = np.zeros((4, 88), dtype=bool)
+    roll[0, [39, 43, 46]] = True  # C E G
+    roll[1, 40] = True  # C#
+    stats = piece_statistics(roll, frozenset({0, 4, 7}))
+    assert stats == {"steps": 4, "note_density": 1.0, "polyphony": 2.0, "empty_step_rate": 0.5, "in_key_rate": 0.75}
+    silent = piece_statistics(np.zeros((3, 88), dtype=bool), frozenset({0}))
+    assert (silent["note_density"], silent["polyphony"], silent["in_key_rate"]) == (0.0, 0.0, None)
+
+
+def test_the_best_key_of_a_c_major_scale_holds_all_its_notes():
+    roll = np.zeros((7, 88), dtype=bool)
+    for step, pitch in enumerate([60, 62, 64, 65, 67, 69, 71]):
+        roll[step, pitch - 21] = True
+    assert best_key_rate(roll) == 1.0
+    roll[0, 61 - 21] = True  # one C# among 8 notes
+    assert best_key_rate(roll) == pytest.approx(7 / 8)
+    assert best_key_rate(np.zeros((2, 88), dtype=bool)) is None
+    assert pitch_class_counts(roll)[[0, 1]].tolist() == [1, 1]
+
+
+def test_kl_divergence_is_zero_for_equal_histograms_and_grows_with_difference():
+    counts = np.array([5.0, 0, 3, 0, 2, 0, 0, 4, 0, 1, 0, 0])
+    assert kl_divergence(counts, counts) == 0.0
+    assert 0 < kl_divergence(counts, np.roll(counts, 1)) < kl_divergence(counts, np.roll(counts, 6)) + 1
+
+
+def test_repeated_window_rate_flags_a_loop_and_spares_a_varied_piece():
+    loop = np.zeros((20, 88), dtype=bool)
+    loop[:, 39] = True  # one held note: every window the same
+    assert repeated_window_rate(loop, 4) == pytest.approx(16 / 17)
+    scale = np.zeros((20, 88), dtype=bool)
+    scale[np.arange(20), 30 + np.arange(20)] = True
+    assert repeated_window_rate(scale, 4) == 0.0
+    assert repeated_window_rate(np.zeros((20, 88), dtype=bool), 4) == 0.0
+
+
+def test_music_statistics_pools_frames_and_reports_range_and_histogram():
+    a = np.zeros((2, 88), dtype=bool)
+    a[0, 39] = True  # C4
+    b = np.zeros((2, 88), dtype=bool)
+    b[:, [39, 46]] = True  # C4 and G4 held
+    stats = music_statistics([a, b], steps_per_beat=1)
+    assert (stats["pieces"], stats["frames"], stats["note_density"]) == (2, 4, 5 / 4)
+    assert stats["pitch_range"] == [60, 67] and stats["empty_step_rate"] == 0.25
+    assert stats["pitch_class_histogram"][0] == 0.6 and stats["pitch_class_histogram"][7] == 0.4
