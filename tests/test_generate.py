@@ -182,3 +182,9 @@ def test_audio_falls_back_to_pretty_midi_with_a_warning_where_fluidsynth_is_miss
         assert audio.getframerate() == 44100 and audio.getnframes() > 44100 // 2
     with pytest.raises(MusicLSTMError, match="nothing.sf2: SoundFont not found"):
         render_audio(midi, tmp_path / "x.wav", soundfont=tmp_path / "nothing.sf2")
+
+
+def test_a_missing_seed_is_drawn_and_kept_so_the_pieces_can_be_made_again(trained_runs):
+    first = generate(trained_runs["all"], length=24, choose="sample", temperature=1.3)
+    again = generate(trained_runs["all"], length=24, choose="sample", temperature=1.3, seed=first.settings["seed"])
+    assert isinstance(first.settings["seed"], int) and np.array_equal(first.rolls, again.rolls)

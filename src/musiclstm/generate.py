@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,7 @@ class GenerationSettings:
     max_notes: int | None = None
     num_outputs: int = 1
     context: str | None = None  # None: the context the model's training taught
-    seed: int | None = None
+    seed: int | None = None  # None: one is drawn, and kept here so that the pieces can be made again
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -65,6 +65,8 @@ class GenerationSettings:
         if not 0 <= self.top_k <= N_KEYS:
             raise MusicLSTMError(f"top_k must be between 0 and {N_KEYS}, got {self.top_k}")
         scale_mask(self.key, self.effective_scale or "chromatic")  # refuses an unknown key or scale now
+        if self.seed is None:
+            object.__setattr__(self, "seed", secrets.randbelow(2**31))
 
     @property
     def effective_temperature(self) -> float:
@@ -154,8 +156,6 @@ def generate(model_dir: str | Path, primer: str | Path | None = None, **settings
         MusicLSTMError: a bad model folder, primer or setting.
     """
     options = GenerationSettings(**settings)
-    if options.seed is None:  # draw one, and save it with the pieces so that they can be made again
-        options = replace(options, seed=secrets.randbelow(2**31))
     run_settings = read_run_config(model_dir)
     model = load_model(model_dir)
     context = options.context or run_settings.get("context", "window")
