@@ -143,3 +143,14 @@ def test_calibrate_recovers_the_true_probability_from_a_weighted_optimum():
     )
     best = logit[loss.argmin()]
     assert torch.sigmoid(calibrate(best, weight)).item() == pytest.approx(true_p, abs=1e-3)
+
+
+def test_batch_size_and_patience_default_to_the_objectives_and_yield_to_given_values():
+    assert (TrainConfig(objective="last").batch_size, TrainConfig(objective="last").early_stop_patience) == (64, 5)
+    seed_like = TrainConfig(objective="last")
+    assert seed_like.lr_patience == 3
+    fast = TrainConfig()
+    assert (fast.objective, fast.batch_size, fast.early_stop_patience, fast.lr_patience) == ("all", 16, 20, 10)
+    assert TrainConfig(batch_size=8, early_stop_patience=2).early_stop_patience == 2
+    with pytest.raises(MusicLSTMError, match="unknown objective 'next'"):
+        TrainConfig(objective="next")

@@ -193,6 +193,16 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
         "--batch-size", type=int, help="sequences per batch (default: 16 chunks for 'all', 64 windows for 'last')"
     )
     parser.add_argument("--epochs", type=int, help="most epochs (default 30; early stopping may end sooner)")
+    parser.add_argument(
+        "--early-stop-patience",
+        type=int,
+        help="epochs without a better val_loss before stopping (default 20 for 'all', 5 for 'last')",
+    )
+    parser.add_argument(
+        "--lr-patience",
+        type=int,
+        help="epochs without a better val_loss before the rate halves (default 10 for 'all', 3 for 'last')",
+    )
     parser.add_argument("--precision", choices=PRECISIONS, help="'32' or 'bf16-mixed' autocast (default 32)")
     parser.add_argument("--seed", type=int, help=f"random seed (default {DEFAULT_SEED})")
     parser.add_argument("--max-minutes", type=float, help="stop after this much training time")

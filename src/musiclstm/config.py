@@ -131,6 +131,10 @@ OBJECTIVES = ("last", "all")
 CONTEXTS = ("window", "stateful")  # how a model reads the past: the last `window` steps, or all of it
 CONTEXT_TAUGHT_BY = {"last": "window", "all": "stateful"}
 DEFAULT_BATCH_SIZE = {"last": 64, "all": 16}  # windows (the seed's), or chunks of DEFAULT_CHUNK frames (measured)
+# An epoch of "all" is a few dozen updates, where one of "last" is hundreds: with the seed's patience
+# of 5 epochs, "all" stopped while still improving (README), so it waits longer.
+DEFAULT_PATIENCE = {"last": 5, "all": 20}
+DEFAULT_LR_PATIENCE = {"last": 3, "all": 10}
 PRECISIONS = ("32", "bf16-mixed")
 
 
@@ -180,8 +184,8 @@ class TrainConfig:
     lr: float = 1e-3
     batch_size: int | None = None  # None: the measured default of the objective (DEFAULT_BATCH_SIZE)
     epochs: int = 30
-    early_stop_patience: int = 5
-    lr_patience: int = 3
+    early_stop_patience: int | None = None  # epochs without a better val_loss; None: the objective's default
+    lr_patience: int | None = None  # epochs before the learning rate halves; None: the objective's default
     lr_factor: float = 0.5
     min_lr: float = 1e-6
     precision: str = "32"
@@ -195,8 +199,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise MusicLSTMError(f"unknown objective '{self.objective}': choose one of {', '.join(OBJECTIVES)}")
-        if self.batch_size is None:
-            object.__setattr__(self, "batch_size", DEFAULT_BATCH_SIZE[self.objective])
+        for name, defaults in (
+            ("batch_size", DEFAULT_BATCH_SIZE),
+            ("early_stop_patience", DEFAULT_PATIENCE),
+            ("lr_patience", DEFAULT_LR_PATIENCE),
+        ):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, defaults[self.objective])
         if self.precision not in PRECISIONS:
             raise MusicLSTMError(f"unknown precision '{self.precision}': choose one of {', '.join(PRECISIONS)}")
         if self.pos_weight <= 0 or self.lr <= 0:
