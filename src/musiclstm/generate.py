@@ -10,6 +10,7 @@ of work per step; `window` re-reads the last `window` steps each time, the seed'
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,8 @@ from musiclstm.corpus import load_corpus
 from musiclstm.model import MusicLSTM, load_model, read_run_config
 from musiclstm.roll import midi_to_roll
 from musiclstm.sampling import choose_notes, note_probabilities, scale_mask
+
+log = logging.getLogger(__name__)
 
 MAX_LENGTH = 100_000  # steps per piece
 MAX_OUTPUTS = 256  # pieces per batch
@@ -161,6 +164,12 @@ def generate(model_dir: str | Path, primer: str | Path | None = None, **settings
     context = options.context or run_settings.get("context", "window")
     primer_roll, primer_source = choose_primer(run_settings, primer, model.config.window, options.seed)
     shift = math.log(run_settings["train"]["pos_weight"])
+    if options.num_outputs > 1 and options.choose == "threshold":
+        log.warning(
+            "choosing by threshold is deterministic: the %d pieces share one primer and will be the same; "
+            "use --choose sample for different pieces",
+            options.num_outputs,
+        )
     rolls = compose_rolls(model, primer_roll, options, context, shift)
     saved = dict(
         asdict(options),
