@@ -30,8 +30,8 @@ $(STAMP): pyproject.toml Makefile
 run: setup
 	$(BIN)/musiclstm data --source bach --out data/bach --workers 2
 	test -f runs/bach-small/model.safetensors || { rm -rf runs/bach-small && \
-	  $(BIN)/musiclstm train --data data/bach --out runs/bach-small --preset small --max-minutes 3; }
-	$(BIN)/musiclstm generate --model runs/bach-small --out out --num-outputs 3
+	  $(BIN)/musiclstm train --data data/bach --out runs/bach-small --preset small --epochs 1000 --max-minutes 3; }
+	$(BIN)/musiclstm generate --model runs/bach-small --out out --num-outputs 3 --choose sample
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
