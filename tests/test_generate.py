@@ -45,8 +45,36 @@ def test_the_primers_steps_open_the_piece(trained_runs, tmp_path):
     primer = write_midi(tmp_path / "theme.mid", [(60, 0, TICKS_PER_BEAT), (64, TICKS_PER_BEAT, 2 * TICKS_PER_BEAT)])
     composition = generate(trained_runs["last"], primer, length=16, num_outputs=2, seed=0)
     primer_roll = midi_to_roll(primer, 4).roll
-    assert composition.primer_steps == len(primer_roll) == 8 and composition.primer_source == str(primer)
+    assert composition.primer_steps == len(primer_roll) == 8 and composition.primer_sources == [str(primer)] * 2
     assert all(np.array_equal(roll[:8], primer_roll) for roll in composition.rolls)
+
+
+def test_without_a_primer_each_piece_opens_on_its_own_held_out_passage_so_even_threshold_pieces_differ(
+    trained_runs, bach_corpus
+):
+    composition = generate(trained_runs["all"], length=24, num_outputs=3, choose="threshold", seed=3)
+    primers, continuations = np.split(composition.rolls, [composition.primer_steps], axis=1)
+    assert composition.primer_steps == 64 and all("(held out)" in source for source in composition.primer_sources)
+    held_out = [piece.roll for piece in bach_corpus.split("test")]
+    for primer, source in zip(primers, composition.primer_sources, strict=True):
+        start = int(source.split("steps ")[1].split("-")[0])
+        assert start % 16 == 0 and any(np.array_equal(roll[start : start + 64], primer) for roll in held_out)
+    assert len({primer.tobytes() for primer in primers}) == 3
+    assert len({continuation.tobytes() for continuation in continuations}) > 1  # one shared primer gave 1
+
+
+def test_a_model_whose_corpus_is_gone_starts_each_piece_from_a_few_random_in_key_notes(trained_runs, tmp_path):
+    import shutil
+
+    run = shutil.copytree(trained_runs["all"], tmp_path / "run")
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["corpus"] = str(tmp_path / "moved-away")
+    (run / "config.json").write_text(json.dumps(config))
+    composition = generate(run, length=8, num_outputs=4, key="Eb", scale="major", seed=9)
+    primers = composition.rolls[:, :1]
+    assert composition.primer_steps == 1 and composition.primer_sources[0].startswith("a quiet start")
+    assert (primers.sum(axis=(1, 2)) == 3).all() and len({primer.tobytes() for primer in primers}) > 1
+    assert pitch_classes_played(primers.reshape(-1, 88)) <= set(scale_pitch_classes("Eb", "major"))
 
 
 @pytest.mark.parametrize("objective", ["last", "all"])

@@ -399,10 +399,11 @@ def run_generate(args: argparse.Namespace) -> int:
         args.out,
         composition.steps_per_beat,
         composition.primer_steps,
-        dict(composition.settings, primer=composition.primer_source),
+        composition.settings,
         args.tempo,
         audio=not args.no_audio,
         soundfont=args.soundfont,
+        primer_sources=composition.primer_sources,
     )
     for piece in pieces:
         statistics = piece["statistics"]
@@ -412,8 +413,8 @@ def run_generate(args: argparse.Namespace) -> int:
             f"polyphony {statistics['polyphony']:.2f}" + (f", {in_key:.0%} in key" if in_key is not None else "")
         )
     print(
-        f"Wrote {len(pieces)} piece(s) to {args.out} (primer: {composition.primer_source}; "
-        f"seed {composition.settings['seed']})"
+        f"Wrote {len(pieces)} piece(s) to {args.out} (seed {composition.settings['seed']}; "
+        f"primer: {'; '.join(dict.fromkeys(composition.primer_sources))})"
     )
     return 0
 

@@ -25,6 +25,7 @@ N_KEYS = 88
 HIGHEST_PITCH = LOWEST_PITCH + N_KEYS - 1  # C8
 
 DEFAULT_STEPS_PER_BEAT = 4  # sixteenth notes: a beat is a quarter note
+BEATS_PER_BAR = 4  # pieces are written and judged in 4/4
 BENCHMARK_STEPS_PER_BEAT = 1  # the published benchmark files are sampled once per quarter note
 DEFAULT_WINDOW = 64  # steps of context per training example: 4 bars of 4/4 at sixteenths
 DEFAULT_CHUNK = 64  # target frames per training sequence of objective `all` (measured: README)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musiclstm.config import CHOICES, CONTEXTS, N_KEYS, STRATEGIES, MusicLSTMError
-from musiclstm.corpus import load_corpus
+from musiclstm.config import BEATS_PER_BAR, CHOICES, CONTEXTS, N_KEYS, STRATEGIES, MusicLSTMError
+from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.model import MusicLSTM, load_model, read_run_config
 from musiclstm.roll import midi_to_roll
 from musiclstm.sampling import choose_notes, note_probabilities, scale_mask
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 MAX_LENGTH = 100_000  # steps per piece
 MAX_OUTPUTS = 256  # pieces per batch
+QUIET_START_NOTES = 3  # notes in the one-step primer used when there is nothing else to start from
+QUIET_START_KEYS = slice(27, 52)  # MIDI 48-72, the octaves around middle C
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Composition:
     primer_steps: int
     steps_per_beat: int
     settings: dict = field(default_factory=dict)
-    primer_source: str = "silence"
+    primer_sources: list[str] = field(default_factory=list)  # where each piece's primer came from
 
 
 def logits_to_notes(logits: torch.Tensor, settings: GenerationSettings, allowed, generator) -> torch.Tensor:
@@ -100,17 +102,20 @@ def logits_to_notes(logits: torch.Tensor, settings: GenerationSettings, allowed,
 
 @torch.inference_mode()
 def compose_rolls(
-    model: MusicLSTM, primer: np.ndarray, settings: GenerationSettings, context: str, logit_shift: float = 0.0
+    model: MusicLSTM, primers: np.ndarray, settings: GenerationSettings, context: str, logit_shift: float = 0.0
 ) -> np.ndarray:
-    """Generate `settings.num_outputs` continuations of `primer` (steps, 88); return the pieces, primer first."""
+    """Generate `settings.num_outputs` pieces from `primers`; return them, primer first.
+
+    `primers` is one primer (steps, 88) shared by every piece, or one per piece (num_outputs, steps, 88).
+    """
     model.eval()
     window, batch = model.config.window, settings.num_outputs
+    primers = np.broadcast_to(np.asarray(primers, dtype=bool), (batch, *np.shape(primers)[-2:]))
     generator = torch.Generator().manual_seed(settings.seed)
     scale = settings.effective_scale
     allowed = scale_mask(settings.key, scale) if scale else None
-    start = torch.zeros(window + len(primer), N_KEYS)
-    start[window:] = torch.from_numpy(np.asarray(primer, dtype=np.float32))
-    history = start.expand(batch, -1, -1).clone()  # (batch, window + primer, 88)
+    history = torch.zeros(batch, window + primers.shape[1], N_KEYS)  # silence, then the primer
+    history[:, window:] = torch.from_numpy(primers.astype(np.float32))
     steps = torch.empty(batch, settings.length, N_KEYS, dtype=torch.bool)
     logits, state = model(history)
     for step in range(settings.length):
@@ -122,29 +127,56 @@ def compose_rolls(
         else:
             history = torch.cat([history[:, history.shape[1] - window + 1 :], frame], dim=1)  # the last `window`
             logits, _ = model(history)
-    primer_part = np.broadcast_to(np.asarray(primer, dtype=bool), (batch, len(primer), N_KEYS))
-    return np.concatenate([primer_part, steps.numpy()], axis=1)
+    return np.concatenate([primers, steps.numpy()], axis=1)
 
 
-def choose_primer(
-    run_settings: dict, primer: str | Path | None, window: int, seed: int | None
-) -> tuple[np.ndarray, str]:
-    """The steps a piece opens with: a MIDI file, else a held-out piece of the model's corpus, else silence."""
-    steps_per_beat = run_settings["data"]["steps_per_beat"]
-    if primer is not None:
-        roll = midi_to_roll(primer, steps_per_beat).roll
-        if not roll.any():
-            raise MusicLSTMError(f"{primer}: no notes on the 88 keys to start from")
-        return roll, str(primer)
-    try:
-        corpus = load_corpus(run_settings["data"]["corpus"])
-    except MusicLSTMError:  # the corpus was moved or deleted: start quietly instead
-        return np.zeros((0, N_KEYS), dtype=bool), "silence"
+def quiet_start(settings: GenerationSettings) -> np.ndarray:
+    """One step per piece with QUIET_START_NOTES random in-key notes around middle C: a start that is not silence."""
+    rng = np.random.default_rng(settings.seed)
+    allowed = scale_mask(settings.key, settings.effective_scale or "chromatic").numpy()
+    middle = np.flatnonzero(allowed[QUIET_START_KEYS]) + QUIET_START_KEYS.start
+    primers = np.zeros((settings.num_outputs, 1, N_KEYS), dtype=bool)
+    for primer in primers:
+        primer[0, rng.choice(middle, QUIET_START_NOTES, replace=False)] = True
+    return primers
+
+
+def held_out_openings(corpus: Corpus, window: int, settings: GenerationSettings) -> tuple[np.ndarray, list[str]]:
+    """A primer per piece: `window` steps from a bar line of a held-out piece, drawn by the seed.
+
+    The pieces of a batch get different passages while there are enough to go round, so pieces chosen
+    by threshold differ too. Raises LookupError when the corpus holds no held-out piece.
+    """
     pieces = corpus.split("test") or corpus.split("valid")
     if not pieces:
-        return np.zeros((0, N_KEYS), dtype=bool), "silence"
-    piece = pieces[np.random.default_rng(seed).integers(len(pieces))]
-    return piece.roll[:window], f"{piece.name} (held out, first {min(window, piece.frames)} steps)"
+        raise LookupError("no held-out piece")
+    steps = min(window, max(piece.frames for piece in pieces))
+    bar = BEATS_PER_BAR * corpus.steps_per_beat
+    passages = [(piece, start) for piece in pieces for start in range(0, piece.frames - steps + 1, bar)]
+    count = settings.num_outputs
+    drawn = np.random.default_rng(settings.seed).choice(len(passages), size=count, replace=count > len(passages))
+    chosen = [passages[i] for i in drawn]
+    primers = np.stack([piece.roll[start : start + steps] for piece, start in chosen])
+    return primers, [f"{piece.name}, steps {start}-{start + steps} (held out)" for piece, start in chosen]
+
+
+def choose_primers(
+    run_settings: dict, primer: str | Path | None, window: int, settings: GenerationSettings
+) -> tuple[np.ndarray, list[str]]:
+    """What each piece opens with: a MIDI file, else a held-out passage of the model's corpus, else a quiet start.
+
+    Returns the primers (num_outputs, steps, 88) and, for each, where it came from.
+    """
+    count = settings.num_outputs
+    if primer is not None:
+        roll = midi_to_roll(primer, run_settings["data"]["steps_per_beat"]).roll
+        if not roll.any():
+            raise MusicLSTMError(f"{primer}: no notes on the 88 keys to start from")
+        return np.broadcast_to(roll, (count, *roll.shape)), [str(primer)] * count
+    try:
+        return held_out_openings(load_corpus(run_settings["data"]["corpus"]), window, settings)
+    except (MusicLSTMError, LookupError):  # the corpus was moved, deleted or holds nothing held out
+        return quiet_start(settings), ["a quiet start (random in-key notes)"] * count
 
 
 def generate(model_dir: str | Path, primer: str | Path | None = None, **settings) -> Composition:
@@ -152,7 +184,8 @@ def generate(model_dir: str | Path, primer: str | Path | None = None, **settings
 
     Args:
         model_dir: a run folder made by training.
-        primer: a MIDI file to start from; None takes a held-out piece of the model's corpus, or silence.
+        primer: a MIDI file to start every piece from; None gives each piece its own passage of a held-out
+            piece of the model's corpus (or, without one, a few random in-key notes).
         **settings: fields of GenerationSettings (length, strategy, temperature, key, scale, ...).
 
     Raises:
@@ -162,15 +195,15 @@ def generate(model_dir: str | Path, primer: str | Path | None = None, **settings
     run_settings = read_run_config(model_dir)
     model = load_model(model_dir)
     context = options.context or run_settings.get("context", "window")
-    primer_roll, primer_source = choose_primer(run_settings, primer, model.config.window, options.seed)
+    primers, primer_sources = choose_primers(run_settings, primer, model.config.window, options)
     shift = math.log(run_settings["train"]["pos_weight"])
-    if options.num_outputs > 1 and options.choose == "threshold":
+    if primer is not None and options.num_outputs > 1 and options.choose == "threshold":
         log.warning(
             "choosing by threshold is deterministic: the %d pieces share one primer and will be the same; "
             "use --choose sample for different pieces",
             options.num_outputs,
         )
-    rolls = compose_rolls(model, primer_roll, options, context, shift)
+    rolls = compose_rolls(model, primers, options, context, shift)
     saved = dict(
         asdict(options),
         context=context,
@@ -178,4 +211,4 @@ def generate(model_dir: str | Path, primer: str | Path | None = None, **settings
         scale=options.effective_scale,
         model=str(model_dir),
     )
-    return Composition(rolls, len(primer_roll), run_settings["data"]["steps_per_beat"], saved, primer_source)
+    return Composition(rolls, primers.shape[1], run_settings["data"]["steps_per_beat"], saved, primer_sources)

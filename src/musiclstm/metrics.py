@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from musiclstm.config import LOWEST_PITCH, SCALES
+from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH, SCALES
 
 THRESHOLD = 0.5  # a key sounds when its probability exceeds this
 
@@ -200,7 +200,7 @@ def music_statistics(rolls: list[np.ndarray], steps_per_beat: int) -> dict:
     """Describe a set of pieces as a whole: the numbers generated music is judged by, pooled over pieces.
 
     Density, polyphony and empty steps are frame-weighted over all pieces; in-key and repeated-window
-    rates are means over pieces (one bar, 4 beats, is the window); the pitch-class histogram is
+    rates are means over pieces (one bar is the window); the pitch-class histogram is
     normalised to sum to 1.
     """
     frames = np.concatenate(rolls) if rolls else np.zeros((0, 88), dtype=bool)
@@ -217,7 +217,9 @@ def music_statistics(rolls: list[np.ndarray], steps_per_beat: int) -> dict:
         "pitch_range": [int(sounding[0] + LOWEST_PITCH), int(sounding[-1] + LOWEST_PITCH)] if sounding.size else None,
         "pitch_class_histogram": (counts / counts.sum()).round(4).tolist() if counts.sum() else [0.0] * 12,
         "in_key_rate": float(np.mean(key_rates)) if key_rates else None,
-        "repeated_window_rate": float(np.mean([repeated_window_rate(roll, 4 * steps_per_beat) for roll in rolls]))
+        "repeated_window_rate": float(
+            np.mean([repeated_window_rate(roll, BEATS_PER_BAR * steps_per_beat) for roll in rolls])
+        )
         if rolls
         else 0.0,
     }

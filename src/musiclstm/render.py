@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from musiclstm.config import LOWEST_PITCH, MusicLSTMError, scale_pitch_classes
+from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH, MusicLSTMError, scale_pitch_classes
 from musiclstm.files import write_atomically, write_json_atomically
 from musiclstm.metrics import piece_statistics
 from musiclstm.roll import load_midi, roll_to_midi
@@ -28,7 +28,6 @@ from musiclstm.roll import load_midi, roll_to_midi
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE_HZ = 44_100
-BEATS_PER_BAR = 4
 BASE_VELOCITY = 76
 BEAT_ACCENT = 10  # added on every beat
 BAR_ACCENT = 20  # added on each bar's first beat instead
@@ -161,11 +160,13 @@ def save_pieces(
     audio: bool = True,
     soundfont: str | Path | None = None,
     stem: str = "piece",
+    primer_sources: list[str] | None = None,
 ) -> list[dict]:
     """Write each piece as `<stem>_<n>.mid`, `.wav` (unless not `audio`), `.png` and `.json`.
 
-    The JSON holds the generation settings and the continuation's note density, polyphony, empty-step
-    rate and in-key rate (the primer left out). Returns one entry per piece: its files and statistics.
+    The JSON holds the generation settings, where the piece's primer came from, and the continuation's
+    note density, polyphony, empty-step rate and in-key rate (the primer left out). Returns one entry
+    per piece: its files and statistics.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -184,6 +185,7 @@ def save_pieces(
         entry = {
             "files": files,
             "statistics": statistics,
+            "primer": primer_sources[number - 1] if primer_sources else None,
             "primer_steps": primer_steps,
             "tempo_bpm": tempo_bpm,
             "settings": settings,
