@@ -100,6 +100,50 @@ def logits_to_notes(logits: torch.Tensor, settings: GenerationSettings, allowed,
     )
 
 
+class StatefulReader:
+    """Context `stateful`: the LSTM state runs on through the whole piece, one step of work per step."""
+
+    def __init__(self, model: MusicLSTM, history: torch.Tensor):
+        self.model = model
+        self.logits, self.state = model(history)
+
+    def read(self, frame: torch.Tensor) -> torch.Tensor:
+        """Take the next step (batch, 88); return the logits for the step after it."""
+        self.logits, self.state = self.model(frame[:, None], self.state)
+        return self.logits
+
+
+class SlidingWindowReader:
+    """Context `window`: each step is predicted from the last `window` steps alone, read from a zero state.
+
+    Re-reading those steps every step (the seed's loop) is `window` LSTM steps of sequential work per
+    step. Here `window` copies of the state ("lanes") run side by side instead, restarted from zero in
+    turn, one per step: after every step exactly one lane has read the last `window` steps from zero,
+    and its output is the window's prediction. Same arithmetic, one batched LSTM step per step.
+    """
+
+    def __init__(self, model: MusicLSTM, history: torch.Tensor):
+        self.model, self.window = model, model.config.window
+        batch, units = len(history), model.config.lstm_units
+        lanes = batch * self.window  # lane j of piece b is row b * window + j
+        self.state = tuple((torch.zeros(1, lanes, units), torch.zeros(1, lanes, units)) for _ in range(2))
+        self.steps_read = 0
+        for frame in history[:, -self.window :].unbind(dim=1):
+            self.read(frame)
+
+    def read(self, frame: torch.Tensor) -> torch.Tensor:
+        """Take the next step (batch, 88); return the logits for the step after it."""
+        restarting = self.steps_read % self.window
+        for hidden, cell in self.state:
+            hidden[:, restarting :: self.window] = 0
+            cell[:, restarting :: self.window] = 0
+        top, self.state = self.model.recur(frame.repeat_interleave(self.window, dim=0)[:, None], self.state)
+        self.steps_read += 1
+        full = self.steps_read % self.window  # the lane that has now read exactly `window` steps
+        self.logits = self.model.readout(top.view(len(frame), self.window, -1)[:, full])
+        return self.logits
+
+
 @torch.inference_mode()
 def compose_rolls(
     model: MusicLSTM, primers: np.ndarray, settings: GenerationSettings, context: str, logit_shift: float = 0.0
@@ -116,17 +160,11 @@ def compose_rolls(
     allowed = scale_mask(settings.key, scale) if scale else None
     history = torch.zeros(batch, window + primers.shape[1], N_KEYS)  # silence, then the primer
     history[:, window:] = torch.from_numpy(primers.astype(np.float32))
+    reader = (StatefulReader if context == "stateful" else SlidingWindowReader)(model, history)
     steps = torch.empty(batch, settings.length, N_KEYS, dtype=torch.bool)
-    logits, state = model(history)
     for step in range(settings.length):
-        notes = logits_to_notes(logits - logit_shift, settings, allowed, generator)  # (batch, 88)
-        steps[:, step] = notes
-        frame = notes.float()[:, None]  # (batch, 1, 88)
-        if context == "stateful":
-            logits, state = model(frame, state)
-        else:
-            history = torch.cat([history[:, history.shape[1] - window + 1 :], frame], dim=1)  # the last `window`
-            logits, _ = model(history)
+        steps[:, step] = logits_to_notes(reader.logits - logit_shift, settings, allowed, generator)  # (batch, 88)
+        reader.read(steps[:, step].float())
     return np.concatenate([primers, steps.numpy()], axis=1)
 
 

@@ -68,11 +68,20 @@ class MusicLSTM(nn.Module):
         Returns:
             The logits and the LSTM states after the last step.
         """
+        hidden, state = self.recur(rolls, state)
+        return self.readout(hidden if every_step else hidden[:, -1]), state
+
+    def recur(
+        self, rolls: torch.Tensor, state: tuple[LSTMState, LSTMState] | None = None
+    ) -> tuple[torch.Tensor, tuple[LSTMState, LSTMState]]:
+        """The two LSTM layers: the top layer's output at every step (batch, steps, units), and the states."""
         hidden1, state1 = self.run_lstm(self.lstm1, rolls, state[0] if state else None)
         hidden2, state2 = self.run_lstm(self.lstm2, hidden1, state[1] if state else None)
-        hidden = hidden2 if every_step else hidden2[:, -1]  # (batch, [steps,] units)
-        hidden = F.dropout(F.relu(self.dense(hidden)), self.config.dense_dropout, self.training)
-        return self.head(hidden), (state1, state2)
+        return hidden2, (state1, state2)
+
+    def readout(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The dense head: the top LSTM layer's output (..., units) to logits (..., 88)."""
+        return self.head(F.dropout(F.relu(self.dense(hidden)), self.config.dense_dropout, self.training))
 
 
 def keras_parameter_count(config: ModelConfig) -> int:
