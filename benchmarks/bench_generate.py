@@ -4,8 +4,8 @@ The seed's loop is re-implemented as the specification writes it (section 6.4): 
 64-step window run through the model every step, the probabilities copied to NumPy, the seed's
 softmax temperature and renormalised key mask applied there, and the window rebuilt with np.vstack.
 Ours runs `generate.compose_rolls`: the same network (the seed preset), the same 256 steps, the
-key mask and threshold in torch, in `window` context (the last 64 steps re-read each step) and in
-`stateful` context (the LSTM state carried, one step of work per step). Weights are random: the
+key mask and threshold in torch, in `window` context (each step from the last 64 steps alone: by
+lanes for one piece, by re-reading for 32) and in `stateful` context (the LSTM state carried, one step of work per step). Weights are random: the
 work per step does not depend on them.
 
     .venv/bin/python benchmarks/bench_generate.py

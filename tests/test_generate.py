@@ -77,18 +77,19 @@ def test_a_model_whose_corpus_is_gone_starts_each_piece_from_a_few_random_in_key
     assert pitch_classes_played(primers.reshape(-1, 88)) <= set(scale_pitch_classes("Eb", "major"))
 
 
-def test_the_sliding_window_reader_predicts_what_re_reading_the_last_window_steps_predicts():
+@pytest.mark.parametrize("reader_name", ["SlidingWindowReader", "ReReadingReader"])
+def test_both_window_readers_predict_each_step_from_the_last_window_steps_alone(reader_name):
     import torch
 
+    from musiclstm import generate as generation
     from musiclstm.config import ModelConfig
-    from musiclstm.generate import SlidingWindowReader
     from musiclstm.model import MusicLSTM
 
     torch.manual_seed(0)
     model = MusicLSTM(ModelConfig(window=8, lstm_units=16, dense_units=8)).eval()
     frames = (torch.rand(3, 30, 88) < 0.1).float()
     with torch.inference_mode():
-        reader = SlidingWindowReader(model, frames[:, :10])
+        reader = getattr(generation, reader_name)(model, frames[:, :10])
         for end in range(10, 30):
             expected, _ = model(frames[:, end - 8 : end])
             assert torch.allclose(reader.logits, expected, atol=1e-5)

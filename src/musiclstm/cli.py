@@ -412,10 +412,9 @@ def run_generate(args: argparse.Namespace) -> int:
             f"{piece['files']['midi']}: {statistics['note_density']:.2f} notes per step, "
             f"polyphony {statistics['polyphony']:.2f}" + (f", {in_key:.0%} in key" if in_key is not None else "")
         )
-    print(
-        f"Wrote {len(pieces)} piece(s) to {args.out} (seed {composition.settings['seed']}; "
-        f"primer: {'; '.join(dict.fromkeys(composition.primer_sources))})"
-    )
+    sources = sorted(set(composition.primer_sources))
+    primer = sources[0] if len(sources) == 1 else f"{len(sources)} different ones, named in each piece's JSON"
+    print(f"Wrote {len(pieces)} piece(s) to {args.out} (seed {composition.settings['seed']}; primer: {primer})")
     return 0
 
 

@@ -4,7 +4,8 @@ A piece is its primer (the steps it opens with) followed by `length` generated s
 shape (primer steps + length, 88). The model reads `window` steps of silence before the primer, as
 in training. Each step: logits (calibrated: minus ln of the run's pos_weight) -> temperature -> key
 mask -> choose notes (see `sampling`) -> append. Context `stateful` carries the LSTM state, one step
-of work per step; `window` re-reads the last `window` steps each time, the seed's loop. All
+of work per step; `window` predicts each step from the last `window` steps alone, as the seed's loop
+does (by lanes for a small batch, by re-reading for a large one: see the readers). All
 `num_outputs` pieces are generated together as one batch.
 """
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MAX_LENGTH = 100_000  # steps per piece
 MAX_OUTPUTS = 256  # pieces per batch
+MAX_LANES = 1024  # window context runs lanes up to this many (batch x window) rows, then re-reads (README)
 QUIET_START_NOTES = 3  # notes in the one-step primer used when there is nothing else to start from
 QUIET_START_KEYS = slice(27, 52)  # MIDI 48-72, the octaves around middle C
 
@@ -113,6 +115,21 @@ class StatefulReader:
         return self.logits
 
 
+class ReReadingReader:
+    """Context `window` as the seed computes it: the last `window` steps re-read from a zero state every step."""
+
+    def __init__(self, model: MusicLSTM, history: torch.Tensor):
+        self.model, self.window = model, model.config.window
+        self.history = history[:, -self.window :]
+        self.logits, _ = model(self.history)
+
+    def read(self, frame: torch.Tensor) -> torch.Tensor:
+        """Take the next step (batch, 88); return the logits for the step after it."""
+        self.history = torch.cat([self.history[:, 1:], frame[:, None]], dim=1)
+        self.logits, _ = self.model(self.history)
+        return self.logits
+
+
 class SlidingWindowReader:
     """Context `window`: each step is predicted from the last `window` steps alone, read from a zero state.
 
@@ -160,7 +177,12 @@ def compose_rolls(
     allowed = scale_mask(settings.key, scale) if scale else None
     history = torch.zeros(batch, window + primers.shape[1], N_KEYS)  # silence, then the primer
     history[:, window:] = torch.from_numpy(primers.astype(np.float32))
-    reader = (StatefulReader if context == "stateful" else SlidingWindowReader)(model, history)
+    if context == "stateful":
+        reader = StatefulReader(model, history)
+    elif batch * window <= MAX_LANES:
+        reader = SlidingWindowReader(model, history)
+    else:
+        reader = ReReadingReader(model, history)
     steps = torch.empty(batch, settings.length, N_KEYS, dtype=torch.bool)
     for step in range(settings.length):
         steps[:, step] = logits_to_notes(reader.logits - logit_shift, settings, allowed, generator)  # (batch, 88)
