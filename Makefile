@@ -6,18 +6,27 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system run test bench clean
+.PHONY: setup system browser run test bench clean
 
 setup: system $(STAMP)
 
+# Debian packages, installed when run as root and missing; elsewhere a note says what to install.
+define apt_install
+	@command -v $(1) >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+	  else \
+	    echo "note: install $(2) ($(3))"; \
+	  fi; }
+endef
+
 # FluidSynth renders WAV audio with a piano SoundFont; without it, pretty_midi's sine waves stand in.
 system:
-	@command -v fluidsynth >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fluidsynth >/dev/null; \
-	  else \
-	    echo "note: install FluidSynth (apt-get install fluidsynth, brew install fluid-synth) for piano audio"; \
-	  fi; }
+	$(call apt_install,fluidsynth,fluidsynth,for piano audio: apt-get install fluidsynth or brew install fluid-synth)
+
+# Chromium runs the studio's end-to-end test, driven by Playwright (a Python package in .[dev]).
+browser:
+	$(call apt_install,chromium,chromium,for the browser test: apt-get install chromium)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +42,7 @@ run: setup
 	  $(BIN)/musiclstm train --data data/bach --out runs/bach-small --preset small --epochs 1000 --max-minutes 3; }
 	$(BIN)/musiclstm generate --model runs/bach-small --out out --num-outputs 3 --choose sample
 
-test: setup
+test: setup browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest

@@ -3,10 +3,10 @@
 The seed's loop is re-implemented as the specification writes it (section 6.4): batch 1, the whole
 64-step window run through the model every step, the probabilities copied to NumPy, the seed's
 softmax temperature and renormalised key mask applied there, and the window rebuilt with np.vstack.
-Ours runs `generate.compose_rolls`: the same network (the seed preset), the same 256 steps, the
+Ours runs `generation.compose_rolls`: the same network (the seed preset), the same 256 steps, the
 key mask and threshold in torch, in `window` context (each step from the last 64 steps alone: by
-lanes for one piece, by re-reading for 32) and in `stateful` context (the LSTM state carried, one step of work per step). Weights are random: the
-work per step does not depend on them.
+lanes for one piece, by re-reading for 32) and in `stateful` context (the LSTM state carried, one
+step of work per step). Weights are random: the work per step does not depend on them.
 
     .venv/bin/python benchmarks/bench_generate.py
 Prints a table (one JSON line with --json). Asserts nothing.
@@ -23,7 +23,7 @@ import torch
 from bench_corpus import cpu_model
 
 from musiclstm.config import MODEL_PRESETS, N_KEYS
-from musiclstm.generate import GenerationSettings, compose_rolls
+from musiclstm.generation import GenerationSettings, compose_rolls
 from musiclstm.model import MusicLSTM
 
 

@@ -12,7 +12,7 @@ from conftest import TICKS_PER_BEAT, write_midi
 from musiclstm import MusicLSTMError
 from musiclstm.cli import main
 from musiclstm.config import scale_pitch_classes
-from musiclstm.generate import generate
+from musiclstm.generation import generate
 from musiclstm.render import save_pieces
 from musiclstm.roll import load_midi, midi_to_roll
 
@@ -81,7 +81,7 @@ def test_a_model_whose_corpus_is_gone_starts_each_piece_from_a_few_random_in_key
 def test_both_window_readers_predict_each_step_from_the_last_window_steps_alone(reader_name):
     import torch
 
-    from musiclstm import generate as generation
+    from musiclstm import generation
     from musiclstm.config import ModelConfig
     from musiclstm.model import MusicLSTM
 

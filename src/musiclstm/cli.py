@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from dataclasses import fields, replace
@@ -390,7 +391,7 @@ GENERATION_FLAGS = (
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from musiclstm.generate import generate
+    from musiclstm.generation import generate
     from musiclstm.render import save_pieces
 
     composition = generate(args.model, args.primer, **given(args, *GENERATION_FLAGS))
@@ -439,6 +440,44 @@ def run_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_demo_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="open the studio: compose, look and listen in the browser",
+        description="Start the Streamlit studio on this machine. It opens --model first and offers "
+        "every model folder under --runs in a picker. Nothing is sent anywhere: usage statistics are off.",
+    )
+    parser.add_argument("--model", help="a run folder made by 'musiclstm train' to open first")
+    parser.add_argument("--runs", default="runs", help="a folder of run folders to offer as well (default runs)")
+    parser.add_argument("--port", type=int, default=8501, help="the port to serve on (default 8501)")
+    parser.add_argument("--address", default="localhost", help="the address to serve on (default localhost)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    parser.set_defaults(run=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from musiclstm.model import find_model_folders, read_run_config
+
+    if args.model:
+        read_run_config(args.model)  # a bad folder is named here, before any page opens
+    elif not find_model_folders(args.runs):
+        raise MusicLSTMError(f"no model to open: name one with --model, or train one into {args.runs}/")
+    app = Path(__file__).with_name("app.py")
+    command = [sys.executable, "-m", "streamlit", "run", str(app)]
+    command += ["--server.port", str(args.port), "--server.address", args.address]
+    command += ["--server.headless", str(args.no_browser).lower(), "--browser.gatherUsageStats", "false"]
+    command += ["--server.maxUploadSize", "1", "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
+    environment = dict(os.environ, MUSICLSTM_RUNS=args.runs)
+    if args.model:
+        environment["MUSICLSTM_MODEL"] = args.model
+    try:
+        return subprocess.call(command, env=environment)
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="musiclstm",
@@ -453,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_command(commands)
     add_generate_command(commands)
     add_render_command(commands)
+    add_demo_command(commands)
     return parser
 
 

@@ -33,6 +33,7 @@ TRANSPOSE_RANGE = (-5, 6)  # semitones, both ends included
 
 PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 ACCIDENTALS = {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1}
+KEY_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # the 12 roots as menus show them
 SCALES = {  # semitones above the root
     "major": (0, 2, 4, 5, 7, 9, 11),
     "minor": (0, 2, 3, 5, 7, 8, 10),

@@ -151,3 +151,14 @@ def load_model(run_dir: str | Path) -> MusicLSTM:
     except (SafetensorError, OSError, RuntimeError) as err:
         raise MusicLSTMError(f"{weights_path}: weights do not load into this model ({err})") from err
     return model.eval()
+
+
+def find_model_folders(*roots: str | Path) -> list[Path]:
+    """The model folders in `roots`: each root itself if it is one, else its sub-folders that are, sorted."""
+    found = []
+    for root in map(Path, roots):
+        candidates = [root] if (root / CONFIG_FILE).is_file() else sorted(root.glob("*/")) if root.is_dir() else []
+        found += [
+            folder for folder in candidates if (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
+        ]
+    return list(dict.fromkeys(found))

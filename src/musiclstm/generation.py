@@ -22,6 +22,7 @@ import torch
 
 from musiclstm.config import BEATS_PER_BAR, CHOICES, CONTEXTS, N_KEYS, STRATEGIES, MusicLSTMError
 from musiclstm.corpus import Corpus, load_corpus
+from musiclstm.metrics import music_statistics
 from musiclstm.model import MusicLSTM, load_model, read_run_config
 from musiclstm.roll import midi_to_roll
 from musiclstm.sampling import choose_notes, note_probabilities, scale_mask
@@ -93,6 +94,45 @@ class Composition:
     steps_per_beat: int
     settings: dict = field(default_factory=dict)
     primer_sources: list[str] = field(default_factory=list)  # where each piece's primer came from
+
+
+@dataclass(frozen=True)
+class Composer:
+    """A trained model opened for composing: load it once, compose with it many times."""
+
+    folder: Path
+    model: MusicLSTM
+    run_settings: dict  # the folder's config.json
+
+    @property
+    def steps_per_beat(self) -> int:
+        return self.run_settings["data"]["steps_per_beat"]
+
+    @property
+    def corpus(self) -> Path:
+        """The model's corpus folder; a relative path lies inside the model folder (as in the bundled model)."""
+        return self.folder / self.run_settings["data"]["corpus"]
+
+
+def open_composer(model: str | Path | Composer) -> Composer:
+    """Load the model in a run folder, ready to compose (a Composer is passed through as it is).
+
+    Raises:
+        MusicLSTMError: the folder, its config or its weights are missing, damaged or do not match.
+    """
+    if isinstance(model, Composer):
+        return model
+    return Composer(Path(model), load_model(model), read_run_config(model))
+
+
+def held_out_statistics(composer: Composer) -> dict | None:
+    """The music statistics of the held-out pieces of the model's corpus; None where that corpus is gone."""
+    try:
+        corpus = load_corpus(composer.corpus)
+    except MusicLSTMError:
+        return None
+    pieces = corpus.split("test") or corpus.split("valid")
+    return music_statistics([piece.roll for piece in pieces], corpus.steps_per_beat) if pieces else None
 
 
 def logits_to_notes(logits: torch.Tensor, settings: GenerationSettings, allowed, generator) -> torch.Tensor:
@@ -221,7 +261,7 @@ def held_out_openings(corpus: Corpus, window: int, settings: GenerationSettings)
 
 
 def choose_primers(
-    run_settings: dict, primer: str | Path | None, window: int, settings: GenerationSettings
+    composer: Composer, primer: str | Path | None, settings: GenerationSettings
 ) -> tuple[np.ndarray, list[str]]:
     """What each piece opens with: a MIDI file, else a held-out passage of the model's corpus, else a quiet start.
 
@@ -229,21 +269,21 @@ def choose_primers(
     """
     count = settings.num_outputs
     if primer is not None:
-        roll = midi_to_roll(primer, run_settings["data"]["steps_per_beat"]).roll
+        roll = midi_to_roll(primer, composer.steps_per_beat).roll
         if not roll.any():
             raise MusicLSTMError(f"{primer}: no notes on the 88 keys to start from")
         return np.broadcast_to(roll, (count, *roll.shape)), [str(primer)] * count
     try:
-        return held_out_openings(load_corpus(run_settings["data"]["corpus"]), window, settings)
+        return held_out_openings(load_corpus(composer.corpus), composer.model.config.window, settings)
     except (MusicLSTMError, LookupError):  # the corpus was moved, deleted or holds nothing held out
         return quiet_start(settings), ["a quiet start (random in-key notes)"] * count
 
 
-def generate(model_dir: str | Path, primer: str | Path | None = None, **settings) -> Composition:
-    """Compose pieces with the model in `model_dir`.
+def generate(model: str | Path | Composer, primer: str | Path | None = None, **settings) -> Composition:
+    """Compose pieces with a trained model.
 
     Args:
-        model_dir: a run folder made by training.
+        model: a run folder made by training, or a Composer opened from one (to load it only once).
         primer: a MIDI file to start every piece from; None gives each piece its own passage of a held-out
             piece of the model's corpus (or, without one, a few random in-key notes).
         **settings: fields of GenerationSettings (length, strategy, temperature, key, scale, ...).
@@ -252,23 +292,22 @@ def generate(model_dir: str | Path, primer: str | Path | None = None, **settings
         MusicLSTMError: a bad model folder, primer or setting.
     """
     options = GenerationSettings(**settings)
-    run_settings = read_run_config(model_dir)
-    model = load_model(model_dir)
-    context = options.context or run_settings.get("context", "window")
-    primers, primer_sources = choose_primers(run_settings, primer, model.config.window, options)
-    shift = math.log(run_settings["train"]["pos_weight"])
+    composer = open_composer(model)
+    context = options.context or composer.run_settings.get("context", "window")
+    primers, primer_sources = choose_primers(composer, primer, options)
+    shift = math.log(composer.run_settings["train"]["pos_weight"])
     if primer is not None and options.num_outputs > 1 and options.choose == "threshold":
         log.warning(
             "choosing by threshold is deterministic: the %d pieces share one primer and will be the same; "
             "use --choose sample for different pieces",
             options.num_outputs,
         )
-    rolls = compose_rolls(model, primers, options, context, shift)
+    rolls = compose_rolls(composer.model, primers, options, context, shift)
     saved = dict(
         asdict(options),
         context=context,
         temperature=options.effective_temperature,
         scale=options.effective_scale,
-        model=str(model_dir),
+        model=str(composer.folder),
     )
-    return Composition(rolls, primers.shape[1], run_settings["data"]["steps_per_beat"], saved, primer_sources)
+    return Composition(rolls, primers.shape[1], composer.steps_per_beat, saved, primer_sources)

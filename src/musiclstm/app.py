@@ -1,0 +1,199 @@
+"""The Streamlit studio: compose with a trained model, then look, listen and download, in the browser.
+
+A thin view over the public API: the sidebar sets GenerationSettings, "Generate" calls `generate`
+and `save_pieces`, and the page shows the piano roll, an audio player, downloads, and the piece's
+statistics beside the held-out music of the model's corpus. Started by `musiclstm demo`, which
+passes the model to open first in MUSICLSTM_MODEL and the folder to look for more in
+MUSICLSTM_RUNS. Every user error is shown on the page.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from musiclstm import (
+    BEATS_PER_BAR,
+    CHOICES,
+    KEY_NAMES,
+    SCALES,
+    STRATEGIES,
+    MusicLSTMError,
+    find_model_folders,
+    generate,
+    held_out_statistics,
+    music_statistics,
+    open_composer,
+    save_pieces,
+)
+
+MAX_PRIMER_BYTES = 1_000_000  # a long piano MIDI file is a few tens of kB
+STATISTICS = {  # label: key of music_statistics
+    "notes per step": "note_density",
+    "notes per sounding step": "polyphony",
+    "empty steps": "empty_step_rate",
+    "in the best-fitting key": "in_key_rate",
+    "bars repeating an earlier bar": "repeated_window_rate",
+}
+
+
+@st.cache_resource(show_spinner="Loading the model...")
+def cached_composer(folder: str):
+    """The model, loaded once per folder and shared by every click and session."""
+    return open_composer(folder)
+
+
+@st.cache_data(show_spinner=False)
+def cached_reference(folder: str) -> dict | None:
+    return held_out_statistics(cached_composer(folder))
+
+
+def model_choices() -> list[str]:
+    started_with = os.environ.get("MUSICLSTM_MODEL")
+    roots = [root for root in (started_with, os.environ.get("MUSICLSTM_RUNS", "runs")) if root]
+    return [str(folder) for folder in find_model_folders(*roots)]
+
+
+def sidebar_settings() -> tuple[dict, object]:
+    """The generation settings the sidebar's widgets describe, and the uploaded primer (or None)."""
+    bar = st.sidebar
+    strategy = bar.selectbox("Strategy", list(STRATEGIES), index=list(STRATEGIES).index("balanced"), key="strategy")
+    preset = STRATEGIES[strategy]
+    temperature = bar.slider(
+        "Temperature",
+        0.1,
+        2.0,
+        preset.temperature,
+        0.05,
+        key=f"temperature_{strategy}",
+        help="Below 1 plays the likeliest notes, above 1 takes more chances. The strategy sets it first.",
+    )
+    scales = list(SCALES)
+    scale = bar.selectbox(
+        "Scale",
+        scales,
+        index=scales.index(preset.scale or "chromatic"),
+        key=f"scale_{strategy}",
+        help="Notes outside it are never played; chromatic allows all twelve.",
+    )
+    key = bar.selectbox("Key", KEY_NAMES, disabled=scale == "chromatic")
+    bars = bar.slider("Length (bars)", 1, 64, 16, key="bars")
+    choose = bar.radio(
+        "Notes chosen by", CHOICES, horizontal=True, key="choose", help="threshold: every note above it; sample: a draw"
+    )
+    threshold = bar.slider("Threshold", 0.05, 0.95, 0.5, 0.05, disabled=choose != "threshold")
+    max_notes = bar.number_input("Most notes per step (0: no cap)", 0, 12, 0)
+    tempo = bar.slider("Tempo (beats per minute)", 40, 200, 100)
+    fresh = bar.checkbox("New seed on every click", value=True, key="fresh_seed")
+    seed = bar.number_input("Seed", 0, 2**31 - 1, 1, disabled=fresh, key="seed")
+    primer = bar.file_uploader("Primer (optional MIDI file)", type=["mid", "midi"])
+    settings = dict(
+        strategy=strategy,
+        temperature=temperature,
+        scale=scale,
+        key=key,
+        bars=bars,
+        choose=choose,
+        threshold=threshold,
+        max_notes=int(max_notes) or None,
+        tempo=tempo,
+        seed=secrets.randbelow(2**31) if fresh else int(seed),
+    )
+    return settings, primer
+
+
+def saved_upload(upload, folder: Path) -> Path | None:
+    """An uploaded primer written into `folder` under its own name; refused when over the size limit."""
+    if upload is None:
+        return None
+    if upload.size > MAX_PRIMER_BYTES:
+        raise MusicLSTMError(f"{upload.name}: {upload.size:,} bytes, over the {MAX_PRIMER_BYTES:,}-byte limit")
+    path = folder / (Path(upload.name).name or "primer.mid")
+    path.write_bytes(upload.getvalue())
+    return path
+
+
+def compose(folder: str, settings: dict, primer) -> dict:
+    """Compose one piece and read its files back: what the page shows and offers for download."""
+    composer = cached_composer(folder)
+    options = dict(settings)
+    steps = options.pop("bars") * BEATS_PER_BAR * composer.steps_per_beat
+    tempo = options.pop("tempo")
+    with tempfile.TemporaryDirectory(prefix="musiclstm-studio-") as scratch:
+        try:
+            composition = generate(composer, saved_upload(primer, Path(scratch)), length=steps, **options)
+        except MusicLSTMError as error:  # name the user's file, not the scratch copy
+            raise MusicLSTMError(str(error).replace(f"{scratch}/", "")) from None
+        if primer is not None:
+            composition.primer_sources = [primer.name]
+        (piece,) = save_pieces(
+            composition.rolls,
+            scratch,
+            composition.steps_per_beat,
+            composition.primer_steps,
+            composition.settings,
+            tempo,
+            primer_sources=composition.primer_sources,
+        )
+        files = {kind: Path(piece["files"][kind]).read_bytes() for kind in ("midi", "wav", "png")}
+    continuation = composition.rolls[0, composition.primer_steps :]
+    return {
+        "files": files,
+        "statistics": music_statistics([continuation], composition.steps_per_beat),
+        "seed": composition.settings["seed"],
+        "primer": composition.primer_sources[0],
+        "synthesizer": piece["files"]["synthesizer"],
+    }
+
+
+def show(value) -> str:
+    return value if isinstance(value, str) else "-" if value is None else f"{value:.2f}"
+
+
+def show_piece(piece: dict, reference: dict | None) -> None:
+    st.image(piece["files"]["png"], caption=f"Seed {piece['seed']}. Shaded: the primer, {piece['primer']}.")
+    st.audio(piece["files"]["wav"], format="audio/wav")
+    if piece["synthesizer"] != "fluidsynth":
+        st.caption("FluidSynth is not installed: the audio is pretty_midi's plain synthesizer.")
+    midi_column, wav_column = st.columns(2)
+    midi_column.download_button("Download MIDI", piece["files"]["midi"], "musiclstm.mid", "audio/midi")
+    wav_column.download_button("Download WAV", piece["files"]["wav"], "musiclstm.wav", "audio/wav")
+    columns = {"": list(STATISTICS), "this piece": [], "held-out music of the model's corpus": []}
+    for name in STATISTICS.values():
+        columns["this piece"].append(piece["statistics"][name])
+        columns["held-out music of the model's corpus"].append(reference[name] if reference else None)
+    st.table({title: [show(value) for value in values] for title, values in columns.items()})
+
+
+def main() -> None:
+    st.set_page_config(page_title="musiclstm studio", layout="wide")
+    st.title("musiclstm studio")
+    st.caption("Compose polyphonic music with a two-layer LSTM: set the sidebar, press Generate, listen.")
+    folders = model_choices()
+    if not folders:
+        st.error("No trained model found: start with `musiclstm demo --model RUN_FOLDER`, or train one first.")
+        return
+    folder = st.sidebar.selectbox("Model", folders) if len(folders) > 1 else folders[0]
+    try:
+        cached_composer(folder)
+    except MusicLSTMError as error:
+        st.error(f"The model could not be loaded: {error}")
+        return
+    settings, primer = sidebar_settings()
+    if st.button("Generate", type="primary"):
+        try:
+            with st.spinner("Composing..."):
+                st.session_state["piece"] = compose(folder, settings, primer)
+        except MusicLSTMError as error:
+            st.session_state.pop("piece", None)
+            st.error(str(error))
+    if "piece" in st.session_state:
+        show_piece(st.session_state["piece"], cached_reference(folder))
+
+
+if __name__ == "__main__":  # as `streamlit run` executes it
+    main()

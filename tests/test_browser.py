@@ -1,0 +1,122 @@
+"""The studio end to end in a real headless Chromium: `musiclstm demo` serves it, Playwright clicks.
+
+Chromium is Debian's (/usr/bin/chromium, installed by `make setup`), started with its own empty
+profile; every request that would leave localhost is refused and counted. The screenshot of the
+composed page is kept in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+if CHROMIUM is None and not os.environ.get("CI"):
+    pytest.skip("Chromium is not installed (make setup installs it as root)", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def studio(trained_runs, tmp_path):
+    """The demo command serving the studio on a free port; yields its address."""
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("musiclstm")), "demo", "--model", str(trained_runs["all"])]
+    command += ["--runs", str(tmp_path), "--port", str(port), "--no-browser"]
+    log = open(tmp_path / "demo.log", "w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    address = f"http://localhost:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{address}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail(f"the studio did not start: {(tmp_path / 'demo.log').read_text()}")
+            time.sleep(0.5)
+    yield address
+    server.terminate()
+    server.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    """A page in headless Chromium with an empty profile; yields (page, requests refused for leaving localhost)."""
+    from playwright.sync_api import sync_playwright
+
+    refused = []
+
+    def localhost_only(route):
+        if urlparse(route.request.url).hostname in ("localhost", "127.0.0.1"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tmp_path / "profile",
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        context.route("**/*", localhost_only)
+        page = context.new_page()
+        yield page, refused
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "studio-at-the-end.png", full_page=True)  # where a failure left it
+        context.close()
+
+
+def test_the_studio_composes_in_a_real_browser_and_names_bad_uploads(studio, browser_page, tmp_path):
+    page, refused = browser_page
+    page.goto(studio)
+    page.get_by_role("button", name="Generate").click(timeout=60_000)
+    page.locator("audio").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Download MIDI").wait_for()
+    page.get_by_role("button", name="Download WAV").wait_for()
+    page.get_by_text("held-out music of the model's corpus").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "studio.png", full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download MIDI").click()
+    assert Path(download.value.path()).read_bytes().startswith(b"MThd")
+
+    (tmp_path / "notes.mid").write_text("these are not notes")
+    page.locator("input[type=file]").set_input_files(tmp_path / "notes.mid")
+    page.get_by_text("notes.mid").first.wait_for()
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("notes.mid: not a MIDI file").wait_for(timeout=60_000)
+
+    (tmp_path / "huge.mid").write_bytes(b"MThd" + bytes(1_010_000))
+    page.locator("input[type=file]").set_input_files(tmp_path / "huge.mid")
+    page.get_by_text("File must be 1.0MB or smaller").wait_for(timeout=60_000)  # the demo's upload limit
+    assert page.get_by_text("Traceback").count() == 0
+    assert refused == []
