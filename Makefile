@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system browser run test bench clean
+.PHONY: setup system browser run bundled-model test bench clean
 
 setup: system $(STAMP)
 
@@ -35,12 +35,21 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# Build the Bach corpus, train the small preset for a few minutes (once), and compose three pieces.
+# Compose three pieces with the bundled Bach model: MIDI, WAV, PNG and JSON in out/.
 run: setup
+	$(BIN)/musiclstm generate --out out --num-outputs 3
+
+# How the bundled model was made (about 40 minutes on 2 cores; MODEL_CARD.md has the figures).
+BUNDLE_RUN := runs/bach-bundled
+bundled-model: setup
 	$(BIN)/musiclstm data --source bach --out data/bach --workers 2
-	test -f runs/bach-small/model.safetensors || { rm -rf runs/bach-small && \
-	  $(BIN)/musiclstm train --data data/bach --out runs/bach-small --preset small --epochs 1000 --max-minutes 3; }
-	$(BIN)/musiclstm generate --model runs/bach-small --out out --num-outputs 3 --choose sample
+	rm -rf $(BUNDLE_RUN)
+	$(BIN)/musiclstm train --data data/bach --out $(BUNDLE_RUN) --preset seed --epochs 120 --seed 0
+	$(BIN)/musiclstm generate --model $(BUNDLE_RUN) --out $(BUNDLE_RUN)/samples --num-outputs 8 \
+	  --strategy free --seed 1 --no-audio
+	$(BIN)/musiclstm evaluate --model $(BUNDLE_RUN) --data data/bach --split test \
+	  --generated $(BUNDLE_RUN)/samples --json $(BUNDLE_RUN)/evaluation.json
+	$(BIN)/musiclstm export --run $(BUNDLE_RUN) --out src/musiclstm/models/bach --evaluation $(BUNDLE_RUN)/evaluation.json
 
 test: setup browser
 	$(BIN)/ruff check src tests benchmarks

@@ -49,6 +49,18 @@ def test_the_primers_steps_open_the_piece(trained_runs, tmp_path):
     assert all(np.array_equal(roll[:8], primer_roll) for roll in composition.rolls)
 
 
+def test_key_auto_follows_each_primer_and_keeps_every_note_in_that_key(trained_runs, tmp_path):
+    d_major_scale = [62, 64, 66, 67, 69, 71, 73, 74]
+    notes = [(pitch, i * TICKS_PER_BEAT, (i + 1) * TICKS_PER_BEAT) for i, pitch in enumerate(d_major_scale)]
+    primer = write_midi(tmp_path / "d_major.mid", notes)
+    composition = generate(trained_runs["all"], primer, length=40, choose="sample", temperature=1.5, seed=2)
+    assert composition.keys == ["D"] and composition.settings["key"] == "auto"
+    continuation = composition.rolls[0, composition.primer_steps :]
+    assert pitch_classes_played(continuation) <= set(scale_pitch_classes("D", "major"))
+    (piece,) = save_pieces(composition, tmp_path, audio=False)
+    assert piece["key"] == "D major" and piece["statistics"]["in_key_rate"] == 1.0
+
+
 def test_without_a_primer_each_piece_opens_on_its_own_held_out_passage_so_even_threshold_pieces_differ(
     trained_runs, bach_corpus
 ):
@@ -112,14 +124,7 @@ def test_a_model_generates_in_the_context_its_training_taught_by_default(trained
 
 def test_saved_pieces_read_back_as_the_generated_rolls_with_audio_picture_and_settings(trained_runs, tmp_path):
     composition = generate(trained_runs["all"], length=32, num_outputs=2, seed=4)
-    pieces = save_pieces(
-        composition.rolls,
-        tmp_path,
-        composition.steps_per_beat,
-        composition.primer_steps,
-        composition.settings,
-        tempo_bpm=96,
-    )
+    pieces = save_pieces(composition, tmp_path, tempo_bpm=96)
     for roll, piece in zip(composition.rolls, pieces, strict=True):
         files = piece["files"]
         assert np.array_equal(midi_to_roll(files["midi"], composition.steps_per_beat).roll, roll)

@@ -6,12 +6,23 @@ The public API, which the command line and the demo page call:
     WindowDataset(corpus, "train")                           # (64, 88) windows -> next frame
     composer = open_composer("runs/bach")                    # a trained model, loaded once
     generate(composer, length=256, key="F#", scale="minor")  # -> Composition: rolls (pieces, steps, 88)
-    save_pieces(composition.rolls, "out", ...)               # MIDI, WAV, PNG and JSON per piece
+    save_pieces(composition, "out")                          # MIDI, WAV, PNG and JSON per piece
 """
 
 import importlib
 
-from musiclstm.config import BEATS_PER_BAR, CHOICES, KEY_NAMES, SCALES, STRATEGIES, CorpusConfig, MusicLSTMError
+from musiclstm.config import (
+    AUTO_KEY,
+    BEATS_PER_BAR,
+    BUNDLED_MODEL,
+    CHOICES,
+    KEY_NAMES,
+    SCALES,
+    STRATEGIES,
+    CorpusConfig,
+    MusicLSTMError,
+    bundled_model,
+)
 from musiclstm.config import VERSION as __version__
 from musiclstm.corpus import Corpus, Piece, build_corpus, load_corpus
 from musiclstm.metrics import music_statistics
@@ -28,10 +39,13 @@ LAZY = {
     "open_composer": "musiclstm.generation",
     "find_model_folders": "musiclstm.model",
     "save_pieces": "musiclstm.render",
+    "export_model": "musiclstm.bundle",
 }
 
 __all__ = [
+    "AUTO_KEY",
     "BEATS_PER_BAR",
+    "BUNDLED_MODEL",
     "CHOICES",
     "KEY_NAMES",
     "SCALES",
@@ -42,6 +56,7 @@ __all__ = [
     "Piece",
     "__version__",
     "build_corpus",
+    "bundled_model",
     "load_corpus",
     "midi_to_roll",
     "music_statistics",

@@ -17,7 +17,9 @@ from pathlib import Path
 import streamlit as st
 
 from musiclstm import (
+    AUTO_KEY,
     BEATS_PER_BAR,
+    BUNDLED_MODEL,
     CHOICES,
     KEY_NAMES,
     SCALES,
@@ -53,9 +55,10 @@ def cached_reference(folder: str) -> dict | None:
 
 
 def model_choices() -> list[str]:
+    """The model the demo was started with first, then the run folders found, then the bundled model."""
     started_with = os.environ.get("MUSICLSTM_MODEL")
     roots = [root for root in (started_with, os.environ.get("MUSICLSTM_RUNS", "runs")) if root]
-    return [str(folder) for folder in find_model_folders(*roots)]
+    return [str(folder) for folder in find_model_folders(*roots, BUNDLED_MODEL)]
 
 
 def sidebar_settings() -> tuple[dict, object]:
@@ -80,7 +83,9 @@ def sidebar_settings() -> tuple[dict, object]:
         key=f"scale_{strategy}",
         help="Notes outside it are never played; chromatic allows all twelve.",
     )
-    key = bar.selectbox("Key", KEY_NAMES, disabled=scale == "chromatic")
+    key = bar.selectbox(
+        "Key", [AUTO_KEY, *KEY_NAMES], disabled=scale == "chromatic", help="auto: the key that fits the primer best"
+    )
     bars = bar.slider("Length (bars)", 1, 64, 16, key="bars")
     choose = bar.radio(
         "Notes chosen by", CHOICES, horizontal=True, key="choose", help="threshold: every note above it; sample: a draw"
@@ -130,15 +135,7 @@ def compose(folder: str, settings: dict, primer) -> dict:
             raise MusicLSTMError(str(error).replace(f"{scratch}/", "")) from None
         if primer is not None:
             composition.primer_sources = [primer.name]
-        (piece,) = save_pieces(
-            composition.rolls,
-            scratch,
-            composition.steps_per_beat,
-            composition.primer_steps,
-            composition.settings,
-            tempo,
-            primer_sources=composition.primer_sources,
-        )
+        (piece,) = save_pieces(composition, scratch, tempo)
         files = {kind: Path(piece["files"][kind]).read_bytes() for kind in ("midi", "wav", "png")}
     continuation = composition.rolls[0, composition.primer_steps :]
     return {
@@ -146,6 +143,7 @@ def compose(folder: str, settings: dict, primer) -> dict:
         "statistics": music_statistics([continuation], composition.steps_per_beat),
         "seed": composition.settings["seed"],
         "primer": composition.primer_sources[0],
+        "key": piece["key"],
         "synthesizer": piece["files"]["synthesizer"],
     }
 
@@ -155,7 +153,8 @@ def show(value) -> str:
 
 
 def show_piece(piece: dict, reference: dict | None) -> None:
-    st.image(piece["files"]["png"], caption=f"Seed {piece['seed']}. Shaded: the primer, {piece['primer']}.")
+    key = f"In {piece['key']}. " if piece["key"] else ""
+    st.image(piece["files"]["png"], caption=f"{key}Seed {piece['seed']}. Shaded: the primer, {piece['primer']}.")
     st.audio(piece["files"]["wav"], format="audio/wav")
     if piece["synthesizer"] != "fluidsynth":
         st.caption("FluidSynth is not installed: the audio is pretty_midi's plain synthesizer.")

@@ -15,7 +15,7 @@ import warnings
 from dataclasses import fields, replace
 from pathlib import Path
 
-from musiclstm import CorpusConfig, MusicLSTMError, __version__, build_corpus
+from musiclstm import CorpusConfig, MusicLSTMError, __version__, build_corpus, bundled_model
 from musiclstm.config import (
     CHOICES,
     CONTEXTS,
@@ -254,7 +254,7 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
         "log-likelihood in nats per frame, frame accuracy TP/(TP+FP+FN), precision, recall, F1 and binary accuracy, "
         "beside a per-key frequency baseline and a per-key previous-step baseline fitted on the train split.",
     )
-    parser.add_argument("--model", required=True, help="a run folder made by 'musiclstm train'")
+    parser.add_argument("--model", help="a run folder made by 'musiclstm train' (default: the bundled Bach model)")
     parser.add_argument(
         "--data",
         required=True,
@@ -277,7 +277,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from musiclstm.evaluate import evaluate_run
     from musiclstm.files import write_json_atomically
 
-    report = evaluate_run(args.model, args.data, args.split, args.context, args.generated, args.plots, progress=True)
+    model = args.model or bundled_model()
+    report = evaluate_run(model, args.data, args.split, args.context, args.generated, args.plots, progress=True)
     if args.json:
         write_json_atomically(Path(args.json), report)
     print(format_report(report))
@@ -337,7 +338,7 @@ def add_generate_command(commands: argparse._SubParsersAction) -> None:
         description="Compose pieces one step at a time: logits -> temperature -> key mask -> choose notes. "
         "Each piece is written as .mid, .wav, .png and .json in --out.",
     )
-    parser.add_argument("--model", required=True, help="a run folder made by 'musiclstm train'")
+    parser.add_argument("--model", help="a run folder made by 'musiclstm train' (default: the bundled Bach model)")
     parser.add_argument("--out", default="out", help="folder for the pieces (default ./out)")
     parser.add_argument("--length", type=int, help="steps to generate (default 256: 16 bars at 4 steps per beat)")
     parser.add_argument(
@@ -347,7 +348,9 @@ def add_generate_command(commands: argparse._SubParsersAction) -> None:
         "(all in major), free 1.0 (no key), jazz 0.9 (blues)",
     )
     parser.add_argument("--temperature", type=float, help="overrides the strategy's: each key's logit is divided by it")
-    parser.add_argument("--key", help="root of the key: C, C#, Db, ... B (default C)")
+    parser.add_argument(
+        "--key", help="root of the key: C, C#, Db, ... B, or auto: the key that best fits each primer (default auto)"
+    )
     parser.add_argument(
         "--scale",
         help="major, minor, harmonic_minor, dorian, mixolydian, pentatonic, "
@@ -394,24 +397,15 @@ def run_generate(args: argparse.Namespace) -> int:
     from musiclstm.generation import generate
     from musiclstm.render import save_pieces
 
-    composition = generate(args.model, args.primer, **given(args, *GENERATION_FLAGS))
-    pieces = save_pieces(
-        composition.rolls,
-        args.out,
-        composition.steps_per_beat,
-        composition.primer_steps,
-        composition.settings,
-        args.tempo,
-        audio=not args.no_audio,
-        soundfont=args.soundfont,
-        primer_sources=composition.primer_sources,
-    )
+    composition = generate(args.model or bundled_model(), args.primer, **given(args, *GENERATION_FLAGS))
+    pieces = save_pieces(composition, args.out, args.tempo, audio=not args.no_audio, soundfont=args.soundfont)
     for piece in pieces:
         statistics = piece["statistics"]
         in_key = statistics["in_key_rate"]
         print(
-            f"{piece['files']['midi']}: {statistics['note_density']:.2f} notes per step, "
-            f"polyphony {statistics['polyphony']:.2f}" + (f", {in_key:.0%} in key" if in_key is not None else "")
+            f"{piece['files']['midi']}: "
+            + (f"{piece['key']}, {in_key:.0%} in key, " if piece["key"] else "")
+            + f"{statistics['note_density']:.2f} notes per step, polyphony {statistics['polyphony']:.2f}"
         )
     sources = sorted(set(composition.primer_sources))
     primer = sources[0] if len(sources) == 1 else f"{len(sources)} different ones, named in each piece's JSON"
@@ -447,7 +441,7 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
         description="Start the Streamlit studio on this machine. It opens --model first and offers "
         "every model folder under --runs in a picker. Nothing is sent anywhere: usage statistics are off.",
     )
-    parser.add_argument("--model", help="a run folder made by 'musiclstm train' to open first")
+    parser.add_argument("--model", help="a run folder to open first (default: the bundled Bach model)")
     parser.add_argument("--runs", default="runs", help="a folder of run folders to offer as well (default runs)")
     parser.add_argument("--port", type=int, default=8501, help="the port to serve on (default 8501)")
     parser.add_argument("--address", default="localhost", help="the address to serve on (default localhost)")
@@ -458,24 +452,41 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     import subprocess
 
-    from musiclstm.model import find_model_folders, read_run_config
+    from musiclstm.model import read_run_config
 
-    if args.model:
-        read_run_config(args.model)  # a bad folder is named here, before any page opens
-    elif not find_model_folders(args.runs):
-        raise MusicLSTMError(f"no model to open: name one with --model, or train one into {args.runs}/")
+    model = args.model or bundled_model()
+    read_run_config(model)  # a bad folder is named here, before any page opens
     app = Path(__file__).with_name("app.py")
     command = [sys.executable, "-m", "streamlit", "run", str(app)]
     command += ["--server.port", str(args.port), "--server.address", args.address]
     command += ["--server.headless", str(args.no_browser).lower(), "--browser.gatherUsageStats", "false"]
     command += ["--server.maxUploadSize", "1", "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
-    environment = dict(os.environ, MUSICLSTM_RUNS=args.runs)
-    if args.model:
-        environment["MUSICLSTM_MODEL"] = args.model
+    environment = dict(os.environ, MUSICLSTM_RUNS=args.runs, MUSICLSTM_MODEL=str(model))
     try:
         return subprocess.call(command, env=environment)
     except KeyboardInterrupt:
         return 0
+
+
+def add_export_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="pack a run into a small self-contained model folder (how the bundled model is made)",
+        description="Copy a run's config, history and weights (as float16) into --out, with its corpus's "
+        "held-out pieces for primers and a MODEL_CARD.md that records the data, training, metrics and checksum.",
+    )
+    parser.add_argument("--run", dest="run_dir", required=True, help="a run folder made by 'musiclstm train'")
+    parser.add_argument("--out", required=True, help="the model folder to write (replaced whole)")
+    parser.add_argument("--evaluation", help="a report from 'musiclstm evaluate --json', put in the card")
+    parser.set_defaults(run=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from musiclstm.bundle import export_model
+
+    out = export_model(args.run_dir, args.out, args.evaluation)
+    print(f"Wrote {out} ({sum(path.stat().st_size for path in out.rglob('*') if path.is_file()) / 1e6:.1f} MB)")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -493,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_command(commands)
     add_render_command(commands)
     add_demo_command(commands)
+    add_export_command(commands)
     return parser
 
 

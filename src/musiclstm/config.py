@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 try:
     VERSION = version("musiclstm")
@@ -33,6 +34,7 @@ TRANSPOSE_RANGE = (-5, 6)  # semitones, both ends included
 
 PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 ACCIDENTALS = {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1}
+AUTO_KEY = "auto"  # as a key: the one that best fits each piece's primer
 KEY_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # the 12 roots as menus show them
 SCALES = {  # semitones above the root
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -92,6 +94,17 @@ DEFAULT_SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 DEFAULT_SEED = 42
 
 CORPUS_FORMAT_VERSION = 1
+
+BUNDLED_MODEL = Path(__file__).parent / "models" / "bach"  # the seed preset trained on the chorales
+
+
+def bundled_model() -> Path:
+    """The model folder shipped inside the package (see its MODEL_CARD.md)."""
+    if not (BUNDLED_MODEL / "config.json").is_file():
+        raise MusicLSTMError(
+            f"{BUNDLED_MODEL}: the bundled model is missing from this installation; name one with --model"
+        )
+    return BUNDLED_MODEL
 
 
 @dataclass(frozen=True)

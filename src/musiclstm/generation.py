@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musiclstm.config import BEATS_PER_BAR, CHOICES, CONTEXTS, N_KEYS, STRATEGIES, MusicLSTMError
+from musiclstm.config import AUTO_KEY, BEATS_PER_BAR, CHOICES, CONTEXTS, KEY_NAMES, N_KEYS, STRATEGIES, MusicLSTMError
 from musiclstm.corpus import Corpus, load_corpus
-from musiclstm.metrics import music_statistics
+from musiclstm.metrics import best_root, music_statistics
 from musiclstm.model import MusicLSTM, load_model, read_run_config
 from musiclstm.roll import midi_to_roll
 from musiclstm.sampling import choose_notes, note_probabilities, scale_mask
@@ -43,7 +43,7 @@ class GenerationSettings:
     length: int = 256
     strategy: str = "balanced"
     temperature: float | None = None
-    key: str = "C"
+    key: str = AUTO_KEY  # a root such as F# or Bb, or `auto`: the key that best fits each piece's primer
     scale: str | None = None
     choose: str = "threshold"
     threshold: float = 0.5
@@ -72,7 +72,7 @@ class GenerationSettings:
             raise MusicLSTMError(f"max_notes must be between 1 and {N_KEYS}, got {self.max_notes}")
         if not 0 <= self.top_k <= N_KEYS:
             raise MusicLSTMError(f"top_k must be between 0 and {N_KEYS}, got {self.top_k}")
-        scale_mask(self.key, self.effective_scale or "chromatic")  # refuses an unknown key or scale now
+        scale_mask(self.fixed_key, self.effective_scale or "chromatic")  # refuses an unknown key or scale now
         if self.seed is None:
             object.__setattr__(self, "seed", secrets.randbelow(2**31))
 
@@ -84,6 +84,11 @@ class GenerationSettings:
     def effective_scale(self) -> str | None:
         return self.scale if self.scale is not None else STRATEGIES[self.strategy].scale
 
+    @property
+    def fixed_key(self) -> str:
+        """The key asked for, with C standing in for `auto` where there is no primer to fit."""
+        return "C" if self.key == AUTO_KEY else self.key
+
 
 @dataclass
 class Composition:
@@ -94,6 +99,7 @@ class Composition:
     steps_per_beat: int
     settings: dict = field(default_factory=dict)
     primer_sources: list[str] = field(default_factory=list)  # where each piece's primer came from
+    keys: list[str] = field(default_factory=list)  # each piece's key (a root; its scale is in settings)
 
 
 @dataclass(frozen=True)
@@ -201,20 +207,35 @@ class SlidingWindowReader:
         return self.logits
 
 
+def piece_keys(primers: np.ndarray, settings: GenerationSettings) -> list[str]:
+    """Each piece's key: the one asked for, or for `auto` the root whose scale best fits the piece's primer."""
+    if settings.key != AUTO_KEY:
+        return [settings.key] * len(primers)
+    roots = [best_root(primer, settings.effective_scale or "chromatic") for primer in primers]
+    return [settings.fixed_key if root is None else KEY_NAMES[root] for root in roots]
+
+
 @torch.inference_mode()
 def compose_rolls(
-    model: MusicLSTM, primers: np.ndarray, settings: GenerationSettings, context: str, logit_shift: float = 0.0
+    model: MusicLSTM,
+    primers: np.ndarray,
+    settings: GenerationSettings,
+    context: str,
+    logit_shift: float = 0.0,
+    keys: list[str] | None = None,
 ) -> np.ndarray:
     """Generate `settings.num_outputs` pieces from `primers`; return them, primer first.
 
-    `primers` is one primer (steps, 88) shared by every piece, or one per piece (num_outputs, steps, 88).
+    `primers` is one primer (steps, 88) shared by every piece, or one per piece (num_outputs, steps, 88);
+    `keys` gives each piece's key (default: `piece_keys`).
     """
     model.eval()
     window, batch = model.config.window, settings.num_outputs
     primers = np.broadcast_to(np.asarray(primers, dtype=bool), (batch, *np.shape(primers)[-2:]))
     generator = torch.Generator().manual_seed(settings.seed)
     scale = settings.effective_scale
-    allowed = scale_mask(settings.key, scale) if scale else None
+    keys = keys or piece_keys(primers, settings)
+    allowed = torch.stack([scale_mask(key, scale) for key in keys]) if scale else None  # (batch, 88)
     history = torch.zeros(batch, window + primers.shape[1], N_KEYS)  # silence, then the primer
     history[:, window:] = torch.from_numpy(primers.astype(np.float32))
     if context == "stateful":
@@ -233,7 +254,7 @@ def compose_rolls(
 def quiet_start(settings: GenerationSettings) -> np.ndarray:
     """One step per piece with QUIET_START_NOTES random in-key notes around middle C: a start that is not silence."""
     rng = np.random.default_rng(settings.seed)
-    allowed = scale_mask(settings.key, settings.effective_scale or "chromatic").numpy()
+    allowed = scale_mask(settings.fixed_key, settings.effective_scale or "chromatic").numpy()
     middle = np.flatnonzero(allowed[QUIET_START_KEYS]) + QUIET_START_KEYS.start
     primers = np.zeros((settings.num_outputs, 1, N_KEYS), dtype=bool)
     for primer in primers:
@@ -302,7 +323,8 @@ def generate(model: str | Path | Composer, primer: str | Path | None = None, **s
             "use --choose sample for different pieces",
             options.num_outputs,
         )
-    rolls = compose_rolls(composer.model, primers, options, context, shift)
+    keys = piece_keys(primers, options)
+    rolls = compose_rolls(composer.model, primers, options, context, shift, keys)
     saved = dict(
         asdict(options),
         context=context,
@@ -310,4 +332,4 @@ def generate(model: str | Path | Composer, primer: str | Path | None = None, **s
         scale=options.effective_scale,
         model=str(composer.folder),
     )
-    return Composition(rolls, primers.shape[1], composer.steps_per_beat, saved, primer_sources)
+    return Composition(rolls, primers.shape[1], composer.steps_per_beat, saved, primer_sources, keys)

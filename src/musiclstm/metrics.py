@@ -163,6 +163,14 @@ def best_key_rate(roll: np.ndarray) -> float | None:
     return float(best / counts.sum())
 
 
+def best_root(roll: np.ndarray, scale: str) -> int | None:
+    """The root (0 = C .. 11 = B) whose `scale` holds most of the roll's sounding notes; None when silent."""
+    counts = pitch_class_counts(roll)
+    if counts.sum() == 0:
+        return None
+    return int(np.argmax([counts[[(root + step) % 12 for step in SCALES[scale]]].sum() for root in range(12)]))
+
+
 def pitch_class_counts(roll: np.ndarray) -> np.ndarray:
     """How many sounding key-steps fall on each pitch class, C first, shape (12,)."""
     per_key = np.asarray(roll, dtype=bool).sum(axis=0)

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import wave
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pretty_midi
@@ -24,6 +25,9 @@ from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH, MusicLSTMError, scale_
 from musiclstm.files import write_atomically, write_json_atomically
 from musiclstm.metrics import piece_statistics
 from musiclstm.roll import load_midi, roll_to_midi
+
+if TYPE_CHECKING:
+    from musiclstm.generation import Composition
 
 log = logging.getLogger(__name__)
 
@@ -151,29 +155,26 @@ def plot_roll(roll: np.ndarray, path: str | Path, steps_per_beat: int, primer_st
 
 
 def save_pieces(
-    rolls: np.ndarray,
+    composition: Composition,
     out_dir: str | Path,
-    steps_per_beat: int,
-    primer_steps: int,
-    settings: dict,
     tempo_bpm: float = 100.0,
     audio: bool = True,
     soundfont: str | Path | None = None,
     stem: str = "piece",
-    primer_sources: list[str] | None = None,
 ) -> list[dict]:
-    """Write each piece as `<stem>_<n>.mid`, `.wav` (unless not `audio`), `.png` and `.json`.
+    """Write each piece of a composition as `<stem>_<n>.mid`, `.wav` (unless not `audio`), `.png` and `.json`.
 
-    The JSON holds the generation settings, where the piece's primer came from, and the continuation's
-    note density, polyphony, empty-step rate and in-key rate (the primer left out). Returns one entry
-    per piece: its files and statistics.
+    The JSON holds the generation settings, the piece's key and where its primer came from, and the
+    continuation's note density, polyphony, empty-step rate and in-key rate (the primer left out).
+    Returns one entry per piece: its files, key, primer and statistics.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    settings, steps_per_beat, primer_steps = composition.settings, composition.steps_per_beat, composition.primer_steps
     scale = settings.get("scale")
-    allowed = scale_pitch_classes(settings["key"], scale) if scale else None
     written = []
-    for number, roll in enumerate(rolls, start=1):
+    for number, (roll, key) in enumerate(zip(composition.rolls, composition.keys, strict=True), start=1):
+        allowed = scale_pitch_classes(key, scale) if scale else None
         base = out_dir / f"{stem}_{number}"
         files = {"midi": str(write_midi(roll, base.with_suffix(".mid"), steps_per_beat, tempo_bpm))}
         if audio:
@@ -185,7 +186,8 @@ def save_pieces(
         entry = {
             "files": files,
             "statistics": statistics,
-            "primer": primer_sources[number - 1] if primer_sources else None,
+            "key": f"{key} {scale}" if scale else None,
+            "primer": composition.primer_sources[number - 1],
             "primer_steps": primer_steps,
             "tempo_bpm": tempo_bpm,
             "settings": settings,
