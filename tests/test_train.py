@@ -154,3 +154,40 @@ def test_batch_size_and_patience_default_to_the_objectives_and_yield_to_given_va
     assert TrainConfig(batch_size=8, early_stop_patience=2).early_stop_patience == 2
     with pytest.raises(MusicLSTMError, match="unknown objective 'next'"):
         TrainConfig(objective="next")
+
+
+def test_a_nan_loss_stops_training_naming_the_epoch_and_step_and_keeps_the_last_good_epoch(
+    bach_corpus, tmp_path, monkeypatch
+):
+    from musiclstm import train as training
+
+    run = tmp_path / "run"
+    train(bach_corpus.path, run, SMALL, TrainConfig(epochs=2))
+    kept = {name: (run / name).read_bytes() for name in ("model.safetensors", "checkpoints/last.ckpt", "history.csv")}
+    calls = []
+
+    def poisoned_on_the_second_training_step(logits, target, pos_weight):
+        loss = weighted_bce(logits, target, pos_weight)
+        calls.extend([1] if torch.is_grad_enabled() else [])  # validation runs without gradients
+        return loss * float("nan") if len(calls) == 2 and torch.is_grad_enabled() else loss
+
+    monkeypatch.setattr(training, "weighted_bce", poisoned_on_the_second_training_step)
+    corpus, model_config, train_config = resumed_configs(run, epochs=4)
+    with pytest.raises(MusicLSTMError, match=r"loss became nan at epoch 2, step 1 of the epoch") as stop:
+        train(corpus, run, model_config, train_config, resume=True)
+    assert "Kept from the last good epochs: model.safetensors, checkpoints/last.ckpt" in str(stop.value)
+    assert {name: (run / name).read_bytes() for name in kept} == kept
+    assert all(torch.isfinite(tensor).all() for tensor in load_file(run / "model.safetensors").values())
+
+
+def test_a_nan_validation_loss_stops_training_too(bach_corpus, tmp_path, monkeypatch):
+    from musiclstm import train as training
+
+    def nan_in_validation(logits, target, pos_weight):
+        loss = weighted_bce(logits, target, pos_weight)
+        return loss if torch.is_grad_enabled() else loss * float("nan")
+
+    monkeypatch.setattr(training, "weighted_bce", nan_in_validation)
+    with pytest.raises(MusicLSTMError, match=r"validation loss became nan after epoch 0"):
+        train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=3))
+    assert not (tmp_path / "run" / "model.safetensors").exists()

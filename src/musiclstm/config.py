@@ -25,6 +25,7 @@ LOWEST_PITCH = 21  # A0, the piano's lowest key, as a MIDI pitch
 N_KEYS = 88
 HIGHEST_PITCH = LOWEST_PITCH + N_KEYS - 1  # C8
 
+MAX_STEPS_PER_BEAT = 96
 DEFAULT_STEPS_PER_BEAT = 4  # sixteenth notes: a beat is a quarter note
 BEATS_PER_BAR = 4  # pieces are written and judged in 4/4
 BENCHMARK_STEPS_PER_BEAT = 1  # the published benchmark files are sampled once per quarter note
@@ -126,8 +127,10 @@ class CorpusConfig:
     def __post_init__(self) -> None:
         if not self.source:
             raise MusicLSTMError("no source given: use 'bach', a folder of MIDI files or a benchmark file")
-        if self.steps_per_beat is not None and not 1 <= self.steps_per_beat <= 96:
-            raise MusicLSTMError(f"steps_per_beat must be between 1 and 96, got {self.steps_per_beat}")
+        if self.steps_per_beat is not None and not 1 <= self.steps_per_beat <= MAX_STEPS_PER_BEAT:
+            raise MusicLSTMError(
+                f"steps_per_beat must be between 1 and {MAX_STEPS_PER_BEAT}, got {self.steps_per_beat}"
+            )
         if self.workers < 1:
             raise MusicLSTMError(f"workers must be at least 1, got {self.workers}")
         if self.limit is not None and self.limit < 1:
@@ -153,6 +156,9 @@ DEFAULT_LR_PATIENCE = {"last": 3, "all": 10}
 PRECISIONS = ("32", "bf16-mixed")
 
 
+MAX_LAYER_SIZE = 8192  # units, window steps: far above any useful model, far below exhausting memory
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The network's shape: LSTM -> LSTM -> Dense ReLU -> Dropout -> Dense 88 (logits).
@@ -171,8 +177,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name in ("window", "lstm_units", "dense_units"):
-            if getattr(self, name) < 1:
-                raise MusicLSTMError(f"{name} must be at least 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= MAX_LAYER_SIZE:
+                raise MusicLSTMError(f"{name} must be a whole number from 1 to {MAX_LAYER_SIZE}, got {value!r}")
         for name in ("input_dropout", "recurrent_dropout", "dense_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise MusicLSTMError(f"{name} must be in [0, 1), got {getattr(self, name)}")

@@ -10,6 +10,7 @@ Nothing here imports Lightning.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -19,7 +20,14 @@ from safetensors.torch import load_file, save
 from torch import nn
 from torch.func import functional_call
 
-from musiclstm.config import MODEL_FORMAT_VERSION, N_KEYS, ModelConfig, MusicLSTMError
+from musiclstm.config import (
+    CONTEXTS,
+    MAX_STEPS_PER_BEAT,
+    MODEL_FORMAT_VERSION,
+    N_KEYS,
+    ModelConfig,
+    MusicLSTMError,
+)
 from musiclstm.files import read_json_object, write_bytes_atomically
 
 CONFIG_FILE = "config.json"
@@ -128,7 +136,29 @@ def read_run_config(run_dir: str | Path) -> dict:
             f"{path}: model format {found} is not the supported {MODEL_FORMAT_VERSION}; "
             "retrain it or use the musiclstm version that made it"
         )
+    problem = run_config_problem(config)
+    if problem:
+        raise MusicLSTMError(f"{path}: {problem}")
     return config
+
+
+def run_config_problem(config: dict) -> str | None:
+    """What is wrong with a config.json's parts that generation and evaluation read, or None."""
+    sections = {name: config.get(name) for name in ("model", "data", "train")}
+    missing = [name for name, section in sections.items() if not isinstance(section, dict)]
+    if missing:
+        return f"no '{missing[0]}' section"
+    steps_per_beat = sections["data"].get("steps_per_beat")
+    if not isinstance(steps_per_beat, int) or not 1 <= steps_per_beat <= MAX_STEPS_PER_BEAT:
+        return f"data.steps_per_beat must be a whole number from 1 to {MAX_STEPS_PER_BEAT}, got {steps_per_beat!r}"
+    if not isinstance(sections["data"].get("corpus"), str):
+        return "data.corpus must be a path"
+    pos_weight = sections["train"].get("pos_weight")
+    if not isinstance(pos_weight, (int, float)) or not 0 < pos_weight < math.inf:
+        return f"train.pos_weight must be a positive number, got {pos_weight!r}"
+    if config.get("context", "window") not in CONTEXTS:
+        return f"context must be one of {', '.join(CONTEXTS)}, got {config.get('context')!r}"
+    return None
 
 
 def load_model(run_dir: str | Path) -> MusicLSTM:
@@ -141,16 +171,32 @@ def load_model(run_dir: str | Path) -> MusicLSTM:
     settings = read_run_config(run_dir)
     try:
         model = MusicLSTM(ModelConfig(**settings["model"]))
-    except (KeyError, TypeError) as err:
+    except (TypeError, MusicLSTMError) as err:
         raise MusicLSTMError(f"{run_dir / CONFIG_FILE}: bad 'model' section ({err})") from err
     weights_path = run_dir / WEIGHTS_FILE
     if not weights_path.is_file():
         raise MusicLSTMError(f"{run_dir}: no {WEIGHTS_FILE}; has training saved a best epoch yet?")
     try:
-        model.load_state_dict(load_file(weights_path))
+        weights = load_file(weights_path)
     except (SafetensorError, OSError, RuntimeError) as err:
-        raise MusicLSTMError(f"{weights_path}: weights do not load into this model ({err})") from err
+        raise MusicLSTMError(f"{weights_path}: weights do not load ({err})") from err
+    mismatch = weights_mismatch(model, weights)
+    if mismatch:
+        raise MusicLSTMError(f"{weights_path}: weights do not load into this model ({mismatch})")
+    model.load_state_dict(weights)
     return model.eval()
+
+
+def weights_mismatch(model: nn.Module, weights: dict[str, torch.Tensor]) -> str | None:
+    """The first way `weights` differ from the model's own tensors (name or shape), or None."""
+    expected = model.state_dict()
+    unmatched = sorted(expected.keys() ^ weights.keys())
+    if unmatched:
+        return f"{unmatched[0]} is {'missing' if unmatched[0] in expected else 'not part of the model'}"
+    for name, tensor in expected.items():
+        if weights[name].shape != tensor.shape:
+            return f"{name} has shape {tuple(weights[name].shape)}, config.json makes it {tuple(tensor.shape)}"
+    return None
 
 
 def find_model_folders(*roots: str | Path) -> list[Path]:

@@ -13,6 +13,7 @@ import csv
 import io
 import logging
 import math
+import pickle
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -36,7 +37,7 @@ from musiclstm.config import (
 from musiclstm.corpus import load_corpus
 from musiclstm.dataset import ChunkDataset, WindowDataset
 from musiclstm.files import write_bytes_atomically, write_json_atomically
-from musiclstm.model import CONFIG_FILE, MusicLSTM, read_run_config, save_weights
+from musiclstm.model import CONFIG_FILE, WEIGHTS_FILE, MusicLSTM, read_run_config, save_weights
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,39 @@ class BestWeights(Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.best = state_dict["best"]
+
+
+class NonFiniteLoss(MusicLSTMError):
+    """The training loss became NaN or infinite."""
+
+
+class FiniteLoss(Callback):
+    """Stop at the first NaN or infinite training loss, before the update it would poison is taken.
+
+    Raising here aborts the fit before any checkpoint of the epoch is written, so model.safetensors
+    (the best epoch) and checkpoints/last.ckpt (the last finished epoch) stay as they were. A
+    non-finite validation loss stops training the same way.
+    """
+
+    def __init__(self):
+        self.batch_index = 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_index: int) -> None:
+        self.batch_index = batch_index
+
+    def on_before_backward(self, trainer, pl_module, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(
+                f"the training loss became {float(loss)} at epoch {trainer.current_epoch}, step {self.batch_index} "
+                f"of the epoch (update {trainer.global_step}); training stopped"
+            )
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        val_loss = trainer.callback_metrics.get("val_loss")
+        if val_loss is not None and not torch.isfinite(val_loss):
+            raise NonFiniteLoss(
+                f"the validation loss became {float(val_loss)} after epoch {trainer.current_epoch}; training stopped"
+            )
 
 
 class History(Callback):
@@ -254,6 +288,7 @@ def make_dataset(corpus, split: str, model_config: ModelConfig, train_config: Tr
 def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Trainer:
     distributed = config.devices > 1 or config.num_nodes > 1
     callbacks = [
+        FiniteLoss(),
         BestWeights(run_dir),
         History(run_dir),
         EarlyStopping(monitor="val_loss", mode="min", patience=config.early_stop_patience),
@@ -277,6 +312,23 @@ def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Traine
     )
 
 
+def check_checkpoint(path: Path) -> None:
+    """Refuse a resume checkpoint that is missing, damaged or not plain data, before Lightning reads it.
+
+    torch's restricted unpickler (`weights_only=True`) builds only tensors and plain containers, so a
+    crafted file cannot run code; whatever it refuses is named here instead of surfacing as a traceback.
+    """
+    if not path.is_file():
+        raise MusicLSTMError(f"{path.parent.parent}: nothing to resume (no {CHECKPOINTS}/{LAST_CHECKPOINT})")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise MusicLSTMError(f"{path}: not a checkpoint that can be resumed ({reason})") from None
+    if not isinstance(checkpoint, dict) or not {"state_dict", "optimizer_states", "epoch"} <= checkpoint.keys():
+        raise MusicLSTMError(f"{path}: not a checkpoint that can be resumed (missing its state)")
+
+
 def train(
     corpus_dir: str | Path,
     run_dir: str | Path,
@@ -293,8 +345,8 @@ def train(
     """
     run_dir = Path(run_dir)
     checkpoint = run_dir / CHECKPOINTS / LAST_CHECKPOINT
-    if resume and not checkpoint.is_file():
-        raise MusicLSTMError(f"{run_dir}: nothing to resume (no {CHECKPOINTS}/{LAST_CHECKPOINT})")
+    if resume:
+        check_checkpoint(checkpoint)
     is_launcher = rank_zero_only.rank == 0  # DDP re-runs this function in every process; rank 0 decides
     if is_launcher and not resume and (run_dir / CONFIG_FILE).exists():
         raise MusicLSTMError(f"{run_dir}: already holds a run; add --resume to continue it, or choose another --out")
@@ -307,12 +359,20 @@ def train(
     trainer = make_trainer(run_dir, train_config, progress)
     module = LitMusicLSTM(model_config, train_config)
     started = time.perf_counter()
-    trainer.fit(
-        module,
-        DataLoader(train_set, batch_size=train_config.batch_size, shuffle=True),
-        DataLoader(valid_set, batch_size=train_config.batch_size),
-        ckpt_path=checkpoint if resume else None,
-    )
+    try:
+        trainer.fit(
+            module,
+            DataLoader(train_set, batch_size=train_config.batch_size, shuffle=True),
+            DataLoader(valid_set, batch_size=train_config.batch_size),
+            ckpt_path=checkpoint if resume else None,
+            weights_only=True,  # torch's restricted unpickler: a hostile checkpoint cannot run code
+        )
+    except NonFiniteLoss as stop:
+        kept = [name for name in (WEIGHTS_FILE, f"{CHECKPOINTS}/{LAST_CHECKPOINT}") if (run_dir / name).is_file()]
+        raise NonFiniteLoss(
+            f"{run_dir}: {stop}. Kept from the last good epochs: {', '.join(kept) or 'nothing yet'}. "
+            "Try a lower --lr or --grad-clip 1, then --resume."
+        ) from None
     history = read_history(run_dir)
     return {
         "rank": trainer.global_rank,  # under DDP every process returns; only rank 0 should report

@@ -1,0 +1,86 @@
+"""The model that ships in the package, and `export`, which packs a run the way it was packed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from musiclstm import BUNDLED_MODEL, MusicLSTMError, bundled_model, export_model, generate, load_corpus, open_composer
+from musiclstm.cli import main
+from musiclstm.config import scale_pitch_classes
+
+
+def test_the_bundled_model_composes_a_short_piece_in_key_from_a_held_out_chorale():
+    composition = generate(bundled_model(), length=32, key="G", scale="major", seed=0)
+    assert composition.rolls.shape == (1, 64 + 32, 88) and "(held out)" in composition.primer_sources[0]
+    continuation = composition.rolls[0, 64:]
+    density = continuation.sum(axis=1).mean()
+    assert 1 <= density <= 6
+    played = {(21 + key) % 12 for key in np.flatnonzero(continuation.any(axis=0))}
+    assert played <= set(scale_pitch_classes("G", "major"))
+
+
+def test_the_bundled_weights_match_the_checksum_in_the_model_card_and_fit_the_size_limit():
+    weights = BUNDLED_MODEL / "model.safetensors"
+    card = (BUNDLED_MODEL / "MODEL_CARD.md").read_text()
+    (recorded,) = re.findall(r"sha256: `([0-9a-f]{64})`", card)
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == recorded  # a changed model is a deliberate change
+    assert weights.stat().st_size <= 15_000_000
+    with safe_open(weights, "pt") as tensors:
+        assert {tensors.get_tensor(name).dtype for name in tensors.keys()} == {torch.float16}
+
+
+def test_the_bundled_model_beats_both_baselines_on_its_held_out_chorales():
+    report = json.loads((BUNDLED_MODEL / "evaluation.json").read_text())
+    baselines = report["baselines"]
+    assert report["split"] == "test" and report["nll"] < baselines["previous_step"]["nll"] - 1
+    assert report["nll"] < baselines["marginal"]["nll"] - 1
+    assert 2 <= report["generated"]["generated"]["note_density"] <= 4  # the seed's density target
+
+
+def test_generate_without_a_model_uses_the_bundled_one(tmp_path, capsys):
+    assert main(["generate", "--out", str(tmp_path), "--length", "16", "--no-audio", "--seed", "3"]) == 0
+    saved = json.loads((tmp_path / "piece_1.json").read_text())
+    assert saved["settings"]["model"] == str(BUNDLED_MODEL) and "(held out)" in saved["primer"]
+    assert "Wrote 1 piece(s)" in capsys.readouterr().out
+
+
+def test_export_packs_a_run_that_composes_without_its_corpus(trained_runs, bach_corpus, tmp_path):
+    run = shutil.copytree(trained_runs["all"], tmp_path / "run")
+    out = export_model(run, tmp_path / "packed")
+    assert sorted(path.name for path in out.iterdir()) == [
+        "MODEL_CARD.md", "config.json", "held_out", "history.csv", "history.png", "model.safetensors",
+    ]  # fmt: skip
+    original, packed = open_composer(run), open_composer(out)
+    rolls = torch.from_numpy(bach_corpus.split("test")[0].roll[:64].astype(np.float32))[None]
+    with torch.inference_mode():
+        assert torch.allclose(original.model(rolls)[0], packed.model(rolls)[0], atol=0.02)  # float16 weights
+    held_out = load_corpus(out / "held_out")
+    assert sorted(piece.name for piece in held_out) == sorted(
+        piece.name for piece in bach_corpus if piece.split in ("valid", "test")
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["data"]["corpus"] == "held_out"
+    composition = generate(out, length=8, seed=1)
+    assert "(held out)" in composition.primer_sources[0]
+    card = (out / "MODEL_CARD.md").read_text()
+    assert hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest() in card
+
+
+def test_export_replaces_an_older_folder_whole_and_names_a_bad_run(trained_runs, tmp_path):
+    out = tmp_path / "packed"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an older export")
+    export_model(trained_runs["last"], out)
+    assert not (out / "stale.txt").exists() and (out / "model.safetensors").is_file()
+    assert main(["export", "--run", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(MusicLSTMError, match="not a model folder"):
+        export_model(tmp_path / "nothing", tmp_path / "y")
