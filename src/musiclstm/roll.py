@@ -22,6 +22,8 @@ from musiclstm.config import HIGHEST_PITCH, LOWEST_PITCH, N_KEYS, MusicLSTMError
 MIDI_HEADER = b"MThd"
 WRITE_RESOLUTION = 960  # ticks per quarter note in files we write: divisible by 1-6, 8, 10, 12, 15, 16
 END_MARKER = "musiclstm:end"  # a text event that keeps a roll's trailing silence in the file
+MAX_MIDI_BYTES = 4_000_000  # a long orchestral MIDI file is under 1 MB; this bounds the parsing work
+MAX_ROLL_STEPS = 500_000  # 35 hours at 4 steps per beat and 60 bpm; 44 MB of roll
 
 
 @dataclass(frozen=True)
@@ -40,14 +42,17 @@ def empty_roll(n_steps: int) -> np.ndarray:
 
 
 def check_midi_header(path: Path) -> None:
-    """Raise a named error unless `path` is a non-empty file that starts like a Standard MIDI File."""
+    """Raise a named error unless `path` is a non-empty file, not too big, that starts like a Standard MIDI File."""
     try:
         with open(path, "rb") as file:
             head = file.read(len(MIDI_HEADER))
+            size = file.seek(0, 2)
     except OSError as err:
         raise MusicLSTMError(f"{path}: cannot be read ({err.strerror})") from err
     if not head:
         raise MusicLSTMError(f"{path}: empty file (0 bytes)")
+    if size > MAX_MIDI_BYTES:
+        raise MusicLSTMError(f"{path}: {size:,} bytes, over the {MAX_MIDI_BYTES:,}-byte limit for a MIDI file")
     if head != MIDI_HEADER:
         raise MusicLSTMError(f"{path}: not a MIDI file (no MThd header)")
 
@@ -69,7 +74,7 @@ def midi_to_roll(path: str | Path, steps_per_beat: int) -> ReadRoll:
     A note shorter than one step still sounds for one step.
 
     Raises:
-        MusicLSTMError: the file is missing, empty, not MIDI, or cannot be parsed.
+        MusicLSTMError: the file is missing, empty, not MIDI, too big or too long, or cannot be parsed.
     """
     midi = load_midi(path)
 
@@ -89,6 +94,10 @@ def midi_to_roll(path: str | Path, steps_per_beat: int) -> ReadRoll:
             start = to_step(note.start)
             spans.append((note.pitch, start, max(to_step(note.end), start + 1)))
     n_steps = max([to_step(midi.get_end_time())] + [end for _, _, end in spans])
+    if n_steps > MAX_ROLL_STEPS:
+        raise MusicLSTMError(
+            f"{path}: {n_steps:,} steps long at {steps_per_beat} per beat, over the limit of {MAX_ROLL_STEPS:,}"
+        )
     roll = empty_roll(n_steps)
     for pitch, start, end in spans:
         roll[start:end, pitch - LOWEST_PITCH] = True

@@ -13,6 +13,7 @@ import csv
 import io
 import logging
 import math
+import os
 import pickle
 import time
 from dataclasses import replace
@@ -138,6 +139,17 @@ class BestWeights(Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.best = state_dict["best"]
+
+
+class AtomicCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that writes beside the file and renames it: a kill mid-write leaves the old one whole."""
+
+    def _save_checkpoint(self, trainer, filepath: str) -> None:
+        partial = f"{filepath}.partial"
+        super()._save_checkpoint(trainer, partial)
+        if trainer.is_global_zero:
+            os.replace(partial, filepath)
+        self._last_checkpoint_saved = filepath
 
 
 class NonFiniteLoss(MusicLSTMError):
@@ -292,7 +304,13 @@ def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Traine
         BestWeights(run_dir),
         History(run_dir),
         EarlyStopping(monitor="val_loss", mode="min", patience=config.early_stop_patience),
-        ModelCheckpoint(dirpath=run_dir / CHECKPOINTS, filename="last", save_last=True, save_top_k=0),
+        # monitor None with top-k 1 rewrites one file every epoch; Lightning's save_last alone never saves with top-k 0
+        AtomicCheckpoint(
+            dirpath=run_dir / CHECKPOINTS,
+            filename=Path(LAST_CHECKPOINT).stem,
+            save_top_k=1,
+            enable_version_counter=False,
+        ),
     ]
     return L.Trainer(
         max_epochs=config.epochs,
