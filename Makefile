@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml Makefile
 run: setup
 	$(BIN)/musiclstm generate --out out --num-outputs 3
 
-# How the bundled model was made (about 40 minutes on 2 cores; MODEL_CARD.md has the figures).
+# How the bundled model was made (about 45 minutes on 2 idle cores; MODEL_CARD.md has the figures).
 BUNDLE_RUN := runs/bach-bundled
 bundled-model: setup
 	$(BIN)/musiclstm data --source bach --out data/bach --workers 2

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import musiclstm
-from musiclstm import midi_to_roll
+from musiclstm import BUNDLED_MODEL, midi_to_roll
 
 APP = str(Path(musiclstm.__file__).with_name("app.py"))
 
@@ -33,8 +33,9 @@ def compose_with_seed(page: AppTest, seed: int) -> AppTest:
 def test_generate_shows_the_roll_the_audio_the_downloads_and_the_statistics(trained_runs, monkeypatch, tmp_path):
     page = open_studio(monkeypatch, trained_runs["all"], tmp_path)
     assert not page.exception and not page.error
-    assert "Model" not in [box.label for box in page.sidebar.selectbox]  # one model: no picker
-    assert not page.get("audio")
+    picker = page.sidebar.selectbox[0]  # the model it was started with comes first, the bundled one last
+    assert picker.label == "Model" and picker.options == [str(trained_runs["all"]), str(BUNDLED_MODEL)]
+    assert picker.value == str(trained_runs["all"]) and not page.get("audio")
     compose_with_seed(page, 11)
     assert not page.exception and not page.error
     piece = page.session_state["piece"]
@@ -65,7 +66,8 @@ def test_several_run_folders_give_a_model_picker(trained_runs, monkeypatch, tmp_
         shutil.copytree(trained_runs[name], tmp_path / name)
     page = open_studio(monkeypatch, None, tmp_path)
     picker = page.sidebar.selectbox[0]
-    assert picker.label == "Model" and picker.options == [str(tmp_path / "all"), str(tmp_path / "last")]
+    assert picker.label == "Model"
+    assert picker.options == [str(tmp_path / "all"), str(tmp_path / "last"), str(BUNDLED_MODEL)]
     picker.set_value(str(tmp_path / "last")).run()
     page.button[0].click().run()
     assert not page.exception and not page.error and page.session_state["piece"]
@@ -77,6 +79,9 @@ def test_a_model_that_does_not_load_or_no_model_at_all_is_a_message_on_the_page(
     page = open_studio(monkeypatch, broken, tmp_path / "nothing")
     assert not page.exception and "could not be loaded" in page.error[0].value
     assert "model.safetensors" in page.error[0].value and not page.button
+    page = open_studio(monkeypatch, None, tmp_path / "nothing")
+    assert not page.exception and not page.error and page.button  # the bundled model stands in
+    monkeypatch.setattr(musiclstm, "BUNDLED_MODEL", tmp_path / "not-installed")
     page = open_studio(monkeypatch, None, tmp_path / "nothing")
     assert not page.exception and "No trained model found" in page.error[0].value
 
