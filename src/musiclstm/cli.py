@@ -450,8 +450,7 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    import subprocess
-
+    """Become the Streamlit server (exec, not a child), so stopping this process stops the page too."""
     from musiclstm.model import read_run_config
 
     model = args.model or bundled_model()
@@ -462,10 +461,8 @@ def run_demo(args: argparse.Namespace) -> int:
     command += ["--server.headless", str(args.no_browser).lower(), "--browser.gatherUsageStats", "false"]
     command += ["--server.maxUploadSize", "1", "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
     environment = dict(os.environ, MUSICLSTM_RUNS=args.runs, MUSICLSTM_MODEL=str(model))
-    try:
-        return subprocess.call(command, env=environment)
-    except KeyboardInterrupt:
-        return 0
+    sys.stdout.flush()
+    os.execve(sys.executable, command, environment)
 
 
 def add_export_command(commands: argparse._SubParsersAction) -> None:

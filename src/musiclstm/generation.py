@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_LENGTH = 100_000  # steps per piece
 MAX_OUTPUTS = 256  # pieces per batch
-MAX_LANES = 1024  # window context runs lanes up to this many (batch x window) rows, then re-reads (README)
+MAX_LANES = 256  # window context runs lanes up to this many (batch x window) rows, then re-reads (README)
 QUIET_START_NOTES = 3  # notes in the one-step primer used when there is nothing else to start from
 QUIET_START_KEYS = slice(27, 52)  # MIDI 48-72, the octaves around middle C
 

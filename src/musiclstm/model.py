@@ -44,6 +44,21 @@ def time_shared_dropout(inputs: torch.Tensor, p: float, training: bool) -> torch
     return inputs * keep / (1 - p)
 
 
+def one_lstm_step(lstm: nn.LSTM, inputs: torch.Tensor, state: LSTMState | None):
+    """One step of `lstm` on inputs (batch, 1, features), as nn.LSTM computes it, through the fused cell.
+
+    Generating steps one at a time, nn.LSTM's sequence kernel spends about 2 ms a call setting up
+    (measured at batch 1: 2.4 ms a step against 0.2 ms for the cell), which made it the whole cost.
+    """
+    if state is None:
+        zeros = inputs.new_zeros(1, len(inputs), lstm.hidden_size)
+        state = (zeros, zeros)
+    hidden, cell = torch.lstm_cell(
+        inputs[:, 0], (state[0][0], state[1][0]), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0
+    )
+    return hidden[:, None], (hidden[None], cell[None])
+
+
 class MusicLSTM(nn.Module):
     """Two LSTM layers and a dense head; logits for the step after each input step."""
 
@@ -56,6 +71,8 @@ class MusicLSTM(nn.Module):
         self.head = nn.Linear(config.dense_units, N_KEYS)
 
     def run_lstm(self, lstm: nn.LSTM, inputs: torch.Tensor, state: LSTMState | None):
+        if not self.training and inputs.shape[1] == 1:
+            return one_lstm_step(lstm, inputs, state)
         inputs = time_shared_dropout(inputs, self.config.input_dropout, self.training)
         if self.training and self.config.recurrent_dropout > 0:
             # DropConnect on the recurrent weights, one mask per batch: the fused kernel still runs

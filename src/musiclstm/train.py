@@ -173,7 +173,7 @@ class FiniteLoss(Callback):
     def on_before_backward(self, trainer, pl_module, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss):
             raise NonFiniteLoss(
-                f"the training loss became {float(loss)} at epoch {trainer.current_epoch}, step {self.batch_index} "
+                f"the training loss became {loss.item()} at epoch {trainer.current_epoch}, step {self.batch_index} "
                 f"of the epoch (update {trainer.global_step}); training stopped"
             )
 
