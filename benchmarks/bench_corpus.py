@@ -14,25 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from musiclstm import CorpusConfig, build_corpus, load_corpus
+from musiclstm.bundle import cpu_name
 from musiclstm.config import DEFAULT_WINDOW, N_KEYS
 from musiclstm.sources import bach_chorale_files
 
 FLOAT32_BYTES = 4
-
-
-def cpu_model() -> str:
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def make_midi_folder(folder: Path, n_files: int) -> list[Path]:
@@ -63,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
 
     files = make_midi_folder(args.midi_dir, args.files)
-    result = {"cpu": cpu_model(), "files": len(files), "files_per_second": {}}
+    result = {"cpu": cpu_name(), "files": len(files), "files_per_second": {}}
     with tempfile.TemporaryDirectory() as scratch:
         for workers in (1, 2):
             started = time.perf_counter()

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_corpus import cpu_model
+from musiclstm.bundle import cpu_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from midi_fuzz import fuzz_cases  # noqa: E402
@@ -55,7 +55,7 @@ def main() -> None:
             slowest = max(slowest, (time.perf_counter() - began, name))
         total = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"CPU: {cpu_model()}; {args.cases} cases in {total:.1f} s")
+    print(f"CPU: {cpu_name()}; {args.cases} cases in {total:.1f} s")
     print(f"  read {counts['read']}, named with a reason {counts['named']}, crashed {len(crashes)}")
     print(f"  slowest file {slowest[0]:.2f} s ({slowest[1]}); peak memory of the process {peak_mb:.0f} MB")
     for crash in crashes[:20]:

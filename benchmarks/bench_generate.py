@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 import torch
-from bench_corpus import cpu_model
 
+from musiclstm.bundle import cpu_name
 from musiclstm.config import MODEL_PRESETS, N_KEYS
 from musiclstm.generation import GenerationSettings, compose_rolls
 from musiclstm.model import MusicLSTM
@@ -63,7 +63,7 @@ def main() -> None:
     model = MusicLSTM(MODEL_PRESETS["seed"]).eval()
     primer = (np.random.default_rng(0).random((64, N_KEYS)) < 0.05).astype(np.float32)
     compose_rolls(model, primer, GenerationSettings(length=4, seed=0), "window")  # warm-up
-    result = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "length": args.length}
+    result = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "length": args.length}
     result["seed_loop_1"] = seconds(seed_loop, model, primer, args.length)
     for context in ("window", "stateful"):
         for batch in (1, args.batch):

@@ -22,9 +22,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from bench_corpus import cpu_model
-
 from musiclstm import CorpusConfig, build_corpus
+from musiclstm.bundle import cpu_name
 from musiclstm.config import MODEL_PRESETS, TrainConfig
 from musiclstm.evaluate import evaluate_run
 from musiclstm.train import read_history, train
@@ -108,9 +107,9 @@ def main() -> None:
     if args.plot:
         plot(results, args.plot)
     if args.json:
-        print(json.dumps({"cpu": cpu_model(), "settings": settings, "results": results}))
+        print(json.dumps({"cpu": cpu_name(), "settings": settings, "results": results}))
         return
-    print(f"CPU: {cpu_model()}; seed preset, fp32, {settings}, budget {args.minutes} min per run")
+    print(f"CPU: {cpu_name()}; seed preset, fp32, {settings}, budget {args.minutes} min per run")
     for steps_per_beat, result in results.items():
         print(f"  {steps_per_beat} step(s) per beat:")
         for objective, run in result["runs"].items():

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 import torch
-from bench_corpus import cpu_model
 from torch.utils.mkldnn import to_mkldnn
 
 from musiclstm import CorpusConfig, build_corpus
+from musiclstm.bundle import cpu_name
 from musiclstm.config import MODEL_PRESETS, N_KEYS, TrainConfig
 from musiclstm.model import MusicLSTM
 from musiclstm.train import read_history, train, weighted_bce
@@ -128,7 +128,7 @@ def main() -> None:
     batch, window, config = 64, 64, MODEL_PRESETS["seed"]
     units = config.lstm_units
     flops = training_flops_per_sequence(units, config.dense_units, window)
-    result = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+    result = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__}
     for precision in ("32", "bf16-mixed"):
         rate = time_training(batch, window, precision, args.batches)
         recurrent = matmul_flops_per_second(batch, units, 4 * units, precision)
