@@ -102,3 +102,20 @@ def test_load_model_names_what_is_wrong_with_a_folder(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(dict(config, model=dict(config["model"], lstm_units=65))))
     with pytest.raises(MusicLSTMError, match="weights do not load into this model"):
         load_model(tmp_path)
+
+
+def test_single_steps_in_eval_mode_match_the_sequence_kernel_and_training_keeps_dropout():
+    model = MusicLSTM(SMALL).eval()
+    rolls = (torch.rand(3, 12, 88, generator=torch.Generator().manual_seed(0)) < 0.1).float()
+    with torch.no_grad():
+        whole, (state1, state2) = model(rolls, every_step=True)
+        state, stepped = None, []
+        for step in range(rolls.shape[1]):
+            logits, state = model(rolls[:, step : step + 1], state)
+            stepped.append(logits)
+    torch.testing.assert_close(torch.stack(stepped, dim=1), whole, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(state[1][1], state2[1], atol=1e-5, rtol=1e-5)  # the cell state carries on too
+    model.train()
+    with torch.no_grad():
+        twice = [model(rolls[:, :1])[0] for _ in range(2)]
+    assert not torch.equal(*twice)  # a training step is still dropped out, not the eval-only fast path
