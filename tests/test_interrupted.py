@@ -29,11 +29,28 @@ def kill_after(command: list[str], seconds: float, ready: Path | None = None) ->
     return process.wait(timeout=30)
 
 
+def processes_mentioning(text: str, wait_seconds: float = 10) -> list[int]:
+    """The processes whose command line holds `text`, once given `wait_seconds` to end (Linux /proc)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if text.encode() in cmdline.read_bytes():
+                    found.append(int(cmdline.parent.name))
+            except OSError:  # it ended while we looked
+                continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("moment", [0, 1, 2])
 def test_a_killed_data_build_leaves_no_corrupt_corpus_and_the_rerun_finishes(tmp_path, moment):
     out = tmp_path / "corpus"
     command = [CONSOLE, "data", "--source", "bach", "--limit", "24", "--out", str(out), "--workers", "2"]
     kill_after(command, random.Random(moment).uniform(0.5, 5.0))
+    assert not processes_mentioning(str(out)), "the killed run's workers live on"
     try:
         corpus = load_corpus(out)
     except MusicLSTMError as err:

@@ -14,9 +14,13 @@ A file that cannot be used is skipped with its reason, never fatal. Nothing here
 from __future__ import annotations
 
 import codecs
+import ctypes
 import json
 import logging
+import os
 import pickle
+import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -165,6 +169,20 @@ def _read_one(job: tuple[Callable[[Path, int], ReadRoll], Path, int]) -> ReadRol
         return str(err)
 
 
+PR_SET_PDEATHSIG = 1  # Linux prctl option: the signal a process gets when its parent dies
+
+
+def _die_with_parent(parent: int) -> None:
+    """Pool worker set-up: on Linux, end the worker when the reading process dies, even by SIGKILL.
+
+    Without it, a `data` run killed mid-way left its workers waiting for work that never comes.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent was gone before the signal was set up
+        os._exit(1)
+
+
 def read_files(source: Source, steps_per_beat: int, workers: int = 1, progress: bool = False) -> SourceReading:
     """Read every file of a bach or folder source, in parallel when `workers` > 1."""
     reader = score_to_roll if source.kind == BACH else midi_to_roll
@@ -172,7 +190,7 @@ def read_files(source: Source, steps_per_beat: int, workers: int = 1, progress: 
     reading = SourceReading()
     bar = dict(total=len(jobs), desc=f"reading {source.kind}", unit="file", disable=not progress)
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
             results = list(tqdm(pool.map(_read_one, jobs, chunksize=4), **bar))
     else:
         results = [_read_one(job) for job in tqdm(jobs, **bar)]
