@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from musiclstm.config import CONTEXTS, CorpusConfig, MusicLSTMError
+from musiclstm.config import CONTEXTS, KEY_NAMES, CorpusConfig, MusicLSTMError
 from musiclstm.corpus import Corpus, build_corpus, load_corpus
 from musiclstm.files import write_atomically
 from musiclstm.metrics import (
@@ -110,7 +110,10 @@ def baseline_reports(corpus: Corpus, split: str) -> dict:
     """The two baselines of `metrics`, fitted on the train split, scored on `split` like the model."""
     train_rolls = [piece.roll for piece in corpus.split("train")]
     if not train_rolls:
-        raise MusicLSTMError(f"{corpus.path}: no train split to fit the baselines on")
+        raise MusicLSTMError(
+            f"{corpus.path}: no train split to fit the baselines on; use the whole corpus "
+            "(for the bundled model: musiclstm data --source bach --out data/bach)"
+        )
     rolls = [piece.roll for piece in corpus.split(split)]
     frames = np.concatenate(rolls)
     return {name: predictive_report(logits, frames) for name, logits in baseline_logits(rolls, train_rolls).items()}
@@ -140,6 +143,8 @@ def evaluate_run(
                 f"{data}: {corpus.steps_per_beat} steps per beat, but the model in {run_dir} learned "
                 f"{steps_per_beat}; build the corpus with --steps-per-beat {steps_per_beat}"
             )
+        baselines = baseline_reports(corpus, split)  # before the model's scoring: a corpus without train fails fast
+        judged = compare_generated(generated, corpus, split) if generated is not None else None
         report = evaluate_model(
             load_model(run_dir),
             corpus,
@@ -148,9 +153,9 @@ def evaluate_run(
             settings["train"]["pos_weight"],
             progress,
         )
-        report.update(model=str(run_dir), corpus=str(data), baselines=baseline_reports(corpus, split))
-        if generated is not None:
-            report["generated"] = compare_generated(generated, corpus, split)
+        report.update(model=str(run_dir), corpus=str(data), baselines=baselines)
+        if judged is not None:
+            report["generated"] = judged
         if plots is not None:
             report["plots"] = plot_comparison(report.get("generated"), Path(plots))
     return report
@@ -192,12 +197,11 @@ def plot_comparison(generated: dict | None, folder: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
-    names = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
     figure, (classes, density) = plt.subplots(1, 2, figsize=(12, 4))
     width = 0.4
     for offset, side in ((-width / 2, "real"), (width / 2, "generated")):
         classes.bar(np.arange(12) + offset, generated[side]["pitch_class_histogram"], width, label=side)
-    classes.set(xticks=range(12), xticklabels=names, title="Pitch classes", ylabel="share of notes")
+    classes.set(xticks=range(12), xticklabels=KEY_NAMES, title="Pitch classes", ylabel="share of notes")
     classes.legend()
     sides = ["real", "generated"]
     values = [generated[side]["note_density"] for side in sides]
