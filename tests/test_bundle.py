@@ -84,3 +84,10 @@ def test_export_replaces_an_older_folder_whole_and_names_a_bad_run(trained_runs,
     assert not (tmp_path / "x").exists()
     with pytest.raises(MusicLSTMError, match="not a model folder"):
         export_model(tmp_path / "nothing", tmp_path / "y")
+
+
+def test_evaluating_on_the_bundled_held_out_folder_says_to_use_the_whole_corpus():
+    from musiclstm.evaluate import evaluate_run
+
+    with pytest.raises(MusicLSTMError, match="no train split to fit the baselines on; use the whole corpus"):
+        evaluate_run(BUNDLED_MODEL, BUNDLED_MODEL / "held_out")
