@@ -65,15 +65,18 @@ def main() -> None:
     compose_rolls(model, primer, GenerationSettings(length=4, seed=0), "window")  # warm-up
     result = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "length": args.length}
     result["seed_loop_1"] = seconds(seed_loop, model, primer, args.length)
-    for context in ("window", "stateful"):
-        for batch in (1, args.batch):
-            settings = GenerationSettings(length=args.length, num_outputs=batch, seed=0)
-            result[f"{context}_{batch}"] = seconds(compose_rolls, model, primer, settings, context)
+    for precision, suffix in (("32", ""), ("bf16-mixed", "_bf16")):
+        for context in ("window", "stateful"):
+            for batch in (1, args.batch):
+                settings = GenerationSettings(length=args.length, num_outputs=batch, seed=0, precision=precision)
+                result[f"{context}{suffix}_{batch}"] = seconds(compose_rolls, model, primer, settings, context)
     if args.json:
         print(json.dumps(result))
         return
     print(f"CPU: {result['cpu']}, {result['threads']} threads; seed preset, {args.length} steps per piece")
-    for name in ("seed_loop_1", "window_1", "stateful_1", f"window_{args.batch}", f"stateful_{args.batch}"):
+    for name in result:
+        if name in ("cpu", "threads", "length"):
+            continue
         pieces = int(name.rsplit("_", 1)[1])
         total = result[name]
         print(

@@ -117,6 +117,16 @@ def test_a_model_of_either_objective_generates_in_either_context(trained_runs, o
     assert composition.rolls[0, composition.primer_steps :].any(axis=1).all()  # the fallback never leaves a step silent
 
 
+@pytest.mark.parametrize("context", ["window", "stateful"])
+def test_bf16_generation_plays_nearly_the_notes_of_fp32(trained_runs, context):
+    pieces = {
+        precision: generate(trained_runs["all"], length=48, num_outputs=3, context=context, precision=precision, seed=5)
+        for precision in ("32", "bf16-mixed")
+    }
+    same = (pieces["32"].rolls == pieces["bf16-mixed"].rolls).mean()
+    assert 0.99 <= same and pieces["bf16-mixed"].settings["precision"] == "bf16-mixed"
+
+
 def test_a_model_generates_in_the_context_its_training_taught_by_default(trained_runs):
     assert generate(trained_runs["last"], length=4, seed=0).settings["context"] == "window"
     assert generate(trained_runs["all"], length=4, seed=0).settings["context"] == "stateful"
@@ -159,6 +169,7 @@ def test_downbeats_are_played_louder_than_offbeats(tmp_path):
         (dict(scale="lydian"), "unknown scale 'lydian'"),
         (dict(length=0), "length must be between 1"),
         (dict(num_outputs=100_000), "num_outputs must be between 1"),
+        (dict(precision="fp8"), "unknown precision 'fp8'"),
     ],
 )
 def test_bad_settings_are_refused_by_name(trained_runs, settings, message):

@@ -371,6 +371,12 @@ def add_generate_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--num-outputs", type=int, help="pieces to make in one batch (default 1)")
     parser.add_argument("--seed", type=int, help="random seed; the same seed and settings give the same pieces")
     parser.add_argument("--context", choices=CONTEXTS, help="'stateful' or 'window' (default: the model's own)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="'32' (default) or 'bf16-mixed': bf16 autocast, about 2x faster for window context on CPUs with "
+        "bf16 units; a near-tie may then fall the other way",
+    )
     parser.add_argument("--tempo", type=float, default=100.0, help="beats per minute of the output (default 100)")
     parser.add_argument("--no-audio", action="store_true", help="skip the WAV")
     parser.add_argument("--soundfont", help="a .sf2 General MIDI SoundFont for the WAV (default: pretty_midi's)")
@@ -390,6 +396,7 @@ GENERATION_FLAGS = (
     "num_outputs",
     "seed",
     "context",
+    "precision",
 )
 
 

@@ -20,7 +20,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musiclstm.config import AUTO_KEY, BEATS_PER_BAR, CHOICES, CONTEXTS, KEY_NAMES, N_KEYS, STRATEGIES, MusicLSTMError
+from musiclstm.config import (
+    AUTO_KEY,
+    BEATS_PER_BAR,
+    CHOICES,
+    CONTEXTS,
+    KEY_NAMES,
+    N_KEYS,
+    PRECISIONS,
+    STRATEGIES,
+    MusicLSTMError,
+)
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.metrics import best_root, music_statistics
 from musiclstm.model import MusicLSTM, load_model, read_run_config
@@ -51,6 +61,7 @@ class GenerationSettings:
     max_notes: int | None = None
     num_outputs: int = 1
     context: str | None = None  # None: the context the model's training taught
+    precision: str = "32"  # "bf16-mixed": bf16 autocast, about 2x faster where the CPU has bf16 units
     seed: int | None = None  # None: one is drawn, and kept here so that the pieces can be made again
 
     def __post_init__(self) -> None:
@@ -66,6 +77,8 @@ class GenerationSettings:
             raise MusicLSTMError(f"threshold must be between 0 and 1, got {self.threshold}")
         if self.choose not in CHOICES:
             raise MusicLSTMError(f"unknown way to choose notes '{self.choose}': choose one of {', '.join(CHOICES)}")
+        if self.precision not in PRECISIONS:
+            raise MusicLSTMError(f"unknown precision '{self.precision}': choose one of {', '.join(PRECISIONS)}")
         if self.context is not None and self.context not in CONTEXTS:
             raise MusicLSTMError(f"unknown context '{self.context}': choose one of {', '.join(CONTEXTS)}")
         if self.max_notes is not None and not 1 <= self.max_notes <= N_KEYS:
@@ -238,16 +251,18 @@ def compose_rolls(
     allowed = torch.stack([scale_mask(key, scale) for key in keys]) if scale else None  # (batch, 88)
     history = torch.zeros(batch, window + primers.shape[1], N_KEYS)  # silence, then the primer
     history[:, window:] = torch.from_numpy(primers.astype(np.float32))
-    if context == "stateful":
-        reader = StatefulReader(model, history)
-    elif batch * window <= MAX_LANES:
-        reader = SlidingWindowReader(model, history)
-    else:
-        reader = ReReadingReader(model, history)
-    steps = torch.empty(batch, settings.length, N_KEYS, dtype=torch.bool)
-    for step in range(settings.length):
-        steps[:, step] = logits_to_notes(reader.logits - logit_shift, settings, allowed, generator)  # (batch, 88)
-        reader.read(steps[:, step].float())
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16-mixed"):
+        if context == "stateful":
+            reader = StatefulReader(model, history)
+        elif batch * window <= MAX_LANES:
+            reader = SlidingWindowReader(model, history)
+        else:
+            reader = ReReadingReader(model, history)
+        steps = torch.empty(batch, settings.length, N_KEYS, dtype=torch.bool)
+        for step in range(settings.length):
+            logits = reader.logits.float() - logit_shift  # (batch, 88)
+            steps[:, step] = logits_to_notes(logits, settings, allowed, generator)
+            reader.read(steps[:, step].float())
     return np.concatenate([primers, steps.numpy()], axis=1)
 
 
