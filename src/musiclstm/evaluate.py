@@ -23,6 +23,7 @@ from musiclstm.config import CONTEXTS, KEY_NAMES, CorpusConfig, MusicLSTMError
 from musiclstm.corpus import Corpus, build_corpus, load_corpus
 from musiclstm.files import write_atomically
 from musiclstm.metrics import (
+    DENSITY_BINS,
     baseline_logits,
     bernoulli_nll,
     kl_divergence,
@@ -203,11 +204,17 @@ def plot_comparison(generated: dict | None, folder: Path) -> list[str]:
         classes.bar(np.arange(12) + offset, generated[side]["pitch_class_histogram"], width, label=side)
     classes.set(xticks=range(12), xticklabels=KEY_NAMES, title="Pitch classes", ylabel="share of notes")
     classes.legend()
-    sides = ["real", "generated"]
-    values = [generated[side]["note_density"] for side in sides]
-    density.bar(sides, values, color=["C0", "C1"])
-    density.axhspan(2, 4, color="tab:green", alpha=0.15, label="seed's target, 2-4")
-    density.set(title="Notes per step", ylabel="mean sounding keys per step")
+    bins = np.arange(DENSITY_BINS)
+    for offset, side in ((-width / 2, "real"), (width / 2, "generated")):
+        mean = generated[side]["note_density"]
+        density.bar(
+            bins + offset, generated[side]["notes_per_step_histogram"], width, label=f"{side} (mean {mean:.2f})"
+        )
+    density.axvspan(2, 4, color="tab:green", alpha=0.15, label="seed's target for the mean, 2-4")
+    labels = [str(count) for count in bins[:-1]] + [f"{bins[-1]}+"]
+    density.set(
+        xticks=bins, xticklabels=labels, title="Notes per step", xlabel="sounding keys", ylabel="share of steps"
+    )
     density.legend()
     figure.tight_layout()
     path = folder / "generated_vs_real.png"

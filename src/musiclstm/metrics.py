@@ -13,6 +13,7 @@ import numpy as np
 from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH, SCALES
 
 THRESHOLD = 0.5  # a key sounds when its probability exceeds this
+DENSITY_BINS = 9  # notes-per-step histogram: 0, 1, ..., 7, and 8 or more
 
 
 def bernoulli_nll(logits: np.ndarray, roll: np.ndarray) -> np.ndarray:
@@ -209,9 +210,10 @@ def music_statistics(rolls: list[np.ndarray], steps_per_beat: int) -> dict:
 
     Density, polyphony and empty steps are frame-weighted over all pieces; in-key and repeated-window
     rates are means over pieces (one bar is the window); the pitch-class histogram is
-    normalised to sum to 1.
+    normalised to sum to 1, and so is the notes-per-step histogram (its last bin: DENSITY_BINS - 1 or more).
     """
     frames = np.concatenate(rolls) if rolls else np.zeros((0, 88), dtype=bool)
+    per_step = np.bincount(np.minimum(frames.sum(axis=1), DENSITY_BINS - 1), minlength=DENSITY_BINS)
     pooled = piece_statistics(frames)
     sounding = np.flatnonzero(frames.any(axis=0))
     key_rates = [rate for rate in (best_key_rate(roll) for roll in rolls) if rate is not None]
@@ -224,6 +226,7 @@ def music_statistics(rolls: list[np.ndarray], steps_per_beat: int) -> dict:
         "empty_step_rate": pooled["empty_step_rate"],
         "pitch_range": [int(sounding[0] + LOWEST_PITCH), int(sounding[-1] + LOWEST_PITCH)] if sounding.size else None,
         "pitch_class_histogram": (counts / counts.sum()).round(4).tolist() if counts.sum() else [0.0] * 12,
+        "notes_per_step_histogram": (per_step / max(len(frames), 1)).round(4).tolist(),
         "in_key_rate": float(np.mean(key_rates)) if key_rates else None,
         "repeated_window_rate": float(
             np.mean([repeated_window_rate(roll, BEATS_PER_BAR * steps_per_beat) for roll in rolls])
