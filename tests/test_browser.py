@@ -113,7 +113,7 @@ def test_the_studio_composes_in_a_real_browser_and_names_bad_uploads(studio, bro
 
     (tmp_path / "notes.mid").write_text("these are not notes")
     page.locator("input[type=file]").set_input_files(tmp_path / "notes.mid")
-    page.get_by_text("notes.mid").first.wait_for()
+    page.get_by_text("The piece will open with notes.mid.").wait_for()  # the server has the upload
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("notes.mid: not a MIDI file").wait_for(timeout=60_000)
 

@@ -96,6 +96,8 @@ def sidebar_settings() -> tuple[dict, object]:
     fresh = bar.checkbox("New seed on every click", value=True, key="fresh_seed")
     seed = bar.number_input("Seed", 0, 2**31 - 1, 1, disabled=fresh, key="seed")
     primer = bar.file_uploader("Primer (optional MIDI file)", type=["mid", "midi"])
+    if primer is not None:
+        bar.caption(f"The piece will open with {primer.name}.")
     settings = dict(
         strategy=strategy,
         temperature=temperature,
