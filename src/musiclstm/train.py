@@ -173,8 +173,8 @@ class FiniteLoss(Callback):
     def on_before_backward(self, trainer, pl_module, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss):
             raise NonFiniteLoss(
-                f"the training loss became {loss.item()} at epoch {trainer.current_epoch}, step {self.batch_index} "
-                f"of the epoch (update {trainer.global_step}); training stopped"
+                f"the training loss became {loss.detach().item()} at epoch {trainer.current_epoch}, "
+                f"step {self.batch_index} of the epoch (update {trainer.global_step}); training stopped"
             )
 
     def on_validation_end(self, trainer, pl_module) -> None:
