@@ -63,22 +63,19 @@ def main() -> None:
     model = MusicLSTM(MODEL_PRESETS["seed"]).eval()
     primer = (np.random.default_rng(0).random((64, N_KEYS)) < 0.05).astype(np.float32)
     compose_rolls(model, primer, GenerationSettings(length=4, seed=0), "window")  # warm-up
-    result = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "length": args.length}
-    result["seed_loop_1"] = seconds(seed_loop, model, primer, args.length)
+    timings = {"seed_loop_1": seconds(seed_loop, model, primer, args.length)}
     for precision, suffix in (("32", ""), ("bf16-mixed", "_bf16")):
         for context in ("window", "stateful"):
             for batch in (1, args.batch):
                 settings = GenerationSettings(length=args.length, num_outputs=batch, seed=0, precision=precision)
-                result[f"{context}{suffix}_{batch}"] = seconds(compose_rolls, model, primer, settings, context)
+                timings[f"{context}{suffix}_{batch}"] = seconds(compose_rolls, model, primer, settings, context)
+    result = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "length": args.length, **timings}
     if args.json:
         print(json.dumps(result))
         return
     print(f"CPU: {result['cpu']}, {result['threads']} threads; seed preset, {args.length} steps per piece")
-    for name in result:
-        if name in ("cpu", "threads", "length"):
-            continue
+    for name, total in timings.items():
         pieces = int(name.rsplit("_", 1)[1])
-        total = result[name]
         print(
             f"  {name:>14}: {total:6.2f} s, {pieces * args.length / total:8.0f} steps/s in total, "
             f"{result['seed_loop_1'] / total * pieces:6.1f}x the seed's loop per piece"
