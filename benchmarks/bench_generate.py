@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from musiclstm.bundle import cpu_name
-from musiclstm.config import MODEL_PRESETS, N_KEYS
-from musiclstm.generation import GenerationSettings, compose_rolls
+from musiclstm.config import MODEL_PRESETS, N_KEYS, GenerationSettings
+from musiclstm.generation import compose_rolls
 from musiclstm.model import MusicLSTM
 
 
@@ -33,7 +33,7 @@ def seed_loop(model: MusicLSTM, window: np.ndarray, length: int) -> np.ndarray:
     generated, current = window.copy(), window.copy()
     for _ in range(length):
         with torch.no_grad():
-            probs = torch.sigmoid(model(torch.from_numpy(current[None]))[0])[0].numpy()
+            probs = torch.sigmoid(model.head(model(torch.from_numpy(current[None]))[0]))[0].numpy()
         logits = np.log(np.clip(probs, 1e-10, 1.0)) / 0.8
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()

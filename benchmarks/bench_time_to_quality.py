@@ -25,8 +25,9 @@ from pathlib import Path
 from musiclstm import CorpusConfig, build_corpus
 from musiclstm.bundle import cpu_name
 from musiclstm.config import MODEL_PRESETS, TrainConfig
-from musiclstm.evaluate import evaluate_run
-from musiclstm.train import read_history, train
+from musiclstm.evaluation import evaluate
+from musiclstm.run import read_history
+from musiclstm.training import train
 
 
 def minutes_to_reach(history: list[dict], target: float) -> float | None:
@@ -49,8 +50,7 @@ def run_grid(steps_per_beat: int, minutes: float, scratch: Path, settings: dict)
             "minutes": history[-1]["minutes"],
             "epochs": len(history),
             "test_nll": {
-                context: round(evaluate_run(run, corpus, "test", context)["nll"], 3)
-                for context in ("stateful", "window")
+                context: round(evaluate(corpus, run, "test", context)["nll"], 3) for context in ("stateful", "window")
             },
         }
     reach = minutes_to_reach(runs["all"]["history"], runs["last"]["best_val_nll"])

@@ -32,7 +32,8 @@ from musiclstm import CorpusConfig, build_corpus
 from musiclstm.bundle import cpu_name
 from musiclstm.config import MODEL_PRESETS, N_KEYS, TrainConfig
 from musiclstm.model import MusicLSTM
-from musiclstm.train import read_history, train, weighted_bce
+from musiclstm.run import read_history
+from musiclstm.training import train
 
 SEED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "seed_reference.py"
 
@@ -54,7 +55,7 @@ def training_flops_per_sequence(units: int, dense: int, window: int) -> float:
 def time_training(batch: int, window: int, precision: str, n_batches: int) -> float:
     """Sequences per second of the seed preset's training step."""
     torch.manual_seed(0)
-    model = MusicLSTM(MODEL_PRESETS["seed"]).train()
+    model = MusicLSTM(MODEL_PRESETS["seed"], pos_weight=10.0).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     inputs = (torch.rand(n_batches + 2, batch, window, N_KEYS) < 0.05).float()
     targets = (torch.rand(n_batches + 2, batch, N_KEYS) < 0.05).float()
@@ -62,8 +63,9 @@ def time_training(batch: int, window: int, precision: str, n_batches: int) -> fl
     def step(index: int) -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast(precision):
-            logits, _ = model(inputs[index])
-        weighted_bce(logits, targets[index], 10.0).backward()
+            features, _ = model(inputs[index])
+            loss = model.head.loss(features, targets[index])
+        loss.backward()
         optimizer.step()
 
     step(0), step(1)  # warm-up

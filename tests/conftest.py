@@ -60,8 +60,7 @@ def bach_corpus(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_runs(bach_corpus, tmp_path_factory):
     """Small models trained briefly on real chorales, one per objective: {"last": run, "all": run}."""
-    from musiclstm.config import MODEL_PRESETS, TrainConfig
-    from musiclstm.train import train
+    from musiclstm import MODEL_PRESETS, TrainConfig, train
 
     runs = {}
     for objective in ("last", "all"):

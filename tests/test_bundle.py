@@ -87,7 +87,7 @@ def test_export_replaces_an_older_folder_whole_and_names_a_bad_run(trained_runs,
 
 
 def test_evaluating_on_the_bundled_held_out_folder_says_to_use_the_whole_corpus():
-    from musiclstm.evaluate import evaluate_run
+    from musiclstm import evaluate
 
     with pytest.raises(MusicLSTMError, match="no train split to fit the baselines on; use the whole corpus"):
-        evaluate_run(BUNDLED_MODEL, BUNDLED_MODEL / "held_out")
+        evaluate(BUNDLED_MODEL / "held_out")

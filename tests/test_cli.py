@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
 
+import pytest
 from conftest import TICKS_PER_BEAT, write_midi
 
+import musiclstm
 from musiclstm import load_corpus
 from musiclstm.cli import main
 
@@ -237,3 +244,46 @@ def test_evaluate_judges_generated_music_with_baselines_plots_and_a_benchmark_fi
     assert main(["evaluate", "--model", run, "--data", str(benchmark), "--json", str(report_path)]) == 0
     report = json.loads(report_path.read_text())
     assert report["frames"] == 32 and report["pieces"] == 2 and report["corpus"] == str(benchmark)
+
+
+@pytest.mark.parametrize("module", ["cli.py", "app.py"])
+def test_the_command_line_and_the_studio_import_nothing_of_musiclstm_but_its_public_api(module):
+    tree = ast.parse((Path(musiclstm.__file__).parent / module).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert {name for name in imported if name.startswith("musiclstm")} == {"musiclstm"}
+
+
+def test_export_never_loads_lightning(trained_runs, tmp_path):
+    script = (
+        "import sys\nfrom musiclstm.cli import main\ntry:\n    code = main(sys.argv[1:])\n"
+        "except SystemExit as done:\n    code = done.code\n"
+        "print('lightning' in sys.modules, 'lightning.pytorch' in sys.modules)\nsys.exit(code)"
+    )
+    for arguments in (
+        ["export", "--help"],
+        ["export", "--run", str(trained_runs["last"]), "--out", str(tmp_path / "m")],
+    ):
+        done = subprocess.run([sys.executable, "-c", script, *arguments], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip().endswith("False False")
+
+
+@pytest.mark.parametrize(
+    "command, settings_class",
+    [("data", "CorpusConfig"), ("train", "ModelConfig"), ("train", "TrainConfig"), ("generate", "GenerationSettings")],
+)
+def test_every_documented_setting_has_its_flag(command, settings_class, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = capsys.readouterr().out
+    for field in fields(getattr(musiclstm, settings_class)):
+        if field.metadata.get("help"):
+            assert (field.metadata["flag"] or "--" + field.name.replace("_", "-")) in help_text, field.name
+
+
+def test_a_bad_tempo_is_refused_before_any_work(trained_runs, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["generate", "--model", str(trained_runs["all"]), "--out", str(out), "--tempo", "0"]) == 2
+    assert "tempo must be between 20 and 400 beats per minute, got 0.0" in capsys.readouterr().err
+    assert not out.exists()

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from musiclstm import MusicLSTMError, load_corpus
-from musiclstm.model import load_model
-from musiclstm.train import read_history
+from musiclstm.run import load_model, read_history
 
 CONSOLE = str(Path(sys.executable).with_name("musiclstm"))
 

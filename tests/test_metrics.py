@@ -9,6 +9,8 @@ import pytest
 
 from musiclstm.metrics import (
     baseline_logits,
+    bernoulli_nll,
+    bernoulli_report,
     best_key_rate,
     kl_divergence,
     marginal_baseline,
@@ -52,11 +54,11 @@ def test_baseline_nll_on_a_test_piece_matches_the_hand_computed_value():
     logits = baseline_logits(test, TRAIN)
     p = marginal_baseline(TRAIN)
     frame = -(math.log(p[0]) + math.log(1 - p[1]) + math.log(1 - p[2]))
-    assert predictive_report(logits["marginal"], test[0])["nll"] == pytest.approx(frame)
+    assert bernoulli_report(logits["marginal"], test[0])["nll"] == pytest.approx(frame)
     on_after_on, on_after_off = previous_step_baseline(TRAIN)
     first = -(math.log(on_after_off[0]) + math.log(1 - on_after_off[1]) + math.log(1 - on_after_off[2]))
     second = -(math.log(on_after_on[0]) + math.log(1 - on_after_off[1]) + math.log(1 - on_after_off[2]))
-    assert predictive_report(logits["previous_step"], test[0])["nll"] == pytest.approx((first + second) / 2)
+    assert bernoulli_report(logits["previous_step"], test[0])["nll"] == pytest.approx((first + second) / 2)
 
 
 def test_piece_statistics_of_a_small_roll_and_of_silence():
@@ -109,3 +111,44 @@ def test_music_statistics_pools_frames_and_reports_range_and_histogram():
     crowded = music_statistics([np.ones((1, 88), dtype=bool)], steps_per_beat=1)
     assert crowded["notes_per_step_histogram"][-1] == 1.0  # the last bin holds 8 notes or more
     assert music_statistics([], steps_per_beat=1)["notes_per_step_histogram"] == [0.0] * 9
+
+
+def test_bernoulli_nll_of_a_constant_probability_is_analytic():
+    p = 0.1
+    roll = np.zeros((4, 88), dtype=bool)
+    roll[:, :3] = True  # 3 keys sound, 85 are silent, every frame
+    logits = np.full((4, 88), math.log(p / (1 - p)))
+    expected = -(3 * math.log(p) + 85 * math.log(1 - p))
+    assert bernoulli_nll(logits, roll) == pytest.approx([expected] * 4)
+    assert bernoulli_report(logits, roll)["nll"] == pytest.approx(expected)
+
+
+def test_a_perfect_predictor_scores_accuracy_one_and_a_silent_one_scores_zero():
+    roll = np.zeros((3, 88), dtype=bool)
+    roll[0, 10] = roll[2, [20, 30]] = True
+    perfect = bernoulli_report(np.where(roll, 20.0, -20.0), roll)
+    assert perfect["frame_accuracy"] == perfect["precision"] == perfect["recall"] == perfect["f1"] == 1.0
+    assert perfect["binary_accuracy"] == 1.0 and perfect["nll"] < 1e-6
+    silent = bernoulli_report(np.full((3, 88), -20.0), roll)
+    assert silent["frame_accuracy"] == 0.0 and silent["recall"] == 0.0
+    assert silent["binary_accuracy"] == pytest.approx(1 - 3 / 264)
+
+
+def test_frame_accuracy_counts_true_and_false_positives_and_misses():
+    roll = np.zeros((1, 88), dtype=bool)
+    roll[0, [1, 2]] = True
+    logits = np.full((1, 88), -5.0)
+    logits[0, [2, 3]] = 5.0  # one hit, one false alarm, one miss
+    report = bernoulli_report(logits, roll)
+    assert report["frame_accuracy"] == pytest.approx(1 / 3)
+    assert (report["precision"], report["recall"], report["f1"]) == pytest.approx((0.5, 0.5, 0.5))
+
+
+def test_a_predictive_report_takes_any_heads_frame_nll_and_predicted_frames():
+    roll = np.zeros((2, 88), dtype=bool)
+    roll[:, 5] = True
+    predicted = roll.copy()
+    predicted[1, 6] = True  # one false alarm
+    report = predictive_report(np.array([1.0, 3.0]), predicted, roll)
+    assert report["nll"] == 2.0 and report["frames"] == 2
+    assert report["frame_accuracy"] == pytest.approx(2 / 3) and report["recall"] == 1.0

@@ -1,24 +1,14 @@
-"""The network: the true parameter count, weight-drop, carried state, and its folder on disk."""
+"""The network: the true parameter count, weight-drop, carried state, one-step generation through the cell."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
-import pytest
 import torch
 
-from musiclstm import MusicLSTMError
 from musiclstm.cli import main
 from musiclstm.config import MODEL_PRESETS
-from musiclstm.model import (
-    MusicLSTM,
-    keras_parameter_count,
-    load_model,
-    parameter_count,
-    save_weights,
-)
-from musiclstm.train import run_settings
+from musiclstm.model import MusicLSTM, keras_parameter_count, parameter_count
 
 SMALL = MODEL_PRESETS["small"]
 
@@ -34,12 +24,13 @@ def test_summary_command_prints_the_layer_table_and_both_counts(capsys):
     assert "3,488,088" in output and "Keras counts 3,483,992" in output and "6,451,624" in output
 
 
-def test_forward_gives_logits_after_the_last_step_or_every_step():
+def test_forward_gives_features_after_the_last_step_or_every_step_and_the_head_logits():
     model = MusicLSTM(SMALL).eval()
     rolls = (torch.rand(3, 10, 88) < 0.1).float()
     last, _ = model(rolls)
     every, _ = model(rolls, every_step=True)
-    assert last.shape == (3, 88) and every.shape == (3, 10, 88)
+    assert last.shape == (3, SMALL.dense_units) and every.shape == (3, 10, SMALL.dense_units)
+    assert model.head(last).shape == (3, 88)
     torch.testing.assert_close(every[:, -1], last)
 
 
@@ -66,42 +57,9 @@ def test_recurrent_dropout_drops_recurrent_weights_in_training_only():
 
 def test_recurrent_dropout_lets_gradients_reach_the_recurrent_weights():
     model = MusicLSTM(SMALL).train()
-    logits, _ = model((torch.rand(2, 8, 88) < 0.2).float())
-    logits.sum().backward()
+    features, _ = model((torch.rand(2, 8, 88) < 0.2).float())
+    model.head(features).sum().backward()
     assert model.lstm1.weight_hh_l0.grad.abs().sum() > 0
-
-
-def write_run(tmp_path, model, config=SMALL):
-    class FakeCorpus:  # run_settings only reads these three
-        path, source, steps_per_beat = tmp_path, "bach", 4
-
-    from musiclstm.config import TrainConfig
-    from musiclstm.files import write_json_atomically
-
-    write_json_atomically(tmp_path / "config.json", run_settings(FakeCorpus, config, TrainConfig()))
-    save_weights(model, tmp_path)
-
-
-def test_save_then_load_gives_identical_outputs(tmp_path):
-    model = MusicLSTM(SMALL).eval()
-    write_run(tmp_path, model)
-    loaded = load_model(tmp_path)
-    rolls = (torch.rand(2, 16, 88) < 0.1).float()
-    assert not loaded.training
-    assert torch.equal(loaded(rolls)[0], model(rolls)[0])
-
-
-def test_load_model_names_what_is_wrong_with_a_folder(tmp_path):
-    with pytest.raises(MusicLSTMError, match="not a model folder \\(no config.json\\)"):
-        load_model(tmp_path)
-    write_run(tmp_path, MusicLSTM(SMALL))
-    config = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps(dict(config, format_version=99)))
-    with pytest.raises(MusicLSTMError, match="model format 99 is not the supported 1"):
-        load_model(tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps(dict(config, model=dict(config["model"], lstm_units=65))))
-    with pytest.raises(MusicLSTMError, match="weights do not load into this model"):
-        load_model(tmp_path)
 
 
 def test_single_steps_in_eval_mode_match_the_sequence_kernel_and_training_keeps_dropout():

@@ -1,12 +1,15 @@
 """musiclstm: learn polyphonic music from MIDI piano rolls with a two-layer LSTM and compose new pieces.
 
-The public API, which the command line and the demo page call:
-    build_corpus(CorpusConfig(source="bach"), "data/bach")   # a source -> a corpus folder
-    load_corpus("data/bach")                                 # the corpus's pieces, rolls memory-mapped
-    WindowDataset(corpus, "train")                           # (64, 88) windows -> next frame
-    composer = open_composer("runs/bach")                    # a trained model, loaded once
-    generate(composer, length=256, key="F#", scale="minor")  # -> Composition: rolls (pieces, steps, 88)
-    save_pieces(composition, "out")                          # MIDI, WAV, PNG and JSON per piece
+The public API, which the command line and the studio call (and nothing else of theirs):
+    build_corpus(CorpusConfig(source="bach"), "data/bach")      # a source -> a corpus folder
+    load_corpus("data/bach")                                    # the corpus's pieces, rolls memory-mapped
+    train("data/bach", "runs/bach", ModelConfig(), TrainConfig())  # -> a run folder; resume=True continues one
+    evaluate("data/bach", "runs/bach")                          # -> a report beside two baselines
+    composer = open_composer("runs/bach")                       # a trained model, loaded once (None: bundled)
+    generate(composer, length=256, key="F#", scale="minor")     # -> Composition: rolls (pieces, steps, 88)
+    save_pieces(composition, "out")                             # MIDI, WAV, PNG and JSON per piece
+Names that need torch are imported when first asked for, so `import musiclstm` and the corpus tools
+start quickly, and `export` never loads Lightning.
 """
 
 import importlib
@@ -16,28 +19,44 @@ from musiclstm.config import (
     BEATS_PER_BAR,
     BUNDLED_MODEL,
     CHOICES,
+    CONTEXTS,
     KEY_NAMES,
+    MODEL_PRESETS,
     SCALES,
+    SPLITS,
     STRATEGIES,
+    STUDIO_PAGE,
     CorpusConfig,
+    GenerationSettings,
+    ModelConfig,
     MusicLSTMError,
+    TrainConfig,
     bundled_model,
 )
 from musiclstm.config import VERSION as __version__
-from musiclstm.corpus import Corpus, Piece, build_corpus, load_corpus
+from musiclstm.corpus import Corpus, Piece, build_corpus, format_summary, load_corpus
+from musiclstm.files import write_json_atomically
 from musiclstm.metrics import music_statistics
 from musiclstm.roll import midi_to_roll, roll_to_midi
 
-# Names that need torch, imported only when asked for, so the corpus tools start quickly.
-LAZY = {
+LAZY = {  # name: its module, for the names that need torch (or Lightning, for `train` alone)
     "WindowDataset": "musiclstm.dataset",
     "Composer": "musiclstm.generation",
     "Composition": "musiclstm.generation",
-    "GenerationSettings": "musiclstm.generation",
     "generate": "musiclstm.generation",
     "held_out_statistics": "musiclstm.generation",
     "open_composer": "musiclstm.generation",
-    "find_model_folders": "musiclstm.model",
+    "MusicLSTM": "musiclstm.model",
+    "keras_parameter_count": "musiclstm.model",
+    "summary_rows": "musiclstm.model",
+    "find_model_folders": "musiclstm.run",
+    "load_model": "musiclstm.run",
+    "model_folder": "musiclstm.run",
+    "read_run_config": "musiclstm.run",
+    "train": "musiclstm.training",
+    "evaluate": "musiclstm.evaluation",
+    "format_report": "musiclstm.evaluation",
+    "render_audio": "musiclstm.render",
     "save_pieces": "musiclstm.render",
     "export_model": "musiclstm.bundle",
 }
@@ -47,20 +66,29 @@ __all__ = [
     "BEATS_PER_BAR",
     "BUNDLED_MODEL",
     "CHOICES",
+    "CONTEXTS",
     "KEY_NAMES",
+    "MODEL_PRESETS",
     "SCALES",
+    "SPLITS",
     "STRATEGIES",
+    "STUDIO_PAGE",
     "Corpus",
     "CorpusConfig",
+    "GenerationSettings",
+    "ModelConfig",
     "MusicLSTMError",
     "Piece",
+    "TrainConfig",
     "__version__",
     "build_corpus",
     "bundled_model",
+    "format_summary",
     "load_corpus",
     "midi_to_roll",
     "music_statistics",
     "roll_to_midi",
+    "write_json_atomically",
     *LAZY,
 ]
 

@@ -18,7 +18,6 @@ import streamlit as st
 
 from musiclstm import (
     AUTO_KEY,
-    BEATS_PER_BAR,
     BUNDLED_MODEL,
     CHOICES,
     KEY_NAMES,
@@ -107,7 +106,7 @@ def sidebar_settings() -> tuple[dict, object]:
         choose=choose,
         threshold=threshold,
         max_notes=int(max_notes) or None,
-        tempo=tempo,
+        tempo_bpm=tempo,
         seed=secrets.randbelow(2**31) if fresh else int(seed),
     )
     return settings, primer
@@ -128,16 +127,11 @@ def compose(folder: str, settings: dict, primer) -> dict:
     """Compose one piece and read its files back: what the page shows and offers for download."""
     composer = cached_composer(folder)
     options = dict(settings)
-    steps = options.pop("bars") * BEATS_PER_BAR * composer.steps_per_beat
-    tempo = options.pop("tempo")
+    steps = options.pop("bars") * composer.steps_per_bar
     with tempfile.TemporaryDirectory(prefix="musiclstm-studio-") as scratch:
-        try:
-            composition = generate(composer, saved_upload(primer, Path(scratch)), length=steps, **options)
-        except MusicLSTMError as error:  # name the user's file, not the scratch copy
-            raise MusicLSTMError(str(error).replace(f"{scratch}/", "")) from None
-        if primer is not None:
-            composition.primer_sources = [primer.name]
-        (piece,) = save_pieces(composition, scratch, tempo)
+        uploaded = saved_upload(primer, Path(scratch))
+        composition = generate(composer, uploaded, primer.name if primer else None, length=steps, **options)
+        (piece,) = save_pieces(composition, scratch)
         files = {kind: Path(piece["files"][kind]).read_bytes() for kind in ("midi", "wav", "png")}
     continuation = composition.rolls[0, composition.primer_steps :]
     return {

@@ -1,10 +1,11 @@
-"""Pack a trained run into a small self-contained model folder, and find the one musiclstm ships.
+"""Pack a trained run into a small self-contained model folder, with a model card of its own facts.
 
 A packed folder holds config.json (its corpus path made relative), model.safetensors in float16
 (half the size, read back as float32), history.csv and history.png, `held_out/` (a corpus of the
 run's held-out pieces, so primers and comparisons work without the original corpus), the
-evaluation JSON when one is given, and MODEL_CARD.md written from all of those, with the weights'
-SHA-256 so that a changed model is a deliberate change.
+evaluation JSON when one is given, and MODEL_CARD.md written from all of those (corpus, grid,
+split, training, history, evaluation, the generation settings judged), with the weights' SHA-256
+so that a changed model is a deliberate change. Nothing here imports Lightning.
 """
 
 from __future__ import annotations
@@ -14,22 +15,23 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save
 
+from musiclstm.config import DEFAULT_TEMPO_BPM, GenerationSettings, ModelConfig, TrainConfig
 from musiclstm.corpus import load_corpus, write_corpus
 from musiclstm.files import read_json_object, write_bytes_atomically, write_json_atomically
-from musiclstm.model import CONFIG_FILE, WEIGHTS_FILE, read_run_config
-from musiclstm.sources import SourcePiece
-from musiclstm.train import HISTORY_CSV, HISTORY_PNG, read_history
+from musiclstm.run import CONFIG_FILE, HISTORY_CSV, HISTORY_PNG, WEIGHTS_FILE, read_history, read_run_config
+from musiclstm.sources import BACH, SourcePiece
 
 HELD_OUT = "held_out"
 EVALUATION = "evaluation.json"
 MODEL_CARD = "MODEL_CARD.md"
 HELD_OUT_SPLITS = ("valid", "test")
-BUNDLE_COMMAND = "make bundled-model"  # the Makefile target that trains, judges and packs the bundled model
+GRIDS = {1: "quarter notes", 2: "eighth notes", 3: "eighth-note triplets", 4: "sixteenth notes", 8: "32nd notes"}
 
 
 def sha256(path: Path) -> str:
@@ -44,8 +46,18 @@ def cpu_name() -> str:
         return platform.processor() or "unknown CPU"
 
 
-def export_model(run_dir: str | Path, out: str | Path, evaluation: str | Path | None = None) -> Path:
+def export_model(
+    run_dir: str | Path,
+    out: str | Path,
+    evaluation: str | Path | None = None,
+    name: str | None = None,
+    made_by: str | None = None,
+) -> Path:
     """Pack the run in `run_dir` into `out` (replaced whole, never left half-written); return `out`.
+
+    `name` titles the model card (default: from the corpus, "a model of the Bach chorales");
+    `made_by` is the Markdown the card gives as the command that made the run (default: the
+    `musiclstm train` command its config.json describes).
 
     Raises:
         MusicLSTMError: the run, its corpus or the evaluation file cannot be read.
@@ -54,6 +66,9 @@ def export_model(run_dir: str | Path, out: str | Path, evaluation: str | Path | 
     settings = read_run_config(run_dir)
     corpus = load_corpus(settings["data"]["corpus"])
     report = read_json_object(Path(evaluation)) if evaluation else None
+    facts = CardFacts(
+        settings, corpus, read_history(run_dir), report, name, made_by or train_command(settings, run_dir)
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as scratch:
         staged = Path(scratch) / out.name
@@ -70,13 +85,12 @@ def export_model(run_dir: str | Path, out: str | Path, evaluation: str | Path | 
             [piece.split for piece in held_out],
             dict(manifest, held_out_of=settings["data"]["corpus"]),
         )
-        settings["data"] = dict(settings["data"], corpus=HELD_OUT)
-        write_json_atomically(staged / CONFIG_FILE, settings)
-        for name in (HISTORY_CSV, HISTORY_PNG):
-            shutil.copy2(run_dir / name, staged / name)
+        write_json_atomically(staged / CONFIG_FILE, dict(settings, data=dict(settings["data"], corpus=HELD_OUT)))
+        for file in (HISTORY_CSV, HISTORY_PNG):
+            shutil.copy2(run_dir / file, staged / file)
         if report is not None:
             write_json_atomically(staged / EVALUATION, report)
-        card = model_card(settings, corpus, read_history(run_dir), report, sha256(staged / WEIGHTS_FILE))
+        card = model_card(facts, sha256(staged / WEIGHTS_FILE))
         write_bytes_atomically(staged / MODEL_CARD, card.encode("utf-8"))
         if out.exists():
             shutil.rmtree(out)
@@ -84,19 +98,76 @@ def export_model(run_dir: str | Path, out: str | Path, evaluation: str | Path | 
     return out
 
 
-def model_card(settings: dict, corpus, history: list[dict], report: dict | None, weights_sha256: str) -> str:
+def changed_flags(values: dict, defaults: object) -> list[str]:
+    """`--flag value` for each setting in `values` that has a flag and differs from the `defaults` object's."""
+    flags = []
+    for field in fields(defaults):
+        if (
+            not field.metadata.get("help")
+            or field.name not in values
+            or values[field.name] == getattr(defaults, field.name)
+        ):
+            continue
+        flag = field.metadata["flag"] or "--" + field.name.replace("_", "-")
+        flags.append(flag if values[field.name] is True else f"{flag} {values[field.name]}")
+    return flags
+
+
+def train_command(settings: dict, run_dir: Path) -> str:
+    """The `musiclstm train` command that config.json describes, as Markdown code."""
+    train = settings["train"]
+    seed_defaults = TrainConfig(objective=train.get("objective", "all")).resolved()
+    flags = changed_flags(settings["model"], ModelConfig()) + changed_flags(train, seed_defaults)
+    return f"`musiclstm train --data {settings['data']['corpus']} --out {run_dir} {' '.join(flags)}`".replace(" `", "`")
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What a model card says, all read from the run: its config.json, corpus, history and evaluation."""
+
+    settings: dict
+    corpus: object
+    history: list[dict]
+    report: dict | None
+    name: str | None
+    made_by: str
+
+    @property
+    def is_bach(self) -> bool:
+        return self.corpus.manifest.get("source_kind") == BACH
+
+    @property
+    def pieces_noun(self) -> str:
+        return "chorales" if self.is_bach else "pieces"
+
+    @property
+    def title(self) -> str:
+        if self.name:
+            return self.name
+        return "a model of the Bach chorales" if self.is_bach else f"a model of {Path(self.corpus.source).name}"
+
+
+def model_card(facts: CardFacts, weights_sha256: str) -> str:
     """MODEL_CARD.md: data, split, command, time and machine, metrics, limits, checksum."""
+    corpus, settings, history = facts.corpus, facts.settings, facts.history
     counts = {split: len(corpus.split(split)) for split in ("train", "valid", "test")}
     frames = {split: sum(piece.frames for piece in corpus.split(split)) for split in counts}
     best = min(history, key=lambda row: row["val_loss"]) if history else None
     model, train = settings["model"], settings["train"]
+    grid = GRIDS.get(corpus.steps_per_beat)
+    split_seed = (
+        f"seed {corpus.manifest.get('seed')}, by piece"
+        if corpus.manifest.get("seed") is not None
+        else "the source's own"
+    )
     lines = [
-        "# Model card: the bundled Bach chorale model",
+        f"# Model card: {facts.title}",
         "",
         "## Data",
         f"- Source: `{corpus.source}` ({corpus.manifest.get('source_kind')}), "
-        f"{corpus.steps_per_beat} steps per beat (sixteenth notes), all parts merged onto the 88 piano keys.",
-        f"- Split (seed {corpus.manifest.get('seed')}, by piece): "
+        f"{corpus.steps_per_beat} steps per beat{f' ({grid})' if grid else ''}, "
+        "all parts merged onto the 88 piano keys.",
+        f"- Split ({split_seed}): "
         + ", ".join(f"{split} {counts[split]} pieces / {frames[split]:,} frames" for split in counts),
         f"- `{HELD_OUT}/` keeps the valid and test pieces, for primers and comparisons.",
         "",
@@ -106,24 +177,19 @@ def model_card(settings: dict, corpus, history: list[dict], report: dict | None,
         f"- Objective `{train['objective']}` (chunk {train['chunk']}), batch {train['batch_size']}, Adam lr "
         f"{train['lr']}, pos_weight {train['pos_weight']}, precision {train['precision']}, seed {train['seed']}, "
         f"at most {train['epochs']} epochs.",
-        f"- Command: `{BUNDLE_COMMAND}` (see the Makefile); torch {settings['torch_version']}.",
+        f"- Command: {facts.made_by}; torch {settings['torch_version']}.",
     ]
     if best is not None:
         lines.append(
             f"- {len(history)} epochs in {history[-1]['minutes']:.1f} minutes; the weights are those of epoch "
             f"{best['epoch']} (validation NLL {best['val_nll']:.3f} nats per frame). Exported on {cpu_name()}."
         )
-    if report is not None:
-        lines += ["", *evaluation_lines(report)]
+    if facts.report is not None:
+        lines += ["", *evaluation_lines(facts.report, facts.pieces_noun)]
     lines += [
         "",
         "## Limits",
-        "- Four-part chorales only: it knows hymn-like harmony at a walking pace, not piano textures, "
-        "other styles or other meters.",
-        "- Its pieces hold notes longer and repeat bars more than Bach does; it has no sense of "
-        "phrase or cadence beyond a few bars.",
-        "- Probabilities are calibrated by shifting each logit by -ln(pos_weight); thresholds "
-        "other than 0.5 change the density.",
+        *limits(facts),
         "",
         "## Checksum",
         f"- `{WEIGHTS_FILE}` (float16) sha256: `{weights_sha256}`",
@@ -132,10 +198,50 @@ def model_card(settings: dict, corpus, history: list[dict], report: dict | None,
     return "\n".join(lines)
 
 
-def evaluation_lines(report: dict) -> list[str]:
+def limits(facts: CardFacts) -> list[str]:
+    """What the model cannot do: the corpus's reach, and how its probabilities are calibrated."""
+    if facts.is_bach:
+        reach = [
+            "- Four-part chorales only: it knows hymn-like harmony at a walking pace, not piano textures, "
+            "other styles or other meters.",
+            "- Its pieces hold notes longer and repeat bars more than Bach does; it has no sense of "
+            "phrase or cadence beyond a few bars.",
+        ]
+    else:
+        reach = [
+            f"- It knows only the music of `{facts.corpus.source}` ({len(facts.corpus)} pieces), on a grid of "
+            f"{facts.corpus.steps_per_beat} steps per beat, all parts merged onto the piano keys.",
+            "- It reads at most a few bars of context well; it has no sense of phrase or form.",
+        ]
+    if facts.settings["train"]["pos_weight"] != 1:
+        reach.append(
+            "- Probabilities are calibrated by shifting each logit by -ln(pos_weight); thresholds "
+            "other than 0.5 change the density."
+        )
+    return reach
+
+
+def generation_sentence(generated: dict, pieces_noun: str) -> str:
+    """How the judged pieces were made, from the settings their JSON files recorded (when they did)."""
+    settings = generated.get("settings")
+    count = generated["generated"]["pieces"]
+    if settings is None:
+        return f"Generated music ({count} pieces) against the real held-out {pieces_noun}:"
+    flags = changed_flags(settings, GenerationSettings(seed=0, tempo_bpm=settings.get("tempo_bpm", DEFAULT_TEMPO_BPM)))
+    flags = [flag for flag in flags if not flag.startswith(("--temperature", "--scale", "--length", "--context"))]
+    how = f"composed with `{' '.join(flags)}`" if flags else "composed with the default settings"
+    if settings.get("scale") is None:
+        how += ": no key mask, so the in-key rate is the model's own"
+    return (
+        f"Generated music ({count} pieces of {settings['length']} steps, {how}) against the real held-out "
+        f"{pieces_noun}:"
+    )
+
+
+def evaluation_lines(report: dict, pieces_noun: str) -> list[str]:
     baselines = report["baselines"]
     lines = [
-        f"## Held-out {report['split']} chorales ({report['pieces']} pieces, {report['frames']:,} frames, "
+        f"## Held-out {report['split']} {pieces_noun} ({report['pieces']} pieces, {report['frames']:,} frames, "
         f"context `{report['context']}`)",
         "",
         "| | NLL, nats per frame | frame accuracy | F1 |",
@@ -152,9 +258,7 @@ def evaluation_lines(report: dict) -> list[str]:
         ours, real = generated["generated"], generated["real"]
         lines += [
             "",
-            f"Generated music ({ours['pieces']} pieces of 256 steps, `{BUNDLE_COMMAND}` composes them with "
-            "`--strategy free`: no key mask, so the in-key rate is the model's own) against the real held-out "
-            "chorales:",
+            generation_sentence(generated, pieces_noun),
             "",
             "| | notes per step | in key | empty steps | bars repeated | pitch-class KL from train |",
             "| --- | --- | --- | --- | --- | --- |",

@@ -2,12 +2,16 @@
 
 Every constant about the keyboard or the data format lives here and nowhere else. Settings are
 frozen dataclasses validated in `__post_init__`, so a bad value is refused in one place whether it
-came from a flag, the Python API or a file.
+came from a flag, the Python API or a file. A field made with `setting(...)` carries its own help
+text (and choices) in its metadata: the command line builds its flags from them, so a new setting
+is one line here.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+import secrets
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -90,6 +94,23 @@ STRATEGIES = {
 }
 
 
+def setting(
+    default=None, help: str = "", choices=None, default_text: str | None = None, flag: str | None = None, **more
+):
+    """A dataclass field whose metadata gives the command line its flag: help, choices, how to show the default.
+
+    `default_text` replaces the default in the help (for a None whose meaning depends on another
+    setting); `flag` replaces the flag derived from the field's name; `more` goes to argparse as is.
+    """
+    metadata = dict(help=help, choices=choices, default_text=default_text, flag=flag, argparse=more)
+    return field(default=default, metadata=metadata)
+
+
+def required_setting(help: str, **more):
+    """A field with no default: the command line makes its flag required."""
+    return field(metadata=dict(help=help, choices=None, default_text=None, flag=None, argparse=more))
+
+
 SPLITS = ("train", "valid", "test")
 DEFAULT_SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 DEFAULT_SEED = 42
@@ -97,6 +118,7 @@ DEFAULT_SEED = 42
 CORPUS_FORMAT_VERSION = 1
 
 BUNDLED_MODEL = Path(__file__).parent / "models" / "bach"  # the seed preset trained on the chorales
+STUDIO_PAGE = str(Path(__file__).with_name("app.py"))  # the Streamlit page that `musiclstm demo` serves
 
 
 def bundled_model() -> Path:
@@ -117,12 +139,26 @@ class CorpusConfig:
     `limit` keeps only the first N files (in sorted order), for quick trials.
     """
 
-    source: str
-    steps_per_beat: int | None = None
-    seed: int = DEFAULT_SEED
-    split_fractions: tuple[float, float, float] = DEFAULT_SPLIT_FRACTIONS
-    workers: int = 1
-    limit: int | None = None
+    source: str = required_setting(
+        "'bach' (the chorales in music21's corpus), a folder of .mid/.midi files (searched recursively), "
+        "or a benchmark file (.pickle/.pkl/.json with train/valid/test; its split is kept)"
+    )
+    steps_per_beat: int | None = setting(
+        None,
+        "grid steps per quarter note",
+        default_text=f"{DEFAULT_STEPS_PER_BEAT} for MIDI and scores; benchmark files are taken as sampled, "
+        f"{BENCHMARK_STEPS_PER_BEAT} per beat",
+    )
+    seed: int = setting(DEFAULT_SEED, "seed of the split by piece")
+    split_fractions: tuple[float, float, float] = setting(
+        DEFAULT_SPLIT_FRACTIONS,
+        "split fractions by piece",
+        default_text="0.70 0.15 0.15",
+        flag="--split",
+        metavar=("TRAIN", "VALID", "TEST"),
+    )
+    workers: int = setting(1, "processes reading files in parallel")
+    limit: int | None = setting(None, "read only the first N files (sorted), for a quick try")
 
     def __post_init__(self) -> None:
         if not self.source:
@@ -168,12 +204,14 @@ class ModelConfig:
     the fused LSTM kernel (an exact per-step mask needs a Python loop, measured 4x slower).
     """
 
-    window: int = DEFAULT_WINDOW  # steps of context per example
-    lstm_units: int = 512
-    dense_units: int = 256
-    input_dropout: float = 0.3
-    recurrent_dropout: float = 0.2
-    dense_dropout: float = 0.4
+    window: int = setting(DEFAULT_WINDOW, "steps of context per example")
+    lstm_units: int = setting(512, "units per LSTM layer", default_text="the preset's; seed 512")
+    dense_units: int = setting(256, "units of the dense ReLU layer", default_text="the preset's; seed 256")
+    input_dropout: float = setting(0.3, "dropout on each LSTM's input", default_text="seed 0.3")
+    recurrent_dropout: float = setting(
+        0.2, "DropConnect on the recurrent weights (see README)", default_text="seed 0.2"
+    )
+    dense_dropout: float = setting(0.4, "dropout after the dense layer", default_text="seed 0.4")
 
     def __post_init__(self) -> None:
         for name in ("window", "lstm_units", "dense_units"):
@@ -197,48 +235,161 @@ MODEL_PRESETS = {
 @dataclass(frozen=True)
 class TrainConfig:
     """How a model is trained: the seed's settings (Adam 1e-3, 30 epochs, early stopping, plateau schedule),
-    with objective `all` by default, which reaches a lower validation NLL per minute (README)."""
+    with objective `all` by default, which reaches a lower validation NLL per minute (README).
 
-    objective: str = "all"  # "all": every step of a chunk is a target; "last": the step after each window (the seed)
-    chunk: int = DEFAULT_CHUNK  # target frames per training sequence of objective "all"
-    grad_clip: float | None = None  # clip the gradient's norm to this (None: no clipping)
-    pos_weight: float = 10.0  # loss weight of a sounding note; 1 gives calibrated probabilities
-    lr: float = 1e-3
-    batch_size: int | None = None  # None: the measured default of the objective (DEFAULT_BATCH_SIZE)
-    epochs: int = 30
-    early_stop_patience: int | None = None  # epochs without a better val_loss; None: the objective's default
-    lr_patience: int | None = None  # epochs before the learning rate halves; None: the objective's default
+    `batch_size`, `early_stop_patience` and `lr_patience` of None mean the objective's own default,
+    filled in by `resolved()` when training starts, so `replace(TrainConfig(), objective="last")` is
+    the seed's 64 / 5 / 3.
+    """
+
+    objective: str = setting(
+        "all",
+        "'all': every step of a chunk is a target, about 2 LSTM steps per target; "
+        "'last' (the seed's): predict the step after each window, 64 steps per target",
+        choices=OBJECTIVES,
+    )
+    chunk: int = setting(DEFAULT_CHUNK, "objective 'all': target frames per training sequence, read after a window")
+    grad_clip: float | None = setting(None, "clip the gradient norm to this", default_text="no clipping")
+    pos_weight: float = setting(
+        10.0,
+        "loss weight of a sounding note (NLL is scored on calibrated probabilities)",
+        default_text="10, the seed's",
+    )
+    lr: float = setting(1e-3, "Adam learning rate")
+    batch_size: int | None = setting(
+        None, "sequences per batch", default_text="16 chunks for 'all', 64 windows for 'last'"
+    )
+    epochs: int = setting(30, "most epochs; early stopping may end sooner")
+    early_stop_patience: int | None = setting(
+        None, "epochs without a better val_loss before stopping", default_text="20 for 'all', 5 for 'last'"
+    )
+    lr_patience: int | None = setting(
+        None, "epochs without a better val_loss before the rate halves", default_text="10 for 'all', 3 for 'last'"
+    )
     lr_factor: float = 0.5
     min_lr: float = 1e-6
-    precision: str = "32"
-    seed: int = DEFAULT_SEED
-    max_minutes: float | None = None
-    transpose: bool = False
-    accelerator: str = "auto"
-    devices: int = 1
-    num_nodes: int = 1
+    precision: str = setting("32", "'32' or 'bf16-mixed' autocast", choices=PRECISIONS)
+    seed: int = setting(DEFAULT_SEED, "random seed")
+    max_minutes: float | None = setting(None, "stop after this much training time", default_text="no limit")
+    transpose: bool = setting(False, "transpose each example by -5..+6 semitones, keeping notes on the keyboard")
+    accelerator: str = setting("auto", "'cpu', 'gpu', 'auto' ... (Lightning's)")
+    devices: int = setting(1, "processes per node; more than 1 trains with DDP")
+    num_nodes: int = setting(1, "machines, for DDP across nodes")
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise MusicLSTMError(f"unknown objective '{self.objective}': choose one of {', '.join(OBJECTIVES)}")
-        for name, defaults in (
-            ("batch_size", DEFAULT_BATCH_SIZE),
-            ("early_stop_patience", DEFAULT_PATIENCE),
-            ("lr_patience", DEFAULT_LR_PATIENCE),
-        ):
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, defaults[self.objective])
         if self.precision not in PRECISIONS:
             raise MusicLSTMError(f"unknown precision '{self.precision}': choose one of {', '.join(PRECISIONS)}")
-        if self.pos_weight <= 0 or self.lr <= 0:
+        if not 0 < self.pos_weight < math.inf or not 0 < self.lr < math.inf:
             raise MusicLSTMError(f"pos_weight and lr must be positive, got {self.pos_weight} and {self.lr}")
-        for name in ("batch_size", "epochs", "devices", "num_nodes", "chunk"):
-            if getattr(self, name) < 1:
-                raise MusicLSTMError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.grad_clip is not None and self.grad_clip <= 0:
+        for name in ("batch_size", "epochs", "devices", "num_nodes", "chunk", "early_stop_patience", "lr_patience"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise MusicLSTMError(f"{name} must be at least 1, got {value}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
             raise MusicLSTMError(f"grad_clip must be positive, got {self.grad_clip}")
-        if self.max_minutes is not None and self.max_minutes <= 0:
+        if self.max_minutes is not None and not self.max_minutes > 0:
             raise MusicLSTMError(f"max_minutes must be positive, got {self.max_minutes}")
+
+    def resolved(self) -> TrainConfig:
+        """The same settings with the objective's defaults filled in where a field is None."""
+        defaults = {
+            "batch_size": DEFAULT_BATCH_SIZE,
+            "early_stop_patience": DEFAULT_PATIENCE,
+            "lr_patience": DEFAULT_LR_PATIENCE,
+        }
+        return replace(
+            self, **{name: table[self.objective] for name, table in defaults.items() if getattr(self, name) is None}
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+MAX_LENGTH = 100_000  # steps per piece
+MAX_OUTPUTS = 256  # pieces per batch
+TEMPO_RANGE_BPM = (20, 400)
+DEFAULT_TEMPO_BPM = 100.0
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How pieces are composed and written; saved beside them. `temperature` and `scale` of None take the strategy's."""
+
+    length: int = setting(256, "steps to generate", default_text="256: 16 bars at 4 steps per beat")
+    strategy: str = setting(
+        "balanced",
+        "the specification's presets: conservative 0.5, balanced 0.8, creative 1.2 (all in major), "
+        "free 1.0 (no key), jazz 0.9 (blues)",
+        choices=tuple(STRATEGIES),
+    )
+    temperature: float | None = setting(None, "each key's logit is divided by it", default_text="the strategy's")
+    key: str = setting(
+        AUTO_KEY, "root of the key: C, C#, Db, ... B, or auto: the key that best fits each piece's primer"
+    )
+    scale: str | None = setting(None, ", ".join(SCALES), default_text="the strategy's")
+    choose: str = setting(
+        "threshold", "'threshold': every key above --threshold; 'sample': a Bernoulli draw per key", choices=CHOICES
+    )
+    threshold: float = setting(0.5, "probability a key must exceed")
+    top_k: int = setting(3, "notes for a step that would be silent, in the key")
+    max_notes: int | None = setting(None, "at most this many notes per step", default_text="no cap")
+    num_outputs: int = setting(1, "pieces to make in one batch")
+    context: str | None = setting(
+        None, "'stateful' or 'window'", choices=CONTEXTS, default_text="the context the model's training taught"
+    )
+    precision: str = setting(
+        "32",
+        "'bf16-mixed': bf16 autocast, about 2x faster for window context on CPUs with bf16 units; "
+        "a near-tie may then fall the other way",
+        choices=PRECISIONS,
+    )
+    seed: int | None = setting(
+        None, "random seed; the same seed and settings give the same pieces", default_text="one is drawn and saved"
+    )
+    tempo_bpm: float = setting(DEFAULT_TEMPO_BPM, "beats per minute of the written pieces", flag="--tempo")
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise MusicLSTMError(f"unknown strategy '{self.strategy}': choose one of {', '.join(STRATEGIES)}")
+        if not 1 <= self.length <= MAX_LENGTH:
+            raise MusicLSTMError(f"length must be between 1 and {MAX_LENGTH} steps, got {self.length}")
+        if not 1 <= self.num_outputs <= MAX_OUTPUTS:
+            raise MusicLSTMError(f"num_outputs must be between 1 and {MAX_OUTPUTS}, got {self.num_outputs}")
+        if self.temperature is not None and not 0 < self.temperature < math.inf:
+            raise MusicLSTMError(f"temperature must be above 0 and finite, got {self.temperature}")
+        if not 0 < self.threshold < 1:
+            raise MusicLSTMError(f"threshold must be between 0 and 1, got {self.threshold}")
+        if self.choose not in CHOICES:
+            raise MusicLSTMError(f"unknown way to choose notes '{self.choose}': choose one of {', '.join(CHOICES)}")
+        if self.precision not in PRECISIONS:
+            raise MusicLSTMError(f"unknown precision '{self.precision}': choose one of {', '.join(PRECISIONS)}")
+        if self.context is not None and self.context not in CONTEXTS:
+            raise MusicLSTMError(f"unknown context '{self.context}': choose one of {', '.join(CONTEXTS)}")
+        if self.max_notes is not None and not 1 <= self.max_notes <= N_KEYS:
+            raise MusicLSTMError(f"max_notes must be between 1 and {N_KEYS}, got {self.max_notes}")
+        if not 0 <= self.top_k <= N_KEYS:
+            raise MusicLSTMError(f"top_k must be between 0 and {N_KEYS}, got {self.top_k}")
+        low, high = TEMPO_RANGE_BPM
+        if not low <= self.tempo_bpm <= high:
+            raise MusicLSTMError(f"tempo must be between {low} and {high} beats per minute, got {self.tempo_bpm}")
+        scale_pitch_classes(self.fixed_key, self.effective_scale or "chromatic")  # refuses an unknown key or scale now
+        if self.seed is None:
+            object.__setattr__(self, "seed", secrets.randbelow(2**31))
+
+    @property
+    def effective_temperature(self) -> float:
+        return self.temperature if self.temperature is not None else STRATEGIES[self.strategy].temperature
+
+    @property
+    def effective_scale(self) -> str | None:
+        return self.scale if self.scale is not None else STRATEGIES[self.strategy].scale
+
+    @property
+    def fixed_key(self) -> str:
+        """The key asked for, with C standing in for `auto` where there is no primer to fit."""
+        return "C" if self.key == AUTO_KEY else self.key
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -270,3 +270,28 @@ def summarize(corpus: Corpus, seconds: float, reused: bool) -> dict:
         "seconds": round(seconds, 2),
         "reused": reused,
     }
+
+
+def format_summary(summary: dict) -> str:
+    """Render a corpus summary as a short table for the terminal."""
+    verb = "reused" if summary["reused"] else "built"
+    lines = [
+        f"Corpus {verb}: {summary['path']}",
+        f"  source {summary['source']}, {summary['steps_per_beat']} steps per beat, "
+        f"{summary['bytes_on_disk'] / 1e6:.2f} MB of rolls, {summary['seconds']:.1f} s",
+        f"  {'split':<6} {'pieces':>7} {'frames':>9} {'notes/frame':>12}",
+    ]
+    for split in SPLITS:
+        row = summary["splits"][split]
+        lines.append(f"  {split:<6} {row['pieces']:>7} {row['frames']:>9} {row['notes_per_frame']:>12.2f}")
+    dropped = []
+    if summary["notes_off_keyboard"]:
+        dropped.append(f"{summary['notes_off_keyboard']} notes off the 88 keys")
+    if summary["drum_notes"]:
+        dropped.append(f"{summary['drum_notes']} drum notes")
+    if dropped:
+        lines.append("  dropped: " + ", ".join(dropped))
+    skipped = summary["skipped"]
+    lines.append(f"  skipped {len(skipped)} of {summary['files_read']} files" if skipped else "  skipped none")
+    lines += [f"    {entry['name']}: {entry['reason']}" for entry in skipped]
+    return "\n".join(lines)

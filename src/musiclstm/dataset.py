@@ -1,7 +1,7 @@
 """Turn the stored rolls of a corpus split into training examples, sliced on the fly.
 
 Every frame is a target exactly once per epoch, and every piece is read after `window` frames of
-silence (its lead-in), so a target is never predicted from less than `window` frames of context.
+silence (its lead-in, `with_lead_in`), so a target is never predicted from less than `window` frames of context.
 - `WindowDataset` (objective `last`, the seed's): one example per frame t, the `window` frames
   before t as input (window, 88) and frame t as target (88,). window LSTM steps per target.
 - `ChunkDataset` (objective `all`): each piece cut into chunks of `chunk` target frames; a chunk's
@@ -41,13 +41,23 @@ def allowed_shifts(block: np.ndarray, low: int = TRANSPOSE_RANGE[0], high: int =
     return range(max(low, -int(sounding[0])), min(high, N_KEYS - 1 - int(sounding[-1])) + 1)
 
 
+def with_lead_in(frames: np.ndarray, silent_steps: int) -> np.ndarray:
+    """Frames (..., steps, 88) after `silent_steps` steps of silence.
+
+    Every piece is read after `window` steps of silence (its lead-in) in training, evaluation and
+    composing alike, so its first frame is predicted from silence and a model never sees a piece
+    start mid-context.
+    """
+    padding = [(0, 0)] * (np.ndim(frames) - 2) + [(silent_steps, 0), (0, 0)]
+    return np.pad(frames, padding)
+
+
 def read_frames(piece: Piece, first: int, stop: int) -> np.ndarray:
-    """Frames first..stop-1 of a piece as a bool block (stop - first, 88): silence before 0 and past the end."""
-    block = np.zeros((stop - first, N_KEYS), dtype=bool)
-    start, end = max(first, 0), min(stop, piece.frames)
-    if end > start:
-        block[start - first : end - first] = unpack_roll(piece.packed[start:end])
-    return block
+    """Frames first..stop-1 of a piece as a bool block (stop - first, 88): the lead-in's silence before 0,
+    silence past the end."""
+    start, end = max(first, 0), min(max(stop, 0), piece.frames)
+    block = with_lead_in(unpack_roll(piece.packed[start:end]), start - first)
+    return np.pad(block, [(0, stop - first - len(block)), (0, 0)])
 
 
 def random_transposition(block: np.ndarray) -> np.ndarray:

@@ -1,118 +1,49 @@
-"""Compose: run a trained model forward one step at a time, choosing each step's notes.
+"""Compose: run a trained model forward one step at a time, its head drawing each step's notes.
 
 A piece is its primer (the steps it opens with) followed by `length` generated steps, a bool roll of
-shape (primer steps + length, 88). The model reads `window` steps of silence before the primer, as
-in training. Each step: logits (calibrated: minus ln of the run's pos_weight) -> temperature -> key
-mask -> choose notes (see `sampling`) -> append. Context `stateful` carries the LSTM state, one step
-of work per step; `window` predicts each step from the last `window` steps alone, as the seed's loop
-does (by lanes for a small batch, by re-reading for a large one: see the readers). All
-`num_outputs` pieces are generated together as one batch.
+shape (primer steps + length, 88). The model reads `window` steps of silence before the primer (the
+lead-in, as in training). Each step: the model's features -> its head draws a frame under the
+`DrawRules` (temperature, key mask, threshold or sample, top-k fallback, cap) -> append. A reader
+keeps the context: `stateful` carries the LSTM state, one step of work per step; `window` predicts
+each step from the last `window` steps alone, as the seed's loop does. All `num_outputs` pieces
+are generated together as one batch.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from musiclstm.config import (
-    AUTO_KEY,
-    BEATS_PER_BAR,
-    CHOICES,
-    CONTEXTS,
-    KEY_NAMES,
-    N_KEYS,
-    PRECISIONS,
-    STRATEGIES,
-    MusicLSTMError,
-)
+from musiclstm.config import AUTO_KEY, BEATS_PER_BAR, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError
 from musiclstm.corpus import Corpus, load_corpus
+from musiclstm.dataset import with_lead_in
+from musiclstm.heads import DrawRules
 from musiclstm.metrics import best_root, music_statistics
-from musiclstm.model import MusicLSTM, load_model, read_run_config
+from musiclstm.model import MusicLSTM
 from musiclstm.roll import midi_to_roll
-from musiclstm.sampling import choose_notes, note_probabilities, scale_mask
+from musiclstm.run import load_model, model_folder, read_run_config
+from musiclstm.sampling import scale_mask
 
 log = logging.getLogger(__name__)
 
-MAX_LENGTH = 100_000  # steps per piece
-MAX_OUTPUTS = 256  # pieces per batch
-MAX_LANES = 256  # window context runs lanes up to this many (batch x window) rows, then re-reads (README)
 QUIET_START_NOTES = 3  # notes in the one-step primer used when there is nothing else to start from
 QUIET_START_KEYS = slice(27, 52)  # MIDI 48-72, the octaves around middle C
 
 
 @dataclass(frozen=True)
-class GenerationSettings:
-    """How pieces are composed; saved beside them. `temperature` and `scale` of None take the strategy's."""
-
-    length: int = 256
-    strategy: str = "balanced"
-    temperature: float | None = None
-    key: str = AUTO_KEY  # a root such as F# or Bb, or `auto`: the key that best fits each piece's primer
-    scale: str | None = None
-    choose: str = "threshold"
-    threshold: float = 0.5
-    top_k: int = 3
-    max_notes: int | None = None
-    num_outputs: int = 1
-    context: str | None = None  # None: the context the model's training taught
-    precision: str = "32"  # "bf16-mixed": bf16 autocast, about 2x faster where the CPU has bf16 units
-    seed: int | None = None  # None: one is drawn, and kept here so that the pieces can be made again
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise MusicLSTMError(f"unknown strategy '{self.strategy}': choose one of {', '.join(STRATEGIES)}")
-        if not 1 <= self.length <= MAX_LENGTH:
-            raise MusicLSTMError(f"length must be between 1 and {MAX_LENGTH} steps, got {self.length}")
-        if not 1 <= self.num_outputs <= MAX_OUTPUTS:
-            raise MusicLSTMError(f"num_outputs must be between 1 and {MAX_OUTPUTS}, got {self.num_outputs}")
-        if self.temperature is not None and not self.temperature > 0:
-            raise MusicLSTMError(f"temperature must be above 0, got {self.temperature}")
-        if not 0 < self.threshold < 1:
-            raise MusicLSTMError(f"threshold must be between 0 and 1, got {self.threshold}")
-        if self.choose not in CHOICES:
-            raise MusicLSTMError(f"unknown way to choose notes '{self.choose}': choose one of {', '.join(CHOICES)}")
-        if self.precision not in PRECISIONS:
-            raise MusicLSTMError(f"unknown precision '{self.precision}': choose one of {', '.join(PRECISIONS)}")
-        if self.context is not None and self.context not in CONTEXTS:
-            raise MusicLSTMError(f"unknown context '{self.context}': choose one of {', '.join(CONTEXTS)}")
-        if self.max_notes is not None and not 1 <= self.max_notes <= N_KEYS:
-            raise MusicLSTMError(f"max_notes must be between 1 and {N_KEYS}, got {self.max_notes}")
-        if not 0 <= self.top_k <= N_KEYS:
-            raise MusicLSTMError(f"top_k must be between 0 and {N_KEYS}, got {self.top_k}")
-        scale_mask(self.fixed_key, self.effective_scale or "chromatic")  # refuses an unknown key or scale now
-        if self.seed is None:
-            object.__setattr__(self, "seed", secrets.randbelow(2**31))
-
-    @property
-    def effective_temperature(self) -> float:
-        return self.temperature if self.temperature is not None else STRATEGIES[self.strategy].temperature
-
-    @property
-    def effective_scale(self) -> str | None:
-        return self.scale if self.scale is not None else STRATEGIES[self.strategy].scale
-
-    @property
-    def fixed_key(self) -> str:
-        """The key asked for, with C standing in for `auto` where there is no primer to fit."""
-        return "C" if self.key == AUTO_KEY else self.key
-
-
-@dataclass
 class Composition:
     """Generated pieces: `rolls` (num_outputs, primer_steps + length, 88) bool, the primer first."""
 
     rolls: np.ndarray
     primer_steps: int
     steps_per_beat: int
-    settings: dict = field(default_factory=dict)
-    primer_sources: list[str] = field(default_factory=list)  # where each piece's primer came from
-    keys: list[str] = field(default_factory=list)  # each piece's key (a root; its scale is in settings)
+    settings: dict  # the GenerationSettings used, with the strategy's temperature and scale filled in
+    primer_sources: tuple[str, ...]  # where each piece's primer came from
+    keys: tuple[str, ...]  # each piece's key (a root; its scale is in settings)
 
 
 @dataclass(frozen=True)
@@ -128,20 +59,25 @@ class Composer:
         return self.run_settings["data"]["steps_per_beat"]
 
     @property
+    def steps_per_bar(self) -> int:
+        return BEATS_PER_BAR * self.steps_per_beat
+
+    @property
     def corpus(self) -> Path:
         """The model's corpus folder; a relative path lies inside the model folder (as in the bundled model)."""
         return self.folder / self.run_settings["data"]["corpus"]
 
 
-def open_composer(model: str | Path | Composer) -> Composer:
-    """Load the model in a run folder, ready to compose (a Composer is passed through as it is).
+def open_composer(model: str | Path | Composer | None = None) -> Composer:
+    """Load the model in a run folder (None: the bundled model), ready to compose; a Composer passes through.
 
     Raises:
         MusicLSTMError: the folder, its config or its weights are missing, damaged or do not match.
     """
     if isinstance(model, Composer):
         return model
-    return Composer(Path(model), load_model(model), read_run_config(model))
+    folder = model_folder(model)
+    return Composer(folder, load_model(folder), read_run_config(folder))
 
 
 def held_out_statistics(composer: Composer) -> dict | None:
@@ -154,48 +90,42 @@ def held_out_statistics(composer: Composer) -> dict | None:
     return music_statistics([piece.roll for piece in pieces], corpus.steps_per_beat) if pieces else None
 
 
-def logits_to_notes(logits: torch.Tensor, settings: GenerationSettings, allowed, generator) -> torch.Tensor:
-    probabilities = note_probabilities(logits, settings.effective_temperature, allowed)
-    return choose_notes(
-        probabilities, allowed, settings.choose, settings.threshold, settings.top_k, settings.max_notes, generator
-    )
-
-
 class StatefulReader:
-    """Context `stateful`: the LSTM state runs on through the whole piece, one step of work per step."""
+    """Context `stateful`: the LSTM state runs on through the whole piece, one step of work per step.
+
+    Every reader holds `features` (batch, dense_units), which predict the step after the last one read.
+    """
 
     def __init__(self, model: MusicLSTM, history: torch.Tensor):
         self.model = model
-        self.logits, self.state = model(history)
+        self.features, self.state = model(history)
 
-    def read(self, frame: torch.Tensor) -> torch.Tensor:
-        """Take the next step (batch, 88); return the logits for the step after it."""
-        self.logits, self.state = self.model(frame[:, None], self.state)
-        return self.logits
+    def read(self, frame: torch.Tensor) -> None:
+        """Take the next step (batch, 88)."""
+        self.features, self.state = self.model(frame[:, None], self.state)
 
 
-class ReReadingReader:
+class RereadingReader:
     """Context `window` as the seed computes it: the last `window` steps re-read from a zero state every step."""
 
     def __init__(self, model: MusicLSTM, history: torch.Tensor):
         self.model, self.window = model, model.config.window
         self.history = history[:, -self.window :]
-        self.logits, _ = model(self.history)
+        self.features, _ = model(self.history)
 
-    def read(self, frame: torch.Tensor) -> torch.Tensor:
-        """Take the next step (batch, 88); return the logits for the step after it."""
+    def read(self, frame: torch.Tensor) -> None:
         self.history = torch.cat([self.history[:, 1:], frame[:, None]], dim=1)
-        self.logits, _ = self.model(self.history)
-        return self.logits
+        self.features, _ = self.model(self.history)
 
 
-class SlidingWindowReader:
-    """Context `window`: each step is predicted from the last `window` steps alone, read from a zero state.
+class LaneReader:
+    """Context `window` for one piece: the same predictions as re-reading, by `window` lanes of state.
 
-    Re-reading those steps every step (the seed's loop) is `window` LSTM steps of sequential work per
-    step. Here `window` copies of the state ("lanes") run side by side instead, restarted from zero in
-    turn, one per step: after every step exactly one lane has read the last `window` steps from zero,
-    and its output is the window's prediction. Same arithmetic, one batched LSTM step per step.
+    Re-reading is `window` sequential LSTM steps per step, at batch 1 bound by reading the weights
+    `window` times. Here `window` copies of the state ("lanes") run side by side instead, restarted
+    from zero in turn, one per step: after every step exactly one lane has read the last `window`
+    steps from zero, and its output is the window's prediction. Measured 1.6-2.0x faster than
+    re-reading for one piece, 1.1x for two and slower for four (README), so only one piece uses it.
     """
 
     def __init__(self, model: MusicLSTM, history: torch.Tensor):
@@ -207,8 +137,7 @@ class SlidingWindowReader:
         for frame in history[:, -self.window :].unbind(dim=1):
             self.read(frame)
 
-    def read(self, frame: torch.Tensor) -> torch.Tensor:
-        """Take the next step (batch, 88); return the logits for the step after it."""
+    def read(self, frame: torch.Tensor) -> None:
         restarting = self.steps_read % self.window
         for hidden, cell in self.state:
             hidden[:, restarting :: self.window] = 0
@@ -216,8 +145,14 @@ class SlidingWindowReader:
         top, self.state = self.model.recur(frame.repeat_interleave(self.window, dim=0)[:, None], self.state)
         self.steps_read += 1
         full = self.steps_read % self.window  # the lane that has now read exactly `window` steps
-        self.logits = self.model.readout(top.view(len(frame), self.window, -1)[:, full])
-        return self.logits
+        self.features = self.model.features(top.view(len(frame), self.window, -1)[:, full])
+
+
+def open_reader(model: MusicLSTM, history: torch.Tensor, context: str):
+    """A reader of `history` (batch, steps, 88) in a context: the one reader interface, `features` and `read`."""
+    if context == "stateful":
+        return StatefulReader(model, history)
+    return LaneReader(model, history) if len(history) == 1 else RereadingReader(model, history)
 
 
 def piece_keys(primers: np.ndarray, settings: GenerationSettings) -> list[str]:
@@ -228,14 +163,22 @@ def piece_keys(primers: np.ndarray, settings: GenerationSettings) -> list[str]:
     return [settings.fixed_key if root is None else KEY_NAMES[root] for root in roots]
 
 
+def draw_rules(settings: GenerationSettings, keys: list[str]) -> DrawRules:
+    """The rules each step is drawn by: the settings' temperature and choice, and each piece's key mask."""
+    scale = settings.effective_scale
+    return DrawRules(
+        temperature=settings.effective_temperature,
+        allowed=torch.stack([scale_mask(key, scale) for key in keys]) if scale else None,  # (batch, 88)
+        choose=settings.choose,
+        threshold=settings.threshold,
+        top_k=settings.top_k,
+        max_notes=settings.max_notes,
+    )
+
+
 @torch.inference_mode()
 def compose_rolls(
-    model: MusicLSTM,
-    primers: np.ndarray,
-    settings: GenerationSettings,
-    context: str,
-    logit_shift: float = 0.0,
-    keys: list[str] | None = None,
+    model: MusicLSTM, primers: np.ndarray, settings: GenerationSettings, context: str, keys: list[str] | None = None
 ) -> np.ndarray:
     """Generate `settings.num_outputs` pieces from `primers`; return them, primer first.
 
@@ -243,25 +186,16 @@ def compose_rolls(
     `keys` gives each piece's key (default: `piece_keys`).
     """
     model.eval()
-    window, batch = model.config.window, settings.num_outputs
+    batch = settings.num_outputs
     primers = np.broadcast_to(np.asarray(primers, dtype=bool), (batch, *np.shape(primers)[-2:]))
     generator = torch.Generator().manual_seed(settings.seed)
-    scale = settings.effective_scale
-    keys = keys or piece_keys(primers, settings)
-    allowed = torch.stack([scale_mask(key, scale) for key in keys]) if scale else None  # (batch, 88)
-    history = torch.zeros(batch, window + primers.shape[1], N_KEYS)  # silence, then the primer
-    history[:, window:] = torch.from_numpy(primers.astype(np.float32))
+    rules = draw_rules(settings, keys or piece_keys(primers, settings))
+    history = torch.from_numpy(with_lead_in(primers.astype(np.float32), model.config.window))
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16-mixed"):
-        if context == "stateful":
-            reader = StatefulReader(model, history)
-        elif batch * window <= MAX_LANES:
-            reader = SlidingWindowReader(model, history)
-        else:
-            reader = ReReadingReader(model, history)
+        reader = open_reader(model, history, context)
         steps = torch.empty(batch, settings.length, N_KEYS, dtype=torch.bool)
         for step in range(settings.length):
-            logits = reader.logits.float() - logit_shift  # (batch, 88)
-            steps[:, step] = logits_to_notes(logits, settings, allowed, generator)
+            steps[:, step] = model.head.draw(reader.features, rules, generator)
             reader.read(steps[:, step].float())
     return np.concatenate([primers, steps.numpy()], axis=1)
 
@@ -297,41 +231,55 @@ def held_out_openings(corpus: Corpus, window: int, settings: GenerationSettings)
 
 
 def choose_primers(
-    composer: Composer, primer: str | Path | None, settings: GenerationSettings
+    composer: Composer, primer: str | Path | None, settings: GenerationSettings, primer_name: str | None = None
 ) -> tuple[np.ndarray, list[str]]:
     """What each piece opens with: a MIDI file, else a held-out passage of the model's corpus, else a quiet start.
 
-    Returns the primers (num_outputs, steps, 88) and, for each, where it came from.
+    Returns the primers (num_outputs, steps, 88) and, for each, where it came from; a MIDI primer is
+    named `primer_name` (its path when None), in that list and in any error about it.
     """
     count = settings.num_outputs
     if primer is not None:
-        roll = midi_to_roll(primer, composer.steps_per_beat).roll
+        name = primer_name or str(primer)
+        try:
+            roll = midi_to_roll(primer, composer.steps_per_beat).roll
+        except MusicLSTMError as error:
+            raise MusicLSTMError(str(error).replace(str(primer), name)) from None
         if not roll.any():
-            raise MusicLSTMError(f"{primer}: no notes on the 88 keys to start from")
-        return np.broadcast_to(roll, (count, *roll.shape)), [str(primer)] * count
+            raise MusicLSTMError(f"{name}: no notes on the 88 keys to start from")
+        return np.broadcast_to(roll, (count, *roll.shape)), [name] * count
     try:
         return held_out_openings(load_corpus(composer.corpus), composer.model.config.window, settings)
     except (MusicLSTMError, LookupError):  # the corpus was moved, deleted or holds nothing held out
         return quiet_start(settings), ["a quiet start (random in-key notes)"] * count
 
 
-def generate(model: str | Path | Composer, primer: str | Path | None = None, **settings) -> Composition:
+def generate(
+    model: str | Path | Composer | None = None,
+    primer: str | Path | None = None,
+    primer_name: str | None = None,
+    **settings,
+) -> Composition:
     """Compose pieces with a trained model.
 
     Args:
-        model: a run folder made by training, or a Composer opened from one (to load it only once).
+        model: a run or model folder, or a Composer opened from one (to load it only once); None: the
+            bundled model.
         primer: a MIDI file to start every piece from; None gives each piece its own passage of a held-out
             piece of the model's corpus (or, without one, a few random in-key notes).
+        primer_name: how to name the primer in the pieces' records and in errors (default: its path).
         **settings: fields of GenerationSettings (length, strategy, temperature, key, scale, ...).
 
     Raises:
-        MusicLSTMError: a bad model folder, primer or setting.
+        MusicLSTMError: a bad model folder, primer or setting; settings are checked before any work.
     """
-    options = GenerationSettings(**settings)
+    try:
+        options = GenerationSettings(**settings)
+    except TypeError as err:  # a name that is not a setting
+        raise MusicLSTMError(f"unknown generation setting: {err}") from None
     composer = open_composer(model)
     context = options.context or composer.run_settings.get("context", "window")
-    primers, primer_sources = choose_primers(composer, primer, options)
-    shift = math.log(composer.run_settings["train"]["pos_weight"])
+    primers, primer_sources = choose_primers(composer, primer, options, primer_name)
     if primer is not None and options.num_outputs > 1 and options.choose == "threshold":
         log.warning(
             "choosing by threshold is deterministic: the %d pieces share one primer and will be the same; "
@@ -339,12 +287,12 @@ def generate(model: str | Path | Composer, primer: str | Path | None = None, **s
             options.num_outputs,
         )
     keys = piece_keys(primers, options)
-    rolls = compose_rolls(composer.model, primers, options, context, shift, keys)
+    rolls = compose_rolls(composer.model, primers, options, context, keys)
     saved = dict(
-        asdict(options),
+        options.to_dict(),
         context=context,
         temperature=options.effective_temperature,
         scale=options.effective_scale,
         model=str(composer.folder),
     )
-    return Composition(rolls, primers.shape[1], composer.steps_per_beat, saved, primer_sources, keys)
+    return Composition(rolls, primers.shape[1], composer.steps_per_beat, saved, tuple(primer_sources), tuple(keys))

@@ -1,7 +1,8 @@
 """Numbers from rolls and predictions: the predictive metrics of the polyphonic-music literature.
 
-Inputs are NumPy arrays: `logits` of shape (frames, 88), the model's log-odds that each key sounds
-at each frame, and the true `roll` of shape (frames, 88), bool. Frames from several pieces are
+Inputs are NumPy arrays: a model's per-frame NLL (frames,) and predicted frames (frames, 88), or the
+baselines' `logits` (frames, 88), log-odds that each key sounds at each frame; the true `roll` is
+(frames, 88), bool. Frames from several pieces are
 pooled: every total is a sum over all frames of a split, divided once (frame-weighted, not a mean
 of per-piece means). Nothing here imports torch.
 """
@@ -12,7 +13,6 @@ import numpy as np
 
 from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH, SCALES
 
-THRESHOLD = 0.5  # a key sounds when its probability exceeds this
 DENSITY_BINS = 9  # notes-per-step histogram: 0, 1, ..., 7, and 8 or more
 
 
@@ -27,17 +27,9 @@ def bernoulli_nll(logits: np.ndarray, roll: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, signs * logits).sum(axis=1)
 
 
-def weighted_loss(logits: np.ndarray, roll: np.ndarray, pos_weight: float) -> float:
-    """The training loss: per-key binary cross-entropy, a sounding key weighted `pos_weight`, mean over all."""
-    roll = np.asarray(roll, dtype=bool)
-    signs = np.where(roll, -1.0, 1.0)
-    per_key = np.logaddexp(0.0, signs * np.asarray(logits, dtype=np.float64))
-    return float((per_key * np.where(roll, pos_weight, 1.0)).mean()) if roll.size else float("nan")
-
-
-def counts(logits: np.ndarray, roll: np.ndarray) -> dict[str, int]:
-    """True and false positives and negatives of the keys predicted to sound (probability > 0.5)."""
-    predicted = np.asarray(logits) > 0  # sigmoid(z) > 0.5 exactly when z > 0
+def counts(predicted: np.ndarray, roll: np.ndarray) -> dict[str, int]:
+    """True and false positives and negatives of the keys predicted to sound."""
+    predicted = np.asarray(predicted, dtype=bool)
     roll = np.asarray(roll, dtype=bool)
     return {
         "tp": int(np.sum(predicted & roll)),
@@ -54,29 +46,39 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator
 
 
-def predictive_report(logits: np.ndarray, roll: np.ndarray) -> dict:
+def predictive_report(nll: np.ndarray, predicted: np.ndarray, roll: np.ndarray) -> dict:
     """The predictive metrics of a split from its pooled frames.
 
-    - `nll`: mean over frames of the summed Bernoulli NLL over the 88 keys, nats per frame
-      (Boulanger-Lewandowski et al. 2012); `nll_after_first` leaves each piece's first frame out,
-      which needs `first_frames`, so it is added by the caller.
-    - `frame_accuracy`: TP / (TP + FP + FN) at probability 0.5 (Bay et al. 2009), thresholded;
+    Args:
+        nll: each frame's negative log-likelihood in nats, (frames,).
+        predicted: the frame the model predicts at each step, (frames, 88) bool.
+        roll: the true frames, (frames, 88) bool.
+
+    - `nll`: mean over frames of the NLL in nats per frame, all pieces pooled (Boulanger-Lewandowski
+      et al. 2012); `nll_after_first` leaves each piece's first frame out, which needs the pieces, so
+      it is added by the caller.
+    - `frame_accuracy`: TP / (TP + FP + FN) of the predicted frames (Bay et al. 2009), thresholded;
       not Boulanger-Lewandowski's expected accuracy. A silent prediction of a silent roll scores 1.
-    - `precision`, `recall`, `f1` at 0.5; `binary_accuracy`: share of the frames x 88 decisions right.
+    - `precision`, `recall`, `f1`; `binary_accuracy`: share of the frames x 88 decisions right.
     """
-    totals = counts(logits, roll)
+    totals = counts(predicted, roll)
     tp, fp, fn, tn = totals["tp"], totals["fp"], totals["fn"], totals["tn"]
     precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
     frames = int(np.asarray(roll).shape[0])
     return {
         "frames": frames,
-        "nll": float(bernoulli_nll(logits, roll).mean()) if frames else float("nan"),
+        "nll": float(np.mean(nll)) if frames else float("nan"),
         "frame_accuracy": ratio(tp, tp + fp + fn),
         "precision": precision,
         "recall": recall,
         "f1": ratio(2 * precision * recall, precision + recall),
         "binary_accuracy": ratio(tp + tn, tp + fp + fn + tn),
     }
+
+
+def bernoulli_report(logits: np.ndarray, roll: np.ndarray) -> dict:
+    """`predictive_report` of 88 independent Bernoullis given by their log-odds, thresholded at probability 0.5."""
+    return predictive_report(bernoulli_nll(logits, roll), np.asarray(logits) > 0, roll)  # sigmoid(z) > 0.5 iff z > 0
 
 
 def piece_statistics(roll: np.ndarray, allowed_pitch_classes: frozenset[int] | None = None) -> dict:

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pretty_midi
 
-from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH, MusicLSTMError, scale_pitch_classes
+from musiclstm.config import (
+    BEATS_PER_BAR,
+    DEFAULT_TEMPO_BPM,
+    LOWEST_PITCH,
+    TEMPO_RANGE_BPM,
+    MusicLSTMError,
+    scale_pitch_classes,
+)
 from musiclstm.files import write_atomically, write_json_atomically
 from musiclstm.metrics import piece_statistics
 from musiclstm.roll import load_midi, roll_to_midi
@@ -50,11 +57,12 @@ def accented_velocity(steps_per_beat: int):
 
 
 def write_midi(
-    roll: np.ndarray, path: str | Path, steps_per_beat: int, tempo_bpm: float = 100.0, program: int = 0
+    roll: np.ndarray, path: str | Path, steps_per_beat: int, tempo_bpm: float = DEFAULT_TEMPO_BPM, program: int = 0
 ) -> Path:
     """Write a roll as a MIDI file with tempo, 4/4 and accented velocities."""
-    if not 20 <= tempo_bpm <= 400:
-        raise MusicLSTMError(f"tempo must be between 20 and 400 beats per minute, got {tempo_bpm}")
+    low, high = TEMPO_RANGE_BPM
+    if not low <= tempo_bpm <= high:
+        raise MusicLSTMError(f"tempo must be between {low} and {high} beats per minute, got {tempo_bpm}")
     midi = roll_to_midi(roll, steps_per_beat, tempo_bpm, program, accented_velocity(steps_per_beat))
     write_atomically(Path(path), midi.write)
     return Path(path)
@@ -157,20 +165,22 @@ def plot_roll(roll: np.ndarray, path: str | Path, steps_per_beat: int, primer_st
 def save_pieces(
     composition: Composition,
     out_dir: str | Path,
-    tempo_bpm: float = 100.0,
+    tempo_bpm: float | None = None,
     audio: bool = True,
     soundfont: str | Path | None = None,
     stem: str = "piece",
 ) -> list[dict]:
     """Write each piece of a composition as `<stem>_<n>.mid`, `.wav` (unless not `audio`), `.png` and `.json`.
 
-    The JSON holds the generation settings, the piece's key and where its primer came from, and the
+    `tempo_bpm` of None takes the composition's own (its settings' `tempo_bpm`). The JSON holds the
+    generation settings, the piece's key and where its primer came from, and the
     continuation's note density, polyphony, empty-step rate and in-key rate (the primer left out).
     Returns one entry per piece: its files, key, primer and statistics.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings, steps_per_beat, primer_steps = composition.settings, composition.steps_per_beat, composition.primer_steps
+    tempo_bpm = settings.get("tempo_bpm", DEFAULT_TEMPO_BPM) if tempo_bpm is None else tempo_bpm
     scale = settings.get("scale")
     written = []
     for number, (roll, key) in enumerate(zip(composition.rolls, composition.keys, strict=True), start=1):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import wave
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from musiclstm.cli import main
 from musiclstm.config import scale_pitch_classes
 from musiclstm.generation import generate
 from musiclstm.render import save_pieces
-from musiclstm.roll import load_midi, midi_to_roll
+from musiclstm.roll import midi_to_roll
 
 
 def pitch_classes_played(roll: np.ndarray) -> set[int]:
@@ -45,7 +44,7 @@ def test_the_primers_steps_open_the_piece(trained_runs, tmp_path):
     primer = write_midi(tmp_path / "theme.mid", [(60, 0, TICKS_PER_BEAT), (64, TICKS_PER_BEAT, 2 * TICKS_PER_BEAT)])
     composition = generate(trained_runs["last"], primer, length=16, num_outputs=2, seed=0)
     primer_roll = midi_to_roll(primer, 4).roll
-    assert composition.primer_steps == len(primer_roll) == 8 and composition.primer_sources == [str(primer)] * 2
+    assert composition.primer_steps == len(primer_roll) == 8 and composition.primer_sources == (str(primer),) * 2
     assert all(np.array_equal(roll[:8], primer_roll) for roll in composition.rolls)
 
 
@@ -54,7 +53,7 @@ def test_key_auto_follows_each_primer_and_keeps_every_note_in_that_key(trained_r
     notes = [(pitch, i * TICKS_PER_BEAT, (i + 1) * TICKS_PER_BEAT) for i, pitch in enumerate(d_major_scale)]
     primer = write_midi(tmp_path / "d_major.mid", notes)
     composition = generate(trained_runs["all"], primer, length=40, choose="sample", temperature=1.5, seed=2)
-    assert composition.keys == ["D"] and composition.settings["key"] == "auto"
+    assert composition.keys == ("D",) and composition.settings["key"] == "auto"
     continuation = composition.rolls[0, composition.primer_steps :]
     assert pitch_classes_played(continuation) <= set(scale_pitch_classes("D", "major"))
     (piece,) = save_pieces(composition, tmp_path, audio=False)
@@ -89,7 +88,7 @@ def test_a_model_whose_corpus_is_gone_starts_each_piece_from_a_few_random_in_key
     assert pitch_classes_played(primers.reshape(-1, 88)) <= set(scale_pitch_classes("Eb", "major"))
 
 
-@pytest.mark.parametrize("reader_name", ["SlidingWindowReader", "ReReadingReader"])
+@pytest.mark.parametrize("reader_name", ["LaneReader", "RereadingReader"])
 def test_both_window_readers_predict_each_step_from_the_last_window_steps_alone(reader_name):
     import torch
 
@@ -104,7 +103,7 @@ def test_both_window_readers_predict_each_step_from_the_last_window_steps_alone(
         reader = getattr(generation, reader_name)(model, frames[:, :10])
         for end in range(10, 30):
             expected, _ = model(frames[:, end - 8 : end])
-            assert torch.allclose(reader.logits, expected, atol=1e-5)
+            assert torch.allclose(reader.features, expected, atol=1e-5)
             reader.read(frames[:, end])
 
 
@@ -130,35 +129,6 @@ def test_bf16_generation_plays_nearly_the_notes_of_fp32(trained_runs, context):
 def test_a_model_generates_in_the_context_its_training_taught_by_default(trained_runs):
     assert generate(trained_runs["last"], length=4, seed=0).settings["context"] == "window"
     assert generate(trained_runs["all"], length=4, seed=0).settings["context"] == "stateful"
-
-
-def test_saved_pieces_read_back_as_the_generated_rolls_with_audio_picture_and_settings(trained_runs, tmp_path):
-    composition = generate(trained_runs["all"], length=32, num_outputs=2, seed=4)
-    pieces = save_pieces(composition, tmp_path, tempo_bpm=96)
-    for roll, piece in zip(composition.rolls, pieces, strict=True):
-        files = piece["files"]
-        assert np.array_equal(midi_to_roll(files["midi"], composition.steps_per_beat).roll, roll)
-        midi = load_midi(files["midi"])
-        assert midi.get_tempo_changes()[1][0] == pytest.approx(96)
-        assert [(ts.numerator, ts.denominator) for ts in midi.time_signature_changes] == [(4, 4)]
-        with wave.open(files["wav"]) as audio:
-            assert audio.getframerate() == 44100
-            samples = np.frombuffer(audio.readframes(audio.getnframes()), dtype="<i2")
-        assert np.sqrt(np.mean(samples.astype(float) ** 2)) > 100  # not silent
-        with open(files["png"], "rb") as picture:
-            assert picture.read(8) == b"\x89PNG\r\n\x1a\n"
-        saved = json.loads(open(files["json"]).read())
-        assert saved["settings"]["seed"] == 4 and saved["statistics"]["steps"] == 32
-
-
-def test_downbeats_are_played_louder_than_offbeats(tmp_path):
-    from musiclstm.render import write_midi as write_piece
-
-    roll = np.zeros((17, 88), dtype=bool)
-    roll[0, 39] = roll[4, 39] = roll[6, 39] = roll[16, 39] = True
-    midi = load_midi(write_piece(roll, tmp_path / "accents.mid", steps_per_beat=4))
-    velocities = [note.velocity for note in sorted(midi.instruments[0].notes, key=lambda note: note.start)]
-    assert velocities[0] == velocities[3] > velocities[1] > velocities[2]
 
 
 @pytest.mark.parametrize(
@@ -224,27 +194,6 @@ def test_generate_and_render_commands_write_files_and_report_user_errors(trained
     assert main(["generate", "--model", str(trained_runs["all"]), "--out", str(out), "--temperature", "-1"]) == 2
     assert "temperature must be above 0" in capsys.readouterr().err
     assert main(["render", str(tmp_path / "missing.mid"), str(tmp_path / "x.wav")]) == 2
-
-
-def test_audio_falls_back_to_pretty_midi_with_a_warning_where_fluidsynth_is_missing(tmp_path, monkeypatch, caplog):
-    import shutil
-
-    from musiclstm import render
-    from musiclstm.render import render_audio
-    from musiclstm.render import write_midi as write_piece
-
-    roll = np.zeros((16, 88), dtype=bool)
-    roll[:8, 39] = True
-    midi = write_piece(roll, tmp_path / "c.mid", steps_per_beat=4)
-    if shutil.which("fluidsynth"):
-        assert render_audio(midi, tmp_path / "fluid.wav") == "fluidsynth"
-    monkeypatch.setattr(render.shutil, "which", lambda name: None)
-    assert render_audio(midi, tmp_path / "sine.wav") == "pretty_midi"
-    assert "FluidSynth is not installed" in caplog.text
-    with wave.open(str(tmp_path / "sine.wav")) as audio:
-        assert audio.getframerate() == 44100 and audio.getnframes() > 44100 // 2
-    with pytest.raises(MusicLSTMError, match="nothing.sf2: SoundFont not found"):
-        render_audio(midi, tmp_path / "x.wav", soundfont=tmp_path / "nothing.sf2")
 
 
 def test_a_missing_seed_is_drawn_and_kept_so_the_pieces_can_be_made_again(trained_runs):

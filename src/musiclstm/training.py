@@ -1,73 +1,50 @@
 """Train a MusicLSTM on a corpus with Lightning, writing a run folder that generation can load.
 
-The run folder holds `config.json` (written before the first step), `model.safetensors` (the best
-weights by validation loss, rewritten whenever it improves, so the saved model is always the best
-one), `history.csv` and `history.png` (one row per epoch: loss, val_loss, binary_accuracy,
-val_binary_accuracy, lr), and `checkpoints/last.ckpt` for `--resume`. Lightning supplies the loop,
-early stopping, the plateau schedule, bf16 autocast, the time budget, resume and DDP.
+`train` is the one entry: a new run, or `resume=True` to continue one. Lightning supplies the loop,
+early stopping, the plateau schedule, bf16 autocast, the time budget, resume and DDP; the model's
+head (`heads`) supplies the loss and the validation NLL; `run` owns the folder's files (config.json
+before the first step, model.safetensors at every better validation loss, the history, the
+checkpoint). The summary it returns says what was trained and how it ended.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import math
 import os
-import pickle
 import time
+import warnings
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
-from musiclstm.config import (
-    CONTEXT_TAUGHT_BY,
-    MODEL_FORMAT_VERSION,
-    VERSION,
-    ModelConfig,
-    MusicLSTMError,
-    TrainConfig,
-)
+from musiclstm.config import ModelConfig, MusicLSTMError, TrainConfig
 from musiclstm.corpus import load_corpus
 from musiclstm.dataset import ChunkDataset, WindowDataset
-from musiclstm.files import write_bytes_atomically, write_json_atomically
-from musiclstm.model import CONFIG_FILE, WEIGHTS_FILE, MusicLSTM, read_run_config, save_weights
+from musiclstm.model import MusicLSTM
+from musiclstm.run import (
+    CHECKPOINTS,
+    CONFIG_FILE,
+    LAST_CHECKPOINT,
+    WEIGHTS_FILE,
+    check_checkpoint,
+    new_run_config,
+    read_history,
+    read_run_config,
+    run_configs,
+    save_weights,
+    write_history,
+    write_run_config,
+)
 
 log = logging.getLogger(__name__)
 
-HISTORY_CSV = "history.csv"
-HISTORY_PNG = "history.png"
-CHECKPOINTS = "checkpoints"
-LAST_CHECKPOINT = "last.ckpt"
-HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "binary_accuracy", "val_binary_accuracy", "val_nll", "lr", "minutes")
 METRIC_COLUMNS = ("loss", "val_loss", "binary_accuracy", "val_binary_accuracy", "val_nll")
-
-
-def weighted_bce(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) -> torch.Tensor:
-    """Mean binary cross-entropy over keys and examples, a sounding note weighted `pos_weight`, a silent one 1."""
-    weight = 1 + (pos_weight - 1) * target
-    return F.binary_cross_entropy_with_logits(logits.float(), target, weight=weight)
-
-
-def calibrate(logits, pos_weight: float):
-    """Undo the loss weighting: the model's logits minus ln(pos_weight) are calibrated log-odds.
-
-    Weighted BCE is minimised where the predicted odds are pos_weight times the true odds, so
-    training with pos_weight w shifts every logit by ln w; shifting back gives honest probabilities.
-    """
-    return logits - math.log(pos_weight)
-
-
-def binary_accuracy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Share of the 88 x examples key decisions right at probability 0.5 (Keras's binary_accuracy)."""
-    return ((logits > 0) == (target > 0.5)).float().mean()
 
 
 class LitMusicLSTM(L.LightningModule):
@@ -75,31 +52,31 @@ class LitMusicLSTM(L.LightningModule):
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig):
         super().__init__()
-        self.model = MusicLSTM(model_config)
+        self.model = MusicLSTM(model_config, train_config.pos_weight)
         self.train_config = train_config
 
     def predict(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and targets of the batch's target frames, (targets, 88) each, padding left out."""
+        """Features (targets, dense_units) and frames (targets, 88) of the batch's targets, padding left out."""
         if self.train_config.objective == "last":
             inputs, target = batch
-            logits, _ = self.model(inputs)  # (batch, 88)
-            return logits, target
+            features, _ = self.model(inputs)  # (batch, dense_units)
+            return features, target
         inputs, target, mask = batch
-        logits, _ = self.model(inputs, every_step=True)  # (batch, window + chunk - 1, 88)
-        logits = logits[:, self.model.config.window - 1 :]  # (batch, chunk, 88), aligned with target
-        return logits[mask], target[mask]
+        features, _ = self.model(inputs, every_step=True)  # (batch, window + chunk - 1, dense_units)
+        features = features[:, self.model.config.window - 1 :]  # (batch, chunk, dense_units), aligned with target
+        return features[mask], target[mask]
 
     def shared_step(self, batch, stage: str) -> torch.Tensor:
-        logits, target = self.predict(batch)
-        loss = weighted_bce(logits, target, self.train_config.pos_weight)
+        features, target = self.predict(batch)
+        head = self.model.head
+        loss = head.loss(features, target)
         prefix = "" if stage == "train" else "val_"
         self.log(f"{prefix}loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log(
-            f"{prefix}binary_accuracy", binary_accuracy(logits, target), on_step=False, on_epoch=True, sync_dist=True
-        )
+        # the share of the targets x 88 key decisions the head's predicted frames get right (not a quality bar)
+        accuracy = (head.predicted_frames(features) == (target > 0.5)).float().mean()
+        self.log(f"{prefix}binary_accuracy", accuracy, on_step=False, on_epoch=True, sync_dist=True)
         if stage != "train":
-            calibrated = calibrate(logits.float(), self.train_config.pos_weight)
-            nll = F.binary_cross_entropy_with_logits(calibrated, target, reduction="none").sum(-1).mean()
+            nll = head.frame_nll(features, target).mean().float()
             self.log("val_nll", nll, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(target))
         return loss
 
@@ -216,79 +193,6 @@ class History(Callback):
             write_history(self.run_dir, self.rows)
 
 
-def read_history(run_dir: Path) -> list[dict]:
-    """The rows of a run's history.csv, numbers parsed; none when there is no file yet."""
-    path = Path(run_dir) / HISTORY_CSV
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as file:
-        return [
-            {key: int(value) if key == "epoch" else float(value) for key, value in row.items()}
-            for row in csv.DictReader(file)
-        ]
-
-
-def write_history(run_dir: Path, rows: list[dict]) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_bytes_atomically(run_dir / HISTORY_CSV, text.getvalue().encode("utf-8"))
-    write_bytes_atomically(run_dir / HISTORY_PNG, plot_history(rows))
-
-
-def plot_history(rows: list[dict]) -> bytes:
-    """Draw loss and val_loss, binary accuracy and the learning rate per epoch; return PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [row["epoch"] + 1 for row in rows]
-    figure, (losses, nll, accuracy, rate) = plt.subplots(1, 4, figsize=(17, 3.8))
-    losses.plot(epochs, [row["loss"] for row in rows], marker="o", label="training")
-    losses.plot(epochs, [row["val_loss"] for row in rows], marker="o", label="validation")
-    losses.set(title="Weighted BCE loss", xlabel="epoch")
-    losses.legend()
-    nll.plot(epochs, [row["val_nll"] for row in rows], marker="o", color="C1")
-    nll.set(title="Validation NLL (nats per frame)", xlabel="epoch")
-    accuracy.plot(epochs, [row["binary_accuracy"] for row in rows], marker="o", label="training")
-    accuracy.plot(epochs, [row["val_binary_accuracy"] for row in rows], marker="o", label="validation")
-    accuracy.set(title="Binary accuracy (not a quality bar)", xlabel="epoch")
-    accuracy.legend()
-    rate.plot(epochs, [row["lr"] for row in rows], marker="o")
-    rate.set(title="Learning rate", xlabel="epoch", yscale="log")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-def run_settings(corpus, model_config: ModelConfig, train_config: TrainConfig) -> dict:
-    """The run's config.json: everything needed to rebuild, resume or judge the model."""
-    return {
-        "format_version": MODEL_FORMAT_VERSION,
-        "musiclstm_version": VERSION,
-        "torch_version": torch.__version__,
-        "context": CONTEXT_TAUGHT_BY[train_config.objective],  # how generation and evaluation read by default
-        "model": model_config.to_dict(),
-        "train": train_config.to_dict(),
-        "data": {
-            "corpus": str(corpus.path.resolve()),
-            "source": corpus.source,
-            "steps_per_beat": corpus.steps_per_beat,
-        },
-    }
-
-
-def resumed_configs(run_dir: Path, **train_overrides) -> tuple[str, ModelConfig, TrainConfig]:
-    """The corpus, model and training settings a run was started with; `train_overrides` replace some."""
-    settings = read_run_config(run_dir)
-    train_config = replace(TrainConfig(**settings["train"]), **train_overrides)
-    return settings["data"]["corpus"], ModelConfig(**settings["model"]), train_config
-
-
 def make_dataset(corpus, split: str, model_config: ModelConfig, train_config: TrainConfig):
     """The examples of a split for the run's objective; only training examples are transposed."""
     transpose = train_config.transpose and split == "train"
@@ -330,50 +234,80 @@ def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Traine
     )
 
 
-def check_checkpoint(path: Path) -> None:
-    """Refuse a resume checkpoint that is missing, damaged or not plain data, before Lightning reads it.
+def quiet_lightning() -> None:
+    """Keep Lightning's device banners, tips and warnings out of the output unless debug logging is on."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", module="lightning")
 
-    torch's restricted unpickler (`weights_only=True`) builds only tensors and plain containers, so a
-    crafted file cannot run code; whatever it refuses is named here instead of surfacing as a traceback.
-    """
-    if not path.is_file():
-        raise MusicLSTMError(f"{path.parent.parent}: nothing to resume (no {CHECKPOINTS}/{LAST_CHECKPOINT})")
+
+def run_settings(
+    data: str | Path | None,
+    run_dir: Path,
+    model_config: ModelConfig | None,
+    train_config: TrainConfig | None,
+    resume: bool,
+    changes: dict,
+) -> tuple[str | Path, ModelConfig, TrainConfig]:
+    """The corpus, network and training settings of a new run, or of the run in `run_dir` being resumed."""
+    if not resume:
+        if data is None:
+            raise MusicLSTMError("training needs a corpus folder (--data), or --resume to continue a run")
+        return data, model_config or ModelConfig(), changed(train_config or TrainConfig(), changes)
+    if train_config is not None:
+        raise MusicLSTMError("a resumed run keeps its training settings; give only the ones to change")
+    stored = read_run_config(run_dir)
+    stored_model, stored_train = run_configs(stored, run_dir)
+    if model_config is not None and model_config != stored_model:
+        raise MusicLSTMError(f"{run_dir}: a resumed run keeps its network; leave out the model settings")
+    return stored["data"]["corpus"], stored_model, changed(stored_train, changes)
+
+
+def changed(train_config: TrainConfig, changes: dict) -> TrainConfig:
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise MusicLSTMError(f"{path}: not a checkpoint that can be resumed ({reason})") from None
-    if not isinstance(checkpoint, dict) or not {"state_dict", "optimizer_states", "epoch"} <= checkpoint.keys():
-        raise MusicLSTMError(f"{path}: not a checkpoint that can be resumed (missing its state)")
+        return replace(train_config, **changes)
+    except TypeError as err:  # a name that is not a field
+        raise MusicLSTMError(f"unknown training setting: {err}") from None
 
 
 def train(
-    corpus_dir: str | Path,
+    data: str | Path | None,
     run_dir: str | Path,
-    model_config: ModelConfig,
-    train_config: TrainConfig,
+    model_config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    *,
     resume: bool = False,
     progress: bool = False,
+    **changes,
 ) -> dict:
     """Train on a corpus's train split, validating on its valid split; return a short summary.
 
+    Args:
+        data: a corpus folder made by `build_corpus` (with `resume`, None: the run's own).
+        run_dir: the run folder to write, or with `resume` the one to continue from its last checkpoint.
+        model_config: the network (default the seed preset; a resumed run keeps its own).
+        train_config: how to train (default `TrainConfig()`; a resumed run keeps its own).
+        resume: continue the run in `run_dir` (epoch, optimiser, schedule, early-stopping state).
+        changes: fields of TrainConfig to change, such as `epochs=60` to take a resumed run further.
+
     Raises:
         MusicLSTMError: the corpus cannot be used, `run_dir` already holds a run (without `resume`),
-            or there is nothing to resume.
+            there is nothing to resume, or a setting is bad.
     """
     run_dir = Path(run_dir)
-    checkpoint = run_dir / CHECKPOINTS / LAST_CHECKPOINT
-    if resume:
-        check_checkpoint(checkpoint)
+    checkpoint = check_checkpoint(run_dir) if resume else None
+    data, model_config, train_config = run_settings(data, run_dir, model_config, train_config, resume, changes)
+    train_config = train_config.resolved()
     is_launcher = rank_zero_only.rank == 0  # DDP re-runs this function in every process; rank 0 decides
     if is_launcher and not resume and (run_dir / CONFIG_FILE).exists():
         raise MusicLSTMError(f"{run_dir}: already holds a run; add --resume to continue it, or choose another --out")
-    corpus = load_corpus(corpus_dir)
+    corpus = load_corpus(data)
     train_set, valid_set = (make_dataset(corpus, split, model_config, train_config) for split in ("train", "valid"))
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     if is_launcher:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomically(run_dir / CONFIG_FILE, run_settings(corpus, model_config, train_config))
+        write_run_config(run_dir, new_run_config(corpus, model_config, train_config))
+    quiet_lightning()
     trainer = make_trainer(run_dir, train_config, progress)
     module = LitMusicLSTM(model_config, train_config)
     started = time.perf_counter()
@@ -382,7 +316,7 @@ def train(
             module,
             DataLoader(train_set, batch_size=train_config.batch_size, shuffle=True),
             DataLoader(valid_set, batch_size=train_config.batch_size),
-            ckpt_path=checkpoint if resume else None,
+            ckpt_path=checkpoint,
             weights_only=True,  # torch's restricted unpickler: a hostile checkpoint cannot run code
         )
     except NonFiniteLoss as stop:

@@ -12,19 +12,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from musiclstm import MusicLSTMError
+from musiclstm import MusicLSTMError, train
 from musiclstm.config import MODEL_PRESETS, TrainConfig
-from musiclstm.model import load_model
-from musiclstm.train import read_history, resumed_configs, train, weighted_bce
+from musiclstm.heads import IndependentHead
+from musiclstm.run import load_model, read_history
 
 SMALL = MODEL_PRESETS["small"]
-
-
-def test_weighted_bce_weighs_a_sounding_note_pos_weight_times():
-    logits = torch.zeros(1, 2)
-    target = torch.tensor([[1.0, 0.0]])
-    assert weighted_bce(logits, target, 10.0).item() == pytest.approx(5.5 * math.log(2))
-    assert weighted_bce(logits, target, 1.0).item() == pytest.approx(math.log(2))
 
 
 def test_training_on_real_chorales_lowers_the_loss_and_writes_a_whole_run(bach_corpus, tmp_path):
@@ -43,12 +36,15 @@ def test_resume_after_an_interrupted_run_continues_from_the_saved_epoch(bach_cor
     run = tmp_path / "run"
     train(bach_corpus.path, run, SMALL, TrainConfig(epochs=2))
     first = read_history(run)
-    corpus, model_config, train_config = resumed_configs(run, epochs=4)
-    assert (model_config, train_config.epochs) == (SMALL, 4)
-    train(corpus, run, model_config, train_config, resume=True)
+    train(None, run, resume=True, epochs=4)
     history = read_history(run)
     assert [row["epoch"] for row in history] == [0, 1, 2, 3]
     assert history[:2] == first
+    assert load_model(run).config == SMALL
+    with pytest.raises(MusicLSTMError, match="a resumed run keeps its network"):
+        train(None, run, MODEL_PRESETS["seed"], resume=True, epochs=5)
+    with pytest.raises(MusicLSTMError, match="unknown training setting"):
+        train(None, run, resume=True, epoch=5)
 
 
 def test_the_best_weights_are_the_ones_saved(bach_corpus, tmp_path):
@@ -122,72 +118,46 @@ def test_objective_all_lowers_the_loss_on_real_chorales_and_teaches_the_stateful
 
 @pytest.mark.parametrize("objective", ["last", "all"])
 def test_a_model_trained_with_either_objective_scores_in_either_context(bach_corpus, tmp_path, objective):
-    from musiclstm.evaluate import evaluate_run
+    from musiclstm import evaluate
 
     train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(objective=objective, chunk=32, epochs=1))
     for context in ("window", "stateful"):
-        report = evaluate_run(tmp_path / "run", bach_corpus.path, "test", context)
+        report = evaluate(bach_corpus.path, tmp_path / "run", "test", context)
         assert report["context"] == context and 0 < report["nll"] < 88
-    assert evaluate_run(tmp_path / "run", bach_corpus.path)["context"] == (
-        "window" if objective == "last" else "stateful"
-    )
-
-
-def test_calibrate_recovers_the_true_probability_from_a_weighted_optimum():
-    from musiclstm.train import calibrate
-
-    true_p, weight = 0.2, 10.0
-    logit = torch.linspace(-6, 6, 20001, requires_grad=True)
-    loss = -(
-        weight * true_p * torch.nn.functional.logsigmoid(logit) + (1 - true_p) * torch.nn.functional.logsigmoid(-logit)
-    )
-    best = logit[loss.argmin()]
-    assert torch.sigmoid(calibrate(best, weight)).item() == pytest.approx(true_p, abs=1e-3)
-
-
-def test_batch_size_and_patience_default_to_the_objectives_and_yield_to_given_values():
-    assert (TrainConfig(objective="last").batch_size, TrainConfig(objective="last").early_stop_patience) == (64, 5)
-    seed_like = TrainConfig(objective="last")
-    assert seed_like.lr_patience == 3
-    fast = TrainConfig()
-    assert (fast.objective, fast.batch_size, fast.early_stop_patience, fast.lr_patience) == ("all", 16, 20, 10)
-    assert TrainConfig(batch_size=8, early_stop_patience=2).early_stop_patience == 2
-    with pytest.raises(MusicLSTMError, match="unknown objective 'next'"):
-        TrainConfig(objective="next")
+    assert evaluate(bach_corpus.path, tmp_path / "run")["context"] == ("window" if objective == "last" else "stateful")
 
 
 def test_a_nan_loss_stops_training_naming_the_epoch_and_step_and_keeps_the_last_good_epoch(
     bach_corpus, tmp_path, monkeypatch
 ):
-    from musiclstm import train as training
-
     run = tmp_path / "run"
     train(bach_corpus.path, run, SMALL, TrainConfig(epochs=2))
     kept = {name: (run / name).read_bytes() for name in ("model.safetensors", "checkpoints/last.ckpt", "history.csv")}
     calls = []
 
-    def poisoned_on_the_second_training_step(logits, target, pos_weight):
-        loss = weighted_bce(logits, target, pos_weight)
+    weighted_loss = IndependentHead.loss
+
+    def poisoned_on_the_second_training_step(head, features, frames):
+        loss = weighted_loss(head, features, frames)
         calls.extend([1] if torch.is_grad_enabled() else [])  # validation runs without gradients
         return loss * float("nan") if len(calls) == 2 and torch.is_grad_enabled() else loss
 
-    monkeypatch.setattr(training, "weighted_bce", poisoned_on_the_second_training_step)
-    corpus, model_config, train_config = resumed_configs(run, epochs=4)
+    monkeypatch.setattr(IndependentHead, "loss", poisoned_on_the_second_training_step)
     with pytest.raises(MusicLSTMError, match=r"loss became nan at epoch 2, step 1 of the epoch") as stop:
-        train(corpus, run, model_config, train_config, resume=True)
+        train(None, run, resume=True, epochs=4)
     assert "Kept from the last good epochs: model.safetensors, checkpoints/last.ckpt" in str(stop.value)
     assert {name: (run / name).read_bytes() for name in kept} == kept
     assert all(torch.isfinite(tensor).all() for tensor in load_file(run / "model.safetensors").values())
 
 
 def test_a_nan_validation_loss_stops_training_too(bach_corpus, tmp_path, monkeypatch):
-    from musiclstm import train as training
+    weighted_loss = IndependentHead.loss
 
-    def nan_in_validation(logits, target, pos_weight):
-        loss = weighted_bce(logits, target, pos_weight)
+    def nan_in_validation(head, features, frames):
+        loss = weighted_loss(head, features, frames)
         return loss if torch.is_grad_enabled() else loss * float("nan")
 
-    monkeypatch.setattr(training, "weighted_bce", nan_in_validation)
+    monkeypatch.setattr(IndependentHead, "loss", nan_in_validation)
     with pytest.raises(MusicLSTMError, match=r"validation loss became nan after epoch 0"):
         train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=3))
     assert not (tmp_path / "run" / "model.safetensors").exists()

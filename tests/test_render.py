@@ -1,0 +1,62 @@
+"""Rolls into things to hear and see: MIDI with tempo and accents, WAV audio, pictures, and each piece's JSON."""
+
+from __future__ import annotations
+
+import json
+import wave
+
+import numpy as np
+import pytest
+
+from musiclstm import MusicLSTMError, generate, save_pieces
+from musiclstm.roll import load_midi, midi_to_roll
+
+
+def test_saved_pieces_read_back_as_the_generated_rolls_with_audio_picture_and_settings(trained_runs, tmp_path):
+    composition = generate(trained_runs["all"], length=32, num_outputs=2, seed=4)
+    pieces = save_pieces(composition, tmp_path, tempo_bpm=96)
+    for roll, piece in zip(composition.rolls, pieces, strict=True):
+        files = piece["files"]
+        assert np.array_equal(midi_to_roll(files["midi"], composition.steps_per_beat).roll, roll)
+        midi = load_midi(files["midi"])
+        assert midi.get_tempo_changes()[1][0] == pytest.approx(96)
+        assert [(ts.numerator, ts.denominator) for ts in midi.time_signature_changes] == [(4, 4)]
+        with wave.open(files["wav"]) as audio:
+            assert audio.getframerate() == 44100
+            samples = np.frombuffer(audio.readframes(audio.getnframes()), dtype="<i2")
+        assert np.sqrt(np.mean(samples.astype(float) ** 2)) > 100  # not silent
+        with open(files["png"], "rb") as picture:
+            assert picture.read(8) == b"\x89PNG\r\n\x1a\n"
+        saved = json.loads(open(files["json"]).read())
+        assert saved["settings"]["seed"] == 4 and saved["statistics"]["steps"] == 32
+
+
+def test_downbeats_are_played_louder_than_offbeats(tmp_path):
+    from musiclstm.render import write_midi as write_piece
+
+    roll = np.zeros((17, 88), dtype=bool)
+    roll[0, 39] = roll[4, 39] = roll[6, 39] = roll[16, 39] = True
+    midi = load_midi(write_piece(roll, tmp_path / "accents.mid", steps_per_beat=4))
+    velocities = [note.velocity for note in sorted(midi.instruments[0].notes, key=lambda note: note.start)]
+    assert velocities[0] == velocities[3] > velocities[1] > velocities[2]
+
+
+def test_audio_falls_back_to_pretty_midi_with_a_warning_where_fluidsynth_is_missing(tmp_path, monkeypatch, caplog):
+    import shutil
+
+    from musiclstm import render
+    from musiclstm.render import render_audio
+    from musiclstm.render import write_midi as write_piece
+
+    roll = np.zeros((16, 88), dtype=bool)
+    roll[:8, 39] = True
+    midi = write_piece(roll, tmp_path / "c.mid", steps_per_beat=4)
+    if shutil.which("fluidsynth"):
+        assert render_audio(midi, tmp_path / "fluid.wav") == "fluidsynth"
+    monkeypatch.setattr(render.shutil, "which", lambda name: None)
+    assert render_audio(midi, tmp_path / "sine.wav") == "pretty_midi"
+    assert "FluidSynth is not installed" in caplog.text
+    with wave.open(str(tmp_path / "sine.wav")) as audio:
+        assert audio.getframerate() == 44100 and audio.getnframes() > 44100 // 2
+    with pytest.raises(MusicLSTMError, match="nothing.sf2: SoundFont not found"):
+        render_audio(midi, tmp_path / "x.wav", soundfont=tmp_path / "nothing.sf2")
