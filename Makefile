@@ -50,7 +50,8 @@ bundled-model: setup
 	  --strategy free --seed 1 --no-audio
 	$(BIN)/musiclstm evaluate --model $(BUNDLE_RUN) --data data/bach --split test \
 	  --generated $(BUNDLE_RUN)/samples --json $(BUNDLE_RUN)/evaluation.json
-	$(BIN)/musiclstm export --run $(BUNDLE_RUN) --out src/musiclstm/models/bach --evaluation $(BUNDLE_RUN)/evaluation.json
+	$(BIN)/musiclstm export --run $(BUNDLE_RUN) --out src/musiclstm/models/bach --evaluation $(BUNDLE_RUN)/evaluation.json \
+	  --name "the bundled Bach chorale model" --made-by '`make bundled-model` (see the Makefile)'
 
 test: setup browser
 	$(BIN)/ruff check src tests benchmarks

@@ -10,9 +10,24 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import TICKS_PER_BEAT, write_midi
 from safetensors import safe_open
 
-from musiclstm import BUNDLED_MODEL, MusicLSTMError, bundled_model, export_model, generate, load_corpus, open_composer
+from musiclstm import (
+    BUNDLED_MODEL,
+    CorpusConfig,
+    MusicLSTMError,
+    build_corpus,
+    bundled_model,
+    evaluate,
+    export_model,
+    generate,
+    load_corpus,
+    open_composer,
+    save_pieces,
+    write_json_atomically,
+)
+from musiclstm.bundle import CardFacts, model_card
 from musiclstm.cli import main
 from musiclstm.config import scale_pitch_classes
 
@@ -91,3 +106,28 @@ def test_evaluating_on_the_bundled_held_out_folder_says_to_use_the_whole_corpus(
 
     with pytest.raises(MusicLSTMError, match="no train split to fit the baselines on; use the whole corpus"):
         evaluate(BUNDLED_MODEL / "held_out")
+
+
+def test_the_model_card_of_a_chorale_run_tells_its_own_data_command_and_music(trained_runs, bach_corpus, tmp_path):
+    run = trained_runs["all"]
+    save_pieces(generate(run, length=16, num_outputs=2, strategy="free", seed=3), tmp_path / "pieces", audio=False)
+    write_json_atomically(tmp_path / "evaluation.json", evaluate(bach_corpus.path, run, generated=tmp_path / "pieces"))
+    card = (export_model(run, tmp_path / "packed", tmp_path / "evaluation.json") / "MODEL_CARD.md").read_text()
+    assert card.startswith("# Model card: a model of the Bach chorales\n") and "Four-part chorales only" in card
+    assert "4 steps per beat (sixteenth notes)" in card and "## Held-out test chorales" in card
+    assert f"`musiclstm train --data {bach_corpus.path.resolve()} --out {run} --lstm-units 64 --dense-units 32" in card
+    assert "--chunk 32" in card and "--epochs 2" in card
+    assert "(2 pieces of 16 steps, composed with `--strategy free`: no key mask" in card
+
+
+def test_the_model_card_of_a_midi_folder_run_says_nothing_of_bach(trained_runs, tmp_path):
+    for index in range(4):
+        notes = [(60 + index, 0, TICKS_PER_BEAT), (64, TICKS_PER_BEAT, 2 * TICKS_PER_BEAT)]
+        write_midi(tmp_path / "songs" / f"song{index}.mid", notes)
+    build_corpus(CorpusConfig(str(tmp_path / "songs"), steps_per_beat=2), tmp_path / "corpus")
+    settings = json.loads((trained_runs["all"] / "config.json").read_text())
+    facts = CardFacts(settings, load_corpus(tmp_path / "corpus"), [], None, None, "`make my-model`")
+    card = model_card(facts, "0" * 64)
+    assert card.startswith("# Model card: a model of songs\n") and "2 steps per beat (eighth notes)" in card
+    assert "It knows only the music of" in card and "Command: `make my-model`" in card
+    assert "Bach" not in card and "chorale" not in card

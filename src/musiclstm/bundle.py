@@ -228,7 +228,8 @@ def generation_sentence(generated: dict, pieces_noun: str) -> str:
     if settings is None:
         return f"Generated music ({count} pieces) against the real held-out {pieces_noun}:"
     flags = changed_flags(settings, GenerationSettings(seed=0, tempo_bpm=settings.get("tempo_bpm", DEFAULT_TEMPO_BPM)))
-    flags = [flag for flag in flags if not flag.startswith(("--temperature", "--scale", "--length", "--context"))]
+    said_elsewhere = ("--temperature", "--scale", "--length", "--context", "--num-outputs")  # or the strategy's own
+    flags = [flag for flag in flags if not flag.startswith(said_elsewhere)]
     how = f"composed with `{' '.join(flags)}`" if flags else "composed with the default settings"
     if settings.get("scale") is None:
         how += ": no key mask, so the in-key rate is the model's own"
