@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml Makefile
 
 # Compose three pieces with the bundled Bach model: MIDI, WAV, PNG and JSON in out/.
 run: setup
-	$(BIN)/musiclstm generate --out out --num-outputs 3
+	$(BIN)/musiclstm generate --out out --num-outputs 3 --force
 
 # How the bundled model was made (about 45 minutes on 2 idle cores; MODEL_CARD.md has the figures).
 BUNDLE_RUN := runs/bach-bundled

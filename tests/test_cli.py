@@ -6,6 +6,7 @@ import ast
 import json
 import subprocess
 import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -287,3 +288,46 @@ def test_a_bad_tempo_is_refused_before_any_work(trained_runs, tmp_path, capsys):
     assert main(["generate", "--model", str(trained_runs["all"]), "--out", str(out), "--tempo", "0"]) == 2
     assert "tempo must be between 20 and 400 beats per minute, got 0.0" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(trained_runs, bach_corpus, tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    model = ["--model", str(trained_runs["all"])]
+    commands = [
+        ["generate", *model, "--out", str(a_file), "--length", "100000"],
+        ["evaluate", *model, "--data", str(bach_corpus.path), "--json", str(a_file / "report.json")],
+        ["data", "--source", "bach", "--out", str(a_file)],
+        ["train", "--data", str(bach_corpus.path), "--out", str(a_file / "run")],
+        ["export", "--run", str(trained_runs["all"]), "--out", str(a_file)],
+    ]
+    for command in commands:
+        started = time.perf_counter()
+        assert main(command) == 2, command
+        assert time.perf_counter() - started < 5, command  # refused at once, not after the work
+        assert "a_file" in capsys.readouterr().err
+    assert a_file.read_text() == "not a folder"
+
+
+def test_evaluate_skips_and_names_an_unreadable_generated_file(trained_runs, bach_corpus, tmp_path, capsys):
+    pieces = tmp_path / "pieces"
+    assert (
+        main(["generate", "--model", str(trained_runs["all"]), "--out", str(pieces), "--length", "8", "--no-audio"])
+        == 0
+    )
+    (pieces / "broken.mid").write_bytes(b"MThd not really")
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(trained_runs["all"]),
+                "--data",
+                str(bach_corpus.path),
+                "--generated",
+                str(pieces),
+            ]
+        )
+        == 0
+    )
+    assert "skipped broken.mid:" in capsys.readouterr().out

@@ -76,3 +76,21 @@ def test_a_killed_training_run_resumes_and_finishes_with_a_whole_history(bach_co
     epochs = [row["epoch"] for row in read_history(run)]
     assert epochs == list(range(len(epochs))) and len(epochs) >= done + 1
     load_model(run)
+
+
+@pytest.mark.parametrize("sent, status, named", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "Ctrl-C")])
+def test_a_signalled_training_run_says_what_it_kept_and_exits_with_the_signals_status(
+    bach_corpus, tmp_path, sent, status, named
+):
+    run = tmp_path / "run"
+    command = [CONSOLE, "train", "--data", str(bach_corpus.path), "--out", str(run), "--preset", "small"]
+    process = subprocess.Popen([*command, "--epochs", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "last.ckpt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(sent)
+    stderr = process.communicate(timeout=60)[1].decode()
+    assert process.returncode == status, stderr
+    assert f"training stopped by {named}" in stderr and "Traceback" not in stderr
+    assert "checkpoints/last.ckpt" in stderr and f"musiclstm train --out {run} --resume" in stderr
+    load_model(run)  # the best weights so far load

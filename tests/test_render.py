@@ -60,3 +60,21 @@ def test_audio_falls_back_to_pretty_midi_with_a_warning_where_fluidsynth_is_miss
         assert audio.getframerate() == 44100 and audio.getnframes() > 44100 // 2
     with pytest.raises(MusicLSTMError, match="nothing.sf2: SoundFont not found"):
         render_audio(midi, tmp_path / "x.wav", soundfont=tmp_path / "nothing.sf2")
+
+
+def test_a_folder_of_earlier_pieces_is_refused_before_composing_and_replaced_whole_with_force(tmp_path, capsys):
+    from musiclstm.cli import main
+
+    out = tmp_path / "out"
+    assert (
+        main(["generate", "--out", str(out), "--num-outputs", "3", "--length", "8", "--no-audio", "--seed", "1"]) == 0
+    )
+    first = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert main(["generate", "--out", str(out), "--length", "8", "--no-audio"]) == 2
+    assert "already holds the pieces of another run" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == first  # untouched
+    assert main(["generate", "--out", str(out), "--length", "8", "--no-audio", "--seed", "2", "--force"]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["piece_1.json", "piece_1.mid", "piece_1.png"]
+    assert json.loads((out / "piece_1.json").read_text())["settings"]["seed"] == 2
+    with pytest.raises(MusicLSTMError, match="already holds the pieces"):
+        save_pieces(generate(length=4, seed=0), out)

@@ -35,7 +35,7 @@ from musiclstm.config import (
 )
 from musiclstm.config import VERSION as __version__
 from musiclstm.corpus import Corpus, Piece, build_corpus, format_summary, load_corpus
-from musiclstm.files import write_json_atomically
+from musiclstm.files import check_output_file, check_output_folder, write_json_atomically
 from musiclstm.metrics import music_statistics
 from musiclstm.roll import midi_to_roll, roll_to_midi
 
@@ -58,6 +58,7 @@ LAZY = {  # name: its module, for the names that need torch (or Lightning, for `
     "format_report": "musiclstm.evaluation",
     "render_audio": "musiclstm.render",
     "save_pieces": "musiclstm.render",
+    "check_pieces_folder": "musiclstm.render",
     "export_model": "musiclstm.bundle",
 }
 
@@ -82,6 +83,8 @@ __all__ = [
     "TrainConfig",
     "__version__",
     "build_corpus",
+    "check_output_file",
+    "check_output_folder",
     "bundled_model",
     "format_summary",
     "load_corpus",

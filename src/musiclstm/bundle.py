@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save
 
 from musiclstm.config import DEFAULT_TEMPO_BPM, GenerationSettings, ModelConfig, TrainConfig
 from musiclstm.corpus import load_corpus, write_corpus
-from musiclstm.files import read_json_object, write_bytes_atomically, write_json_atomically
+from musiclstm.files import check_output_folder, read_json_object, write_bytes_atomically, write_json_atomically
 from musiclstm.run import CONFIG_FILE, HISTORY_CSV, HISTORY_PNG, WEIGHTS_FILE, read_history, read_run_config
 from musiclstm.sources import BACH, SourcePiece
 
@@ -62,7 +62,7 @@ def export_model(
     Raises:
         MusicLSTMError: the run, its corpus or the evaluation file cannot be read.
     """
-    run_dir, out = Path(run_dir), Path(out)
+    run_dir, out = Path(run_dir), check_output_folder(out)
     settings = read_run_config(run_dir)
     corpus = load_corpus(settings["data"]["corpus"])
     report = read_json_object(Path(evaluation)) if evaluation else None

@@ -196,6 +196,8 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    if args.json:
+        musiclstm.check_output_file(args.json)
     report = musiclstm.evaluate(args.data, args.model, args.split, args.context, args.generated, args.plots, True)
     if args.json:
         musiclstm.write_json_atomically(Path(args.json), report)
@@ -218,13 +220,18 @@ def add_generate_command(commands: argparse._SubParsersAction) -> None:
     )
     add_settings_flags(parser, GenerationSettings)
     parser.add_argument("--no-audio", action="store_true", help="skip the WAV")
+    parser.add_argument("--force", action="store_true", help="replace the pieces of an earlier run in --out")
     parser.add_argument("--soundfont", help="a .sf2 General MIDI SoundFont for the WAV (default: pretty_midi's)")
     parser.set_defaults(run=run_generate)
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    composition = musiclstm.generate(args.model, args.primer, **given(args, GenerationSettings))
-    pieces = musiclstm.save_pieces(composition, args.out, audio=not args.no_audio, soundfont=args.soundfont)
+    settings = GenerationSettings(**given(args, GenerationSettings))  # checked before the folder, then composing
+    musiclstm.check_pieces_folder(args.out, replace=args.force)
+    composition = musiclstm.generate(args.model, args.primer, **settings.to_dict())
+    pieces = musiclstm.save_pieces(
+        composition, args.out, audio=not args.no_audio, soundfont=args.soundfont, replace=args.force
+    )
     for piece in pieces:
         statistics = piece["statistics"]
         in_key = statistics["in_key_rate"]
@@ -253,6 +260,7 @@ def add_render_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_render(args: argparse.Namespace) -> int:
+    musiclstm.check_output_file(args.wav)
     synthesizer = musiclstm.render_audio(args.midi, args.wav, args.soundfont)
     print(f"Wrote {args.wav} ({synthesizer})")
     return 0
@@ -332,14 +340,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 ok, 2 a user error)."""
+    """Run the command line; return the exit status (0 ok, 2 a user error, 130 or 143 stopped by a signal)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return args.run(args)
     except MusicLSTMError as err:
         print(f"musiclstm: error: {err}", file=sys.stderr)
-        return 2
+        return getattr(err, "exit_status", 2)
+    except KeyboardInterrupt:
+        print("musiclstm: interrupted (Ctrl-C); every file written so far is whole", file=sys.stderr)
+        return 130
 
 
 def main_entry() -> None:

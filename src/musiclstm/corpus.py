@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from musiclstm.config import CORPUS_FORMAT_VERSION, N_KEYS, SPLITS, VERSION, CorpusConfig, MusicLSTMError
-from musiclstm.files import read_json_object, write_atomically, write_json_atomically
+from musiclstm.files import check_output_folder, read_json_object, write_atomically, write_json_atomically
 from musiclstm.sources import Source, SourcePiece, natural_steps_per_beat, read_source, resolve_source
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def build_corpus(config: CorpusConfig, out: str | Path, force: bool = False, pro
         MusicLSTMError: the source is unknown or missing, or not one file in it is usable.
     """
     started = time.perf_counter()
-    out = Path(out)
+    out = check_output_folder(out)
     source = resolve_source(config.source, config.limit)
     steps_per_beat = config.steps_per_beat or natural_steps_per_beat(source.kind)
     source_fingerprint = fingerprint(source, config, steps_per_beat)

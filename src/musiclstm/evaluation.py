@@ -167,13 +167,24 @@ def evaluate(
     return report
 
 
-def read_generated(folder: str | Path, steps_per_beat: int) -> tuple[list[np.ndarray], dict | None]:
-    """The rolls of every MIDI file in a folder (not recursive), read on the corpus's grid, and the
-    generation settings their JSON files record when they all share them (None otherwise)."""
+def read_generated(folder: str | Path, steps_per_beat: int) -> tuple[list[np.ndarray], dict | None, list[dict]]:
+    """The rolls of every readable MIDI file in a folder (not recursive), read on the corpus's grid; the
+    generation settings their JSON files record when they all share them (else None); and the files
+    skipped, each with its reason, as `data` skips them."""
     paths = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in (".mid", ".midi"))
     if not paths:
         raise MusicLSTMError(f"{folder}: no .mid files to judge")
-    return [midi_to_roll(path, steps_per_beat).roll for path in paths], shared_settings(paths)
+    rolls, read, skipped = [], [], []
+    for path in paths:
+        try:
+            rolls.append(midi_to_roll(path, steps_per_beat).roll)
+            read.append(path)
+        except MusicLSTMError as error:
+            skipped.append({"name": path.name, "reason": str(error).removeprefix(f"{path}: ")})
+    if not rolls:
+        reasons = "; ".join(f"{entry['name']}: {entry['reason']}" for entry in skipped[:5])
+        raise MusicLSTMError(f"{folder}: no readable .mid file to judge ({reasons})")
+    return rolls, shared_settings(read), skipped
 
 
 def shared_settings(midi_paths: list[Path]) -> dict | None:
@@ -192,7 +203,7 @@ def shared_settings(midi_paths: list[Path]) -> dict | None:
 
 def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
     """Judge generated pieces against the real pieces of a split, and against the seed's own targets."""
-    generated, settings = read_generated(folder, corpus.steps_per_beat)
+    generated, settings, skipped = read_generated(folder, corpus.steps_per_beat)
     real = [piece.roll for piece in corpus.split(split)]
     train_counts = pitch_class_counts(np.concatenate([piece.roll for piece in corpus.split("train")]))
     result = {
@@ -205,6 +216,7 @@ def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
         )
     if settings is not None:
         result["settings"] = settings
+    result["skipped"] = skipped
     density = result["generated"]["note_density"]
     result["seed_targets"] = {"note_density_2_to_4": {"value": density, "passed": 2.0 <= density <= 4.0}}
     return result
@@ -286,6 +298,7 @@ def format_music(generated: dict) -> list[str]:
             f"{row['pitch_class_kl_from_train']:>6.3f}"
         )
     target = generated["seed_targets"]["note_density_2_to_4"]
+    lines += [f"  skipped {entry['name']}: {entry['reason']}" for entry in generated.get("skipped", [])]
     lines.append(
         f"  seed's target, 2-4 notes per step: {'passed' if target['passed'] else 'FAILED'} "
         f"({target['value']:.2f}); KL: pitch classes against the train split, nats"

@@ -48,3 +48,28 @@ def read_json_object(path: Path) -> dict:
     if not isinstance(value, dict):
         raise MusicLSTMError(f"{path}: expected a JSON object, found {type(value).__name__}")
     return value
+
+
+def check_output_folder(path: str | Path) -> Path:
+    """Refuse, before any work, a folder that cannot be written: a file in its place or above it, or no permission.
+
+    Nothing is created here: the nearest existing folder on the way must be one we may write into.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise MusicLSTMError(f"{path}: exists and is not a folder; choose another output folder")
+    existing = next(parent for parent in (path, *path.parents) if parent.exists() or parent == Path(parent.anchor))
+    if not existing.is_dir():
+        raise MusicLSTMError(f"{path}: {existing} is a file, not a folder; choose another output path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MusicLSTMError(f"{path}: no permission to write in {existing}")
+    return path
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Refuse, before any work, a file path that cannot be written: a folder in its place, or an unwritable folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise MusicLSTMError(f"{path}: is a folder; give a file name")
+    check_output_folder(path.parent)
+    return path

@@ -29,7 +29,7 @@ from musiclstm.config import (
     MusicLSTMError,
     scale_pitch_classes,
 )
-from musiclstm.files import write_atomically, write_json_atomically
+from musiclstm.files import check_output_folder, write_atomically, write_json_atomically
 from musiclstm.metrics import piece_statistics
 from musiclstm.roll import load_midi, roll_to_midi
 
@@ -162,6 +162,37 @@ def plot_roll(roll: np.ndarray, path: str | Path, steps_per_beat: int, primer_st
     return Path(path)
 
 
+PIECE_SUFFIXES = (".mid", ".wav", ".png", ".json")
+
+
+def earlier_pieces(out_dir: str | Path, stem: str = "piece") -> list[Path]:
+    """The files of pieces already in a folder: `<stem>_<n>` with any of the suffixes save_pieces writes."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    return sorted(
+        path
+        for path in out_dir.glob(f"{stem}_*")
+        if path.suffix in PIECE_SUFFIXES and path.stem.removeprefix(f"{stem}_").isdigit()
+    )
+
+
+def check_pieces_folder(out_dir: str | Path, replace: bool = False, stem: str = "piece") -> Path:
+    """Refuse, before composing, a folder that cannot be written or that holds another run's pieces (unless `replace`).
+
+    One run's pieces are one set: `evaluate --generated` judges every piece in a folder, so pieces of
+    two runs must never mix.
+    """
+    out_dir = check_output_folder(out_dir)
+    earlier = earlier_pieces(out_dir, stem)
+    if earlier and not replace:
+        raise MusicLSTMError(
+            f"{out_dir}: already holds the pieces of another run ({earlier[0].name}, ... {len(earlier)} files); "
+            "add --force to replace them, or choose another --out"
+        )
+    return out_dir
+
+
 def save_pieces(
     composition: Composition,
     out_dir: str | Path,
@@ -169,15 +200,20 @@ def save_pieces(
     audio: bool = True,
     soundfont: str | Path | None = None,
     stem: str = "piece",
+    replace: bool = False,
 ) -> list[dict]:
     """Write each piece of a composition as `<stem>_<n>.mid`, `.wav` (unless not `audio`), `.png` and `.json`.
 
+    A folder holding earlier pieces is refused unless `replace`, which removes them first, so that
+    no stale piece is left beside the new ones.
     `tempo_bpm` of None takes the composition's own (its settings' `tempo_bpm`). The JSON holds the
     generation settings, the piece's key and where its primer came from, and the
     continuation's note density, polyphony, empty-step rate and in-key rate (the primer left out).
     Returns one entry per piece: its files, key, primer and statistics.
     """
-    out_dir = Path(out_dir)
+    out_dir = check_pieces_folder(out_dir, replace, stem)
+    for stale in earlier_pieces(out_dir, stem):
+        stale.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     settings, steps_per_beat, primer_steps = composition.settings, composition.steps_per_beat, composition.primer_steps
     tempo_bpm = settings.get("tempo_bpm", DEFAULT_TEMPO_BPM) if tempo_bpm is None else tempo_bpm

@@ -21,11 +21,13 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 
 from musiclstm.config import ModelConfig, MusicLSTMError, TrainConfig
 from musiclstm.corpus import load_corpus
 from musiclstm.dataset import ChunkDataset, WindowDataset
+from musiclstm.files import check_output_folder
 from musiclstm.model import MusicLSTM
 from musiclstm.run import (
     CHECKPOINTS,
@@ -133,6 +135,14 @@ class NonFiniteLoss(MusicLSTMError):
     """The training loss became NaN or infinite."""
 
 
+class Interrupted(MusicLSTMError):
+    """Training was stopped by a signal; `exit_status` is the shell's convention for it (128 + its number)."""
+
+    def __init__(self, message: str, exit_status: int):
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
 class FiniteLoss(Callback):
     """Stop at the first NaN or infinite training loss, before the update it would poison is taken.
 
@@ -234,6 +244,11 @@ def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Traine
     )
 
 
+def kept_files(run_dir: Path) -> str:
+    kept = [name for name in (WEIGHTS_FILE, f"{CHECKPOINTS}/{LAST_CHECKPOINT}") if (run_dir / name).is_file()]
+    return ", ".join(kept) or "nothing yet"
+
+
 def quiet_lightning() -> None:
     """Keep Lightning's device banners, tips and warnings out of the output unless debug logging is on."""
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
@@ -294,7 +309,7 @@ def train(
         MusicLSTMError: the corpus cannot be used, `run_dir` already holds a run (without `resume`),
             there is nothing to resume, or a setting is bad.
     """
-    run_dir = Path(run_dir)
+    run_dir = check_output_folder(run_dir)
     checkpoint = check_checkpoint(run_dir) if resume else None
     data, model_config, train_config = run_settings(data, run_dir, model_config, train_config, resume, changes)
     train_config = train_config.resolved()
@@ -320,10 +335,16 @@ def train(
             weights_only=True,  # torch's restricted unpickler: a hostile checkpoint cannot run code
         )
     except NonFiniteLoss as stop:
-        kept = [name for name in (WEIGHTS_FILE, f"{CHECKPOINTS}/{LAST_CHECKPOINT}") if (run_dir / name).is_file()]
         raise NonFiniteLoss(
-            f"{run_dir}: {stop}. Kept from the last good epochs: {', '.join(kept) or 'nothing yet'}. "
+            f"{run_dir}: {stop}. Kept from the last good epochs: {kept_files(run_dir)}. "
             "Try a lower --lr or --grad-clip 1, then --resume."
+        ) from None
+    except SystemExit as stop:  # how Lightning ends a fit on SIGTERM, and after Ctrl-C (with status 1)
+        name, status = ("SIGTERM", 143) if isinstance(stop, SIGTERMException) else ("Ctrl-C (SIGINT)", 130)
+        raise Interrupted(
+            f"{run_dir}: training stopped by {name} during epoch {trainer.current_epoch}. Kept from the last "
+            f"finished epochs: {kept_files(run_dir)}. Continue with: musiclstm train --out {run_dir} --resume",
+            status,
         ) from None
     history = read_history(run_dir)
     return {
