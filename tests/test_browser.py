@@ -122,3 +122,29 @@ def test_the_studio_composes_in_a_real_browser_and_names_bad_uploads(studio, bro
     page.get_by_text("File must be 1.0MB or smaller").wait_for(timeout=60_000)  # the demo's upload limit
     assert page.get_by_text("Traceback").count() == 0
     assert refused == []
+
+
+def test_the_demo_without_no_browser_and_without_a_terminal_serves_the_page_and_opens_a_browser(tmp_path):
+    port = free_port()
+    opened = tmp_path / "opened.txt"
+    opener = tmp_path / "opener.sh"
+    opener.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    opener.chmod(0o755)
+    home = tmp_path / "home"  # a machine where Streamlit never ran: no ~/.streamlit/credentials.toml
+    home.mkdir()
+    environment = dict(os.environ, HOME=str(home), BROWSER=str(opener))
+    command = [str(Path(sys.executable).with_name("musiclstm")), "demo", "--port", str(port)]
+    server = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not opened.exists() and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.2)
+        assert server.poll() is None, "the demo ended instead of serving"
+        with urllib.request.urlopen(f"http://localhost:{port}/", timeout=5) as answer:
+            assert answer.status == 200
+        assert opened.read_text().strip() == f"http://localhost:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -13,8 +13,11 @@ import json
 import logging
 import os
 import sys
+import time
 import types
 import typing
+import urllib.request
+import webbrowser
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
 
@@ -282,16 +285,35 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Become the Streamlit server (exec, not a child), so stopping this process stops the page too."""
+    """Become the Streamlit server (exec, not a child), so stopping this process stops the page too.
+
+    The server always runs headless: otherwise Streamlit's first run asks for an email address at
+    the terminal, and without a terminal it ends silently. A forked helper opens the browser instead.
+    """
     model = musiclstm.model_folder(args.model)
     musiclstm.read_run_config(model)  # a bad folder is named here, before any page opens
     command = [sys.executable, "-m", "streamlit", "run", musiclstm.STUDIO_PAGE]
     command += ["--server.port", str(args.port), "--server.address", args.address]
-    command += ["--server.headless", str(args.no_browser).lower(), "--browser.gatherUsageStats", "false"]
+    command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
     command += ["--server.maxUploadSize", "1", "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
     environment = dict(os.environ, MUSICLSTM_RUNS=args.runs, MUSICLSTM_MODEL=str(model))
     sys.stdout.flush()
+    if not args.no_browser and os.fork() == 0:
+        open_when_serving(f"http://{args.address}:{args.port}")
+        os._exit(0)
     os.execve(sys.executable, command, environment)
+
+
+def open_when_serving(address: str, timeout_seconds: float = 60) -> bool:
+    """Open `address` in the user's browser once the studio answers there; False if it never did."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{address}/_stcore/health", timeout=2):
+                return webbrowser.open(address)
+        except OSError:
+            time.sleep(0.3)
+    return False
 
 
 def add_export_command(commands: argparse._SubParsersAction) -> None:
