@@ -6,7 +6,6 @@ import ast
 import json
 import subprocess
 import sys
-import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -290,7 +289,22 @@ def test_a_bad_tempo_is_refused_before_any_work(trained_runs, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(trained_runs, bach_corpus, tmp_path, capsys):
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(
+    trained_runs, bach_corpus, tmp_path, capsys, monkeypatch
+):
+    from musiclstm import bundle, corpus, evaluation, generation, training
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work began before the output path was checked")
+
+    for module, first_work in (
+        (generation, "compose_rolls"),
+        (corpus, "read_source"),
+        (evaluation, "open_data"),
+        (training, "load_corpus"),
+        (bundle, "load_corpus"),
+    ):
+        monkeypatch.setattr(module, first_work, no_work)
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
     model = ["--model", str(trained_runs["all"])]
@@ -302,9 +316,7 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(traine
         ["export", "--run", str(trained_runs["all"]), "--out", str(a_file)],
     ]
     for command in commands:
-        started = time.perf_counter()
         assert main(command) == 2, command
-        assert time.perf_counter() - started < 5, command  # refused at once, not after the work
         assert "a_file" in capsys.readouterr().err
     assert a_file.read_text() == "not a folder"
 

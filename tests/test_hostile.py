@@ -40,6 +40,11 @@ def flip_weight_bytes(folder: Path) -> None:
     (folder / "model.safetensors").write_bytes(bytes(data))
 
 
+def replace_weights_with_a_link_to_dev_zero(folder: Path) -> None:
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors").symlink_to("/dev/zero")
+
+
 DAMAGES = {
     "truncated weights": (truncate_weights, "model.safetensors: weights do not load"),
     "altered weights header": (flip_weight_bytes, "model.safetensors: weights do not load"),
@@ -52,6 +57,9 @@ DAMAGES = {
     "bad pos_weight": (edit_config(lambda c: c["train"].update(pos_weight="ten")), "train.pos_weight must be"),
     "not json": (lambda folder: (folder / "config.json").write_text("{nope"), "config.json: unreadable"),
     "config a list": (lambda folder: (folder / "config.json").write_text("[1, 2]"), "expected a JSON object"),
+    # 3.7 GB of network if it were built: refused from the weights file's header alone, in well under a second
+    "huge claimed size": (edit_config(lambda c: c["model"].update(lstm_units=8192)), "weights do not load into this"),
+    "weights a device": (replace_weights_with_a_link_to_dev_zero, "model.safetensors: not a regular file"),
 }
 
 

@@ -21,9 +21,8 @@ import pickle
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
-from torch import nn
 
 from musiclstm.config import (
     CONTEXT_TAUGHT_BY,
@@ -128,38 +127,48 @@ def save_weights(model: MusicLSTM, run_dir: Path) -> None:
 def load_model(run_dir: str | Path) -> MusicLSTM:
     """Rebuild a model from its folder, in eval mode, on the CPU.
 
+    The weights file's tensor names and shapes are compared with the config's network before that
+    network is built (on torch's meta device, which allocates nothing), so a config claiming a huge
+    model is refused at once rather than after gigabytes of allocation.
+
     Raises:
         MusicLSTMError: the folder, its config or its weights are missing, damaged or do not match.
     """
     run_dir = Path(run_dir)
     settings = read_run_config(run_dir)
     try:
-        model = MusicLSTM(ModelConfig(**settings["model"]), settings["train"]["pos_weight"])
+        model_config = ModelConfig(**settings["model"])
+        with torch.device("meta"):
+            shapes = {name: tuple(tensor.shape) for name, tensor in MusicLSTM(model_config).state_dict().items()}
     except (TypeError, MusicLSTMError) as err:
         raise MusicLSTMError(f"{run_dir / CONFIG_FILE}: bad 'model' section ({err})") from err
     weights_path = run_dir / WEIGHTS_FILE
-    if not weights_path.is_file():
+    if not weights_path.exists():
         raise MusicLSTMError(f"{run_dir}: no {WEIGHTS_FILE}; has training saved a best epoch yet?")
+    if not weights_path.is_file():
+        raise MusicLSTMError(f"{weights_path}: not a regular file")
     try:
+        with safe_open(weights_path, "pt") as stored:
+            stored_shapes = {name: tuple(stored.get_slice(name).get_shape()) for name in stored.keys()}
+        mismatch = weights_mismatch(shapes, stored_shapes)
+        if mismatch:
+            raise MusicLSTMError(f"{weights_path}: weights do not load into this model ({mismatch})")
         weights = load_file(weights_path)
     except (SafetensorError, OSError, RuntimeError) as err:
         raise MusicLSTMError(f"{weights_path}: weights do not load ({err})") from err
-    mismatch = weights_mismatch(model, weights)
-    if mismatch:
-        raise MusicLSTMError(f"{weights_path}: weights do not load into this model ({mismatch})")
+    model = MusicLSTM(model_config, settings["train"]["pos_weight"])
     model.load_state_dict(weights)
     return model.eval()
 
 
-def weights_mismatch(model: nn.Module, weights: dict[str, torch.Tensor]) -> str | None:
-    """The first way `weights` differ from the model's own tensors (name or shape), or None."""
-    expected = model.state_dict()
-    unmatched = sorted(expected.keys() ^ weights.keys())
+def weights_mismatch(expected: dict[str, tuple], stored: dict[str, tuple]) -> str | None:
+    """The first way the stored tensors' names and shapes differ from the model's, or None."""
+    unmatched = sorted(expected.keys() ^ stored.keys())
     if unmatched:
         return f"{unmatched[0]} is {'missing' if unmatched[0] in expected else 'not part of the model'}"
-    for name, tensor in expected.items():
-        if weights[name].shape != tensor.shape:
-            return f"{name} has shape {tuple(weights[name].shape)}, config.json makes it {tuple(tensor.shape)}"
+    for name, shape in expected.items():
+        if stored[name] != shape:
+            return f"{name} has shape {stored[name]}, config.json makes it {shape}"
     return None
 
 
