@@ -279,7 +279,7 @@ def test_every_documented_setting_has_its_flag(command, settings_class, capsys):
     help_text = capsys.readouterr().out
     for field in fields(getattr(musiclstm, settings_class)):
         if field.metadata.get("help"):
-            assert (field.metadata["flag"] or "--" + field.name.replace("_", "-")) in help_text, field.name
+            assert musiclstm.flag_name(field) in help_text, field.name
 
 
 def test_a_bad_tempo_is_refused_before_any_work(trained_runs, tmp_path, capsys):

@@ -32,6 +32,7 @@ from musiclstm.config import (
     MusicLSTMError,
     TrainConfig,
     bundled_model,
+    flag_name,
 )
 from musiclstm.config import VERSION as __version__
 from musiclstm.corpus import Corpus, Piece, build_corpus, format_summary, load_corpus
@@ -83,9 +84,10 @@ __all__ = [
     "TrainConfig",
     "__version__",
     "build_corpus",
+    "bundled_model",
     "check_output_file",
     "check_output_folder",
-    "bundled_model",
+    "flag_name",
     "format_summary",
     "load_corpus",
     "midi_to_roll",

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save
 
-from musiclstm.config import DEFAULT_TEMPO_BPM, GenerationSettings, ModelConfig, TrainConfig
+from musiclstm.config import GenerationSettings, ModelConfig, TrainConfig, flag_name
 from musiclstm.corpus import load_corpus, write_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_bytes_atomically, write_json_atomically
 from musiclstm.run import CONFIG_FILE, HISTORY_CSV, HISTORY_PNG, WEIGHTS_FILE, read_history, read_run_config
@@ -108,7 +108,7 @@ def changed_flags(values: dict, defaults: object) -> list[str]:
             or values[field.name] == getattr(defaults, field.name)
         ):
             continue
-        flag = field.metadata["flag"] or "--" + field.name.replace("_", "-")
+        flag = flag_name(field)
         flags.append(flag if values[field.name] is True else f"{flag} {values[field.name]}")
     return flags
 
@@ -227,7 +227,7 @@ def generation_sentence(generated: dict, pieces_noun: str) -> str:
     count = generated["generated"]["pieces"]
     if settings is None:
         return f"Generated music ({count} pieces) against the real held-out {pieces_noun}:"
-    flags = changed_flags(settings, GenerationSettings(seed=0, tempo_bpm=settings.get("tempo_bpm", DEFAULT_TEMPO_BPM)))
+    flags = changed_flags(settings, GenerationSettings(seed=0))  # seed=0 only spares drawing one; seeds are not shown
     said_elsewhere = ("--temperature", "--scale", "--length", "--context", "--num-outputs")  # or the strategy's own
     flags = [flag for flag in flags if not flag.startswith(said_elsewhere)]
     how = f"composed with `{' '.join(flags)}`" if flags else "composed with the default settings"

@@ -31,6 +31,7 @@ from musiclstm import (
     ModelConfig,
     MusicLSTMError,
     TrainConfig,
+    flag_name,
 )
 
 
@@ -58,7 +59,7 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_class: type) ->
         else:
             options.update(type=kind, choices=meta["choices"])
         options.update(required=field.default is MISSING, **meta["argparse"])
-        parser.add_argument(meta["flag"] or "--" + field.name.replace("_", "-"), **options)
+        parser.add_argument(flag_name(field), **options)
 
 
 def given(args: argparse.Namespace, settings_class: type) -> dict:
@@ -263,7 +264,6 @@ def add_render_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    musiclstm.check_output_file(args.wav)
     synthesizer = musiclstm.render_audio(args.midi, args.wav, args.soundfont)
     print(f"Wrote {args.wav} ({synthesizer})")
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, Field, asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -99,6 +99,7 @@ def setting(
 ):
     """A dataclass field whose metadata gives the command line its flag: help, choices, how to show the default.
 
+    A `default` of dataclasses.MISSING makes a field without a default, whose flag is required.
     `default_text` replaces the default in the help (for a None whose meaning depends on another
     setting); `flag` replaces the flag derived from the field's name; `more` goes to argparse as is.
     """
@@ -106,9 +107,9 @@ def setting(
     return field(default=default, metadata=metadata)
 
 
-def required_setting(help: str, **more):
-    """A field with no default: the command line makes its flag required."""
-    return field(metadata=dict(help=help, choices=None, default_text=None, flag=None, argparse=more))
+def flag_name(setting_field: Field) -> str:
+    """The command-line flag of a settings field: its own `flag`, else `--lstm-units` for `lstm_units`."""
+    return setting_field.metadata.get("flag") or "--" + setting_field.name.replace("_", "-")
 
 
 SPLITS = ("train", "valid", "test")
@@ -139,9 +140,10 @@ class CorpusConfig:
     `limit` keeps only the first N files (in sorted order), for quick trials.
     """
 
-    source: str = required_setting(
+    source: str = setting(
+        MISSING,
         "'bach' (the chorales in music21's corpus), a folder of .mid/.midi files (searched recursively), "
-        "or a benchmark file (.pickle/.pkl/.json with train/valid/test; its split is kept)"
+        "or a benchmark file (.pickle/.pkl/.json with train/valid/test; its split is kept)",
     )
     steps_per_beat: int | None = setting(
         None,

@@ -124,8 +124,9 @@ class LaneReader:
     Re-reading is `window` sequential LSTM steps per step, at batch 1 bound by reading the weights
     `window` times. Here `window` copies of the state ("lanes") run side by side instead, restarted
     from zero in turn, one per step: after every step exactly one lane has read the last `window`
-    steps from zero, and its output is the window's prediction. Measured 1.6-2.0x faster than
-    re-reading for one piece, 1.1x for two and slower for four (README), so only one piece uses it.
+    steps from zero, and its output is the window's prediction. Measured 1.4-2.0x faster than
+    re-reading for one piece (median 1.8x), 1.1-1.3x for two and slower for four (README), so only one
+    piece uses it.
     """
 
     def __init__(self, model: MusicLSTM, history: torch.Tensor):

@@ -29,7 +29,7 @@ from musiclstm.config import (
     MusicLSTMError,
     scale_pitch_classes,
 )
-from musiclstm.files import check_output_folder, write_atomically, write_json_atomically
+from musiclstm.files import check_output_file, check_output_folder, write_atomically, write_json_atomically
 from musiclstm.metrics import piece_statistics
 from musiclstm.roll import load_midi, roll_to_midi
 
@@ -94,7 +94,7 @@ def render_audio(
     Raises:
         MusicLSTMError: the MIDI file or the SoundFont is missing or unreadable, or FluidSynth fails.
     """
-    midi_path, wav_path = Path(midi_path), Path(wav_path)
+    midi_path, wav_path = Path(midi_path), check_output_file(wav_path)
     midi = load_midi(midi_path)  # names a bad file before any synthesizer sees it
     soundfont = Path(soundfont) if soundfont else DEFAULT_SOUNDFONT
     if not soundfont.is_file():
