@@ -130,7 +130,9 @@ def test_a_perfect_predictor_scores_accuracy_one_and_a_silent_one_scores_zero():
     assert perfect["frame_accuracy"] == perfect["precision"] == perfect["recall"] == perfect["f1"] == 1.0
     assert perfect["binary_accuracy"] == 1.0 and perfect["nll"] < 1e-6
     silent = bernoulli_report(np.full((3, 88), -20.0), roll)
-    assert silent["frame_accuracy"] == 0.0 and silent["recall"] == 0.0
+    assert silent["frame_accuracy"] == 0.0 and silent["recall"] == 0.0 and silent["f1"] == 0.0
+    wrong = bernoulli_report(np.where(roll, -20.0, 20.0), roll)  # every note it claims is wrong, every one missed
+    assert wrong["precision"] == wrong["recall"] == wrong["f1"] == 0.0
     assert silent["binary_accuracy"] == pytest.approx(1 - 3 / 264)
 
 

@@ -71,7 +71,7 @@ def predictive_report(nll: np.ndarray, predicted: np.ndarray, roll: np.ndarray) 
         "frame_accuracy": ratio(tp, tp + fp + fn),
         "precision": precision,
         "recall": recall,
-        "f1": ratio(2 * precision * recall, precision + recall),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),  # 2PR / (P + R), but 0, not 1, when every note is wrong
         "binary_accuracy": ratio(tp + tn, tp + fp + fn + tn),
     }
 
