@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mido
 import numpy as np
 import pytest
 from conftest import TICKS_PER_BEAT, write_midi
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from musiclstm import MusicLSTMError
-from musiclstm.roll import midi_to_roll, roll_to_midi, roll_to_notes, steps_to_roll
+from musiclstm.roll import MAX_ROLL_STEPS, WRITE_RESOLUTION, midi_to_roll, roll_to_midi, roll_to_notes, steps_to_roll
 
 BEAT = TICKS_PER_BEAT
 
@@ -150,3 +151,12 @@ def test_real_chorales_survive_roll_to_midi_to_roll(bach_corpus, tmp_path):
     for piece in bach_corpus:
         back = round_trip(piece.roll, bach_corpus.steps_per_beat, 100.0, tmp_path / "chorale.mid")
         assert np.array_equal(back, piece.roll), piece.name
+
+
+@pytest.mark.parametrize("steps, steps_per_beat", [(MAX_ROLL_STEPS, 1), (10_417, 1)])
+def test_a_roll_as_long_as_musiclstm_reads_survives_roll_to_midi_to_roll(tmp_path, steps, steps_per_beat):
+    """At 960 ticks a beat, 10,417 steps at 1 per beat would end past pretty_midi's 10,000,000-tick limit."""
+    roll = np.random.default_rng(steps_per_beat).random((steps, 88)) < 0.002
+    roll[-1, 40] = True
+    assert np.array_equal(round_trip(roll, steps_per_beat, 20.0, tmp_path / "long.mid"), roll)
+    assert mido.MidiFile(tmp_path / "long.mid").ticks_per_beat <= WRITE_RESOLUTION

@@ -132,7 +132,9 @@ def compose(folder: str, settings: dict, primer) -> dict:
         uploaded = saved_upload(primer, Path(scratch))
         composition = generate(composer, uploaded, primer.name if primer else None, length=steps, **options)
         (piece,) = save_pieces(composition, scratch)
-        files = {kind: Path(piece["files"][kind]).read_bytes() for kind in ("midi", "wav", "png")}
+        files = {
+            kind: Path(piece["files"][kind]).read_bytes() for kind in ("midi", "wav", "png") if kind in piece["files"]
+        }
     continuation = composition.rolls[0, composition.primer_steps :]
     return {
         "files": files,
@@ -140,7 +142,8 @@ def compose(folder: str, settings: dict, primer) -> dict:
         "seed": composition.settings["seed"],
         "primer": composition.primer_sources[0],
         "key": piece["key"],
-        "synthesizer": piece["files"]["synthesizer"],
+        "synthesizer": piece["files"].get("synthesizer"),
+        "no_audio": piece["files"].get("no_audio"),
     }
 
 
@@ -151,12 +154,16 @@ def show(value) -> str:
 def show_piece(piece: dict, reference: dict | None) -> None:
     key = f"In {piece['key']}. " if piece["key"] else ""
     st.image(piece["files"]["png"], caption=f"{key}Seed {piece['seed']}. Shaded: the primer, {piece['primer']}.")
-    st.audio(piece["files"]["wav"], format="audio/wav")
-    if piece["synthesizer"] != "fluidsynth":
-        st.caption("FluidSynth is not installed: the audio is pretty_midi's plain synthesizer.")
+    if piece["no_audio"]:
+        st.caption(f"No audio: the piece is {piece['no_audio']}.")
+    else:
+        st.audio(piece["files"]["wav"], format="audio/wav")
+        if piece["synthesizer"] != "fluidsynth":
+            st.caption("FluidSynth is not installed: the audio is pretty_midi's plain synthesizer.")
     midi_column, wav_column = st.columns(2)
     midi_column.download_button("Download MIDI", piece["files"]["midi"], "musiclstm.mid", "audio/midi")
-    wav_column.download_button("Download WAV", piece["files"]["wav"], "musiclstm.wav", "audio/wav")
+    if not piece["no_audio"]:
+        wav_column.download_button("Download WAV", piece["files"]["wav"], "musiclstm.wav", "audio/wav")
     columns = {"": list(STATISTICS), "this piece": [], "held-out music of the model's corpus": []}
     for name in STATISTICS.values():
         columns["this piece"].append(piece["statistics"][name])

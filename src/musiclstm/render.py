@@ -43,6 +43,23 @@ BASE_VELOCITY = 76
 BEAT_ACCENT = 10  # added on every beat
 BAR_ACCENT = 20  # added on each bar's first beat instead
 DEFAULT_SOUNDFONT = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+MAX_BAR_LINES = 400  # more would lie under 6 pixels apart in the widest picture, and cost seconds to draw
+MAX_AUDIO_SECONDS = 3600  # an hour of FluidSynth's stereo WAV is 635 MB; a longer piece is written as MIDI only
+
+
+def format_duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{seconds / 60:.1f} min"
+
+
+def too_long_for_audio(seconds: float) -> str | None:
+    """Why a piece of `seconds` gets no WAV, or None when it may have one."""
+    if seconds <= MAX_AUDIO_SECONDS:
+        return None
+    return (
+        f"{format_duration(seconds)} long, over the {format_duration(MAX_AUDIO_SECONDS)} limit for audio "
+        "(the WAV would take gigabytes); its MIDI file plays in any MIDI player"
+    )
 
 
 def accented_velocity(steps_per_beat: int):
@@ -92,10 +109,13 @@ def render_audio(
     """Render a MIDI file to WAV; return which synthesizer made it ('fluidsynth' or 'pretty_midi').
 
     Raises:
-        MusicLSTMError: the MIDI file or the SoundFont is missing or unreadable, or FluidSynth fails.
+        MusicLSTMError: the MIDI file or the SoundFont is missing or unreadable, the piece is longer than
+            MAX_AUDIO_SECONDS, or FluidSynth fails.
     """
     midi_path, wav_path = Path(midi_path), check_output_file(wav_path)
     midi = load_midi(midi_path)  # names a bad file before any synthesizer sees it
+    if reason := too_long_for_audio(midi.get_end_time()):
+        raise MusicLSTMError(f"{midi_path}: {reason}")
     soundfont = Path(soundfont) if soundfont else DEFAULT_SOUNDFONT
     if not soundfont.is_file():
         raise MusicLSTMError(f"{soundfont}: SoundFont not found (give a .sf2 file with --soundfont)")
@@ -131,7 +151,7 @@ def render_audio(
 
 
 def plot_roll(roll: np.ndarray, path: str | Path, steps_per_beat: int, primer_steps: int = 0, title: str = "") -> Path:
-    """Draw a roll as a PNG: time across, pitch up, bar lines, the primer shaded."""
+    """Draw a roll as a PNG: time across, pitch up, bar lines (up to MAX_BAR_LINES), the primer shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,8 +173,9 @@ def plot_roll(roll: np.ndarray, path: str | Path, steps_per_beat: int, primer_st
         axis.axvspan(0, primer_steps, color="tab:blue", alpha=0.15, label="primer")
         axis.axvline(primer_steps, color="tab:blue", linewidth=1.5)
         axis.legend(loc="upper right")
-    for bar in range(0, steps + 1, steps_per_beat * BEATS_PER_BAR):
-        axis.axvline(bar, color="tab:gray", linewidth=0.4, alpha=0.5)
+    bars = range(0, steps + 1, steps_per_beat * BEATS_PER_BAR)
+    if len(bars) <= MAX_BAR_LINES:
+        axis.vlines(bars, 0, 1, transform=axis.get_xaxis_transform(), color="tab:gray", linewidth=0.4, alpha=0.5)
     axis.set(xlabel=f"step ({steps_per_beat} per beat)", ylabel="MIDI pitch", title=title)
     figure.tight_layout()
     write_atomically(Path(path), lambda file: figure.savefig(file, format="png", dpi=100))
@@ -204,6 +225,8 @@ def save_pieces(
 ) -> list[dict]:
     """Write each piece of a composition as `<stem>_<n>.mid`, `.wav` (unless not `audio`), `.png` and `.json`.
 
+    A piece longer than MAX_AUDIO_SECONDS gets no WAV: a warning says so, and its JSON says why.
+
     A folder holding earlier pieces is refused unless `replace`, which removes them first, so that
     no stale piece is left beside the new ones.
     `tempo_bpm` of None takes the composition's own (its settings' `tempo_bpm`). The JSON holds the
@@ -223,7 +246,11 @@ def save_pieces(
         allowed = scale_pitch_classes(key, scale) if scale else None
         base = out_dir / f"{stem}_{number}"
         files = {"midi": str(write_midi(roll, base.with_suffix(".mid"), steps_per_beat, tempo_bpm))}
-        if audio:
+        no_audio_reason = too_long_for_audio(len(roll) * 60 / (steps_per_beat * tempo_bpm)) if audio else None
+        if no_audio_reason:
+            log.warning("%s: no WAV written: %s", base.name, no_audio_reason)
+            files["no_audio"] = no_audio_reason
+        elif audio:
             synthesizer = render_audio(base.with_suffix(".mid"), base.with_suffix(".wav"), soundfont)
             files["wav"] = str(base.with_suffix(".wav"))
             files["synthesizer"] = synthesizer

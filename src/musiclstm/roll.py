@@ -21,6 +21,7 @@ from musiclstm.config import HIGHEST_PITCH, LOWEST_PITCH, N_KEYS, MusicLSTMError
 
 MIDI_HEADER = b"MThd"
 WRITE_RESOLUTION = 960  # ticks per quarter note in files we write: divisible by 1-6, 8, 10, 12, 15, 16
+MAX_FILE_TICKS = 10_000_000  # pretty_midi refuses a file whose last event lies past this tick as likely corrupt
 END_MARKER = "musiclstm:end"  # a text event that keeps a roll's trailing silence in the file
 MAX_MIDI_BYTES = 4_000_000  # a long orchestral MIDI file is under 1 MB; this bounds the parsing work
 MAX_ROLL_STEPS = 500_000  # 35 hours at 4 steps per beat and 60 bpm; 44 MB of roll
@@ -137,6 +138,19 @@ def roll_to_notes(roll: np.ndarray) -> list[tuple[int, int, int]]:
     return sorted(notes)
 
 
+def write_resolution(n_steps: int, steps_per_beat: int) -> int:
+    """Ticks per quarter note for writing a roll of `n_steps`: WRITE_RESOLUTION, or for a roll so long
+    that its end would lie past MAX_FILE_TICKS, the most whole ticks per step that keep it within.
+
+    At 960 ticks per beat a piece of 10,417 steps at 1 step per beat (41,667 at 4) would already end
+    past the limit, and pretty_midi, and so musiclstm, would refuse the file it had written.
+    """
+    steps = n_steps + 1  # a step to spare: pretty_midi writes the end of its track a tick or two late
+    if steps * WRITE_RESOLUTION <= MAX_FILE_TICKS * steps_per_beat:
+        return WRITE_RESOLUTION
+    return steps_per_beat * max(1, MAX_FILE_TICKS // steps)
+
+
 def roll_to_midi(
     roll: np.ndarray,
     steps_per_beat: int,
@@ -147,12 +161,14 @@ def roll_to_midi(
     """Write a roll as one instrument, merging each held run of steps into one note.
 
     `velocity` is a number, or a function of a note's start step. A text event marks the roll's last
-    step, so trailing silence survives a round trip.
+    step, so trailing silence survives a round trip. The resolution is `write_resolution`'s, so a
+    roll of any length up to MAX_ROLL_STEPS reads back.
     """
     if roll.ndim != 2 or roll.shape[1] != N_KEYS:
         raise MusicLSTMError(f"a roll must have shape (steps, {N_KEYS}), got {roll.shape}")
     seconds_per_step = 60.0 / (tempo_bpm * steps_per_beat)
-    midi = pretty_midi.PrettyMIDI(resolution=WRITE_RESOLUTION, initial_tempo=tempo_bpm)
+    resolution = write_resolution(roll.shape[0], steps_per_beat)
+    midi = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=tempo_bpm)
     instrument = pretty_midi.Instrument(program=program)
     velocity_at = velocity if callable(velocity) else (lambda step: velocity)
     for pitch, start, end in roll_to_notes(roll):
