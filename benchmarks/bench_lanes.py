@@ -27,7 +27,7 @@ from musiclstm.model import MusicLSTM
 def seconds(reader_class, model: MusicLSTM, batch: int, length: int) -> float:
     history = torch.rand(batch, 2 * model.config.window, N_KEYS, generator=torch.Generator().manual_seed(0)) < 0.05
     started = time.perf_counter()
-    reader = reader_class(model, history.float())
+    reader = reader_class(model, history.float(), batch)
     for _ in range(length):
         reader.read(model.head.draw(reader.features, DrawRules()).float())
     return time.perf_counter() - started

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from musiclstm import MusicLSTMError
+from musiclstm import model as model_module
 from musiclstm.config import MODEL_PRESETS
-from musiclstm.evaluation import evaluate_model, piece_features
+from musiclstm.evaluation import evaluate_model, piece_features, score_piece
 from musiclstm.metrics import bernoulli_nll
 from musiclstm.model import MusicLSTM
 
@@ -27,10 +28,14 @@ def trained_like_model():
     return model
 
 
+def all_features(model, roll, context) -> np.ndarray:
+    return torch.cat(list(piece_features(model, roll, context))).numpy()
+
+
 def test_stateful_scoring_equals_stepping_the_model_one_frame_at_a_time(trained_like_model):
     model = trained_like_model
     roll = np.random.default_rng(0).random((90, 88)) < 0.05
-    features = piece_features(model, roll, "stateful").numpy()
+    features = all_features(model, roll, "stateful")
     window = model.config.window
     frames = torch.cat([torch.zeros(window, 88), torch.from_numpy(roll.astype(np.float32))])
     state, stepped = None, []
@@ -46,8 +51,8 @@ def test_window_scoring_reads_exactly_the_window_before_each_frame(trained_like_
     model = trained_like_model
     window = model.config.window
     roll = np.random.default_rng(1).random((window + 20, 88)) < 0.05
-    logits = piece_features(model, roll, "window").numpy()
-    stateful = piece_features(model, roll, "stateful").numpy()
+    logits = all_features(model, roll, "window")
+    stateful = all_features(model, roll, "stateful")
     np.testing.assert_allclose(logits[0], stateful[0], atol=1e-5)  # both: `window` frames of silence
     assert not np.allclose(logits[window + 5 :], stateful[window + 5 :], atol=1e-3)
     with torch.no_grad():
@@ -71,7 +76,10 @@ def test_a_model_trained_with_pos_weight_is_scored_on_calibrated_probabilities(b
     pieces = bach_corpus.split("valid")
     with torch.no_grad():
         raw = np.concatenate(
-            [trained_like_model.head(piece_features(trained_like_model, piece.roll, "stateful")) for piece in pieces]
+            [
+                trained_like_model.head(torch.from_numpy(all_features(trained_like_model, piece.roll, "stateful")))
+                for piece in pieces
+            ]
         )
     rolls = np.concatenate([piece.roll for piece in pieces])
     weighted = MusicLSTM(SMALL, pos_weight=10.0).eval()
@@ -79,3 +87,16 @@ def test_a_model_trained_with_pos_weight_is_scored_on_calibrated_probabilities(b
     report = evaluate_model(weighted, bach_corpus, "valid", "stateful")
     assert report["nll"] == pytest.approx(bernoulli_nll(raw - math.log(10.0), rolls).mean(), rel=1e-6)
     assert report["pos_weight"] == 10.0
+
+
+@pytest.mark.parametrize("rows_per_call", [1, 7, 64])
+def test_a_piece_read_in_chunks_scores_as_if_read_in_one_call(trained_like_model, monkeypatch, rows_per_call):
+    """Chunks shorter than the lead-in, and ones cutting the piece anywhere, carry the state across."""
+    roll = np.random.default_rng(2).random((150, 88)) < 0.05
+    whole = score_piece(trained_like_model, roll, "stateful")
+    monkeypatch.setattr(model_module, "ROWS_PER_CALL", rows_per_call)
+    assert len(trained_like_model.chunks(torch.zeros(1, 150, 88))) == -(-150 // rows_per_call)
+    chunked = score_piece(trained_like_model, roll, "stateful")
+    np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-5)
+    np.testing.assert_array_equal(chunked[1], whole[1])
+    assert chunked[2] == pytest.approx(whole[2], rel=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -94,3 +95,28 @@ def test_a_signalled_training_run_says_what_it_kept_and_exits_with_the_signals_s
     assert f"training stopped by {named}" in stderr and "Traceback" not in stderr
     assert "checkpoints/last.ckpt" in stderr and f"musiclstm train --out {run} --resume" in stderr
     load_model(run)  # the best weights so far load
+
+
+@pytest.mark.parametrize(
+    "command, working",
+    [
+        (["data", "--source", "bach", "--workers", "2"], "reading bach"),
+        (["generate", "--length", "100000", "--no-audio"], "composing"),
+    ],
+)
+def test_ctrl_c_in_data_or_generate_is_one_line_status_130_and_nothing_half_written(tmp_path, command, working):
+    """Ctrl-C at a terminal signals the whole foreground process group, the reading workers too."""
+    out, stderr = tmp_path / "out", tmp_path / "stderr.txt"
+    with stderr.open("wb") as sink:
+        process = subprocess.Popen(
+            [CONSOLE, *command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True
+        )
+        deadline = time.monotonic() + 120
+        while working not in stderr.read_text() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)
+        status = process.wait(timeout=60)
+    said = stderr.read_text()
+    assert status == 130, said
+    assert "musiclstm: interrupted (Ctrl-C)" in said and "Traceback" not in said and "KeyboardInterrupt" not in said
+    assert not out.exists() and not list(tmp_path.glob("**/*.tmp*"))

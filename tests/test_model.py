@@ -77,3 +77,32 @@ def test_single_steps_in_eval_mode_match_the_sequence_kernel_and_training_keeps_
     with torch.no_grad():
         twice = [model(rolls[:, :1])[0] for _ in range(2)]
     assert not torch.equal(*twice)  # a training step is still dropped out, not the eval-only fast path
+
+
+def test_outside_training_one_lstm_call_reads_at_most_rows_per_call_and_chunks_change_nothing(monkeypatch):
+    from musiclstm import model as model_module
+    from musiclstm.evaluation import score_piece
+
+    torch.manual_seed(0)
+    model = MusicLSTM(replace(MODEL_PRESETS["small"], lstm_units=8, dense_units=4, window=16)).eval()
+    rolls = (torch.rand(3, 50, 88) < 0.1).float()
+    with torch.inference_mode():
+        whole = model(rolls, every_step=True)[0], model(rolls)[0]
+    calls = []
+    lstm = torch.nn.LSTM.forward
+    monkeypatch.setattr(
+        torch.nn.LSTM,
+        "forward",
+        lambda self, inputs, state=None: calls.append(inputs.shape[:2]) or lstm(self, inputs, state),
+    )
+    monkeypatch.setattr(model_module, "ROWS_PER_CALL", 24)  # 8 steps at batch 3
+    with torch.inference_mode():
+        chunked = model(rolls, every_step=True)[0], model(rolls)[0]
+        score_piece(model, rolls[0].bool().numpy(), "stateful")
+    assert calls and max(batch * steps for batch, steps in calls) <= 24
+    for expected, got in zip(whole, chunked, strict=True):
+        torch.testing.assert_close(got, expected)
+    model.train()
+    calls.clear()
+    model(rolls)
+    assert calls == [(3, 50), (3, 50)]  # training reads its windows whole, one call per layer

@@ -232,7 +232,7 @@ def add_generate_command(commands: argparse._SubParsersAction) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     settings = GenerationSettings(**given(args, GenerationSettings))  # checked before the folder, then composing
     musiclstm.check_pieces_folder(args.out, replace=args.force)
-    composition = musiclstm.generate(args.model, args.primer, **settings.to_dict())
+    composition = musiclstm.generate(args.model, args.primer, progress=True, **settings.to_dict())
     pieces = musiclstm.save_pieces(
         composition, args.out, audio=not args.no_audio, soundfont=args.soundfont, replace=args.force
     )

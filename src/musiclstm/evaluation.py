@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -46,26 +47,39 @@ def check_context(context: str) -> None:
 
 
 @torch.inference_mode()
-def piece_features(model: MusicLSTM, roll: np.ndarray, context: str) -> torch.Tensor:
-    """The features that predict every frame of a piece, (frames, dense_units), each from the frames before it."""
+def piece_features(model: MusicLSTM, roll: np.ndarray, context: str) -> Iterator[torch.Tensor]:
+    """The features that predict every frame of a piece, each from the frames before it, in order.
+
+    Yields them a chunk of frames at a time, (frames in the chunk, dense_units), so that scoring a
+    long piece holds one chunk's features, never the whole piece's.
+    """
     check_context(context)
     window, frames = model.config.window, len(roll)
     padded = torch.from_numpy(with_lead_in(np.asarray(roll, dtype=np.float32), window))  # (window + frames, 88)
     if context == "stateful":
-        features, _ = model(padded[None, : window + frames - 1], every_step=True)  # (1, window + frames - 1, dense)
-        return features[0, window - 1 :]
+        state, lead_in = None, window - 1  # the features after the lead-in's steps but its last predict nothing
+        for chunk in model.chunks(padded[None, : window + frames - 1]):
+            features, state = model(chunk, state, every_step=True)
+            if len(features[0]) > lead_in:
+                yield features[0, lead_in:]
+            lead_in = max(0, lead_in - len(features[0]))
+        return
     windows = padded.unfold(0, window, 1)[:frames].transpose(1, 2)  # (frames, window, 88): frame t sees t-window..t-1
-    return torch.cat([model(batch)[0] for batch in windows.split(WINDOWS_PER_BATCH)])
+    for batch in windows.split(WINDOWS_PER_BATCH):
+        yield model(batch)[0]
 
 
 @torch.inference_mode()
 def score_piece(model: MusicLSTM, roll: np.ndarray, context: str) -> tuple[np.ndarray, np.ndarray, float]:
     """A piece's per-frame NLL (frames,), the head's predicted frames (frames, 88) and its summed training loss."""
-    features = piece_features(model, roll, context)
     frames = torch.from_numpy(np.asarray(roll, dtype=np.float32))
-    nll = model.head.frame_nll(features, frames).numpy()
-    loss = float(model.head.loss(features, frames)) * len(roll)
-    return nll, model.head.predicted_frames(features).numpy(), loss
+    nll, predicted, loss, start = [], [], 0.0, 0
+    for features in piece_features(model, roll, context):
+        targets, start = frames[start : start + len(features)], start + len(features)
+        nll.append(model.head.frame_nll(features, targets).numpy())
+        predicted.append(model.head.predicted_frames(features).numpy())
+        loss += float(model.head.loss(features, targets)) * len(targets)
+    return np.concatenate(nll), np.concatenate(predicted), loss
 
 
 def evaluate_model(

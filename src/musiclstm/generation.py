@@ -17,14 +17,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from musiclstm.config import AUTO_KEY, BEATS_PER_BAR, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError
+from musiclstm.config import (
+    AUTO_KEY,
+    BEATS_PER_BAR,
+    KEY_NAMES,
+    N_KEYS,
+    GenerationSettings,
+    MusicLSTMError,
+)
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.dataset import with_lead_in
 from musiclstm.heads import DrawRules
 from musiclstm.metrics import best_root, music_statistics
 from musiclstm.model import MusicLSTM
-from musiclstm.roll import midi_to_roll
+from musiclstm.roll import MAX_ROLL_STEPS, midi_to_roll
 from musiclstm.run import load_model, model_folder, read_run_config
 from musiclstm.sampling import scale_mask
 
@@ -90,15 +98,24 @@ def held_out_statistics(composer: Composer) -> dict | None:
     return music_statistics([piece.roll for piece in pieces], corpus.steps_per_beat) if pieces else None
 
 
+def copies(tensor: torch.Tensor, batch: int, dim: int = 0) -> torch.Tensor:
+    """`tensor`, whose size along `dim` is 1 or `batch`, as `batch` rows of its own."""
+    return tensor.expand(*tensor.shape[:dim], batch, *tensor.shape[dim + 1 :]).contiguous()
+
+
 class StatefulReader:
     """Context `stateful`: the LSTM state runs on through the whole piece, one step of work per step.
 
     Every reader holds `features` (batch, dense_units), which predict the step after the last one read.
+    A history of one row shared by the batch's pieces is read once and its state copied, so a long
+    primer costs the same for one piece as for 256.
     """
 
-    def __init__(self, model: MusicLSTM, history: torch.Tensor):
+    def __init__(self, model: MusicLSTM, history: torch.Tensor, batch: int):
         self.model = model
-        self.features, self.state = model(history)
+        features, state = model(history)
+        self.features = copies(features, batch)
+        self.state = tuple((copies(hidden, batch, 1), copies(cell, batch, 1)) for hidden, cell in state)
 
     def read(self, frame: torch.Tensor) -> None:
         """Take the next step (batch, 88)."""
@@ -108,9 +125,9 @@ class StatefulReader:
 class RereadingReader:
     """Context `window` as the seed computes it: the last `window` steps re-read from a zero state every step."""
 
-    def __init__(self, model: MusicLSTM, history: torch.Tensor):
+    def __init__(self, model: MusicLSTM, history: torch.Tensor, batch: int):
         self.model, self.window = model, model.config.window
-        self.history = history[:, -self.window :]
+        self.history = copies(history[:, -self.window :], batch)
         self.features, _ = model(self.history)
 
     def read(self, frame: torch.Tensor) -> None:
@@ -129,13 +146,14 @@ class LaneReader:
     piece uses it.
     """
 
-    def __init__(self, model: MusicLSTM, history: torch.Tensor):
+    def __init__(self, model: MusicLSTM, history: torch.Tensor, batch: int):
         self.model, self.window = model, model.config.window
-        batch, units = len(history), model.config.lstm_units
+        units = model.config.lstm_units
+        history = copies(history[:, -self.window :], batch)
         lanes = batch * self.window  # lane j of piece b is row b * window + j
         self.state = tuple((torch.zeros(1, lanes, units), torch.zeros(1, lanes, units)) for _ in range(2))
         self.steps_read = 0
-        for frame in history[:, -self.window :].unbind(dim=1):
+        for frame in history.unbind(dim=1):
             self.read(frame)
 
     def read(self, frame: torch.Tensor) -> None:
@@ -149,18 +167,27 @@ class LaneReader:
         self.features = self.model.features(top.view(len(frame), self.window, -1)[:, full])
 
 
-def open_reader(model: MusicLSTM, history: torch.Tensor, context: str):
-    """A reader of `history` (batch, steps, 88) in a context: the one reader interface, `features` and `read`."""
+def open_reader(model: MusicLSTM, history: torch.Tensor, context: str, batch: int):
+    """A reader of `history` (batch or 1 shared row, steps, 88) for `batch` pieces in a context: the one
+    reader interface, `features` and `read`."""
     if context == "stateful":
-        return StatefulReader(model, history)
-    return LaneReader(model, history) if len(history) == 1 else RereadingReader(model, history)
+        return StatefulReader(model, history, batch)
+    return (LaneReader if batch == 1 else RereadingReader)(model, history, batch)
 
 
 def piece_keys(primers: np.ndarray, settings: GenerationSettings) -> list[str]:
-    """Each piece's key: the one asked for, or for `auto` the root whose scale best fits the piece's primer."""
+    """Each piece's key: the one asked for, or for `auto` the root whose scale best fits the piece's primer.
+
+    `primers` is one primer (steps, 88) shared by every piece, or one per piece (num_outputs, steps, 88).
+    """
     if settings.key != AUTO_KEY:
-        return [settings.key] * len(primers)
-    roots = [best_root(primer, settings.effective_scale or "chromatic") for primer in primers]
+        return [settings.key] * settings.num_outputs
+    scale = settings.effective_scale or "chromatic"
+    roots = (
+        [best_root(primers, scale)] * settings.num_outputs
+        if primers.ndim == 2
+        else [best_root(primer, scale) for primer in primers]
+    )
     return [settings.fixed_key if root is None else KEY_NAMES[root] for root in roots]
 
 
@@ -179,26 +206,31 @@ def draw_rules(settings: GenerationSettings, keys: list[str]) -> DrawRules:
 
 @torch.inference_mode()
 def compose_rolls(
-    model: MusicLSTM, primers: np.ndarray, settings: GenerationSettings, context: str, keys: list[str] | None = None
+    model: MusicLSTM,
+    primers: np.ndarray,
+    settings: GenerationSettings,
+    context: str,
+    keys: list[str] | None = None,
+    progress: bool = False,
 ) -> np.ndarray:
     """Generate `settings.num_outputs` pieces from `primers`; return them, primer first.
 
     `primers` is one primer (steps, 88) shared by every piece, or one per piece (num_outputs, steps, 88);
-    `keys` gives each piece's key (default: `piece_keys`).
+    `keys` gives each piece's key (default: `piece_keys`); `progress` shows a bar of steps composed.
     """
     model.eval()
-    batch = settings.num_outputs
-    primers = np.broadcast_to(np.asarray(primers, dtype=bool), (batch, *np.shape(primers)[-2:]))
+    batch, primers = settings.num_outputs, np.asarray(primers, dtype=bool)
     generator = torch.Generator().manual_seed(settings.seed)
     rules = draw_rules(settings, keys or piece_keys(primers, settings))
-    history = torch.from_numpy(with_lead_in(primers.astype(np.float32), model.config.window))
+    rows = primers[None] if primers.ndim == 2 else primers  # one shared primer is read once
+    history = torch.from_numpy(with_lead_in(rows.astype(np.float32), model.config.window))
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16-mixed"):
-        reader = open_reader(model, history, context)
+        reader = open_reader(model, history, context, batch)
         steps = torch.empty(batch, settings.length, N_KEYS, dtype=torch.bool)
-        for step in range(settings.length):
+        for step in tqdm(range(settings.length), desc="composing", unit="step", disable=not progress):
             steps[:, step] = model.head.draw(reader.features, rules, generator)
             reader.read(steps[:, step].float())
-    return np.concatenate([primers, steps.numpy()], axis=1)
+    return np.concatenate([np.broadcast_to(rows, (batch, *rows.shape[1:])), steps.numpy()], axis=1)
 
 
 def quiet_start(settings: GenerationSettings) -> np.ndarray:
@@ -236,8 +268,10 @@ def choose_primers(
 ) -> tuple[np.ndarray, list[str]]:
     """What each piece opens with: a MIDI file, else a held-out passage of the model's corpus, else a quiet start.
 
-    Returns the primers (num_outputs, steps, 88) and, for each, where it came from; a MIDI primer is
-    named `primer_name` (its path when None), in that list and in any error about it.
+    Returns the primers, one per piece (num_outputs, steps, 88) or a MIDI file's one roll (steps, 88)
+    shared by all, and for each piece where its primer came from; a MIDI primer is named
+    `primer_name` (its path when None), in that list and in any error about it. A MIDI primer and
+    the steps composed after it may be at most MAX_ROLL_STEPS long together, the most musiclstm reads.
     """
     count = settings.num_outputs
     if primer is not None:
@@ -248,7 +282,12 @@ def choose_primers(
             raise MusicLSTMError(str(error).replace(str(primer), name)) from None
         if not roll.any():
             raise MusicLSTMError(f"{name}: no notes on the 88 keys to start from")
-        return np.broadcast_to(roll, (count, *roll.shape)), [name] * count
+        if len(roll) + settings.length > MAX_ROLL_STEPS:
+            raise MusicLSTMError(
+                f"{name}: {len(roll):,} steps long at {composer.steps_per_beat} per beat; with {settings.length:,} "
+                f"more, the pieces would be over the limit of {MAX_ROLL_STEPS:,} steps that musiclstm reads back"
+            )
+        return roll, [name] * count
     try:
         return held_out_openings(load_corpus(composer.corpus), composer.model.config.window, settings)
     except (MusicLSTMError, LookupError):  # the corpus was moved, deleted or holds nothing held out
@@ -259,6 +298,7 @@ def generate(
     model: str | Path | Composer | None = None,
     primer: str | Path | None = None,
     primer_name: str | None = None,
+    progress: bool = False,
     **settings,
 ) -> Composition:
     """Compose pieces with a trained model.
@@ -269,6 +309,7 @@ def generate(
         primer: a MIDI file to start every piece from; None gives each piece its own passage of a held-out
             piece of the model's corpus (or, without one, a few random in-key notes).
         primer_name: how to name the primer in the pieces' records and in errors (default: its path).
+        progress: show a progress bar of the steps composed.
         **settings: fields of GenerationSettings (length, strategy, temperature, key, scale, ...).
 
     Raises:
@@ -288,7 +329,7 @@ def generate(
             options.num_outputs,
         )
     keys = piece_keys(primers, options)
-    rolls = compose_rolls(composer.model, primers, options, context, keys)
+    rolls = compose_rolls(composer.model, primers, options, context, keys, progress)
     saved = dict(
         options.to_dict(),
         context=context,
@@ -296,4 +337,4 @@ def generate(
         scale=options.effective_scale,
         model=str(composer.folder),
     )
-    return Composition(rolls, primers.shape[1], composer.steps_per_beat, saved, tuple(primer_sources), tuple(keys))
+    return Composition(rolls, primers.shape[-2], composer.steps_per_beat, saved, tuple(primer_sources), tuple(keys))

@@ -18,6 +18,7 @@ from musiclstm.config import N_KEYS, ModelConfig
 from musiclstm.heads import IndependentHead
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (1, batch, units)
+ROWS_PER_CALL = 8192  # batch x steps per LSTM call outside training; see MusicLSTM.chunks
 
 
 def time_shared_dropout(inputs: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -82,8 +83,21 @@ class MusicLSTM(nn.Module):
         Returns:
             The features and the LSTM states after the last step.
         """
-        hidden, state = self.recur(rolls, state)
-        return self.features(hidden if every_step else hidden[:, -1]), state
+        outputs = []
+        for chunk in self.chunks(rolls):
+            hidden, state = self.recur(chunk, state)
+            outputs.append(self.features(hidden) if every_step else hidden[:, -1])
+        return (torch.cat(outputs, dim=1) if every_step else self.features(outputs[-1])), state
+
+    def chunks(self, rolls: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Rolls (batch, steps, 88) cut along time into the pieces one LSTM call reads, to be read in turn.
+
+        Outside training a call reads at most ROWS_PER_CALL batch rows x steps, so a long piece or primer
+        costs memory by the chunk, not by its length, and never meets oneDNN's LSTM kernel, which fails
+        past about 262,000 steps in one call. Training reads its windows whole.
+        """
+        steps = rolls.shape[1] if self.training else ROWS_PER_CALL // len(rolls)
+        return rolls.split(max(1, steps), dim=1)
 
     def recur(
         self, rolls: torch.Tensor, state: tuple[LSTMState, LSTMState] | None = None

@@ -1,0 +1,125 @@
+"""Long pieces and long primers: written so that every reader reads them back, read through the LSTM in
+bounded chunks, and refused by name where they must stop, before any work."""
+
+from __future__ import annotations
+
+import json
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+from conftest import write_midi
+
+from musiclstm import midi_to_roll
+from musiclstm.cli import main
+from musiclstm.config import MAX_LENGTH
+from musiclstm.roll import MAX_ROLL_STEPS
+
+PAST_THE_KERNEL_LIMIT = 300_000  # oneDNN's LSTM fails past about 262,000 steps in one call
+
+
+def long_primer(path, steps: int):
+    """A MIDI file of a few dozen bytes: one note, `steps` steps of silence (at 4 per beat), one note."""
+    beats, ticks = steps // 4, 24
+    return write_midi(path, [(60, 0, 6), (64, beats * ticks, beats * ticks + 6)], ticks_per_beat=ticks)
+
+
+def test_a_piece_of_the_longest_length_is_read_back_by_musiclstm_pretty_midi_and_mido(
+    trained_runs, tmp_path, capsys, caplog
+):
+    pieces = tmp_path / "pieces"
+    assert (
+        main(["generate", "--model", str(trained_runs["all"]), "--length", str(MAX_LENGTH), "--out", str(pieces)]) == 0
+    )
+    error = caplog.text  # the warning, logged
+    assert "piece_1: no WAV written: 4 h 1" in error and "over the 1 h 00 min limit for audio" in error
+    record = json.loads((pieces / "piece_1.json").read_text())
+    assert "limit for audio" in record["files"]["no_audio"] and not (pieces / "piece_1.wav").exists()
+    midi = pieces / "piece_1.mid"
+    steps = record["primer_steps"] + MAX_LENGTH
+    assert len(midi_to_roll(midi, 4).roll) == steps
+    assert pretty_midi.PrettyMIDI(str(midi)).get_end_time() == pytest.approx(steps * 60 / (4 * 100), rel=1e-6)
+    assert mido.MidiFile(midi).length == pytest.approx(steps * 60 / (4 * 100), rel=1e-6)
+    assert main(["render", str(midi), str(tmp_path / "piece.wav")]) == 2  # hours of audio: refused, by name
+    assert "piece_1.mid: 4 h 1" in capsys.readouterr().err and not (tmp_path / "piece.wav").exists()
+    again = tmp_path / "again"
+    assert (
+        main(
+            ["generate", "--model", str(trained_runs["all"]), "--primer", str(midi), "--length", "4"]
+            + ["--out", str(again), "--no-audio"]
+        )
+        == 0
+    )
+    assert len(midi_to_roll(again / "piece_1.mid", 4).roll) == steps + 4
+
+
+def test_a_primer_past_the_lstm_kernels_limit_is_read_in_chunks_by_a_seed_size_model(tmp_path):
+    """The bundled model has the seed's 512 units, at which one LSTM call fails past about 262,000 steps."""
+    primer = long_primer(tmp_path / "long.mid", PAST_THE_KERNEL_LIMIT)
+    assert primer.stat().st_size < 100
+    pieces = tmp_path / "pieces"
+    command = ["generate", "--primer", str(primer), "--context", "stateful", "--length", "4", "--no-audio"]
+    assert main([*command, "--out", str(pieces)]) == 0
+    roll = midi_to_roll(pieces / "piece_1.mid", 4).roll
+    assert len(roll) == PAST_THE_KERNEL_LIMIT + 1 + 4 and roll[-4:].any()
+
+
+def test_pieces_sharing_a_long_primer_each_go_their_own_way(trained_runs, tmp_path):
+    primer = long_primer(tmp_path / "long.mid", 20_000)
+    pieces = tmp_path / "pieces"
+    command = ["generate", "--model", str(trained_runs["all"]), "--primer", str(primer), "--context", "stateful"]
+    assert (
+        main(
+            [*command, "--length", "8", "--num-outputs", "3", "--choose", "sample", "--no-audio", "--out", str(pieces)]
+        )
+        == 0
+    )
+    rolls = [midi_to_roll(pieces / f"piece_{number}.mid", 4).roll for number in (1, 2, 3)]
+    assert all(len(roll) == 20_000 + 1 + 8 for roll in rolls) and len({roll[-8:].tobytes() for roll in rolls}) == 3
+
+
+def test_a_primer_too_long_for_the_piece_limit_is_refused_by_name_before_composing(
+    trained_runs, tmp_path, capsys, monkeypatch
+):
+    from musiclstm import generation
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("composing began")
+
+    monkeypatch.setattr(generation, "compose_rolls", no_work)
+    primer = long_primer(tmp_path / "longer.mid", MAX_ROLL_STEPS - 50_000)
+    command = ["generate", "--model", str(trained_runs["all"]), "--primer", str(primer), "--out", str(tmp_path / "o")]
+    assert main([*command, "--length", str(MAX_LENGTH)]) == 2
+    assert "longer.mid: 450,001 steps long at 4 per beat; with 100,000 more" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_corpus_piece_past_the_lstm_kernels_limit_is_scored_in_chunks(trained_runs, tmp_path, capsys):
+    long_piece = [[60]] + [[] for _ in range(PAST_THE_KERNEL_LIMIT)] + [[64]]
+    benchmark = tmp_path / "long.json"
+    benchmark.write_text(json.dumps({"train": [[[60]]], "valid": [[[60]]], "test": [long_piece, [[60], [64], [67]]]}))
+    command = ["evaluate", "--model", str(trained_runs["all"]), "--data", str(benchmark), "--split", "test"]
+    assert main([*command, "--context", "stateful", "--json", str(tmp_path / "report.json")]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["frames"] == PAST_THE_KERNEL_LIMIT + 2 + 3 and np.isfinite(report["nll"])
+
+
+def test_the_studio_composes_after_a_long_primer_and_says_why_there_is_no_audio(trained_runs, tmp_path):
+    from musiclstm.app import compose
+
+    class Upload:
+        name = "long.mid"
+
+        def __init__(self, data: bytes):
+            self.size, self.data = len(data), data
+
+        def getvalue(self) -> bytes:
+            return self.data
+
+    upload = Upload(long_primer(tmp_path / "long.mid", PAST_THE_KERNEL_LIMIT).read_bytes())
+    settings = dict(strategy="balanced", temperature=0.8, scale="chromatic", key="auto", bars=1, choose="sample")
+    settings.update(threshold=0.5, max_notes=None, tempo_bpm=100, seed=1)
+    piece = compose(str(trained_runs["all"]), settings, upload)
+    assert piece["files"]["midi"].startswith(b"MThd") and "wav" not in piece["files"]
+    assert "limit for audio" in piece["no_audio"] and piece["primer"] == "long.mid"
