@@ -19,14 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from musiclstm.config import (
-    AUTO_KEY,
-    BEATS_PER_BAR,
-    KEY_NAMES,
-    N_KEYS,
-    GenerationSettings,
-    MusicLSTMError,
-)
+from musiclstm.config import AUTO_KEY, BEATS_PER_BAR, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.dataset import with_lead_in
 from musiclstm.heads import DrawRules
