@@ -83,11 +83,12 @@ class MusicLSTM(nn.Module):
         Returns:
             The features and the LSTM states after the last step.
         """
-        outputs = []
+        every_steps_features = []
         for chunk in self.chunks(rolls):
             hidden, state = self.recur(chunk, state)
-            outputs.append(self.features(hidden) if every_step else hidden[:, -1])
-        return (torch.cat(outputs, dim=1) if every_step else self.features(outputs[-1])), state
+            if every_step:
+                every_steps_features.append(self.features(hidden))
+        return (torch.cat(every_steps_features, dim=1) if every_step else self.features(hidden[:, -1])), state
 
     def chunks(self, rolls: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Rolls (batch, steps, 88) cut along time into the pieces one LSTM call reads, to be read in turn.
