@@ -47,13 +47,29 @@ def test_resume_after_an_interrupted_run_continues_from_the_saved_epoch(bach_cor
         train(None, run, resume=True, epoch=5)
 
 
-def test_the_best_weights_are_the_ones_saved(bach_corpus, tmp_path):
+def test_the_weights_of_the_best_validation_nll_are_the_ones_saved(bach_corpus, tmp_path):
     train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=3, lr=3e-3))
     saved = load_file(tmp_path / "run" / "model.safetensors")
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
-    best_epoch = min(read_history(tmp_path / "run"), key=lambda row: row["val_loss"])["epoch"]
+    best_epoch = min(read_history(tmp_path / "run"), key=lambda row: row["val_nll"])["epoch"]
     is_last = torch.equal(saved["head.bias"], checkpoint["state_dict"]["model.head.bias"])
     assert is_last == (best_epoch == 2)
+
+
+def test_the_time_budget_ends_a_run_that_early_stopping_would_not(bach_corpus, tmp_path):
+    result = train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(max_minutes=0.15, early_stop_patience=1000))
+    assert result["ended_by"] == "the time budget (0.15 minutes)"
+    assert 2 <= result["epochs"] < 1000 and read_history(tmp_path / "run")[-1]["minutes"] == pytest.approx(
+        0.15, abs=0.1
+    )
+
+
+def test_without_a_budget_or_an_epoch_cap_early_stopping_on_validation_nll_ends_training(bach_corpus, tmp_path):
+    result = train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(lr=0.05, early_stop_patience=2))
+    history = read_history(tmp_path / "run")
+    best = min(range(len(history)), key=lambda epoch: history[epoch]["val_nll"])
+    assert result["ended_by"] == "early stopping (no better validation NLL in 2 epochs)"
+    assert len(history) == best + 3 and result["best_val_nll"] == history[best]["val_nll"]
 
 
 def test_training_refuses_to_overwrite_a_run_and_to_resume_nothing(bach_corpus, tmp_path):

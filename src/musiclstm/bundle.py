@@ -152,7 +152,7 @@ def model_card(facts: CardFacts, weights_sha256: str) -> str:
     corpus, settings, history = facts.corpus, facts.settings, facts.history
     counts = {split: len(corpus.split(split)) for split in ("train", "valid", "test")}
     frames = {split: sum(piece.frames for piece in corpus.split(split)) for split in counts}
-    best = min(history, key=lambda row: row["val_loss"]) if history else None
+    best = min(history, key=lambda row: row["val_nll"]) if history else None
     model, train = settings["model"], settings["train"]
     grid = GRIDS.get(corpus.steps_per_beat)
     split_seed = (
@@ -176,7 +176,7 @@ def model_card(facts: CardFacts, weights_sha256: str) -> str:
         f"dropout {model['input_dropout']} / {model['recurrent_dropout']} / {model['dense_dropout']}.",
         f"- Objective `{train['objective']}` (chunk {train['chunk']}), batch {train['batch_size']}, Adam lr "
         f"{train['lr']}, pos_weight {train['pos_weight']}, precision {train['precision']}, seed {train['seed']}, "
-        f"at most {train['epochs']} epochs.",
+        + (f"at most {train['epochs']} epochs." if train.get("epochs") else "until early stopping or the time budget."),
         f"- Command: {facts.made_by}; torch {settings['torch_version']}.",
     ]
     if best is not None:

@@ -139,7 +139,8 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
         "train",
         help="train a model on a corpus",
         description="Train on a corpus's train split, validating on its valid split. The run folder gets "
-        "config.json, model.safetensors (best weights by val_loss), history.csv/png and a resume checkpoint.",
+        "config.json, model.safetensors (the weights of the best validation NLL), history.csv/png and a resume "
+        "checkpoint. Training runs until early stopping or --max-minutes, whichever comes first.",
     )
     parser.add_argument("--data", help="a corpus folder made by 'musiclstm data' (not needed with --resume)")
     parser.add_argument("--out", required=True, help="the run folder to write")
@@ -165,9 +166,9 @@ def run_train(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"Trained {result['epochs']} epochs in {result['seconds']} s: best val_loss {result['best_val_loss']:.4f}, "
-            f"best validation NLL {result['best_val_nll']:.3f} nats per frame"
-            f"{' (stopped early)' if result['stopped_early'] else ''}. Model in {result['run']}"
+            f"Trained {result['epochs']} epochs in {result['seconds']} s, ended by {result['ended_by']}: "
+            f"best validation NLL {result['best_val_nll']:.3f} nats per frame (val_loss {result['best_val_loss']:.4f})."
+            f" Model in {result['run']}"
         )
     return 0
 

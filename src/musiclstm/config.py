@@ -192,6 +192,7 @@ DEFAULT_BATCH_SIZE = {"last": 64, "all": 16}  # windows (the seed's), or chunks 
 DEFAULT_PATIENCE = {"last": 5, "all": 20}
 DEFAULT_LR_PATIENCE = {"last": 3, "all": 10}
 PRECISIONS = ("32", "bf16-mixed")
+EPOCH_CAP = 10_000  # epochs when none are given: the time budget or early stopping ends training long before
 
 
 MAX_LAYER_SIZE = 8192  # units, window steps: far above any useful model, far below exhausting memory
@@ -236,8 +237,10 @@ MODEL_PRESETS = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a model is trained: the seed's settings (Adam 1e-3, 30 epochs, early stopping, plateau schedule),
-    with objective `all` by default, which reaches a lower validation NLL per minute (README).
+    """How a model is trained: the seed's Adam 1e-3, early stopping and plateau schedule, all watching the
+    validation NLL, with objective `all` by default, which reaches a lower validation NLL per minute
+    (README). Training runs until early stopping or the time budget (`max_minutes`); the seed's 30
+    epochs are `epochs=30`.
 
     `batch_size`, `early_stop_patience` and `lr_patience` of None mean the objective's own default,
     filled in by `resolved()` when training starts, so `replace(TrainConfig(), objective="last")` is
@@ -261,12 +264,16 @@ class TrainConfig:
     batch_size: int | None = setting(
         None, "sequences per batch", default_text="16 chunks for 'all', 64 windows for 'last'"
     )
-    epochs: int = setting(30, "most epochs; early stopping may end sooner")
+    epochs: int | None = setting(
+        None,
+        "most epochs (the seed's: 30)",
+        default_text=f"no cap of its own: early stopping or --max-minutes ends training, at most {EPOCH_CAP:,}",
+    )
     early_stop_patience: int | None = setting(
-        None, "epochs without a better val_loss before stopping", default_text="20 for 'all', 5 for 'last'"
+        None, "epochs without a better validation NLL before stopping", default_text="20 for 'all', 5 for 'last'"
     )
     lr_patience: int | None = setting(
-        None, "epochs without a better val_loss before the rate halves", default_text="10 for 'all', 3 for 'last'"
+        None, "epochs without a better validation NLL before the rate halves", default_text="10 for 'all', 3 for 'last'"
     )
     lr_factor: float = 0.5
     min_lr: float = 1e-6

@@ -24,7 +24,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 
-from musiclstm.config import ModelConfig, MusicLSTMError, TrainConfig
+from musiclstm.config import EPOCH_CAP, ModelConfig, MusicLSTMError, TrainConfig
 from musiclstm.corpus import load_corpus
 from musiclstm.dataset import ChunkDataset, WindowDataset
 from musiclstm.files import check_output_folder
@@ -94,22 +94,22 @@ class LitMusicLSTM(L.LightningModule):
         schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "monitor": "val_loss"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "monitor": "val_nll"}}
 
 
 class BestWeights(Callback):
-    """Write model.safetensors whenever validation loss improves: the checkpoint on best val_loss."""
+    """Write model.safetensors whenever the validation NLL improves: the quantity the README reports."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
         self.best = float("inf")
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking or "val_loss" not in trainer.callback_metrics:
+        if trainer.sanity_checking or "val_nll" not in trainer.callback_metrics:
             return
-        val_loss = float(trainer.callback_metrics["val_loss"])
-        if val_loss < self.best:
-            self.best = val_loss
+        val_nll = float(trainer.callback_metrics["val_nll"])
+        if val_nll < self.best:
+            self.best = val_nll
             if trainer.is_global_zero:
                 save_weights(pl_module.model, self.run_dir)
 
@@ -217,7 +217,7 @@ def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Traine
         FiniteLoss(),
         BestWeights(run_dir),
         History(run_dir),
-        EarlyStopping(monitor="val_loss", mode="min", patience=config.early_stop_patience),
+        EarlyStopping(monitor="val_nll", mode="min", patience=config.early_stop_patience),
         # monitor None with top-k 1 rewrites one file every epoch; Lightning's save_last alone never saves with top-k 0
         AtomicCheckpoint(
             dirpath=run_dir / CHECKPOINTS,
@@ -227,7 +227,7 @@ def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Traine
         ),
     ]
     return L.Trainer(
-        max_epochs=config.epochs,
+        max_epochs=config.epochs or EPOCH_CAP,
         max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
         accelerator=config.accelerator,
         devices=config.devices,
@@ -356,5 +356,14 @@ def train(
         "train_sequences": len(train_set),
         "valid_sequences": len(valid_set),
         "seconds": round(time.perf_counter() - started, 1),
-        "stopped_early": trainer.early_stopping_callback.stopped_epoch > 0,
+        "ended_by": ended_by(trainer, train_config, len(history)),
     }
+
+
+def ended_by(trainer: L.Trainer, config: TrainConfig, epochs: int) -> str:
+    """What ended a finished fit: early stopping, the epoch cap or the time budget."""
+    if trainer.early_stopping_callback.stopped_epoch > 0:
+        return f"early stopping (no better validation NLL in {config.early_stop_patience} epochs)"
+    if epochs >= (config.epochs or EPOCH_CAP):
+        return f"the epoch cap ({config.epochs or EPOCH_CAP})"
+    return f"the time budget ({config.max_minutes:g} minutes)"
