@@ -6,6 +6,7 @@ import math
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,8 @@ def test_bf16_mixed_precision_trains(bach_corpus, tmp_path):
     assert math.isfinite(read_history(tmp_path / "run")[0]["val_loss"])
 
 
-def test_ddp_with_two_cpu_processes_runs_a_short_fit(bach_corpus, tmp_path):
+@pytest.mark.parametrize("objective", ["all", "stateful"])
+def test_ddp_with_two_cpu_processes_runs_a_short_fit(bach_corpus, tmp_path, objective):
     command = shutil.which("musiclstm", path=str(Path(sys.executable).parent))
     done = subprocess.run(
         [
@@ -103,6 +105,8 @@ def test_ddp_with_two_cpu_processes_runs_a_short_fit(bach_corpus, tmp_path):
             "cpu",
             "--devices",
             "2",
+            "--objective",
+            objective,
             "--json",
         ],
         capture_output=True,
@@ -177,3 +181,33 @@ def test_a_nan_validation_loss_stops_training_too(bach_corpus, tmp_path, monkeyp
     with pytest.raises(MusicLSTMError, match=r"validation loss became nan after epoch 0"):
         train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=3))
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_a_piece_read_as_a_stream_in_chunks_scores_as_one_pass_over_the_whole_piece(bach_corpus):
+    """Objective `stateful`: the state carried from chunk to chunk gives each frame the NLL of the stateful context."""
+    from musiclstm.dataset import PieceStreams
+    from musiclstm.evaluation import score_piece
+    from musiclstm.training import LitMusicLSTM
+
+    small = replace(SMALL, window=8)
+    module = LitMusicLSTM(small, TrainConfig(objective="stateful")).eval()
+    streams = PieceStreams(bach_corpus, "valid", window=8, chunk=5, batch_size=3)
+    nll, targets = 0.0, 0
+    with torch.no_grad():
+        for batch in streams:
+            features, frames = module.predict(batch, "valid")
+            nll += float(module.model.head.frame_nll(features, frames).sum())
+            targets += len(frames)
+    pieces = bach_corpus.split("valid")
+    whole = sum(float(score_piece(module.model, piece.roll, "stateful")[0].sum()) for piece in pieces)
+    assert targets == sum(piece.frames for piece in pieces) and len(list(streams)) == len(streams)
+    assert nll == pytest.approx(whole, rel=1e-5)
+
+
+def test_objective_stateful_lowers_the_loss_and_resumes(bach_corpus, tmp_path):
+    run = tmp_path / "run"
+    train(bach_corpus.path, run, SMALL, TrainConfig(objective="stateful", chunk=32, epochs=2, transpose=True))
+    train(None, run, resume=True, epochs=3)
+    history = read_history(run)
+    assert [row["epoch"] for row in history] == [0, 1, 2] and history[-1]["val_nll"] < history[0]["val_nll"]
+    assert load_model(run).config == SMALL

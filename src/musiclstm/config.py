@@ -183,14 +183,18 @@ class CorpusConfig:
 
 
 MODEL_FORMAT_VERSION = 1
-OBJECTIVES = ("last", "all")
+OBJECTIVES = ("last", "all", "stateful")
 CONTEXTS = ("window", "stateful")  # how a model reads the past: the last `window` steps, or all of it
-CONTEXT_TAUGHT_BY = {"last": "window", "all": "stateful"}
-DEFAULT_BATCH_SIZE = {"last": 64, "all": 16}  # windows (the seed's), or chunks of DEFAULT_CHUNK frames (measured)
+CONTEXT_TAUGHT_BY = {"last": "window", "all": "stateful", "stateful": "stateful"}
+DEFAULT_BATCH_SIZE = {
+    "last": 64,
+    "all": 16,
+    "stateful": 16,
+}  # windows (the seed's), or chunks of DEFAULT_CHUNK frames (measured)
 # An epoch of "all" is a few dozen updates, where one of "last" is hundreds: with the seed's patience
 # of 5 epochs, "all" stopped while still improving (README), so it waits longer.
-DEFAULT_PATIENCE = {"last": 5, "all": 20}
-DEFAULT_LR_PATIENCE = {"last": 3, "all": 10}
+DEFAULT_PATIENCE = {"last": 5, "all": 20, "stateful": 20}
+DEFAULT_LR_PATIENCE = {"last": 3, "all": 10, "stateful": 10}
 PRECISIONS = ("32", "bf16-mixed")
 EPOCH_CAP = 10_000  # epochs when none are given: the time budget or early stopping ends training long before
 
@@ -250,10 +254,13 @@ class TrainConfig:
     objective: str = setting(
         "all",
         "'all': every step of a chunk is a target, about 2 LSTM steps per target; "
-        "'last' (the seed's): predict the step after each window, 64 steps per target",
+        "'last' (the seed's): predict the step after each window, 64 steps per target; "
+        "'stateful': pieces read whole in chunks, the state carried (truncated BPTT), about 1 step per target",
         choices=OBJECTIVES,
     )
-    chunk: int = setting(DEFAULT_CHUNK, "objective 'all': target frames per training sequence, read after a window")
+    chunk: int = setting(
+        DEFAULT_CHUNK, "objectives 'all' and 'stateful': target frames per training sequence (per update)"
+    )
     grad_clip: float | None = setting(None, "clip the gradient norm to this", default_text="no clipping")
     pos_weight: float = setting(
         10.0,

@@ -8,6 +8,10 @@ silence (its lead-in, `with_lead_in`), so a target is never predicted from less 
   input is the `window` frames before it and the chunk itself but its last frame, and the model's
   outputs from the window's last step on predict the chunk: about (window + chunk) / chunk LSTM
   steps per target.
+- `PieceStreams` (objective `stateful`): batches of pieces of about the same length, each read from
+  its lead-in to its end in chunks of `chunk` target frames, the LSTM state carried from one chunk to
+  the next (truncated backpropagation through time): about one LSTM step per target, the window read
+  once per piece instead of once per chunk, as the `stateful` context scores.
 Examples are cut from the bit-packed, memory-mapped rolls when asked for, so memory holds 11 bytes
 per frame instead of the seed's window x 88 x 4 bytes per example. Transposition (-5..+6 semitones)
 is drawn per example, among the shifts that keep every note of that example on the keyboard.
@@ -17,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+import torch.distributed as dist
+from torch.utils.data import Dataset, IterableDataset
 
 from musiclstm.config import DEFAULT_CHUNK, DEFAULT_WINDOW, N_KEYS, TRANSPOSE_RANGE, MusicLSTMError
 from musiclstm.corpus import Corpus, Piece, unpack_roll
@@ -147,3 +152,92 @@ class ChunkDataset(Dataset):
         tensor = torch.from_numpy(block.astype(np.float32))
         mask = torch.arange(start, start + self.chunk) < piece.frames
         return tensor[:-1], tensor[self.window :], mask
+
+
+class PieceStreams(IterableDataset):
+    """A split read as streams for objective `stateful`: each batch one chunk of a group of pieces.
+
+    Pieces of about the same length (the same number of chunks) are grouped `batch_size` at a time,
+    so little is padding. A group's first batch is its pieces' lead-in and first `chunk` frames, like a
+    `ChunkDataset` item; every later batch holds the next `chunk` frames only, read from the state the
+    previous batch left. Items are `(inputs, targets, mask, first)`: float32 (batch, window + chunk - 1
+    or chunk, 88), float32 (batch, chunk, 88), bool (batch, chunk), and a bool that is True on a
+    group's first chunk, where the state starts from zero. The model's last `chunk` outputs predict
+    `targets`. Training streams are reshuffled (and transposed, per piece) every epoch by `seed` and
+    the epoch; under DDP each process takes its share of the training groups, and all take the same
+    number of batches, as DDP needs; every process reads all the validation groups.
+    """
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        split: str,
+        window: int = DEFAULT_WINDOW,
+        chunk: int = DEFAULT_CHUNK,
+        batch_size: int = 16,
+        transpose: bool = False,
+        shuffle: bool = False,
+        seed: int = 0,
+    ):
+        if chunk < 1:
+            raise MusicLSTMError(f"chunk must be at least 1 frame, got {chunk}")
+        self.pieces = split_pieces(corpus, split, window)
+        self.window, self.chunk, self.batch_size = window, chunk, batch_size
+        self.transpose, self.shuffle, self.seed = transpose, shuffle, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def chunks_of(self, piece: Piece) -> int:
+        return -(-piece.frames // self.chunk)
+
+    def groups(self, rng: np.random.Generator) -> list[list[int]]:
+        """The pieces' numbers in groups of `batch_size` with about as many chunks, in the order read."""
+        order = rng.permutation(len(self.pieces)) if self.shuffle else np.arange(len(self.pieces))
+        order = sorted(order, key=lambda number: self.chunks_of(self.pieces[number]))  # stable: shuffled within
+        groups = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        return [groups[i] for i in rng.permutation(len(groups))] if self.shuffle else groups
+
+    def __len__(self) -> int:
+        """Batches per epoch in one process."""
+        return sum(self.chunks_of(self.pieces[group[-1]]) for group in self.groups(np.random.default_rng(0)))
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        groups = self.groups(rng)
+        rank, world = (
+            (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+        )
+        if self.shuffle and len(groups) >= world:  # training: each process its share of the groups
+            shares = [groups[process::world] for process in range(world)]
+        else:  # validation, or too few groups to share: every process reads them all
+            shares = [groups] * world
+        batches = min(sum(self.chunks_of(self.pieces[group[-1]]) for group in share) for share in shares)
+        yield from self.stream(shares[rank], rng, batches)
+
+    def stream(self, groups: list[list[int]], rng: np.random.Generator, batches: int):
+        for group in groups:
+            pieces = [self.pieces[number] for number in group]
+            longest = max(piece.frames for piece in pieces)
+            blocks = []
+            for piece in pieces:
+                block = read_frames(piece, -self.window, self.chunks_of(self.pieces[group[-1]]) * self.chunk)
+                if self.transpose:
+                    shifts = allowed_shifts(block)
+                    block = shift_keys(block, shifts[int(rng.integers(len(shifts)))])
+                blocks.append(block)
+            frames = torch.from_numpy(np.stack(blocks).astype(np.float32))  # (group, window + chunks * chunk, 88)
+            known = torch.stack([torch.arange(frames.shape[1] - self.window) < piece.frames for piece in pieces])
+            for start in range(0, longest, self.chunk):
+                if batches == 0:
+                    return
+                batches -= 1
+                first_input = 0 if start == 0 else self.window + start - 1
+                targets = slice(self.window + start, self.window + start + self.chunk)
+                yield (
+                    frames[:, first_input : targets.stop - 1],
+                    frames[:, targets],
+                    known[:, start : start + self.chunk],
+                    start == 0,
+                )

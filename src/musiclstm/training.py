@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from musiclstm.config import EPOCH_CAP, ModelConfig, MusicLSTMError, TrainConfig
 from musiclstm.corpus import load_corpus
-from musiclstm.dataset import ChunkDataset, WindowDataset
+from musiclstm.dataset import ChunkDataset, PieceStreams, WindowDataset
 from musiclstm.files import check_output_folder
 from musiclstm.model import MusicLSTM
 from musiclstm.run import (
@@ -56,20 +56,28 @@ class LitMusicLSTM(L.LightningModule):
         super().__init__()
         self.model = MusicLSTM(model_config, train_config.pos_weight)
         self.train_config = train_config
+        self.carried = {}  # objective `stateful`: the LSTM state each stage's stream left, detached
 
-    def predict(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(self, batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (targets, dense_units) and frames (targets, 88) of the batch's targets, padding left out."""
         if self.train_config.objective == "last":
             inputs, target = batch
             features, _ = self.model(inputs)  # (batch, dense_units)
             return features, target
+        if self.train_config.objective == "stateful":
+            inputs, target, mask, first = batch
+            state = None if first else self.carried[stage]
+            features, state = self.model(inputs, state, every_step=True)
+            self.carried[stage] = tuple((hidden.detach(), cell.detach()) for hidden, cell in state)
+            features = features[:, -target.shape[1] :]  # the last `chunk` outputs predict the chunk
+            return features[mask], target[mask]
         inputs, target, mask = batch
         features, _ = self.model(inputs, every_step=True)  # (batch, window + chunk - 1, dense_units)
         features = features[:, self.model.config.window - 1 :]  # (batch, chunk, dense_units), aligned with target
         return features[mask], target[mask]
 
     def shared_step(self, batch, stage: str) -> torch.Tensor:
-        features, target = self.predict(batch)
+        features, target = self.predict(batch, stage)
         head = self.model.head
         loss = head.loss(features, target)
         prefix = "" if stage == "train" else "val_"
@@ -81,6 +89,11 @@ class LitMusicLSTM(L.LightningModule):
             nll = head.frame_nll(features, target).mean().float()
             self.log("val_nll", nll, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(target))
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        dataset = self.trainer.train_dataloader.dataset
+        if hasattr(dataset, "set_epoch"):  # streams reshuffle by epoch, a resumed run's too
+            dataset.set_epoch(self.current_epoch)
 
     def training_step(self, batch, batch_index):
         return self.shared_step(batch, "train")
@@ -208,7 +221,25 @@ def make_dataset(corpus, split: str, model_config: ModelConfig, train_config: Tr
     transpose = train_config.transpose and split == "train"
     if train_config.objective == "last":
         return WindowDataset(corpus, split, model_config.window, transpose)
+    if train_config.objective == "stateful":
+        return PieceStreams(
+            corpus,
+            split,
+            model_config.window,
+            train_config.chunk,
+            train_config.batch_size,
+            transpose,
+            shuffle=split == "train",
+            seed=train_config.seed,
+        )
     return ChunkDataset(corpus, split, model_config.window, train_config.chunk, transpose)
+
+
+def make_loader(dataset, train_config: TrainConfig, shuffle: bool) -> DataLoader:
+    """Streams come batched already; other datasets are batched and, for training, shuffled."""
+    if isinstance(dataset, PieceStreams):
+        return DataLoader(dataset, batch_size=None)
+    return DataLoader(dataset, batch_size=train_config.batch_size, shuffle=shuffle)
 
 
 def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Trainer:
@@ -329,8 +360,8 @@ def train(
     try:
         trainer.fit(
             module,
-            DataLoader(train_set, batch_size=train_config.batch_size, shuffle=True),
-            DataLoader(valid_set, batch_size=train_config.batch_size),
+            make_loader(train_set, train_config, shuffle=True),
+            make_loader(valid_set, train_config, shuffle=False),
             ckpt_path=checkpoint,
             weights_only=True,  # torch's restricted unpickler: a hostile checkpoint cannot run code
         )

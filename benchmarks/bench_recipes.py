@@ -1,0 +1,118 @@
+"""Benchmark training recipes: the validation NLL each reaches in one time budget, one after another.
+
+Each recipe is a name and TrainConfig changes, e.g. `--recipe stateful=objective:stateful` or
+`--recipe lr2e-3=lr:0.002,batch_size:32`; `default` is the package's own settings. Every recipe
+trains the seed preset (or `--preset`) on the same corpus under the same seed and budget, and is
+judged by its best validation NLL; `--test` also scores the best weights on the test split in the
+stateful context (report it, never choose by it).
+
+    musiclstm data --source ../shared/data/jsb/jsb-chorales-quarter.json --out data/jsb
+    .venv/bin/python benchmarks/bench_recipes.py --data data/jsb --minutes 5 \\
+        --recipe default= --recipe stateful=objective:stateful --plot recipes.png
+
+Prints a table (one JSON line with --json). Asserts nothing. Run it alone: two trainings at once on
+two cores halve each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+
+from musiclstm.bundle import cpu_name
+from musiclstm.config import MODEL_PRESETS, TrainConfig
+from musiclstm.evaluation import evaluate
+from musiclstm.run import read_history
+from musiclstm.training import train
+
+
+def parse_recipe(text: str) -> tuple[str, dict]:
+    """`name=key:value,key:value` as a name and TrainConfig changes, each value typed like its field."""
+    name, _, changes = text.partition("=")
+    types = {field.name: field.type for field in fields(TrainConfig)}
+    parsed = {}
+    for item in filter(None, changes.split(",")):
+        key, _, value = item.partition(":")
+        kind = types[key]
+        if "bool" in kind:
+            parsed[key] = value.lower() in ("1", "true", "yes")
+        elif "int" in kind and "." not in value:
+            parsed[key] = int(value)
+        elif "float" in kind or "int" in kind:
+            parsed[key] = float(value)
+        else:
+            parsed[key] = value
+    return name, parsed
+
+
+def run_recipe(data: Path, run: Path, preset: str, minutes: float, changes: dict, test: bool) -> dict:
+    result = train(data, run, MODEL_PRESETS[preset], TrainConfig(max_minutes=minutes, **changes))
+    history = read_history(run)
+    best = min(history, key=lambda row: row["val_nll"])
+    report = {
+        "changes": changes,
+        "best_val_nll": round(best["val_nll"], 3),
+        "best_epoch": best["epoch"],
+        "best_minutes": best["minutes"],
+        "epochs": len(history),
+        "minutes": history[-1]["minutes"],
+        "ended_by": result["ended_by"],
+        "history": [{key: row[key] for key in ("epoch", "minutes", "val_nll")} for row in history],
+    }
+    if test:
+        report["test_nll"] = round(evaluate(data, run, "test", "stateful")["nll"], 3)
+    return report
+
+
+def plot(results: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for name, result in results.items():
+        history = result["history"]
+        axis.plot([row["minutes"] for row in history], [row["val_nll"] for row in history], marker=".", label=name)
+    axis.set(title=title, xlabel="wall-clock minutes", ylabel="validation NLL (nats per frame)", xscale="log")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="a corpus folder made by 'musiclstm data'")
+    parser.add_argument("--minutes", type=float, default=5.0, help="time budget of each run")
+    parser.add_argument("--recipe", action="append", required=True, help="name=key:value,... (TrainConfig fields)")
+    parser.add_argument("--preset", default="seed", choices=sorted(MODEL_PRESETS))
+    parser.add_argument("--test", action="store_true", help="also score each best model on the test split")
+    parser.add_argument("--plot", type=Path, help="write validation NLL against minutes to this PNG")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for text in args.recipe:
+            name, changes = parse_recipe(text)
+            results[name] = run_recipe(args.data, Path(scratch) / name, args.preset, args.minutes, changes, args.test)
+            if not args.json:
+                result = results[name]
+                print(
+                    f"{name:>14}: best val NLL {result['best_val_nll']:.3f} at epoch {result['best_epoch']} "
+                    f"({result['best_minutes']:.1f} min), {result['epochs']} epochs, ended by {result['ended_by']}"
+                    + (f"; test NLL {result['test_nll']:.3f}" if args.test else ""),
+                    flush=True,
+                )
+    if args.plot:
+        plot(results, args.plot, f"{args.data.name}, {args.preset} preset, {args.minutes:g} min each")
+    if args.json:
+        print(json.dumps({"cpu": cpu_name(), "minutes": args.minutes, "results": results}))
+    else:
+        print(f"CPU: {cpu_name()}; {args.preset} preset, budget {args.minutes:g} min per recipe")
+
+
+if __name__ == "__main__":
+    main()
