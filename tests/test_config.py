@@ -14,7 +14,7 @@ def test_replacing_the_objective_gives_the_seeds_batch_and_patiences():
     seed_like = replace(TrainConfig(), objective="last").resolved()
     assert (seed_like.batch_size, seed_like.early_stop_patience, seed_like.lr_patience) == (64, 5, 3)
     fast = TrainConfig().resolved()
-    assert (fast.objective, fast.batch_size, fast.early_stop_patience, fast.lr_patience) == ("all", 16, 20, 10)
+    assert (fast.objective, fast.batch_size, fast.early_stop_patience, fast.lr_patience) == ("all", 8, 20, 10)
     assert TrainConfig().batch_size is None  # unresolved until training starts
     given = TrainConfig(objective="last", batch_size=8, early_stop_patience=2).resolved()
     assert (given.batch_size, given.early_stop_patience, given.lr_patience) == (8, 2, 3)
