@@ -106,3 +106,16 @@ def test_outside_training_one_lstm_call_reads_at_most_rows_per_call_and_chunks_c
     calls.clear()
     model(rolls)
     assert calls == [(3, 50), (3, 50)]  # training reads its windows whole, one call per layer
+
+
+def test_the_network_starts_as_the_specifications_keras_network_does():
+    model = MusicLSTM(MODEL_PRESETS["small"])
+    units = model.config.lstm_units
+    for lstm in (model.lstm1, model.lstm2):
+        recurrent = lstm.weight_hh_l0
+        torch.testing.assert_close(recurrent.T @ recurrent, torch.eye(units), atol=1e-5, rtol=0)
+        bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).view(4, units)
+        assert bias[1].eq(1).all() and bias[[0, 2, 3]].eq(0).all()  # only the forget gate starts open
+        limit = (6 / (lstm.input_size + 4 * units)) ** 0.5  # Glorot-uniform over (inputs, 4 units)
+        assert lstm.weight_ih_l0.abs().max() <= limit and lstm.weight_ih_l0.abs().max() > 0.9 * limit
+    assert model.dense.bias.eq(0).all() and model.head.bias.eq(0).all()
