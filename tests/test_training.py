@@ -191,7 +191,7 @@ def test_a_piece_read_as_a_stream_in_chunks_scores_as_one_pass_over_the_whole_pi
 
     small = replace(SMALL, window=8)
     module = LitMusicLSTM(small, TrainConfig(objective="stateful")).eval()
-    streams = PieceStreams(bach_corpus, "valid", window=8, chunk=5, batch_size=3)
+    streams = PieceStreams(bach_corpus, "valid", batch_size=3, window=8, chunk=5)
     nll, targets = 0.0, 0
     with torch.no_grad():
         for batch in streams:

@@ -71,9 +71,12 @@ def random_transposition(block: np.ndarray) -> np.ndarray:
     return shift_keys(block, shifts[int(torch.randint(len(shifts), ()))])
 
 
-def split_pieces(corpus: Corpus, split: str, window: int) -> list[Piece]:
+def split_pieces(corpus: Corpus, split: str, window: int, chunk: int = 1) -> list[Piece]:
+    """The pieces of a split, once the window (and the chunk, for the objectives that use one) are checked."""
     if window < 1:
         raise MusicLSTMError(f"window must be at least 1 step, got {window}")
+    if chunk < 1:
+        raise MusicLSTMError(f"chunk must be at least 1 frame, got {chunk}")
     pieces = corpus.split(split)
     if not pieces:
         raise MusicLSTMError(f"{corpus.path}: the '{split}' split has no pieces")
@@ -132,9 +135,7 @@ class ChunkDataset(Dataset):
         chunk: int = DEFAULT_CHUNK,
         transpose: bool = False,
     ):
-        if chunk < 1:
-            raise MusicLSTMError(f"chunk must be at least 1 frame, got {chunk}")
-        self.pieces = split_pieces(corpus, split, window)
+        self.pieces = split_pieces(corpus, split, window, chunk)
         self.window, self.chunk, self.transpose = window, chunk, transpose
         self.items = [
             (number, start) for number, piece in enumerate(self.pieces) for start in range(0, piece.frames, chunk)
@@ -172,16 +173,15 @@ class PieceStreams(IterableDataset):
         self,
         corpus: Corpus,
         split: str,
+        batch_size: int,
         window: int = DEFAULT_WINDOW,
         chunk: int = DEFAULT_CHUNK,
-        batch_size: int = 16,
+        *,
         transpose: bool = False,
         shuffle: bool = False,
         seed: int = 0,
     ):
-        if chunk < 1:
-            raise MusicLSTMError(f"chunk must be at least 1 frame, got {chunk}")
-        self.pieces = split_pieces(corpus, split, window)
+        self.pieces = split_pieces(corpus, split, window, chunk)
         self.window, self.chunk, self.batch_size = window, chunk, batch_size
         self.transpose, self.shuffle, self.seed = transpose, shuffle, seed
         self.epoch = 0

@@ -225,10 +225,10 @@ def make_dataset(corpus, split: str, model_config: ModelConfig, train_config: Tr
         return PieceStreams(
             corpus,
             split,
+            train_config.batch_size,
             model_config.window,
             train_config.chunk,
-            train_config.batch_size,
-            transpose,
+            transpose=transpose,
             shuffle=split == "train",
             seed=train_config.seed,
         )
