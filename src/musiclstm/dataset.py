@@ -164,9 +164,10 @@ class PieceStreams(IterableDataset):
     previous batch left. Items are `(inputs, targets, mask, first)`: float32 (batch, window + chunk - 1
     or chunk, 88), float32 (batch, chunk, 88), bool (batch, chunk), and a bool that is True on a
     group's first chunk, where the state starts from zero. The model's last `chunk` outputs predict
-    `targets`. Training streams are reshuffled (and transposed, per piece) every epoch by `seed` and
-    the epoch; under DDP each process takes its share of the training groups, and all take the same
-    number of batches, as DDP needs; every process reads all the validation groups.
+    `targets`. Training streams are reshuffled every epoch by `seed` and the epoch (and transposed,
+    per piece, as `random_transposition` draws); under DDP each process takes its share of the
+    training groups, and all take the same number of batches, as DDP needs; every process reads all
+    the validation groups.
     """
 
     def __init__(
@@ -192,6 +193,10 @@ class PieceStreams(IterableDataset):
     def chunks_of(self, piece: Piece) -> int:
         return -(-piece.frames // self.chunk)
 
+    def group_chunks(self, group: list[int]) -> int:
+        """Batches a group takes: the chunks of its longest piece, which `groups` puts last."""
+        return self.chunks_of(self.pieces[group[-1]])
+
     def groups(self, rng: np.random.Generator) -> list[list[int]]:
         """The pieces' numbers in groups of `batch_size` with about as many chunks, in the order read."""
         order = rng.permutation(len(self.pieces)) if self.shuffle else np.arange(len(self.pieces))
@@ -201,7 +206,7 @@ class PieceStreams(IterableDataset):
 
     def __len__(self) -> int:
         """Batches per epoch in one process."""
-        return sum(self.chunks_of(self.pieces[group[-1]]) for group in self.groups(np.random.default_rng(0)))
+        return sum(self.group_chunks(group) for group in self.groups(np.random.default_rng(0)))
 
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.epoch])
@@ -213,23 +218,19 @@ class PieceStreams(IterableDataset):
             shares = [groups[process::world] for process in range(world)]
         else:  # validation, or too few groups to share: every process reads them all
             shares = [groups] * world
-        batches = min(sum(self.chunks_of(self.pieces[group[-1]]) for group in share) for share in shares)
-        yield from self.stream(shares[rank], rng, batches)
+        batches = min(sum(self.group_chunks(group) for group in share) for share in shares)
+        yield from self.stream(shares[rank], batches)
 
-    def stream(self, groups: list[list[int]], rng: np.random.Generator, batches: int):
+    def stream(self, groups: list[list[int]], batches: int):
         for group in groups:
             pieces = [self.pieces[number] for number in group]
-            longest = max(piece.frames for piece in pieces)
-            blocks = []
-            for piece in pieces:
-                block = read_frames(piece, -self.window, self.chunks_of(self.pieces[group[-1]]) * self.chunk)
-                if self.transpose:
-                    shifts = allowed_shifts(block)
-                    block = shift_keys(block, shifts[int(rng.integers(len(shifts)))])
-                blocks.append(block)
-            frames = torch.from_numpy(np.stack(blocks).astype(np.float32))  # (group, window + chunks * chunk, 88)
-            known = torch.stack([torch.arange(frames.shape[1] - self.window) < piece.frames for piece in pieces])
-            for start in range(0, longest, self.chunk):
+            frames_read = self.group_chunks(group) * self.chunk
+            blocks = [read_frames(piece, -self.window, frames_read) for piece in pieces]
+            if self.transpose:
+                blocks = [random_transposition(block) for block in blocks]
+            frames = torch.from_numpy(np.stack(blocks).astype(np.float32))  # (group, window + frames_read, 88)
+            known = torch.stack([torch.arange(frames_read) < piece.frames for piece in pieces])
+            for start in range(0, frames_read, self.chunk):
                 if batches == 0:
                     return
                 batches -= 1

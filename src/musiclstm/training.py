@@ -395,6 +395,6 @@ def ended_by(trainer: L.Trainer, config: TrainConfig, epochs: int) -> str:
     """What ended a finished fit: early stopping, the epoch cap or the time budget."""
     if trainer.early_stopping_callback.stopped_epoch > 0:
         return f"early stopping (no better validation NLL in {config.early_stop_patience} epochs)"
-    if epochs >= (config.epochs or EPOCH_CAP):
-        return f"the epoch cap ({config.epochs or EPOCH_CAP})"
+    if epochs >= trainer.max_epochs:
+        return f"the epoch cap ({trainer.max_epochs})"
     return f"the time budget ({config.max_minutes:g} minutes)"
