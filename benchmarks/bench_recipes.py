@@ -1,7 +1,8 @@
 """Benchmark training recipes: the validation NLL each reaches in one time budget, one after another.
 
-Each recipe is a name and TrainConfig changes, e.g. `--recipe stateful=objective:stateful` or
-`--recipe lr2e-3=lr:0.002,batch_size:32`; `default` is the package's own settings. Every recipe
+Each recipe is a name and TrainConfig or ModelConfig changes, e.g. `--recipe stateful=objective:stateful`,
+`--recipe lr2e-3=lr:0.002,batch_size:32` or `--recipe nade=head:nade`; `default=` is the package's own
+settings. Every recipe
 trains the seed preset (or `--preset`) on the same corpus under the same seed and budget, and is
 judged by its best validation NLL; `--test` also scores the best weights on the test split in the
 stateful context (report it, never choose by it).
@@ -19,37 +20,39 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from musiclstm.bundle import cpu_name
-from musiclstm.config import MODEL_PRESETS, TrainConfig
+from musiclstm.config import MODEL_PRESETS, ModelConfig, TrainConfig
 from musiclstm.evaluation import evaluate
 from musiclstm.run import read_history
 from musiclstm.training import train
 
 
-def parse_recipe(text: str) -> tuple[str, dict]:
-    """`name=key:value,key:value` as a name and TrainConfig changes, each value typed like its field."""
+def parse_recipe(text: str) -> tuple[str, dict, dict]:
+    """`name=key:value,...` as a name, ModelConfig changes and TrainConfig changes, each value typed like its field."""
     name, _, changes = text.partition("=")
-    types = {field.name: field.type for field in fields(TrainConfig)}
-    parsed = {}
+    model_types = {field.name: field.type for field in fields(ModelConfig)}
+    train_types = {field.name: field.type for field in fields(TrainConfig)}
+    model_changes, train_changes = {}, {}
     for item in filter(None, changes.split(",")):
         key, _, value = item.partition(":")
-        kind = types[key]
+        kind = model_types.get(key) or train_types[key]
         if "bool" in kind:
-            parsed[key] = value.lower() in ("1", "true", "yes")
+            parsed = value.lower() in ("1", "true", "yes")
         elif "int" in kind and "." not in value:
-            parsed[key] = int(value)
+            parsed = int(value)
         elif "float" in kind or "int" in kind:
-            parsed[key] = float(value)
+            parsed = float(value)
         else:
-            parsed[key] = value
-    return name, parsed
+            parsed = value
+        (model_changes if key in model_types else train_changes)[key] = parsed
+    return name, model_changes, train_changes
 
 
-def run_recipe(data: Path, run: Path, preset: str, minutes: float, changes: dict, test: bool) -> dict:
-    result = train(data, run, MODEL_PRESETS[preset], TrainConfig(max_minutes=minutes, **changes))
+def run_recipe(data: Path, run: Path, model_config: ModelConfig, minutes: float, changes: dict, test: bool) -> dict:
+    result = train(data, run, model_config, TrainConfig(max_minutes=minutes, **changes))
     history = read_history(run)
     best = min(history, key=lambda row: row["val_nll"])
     report = {
@@ -87,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="a corpus folder made by 'musiclstm data'")
     parser.add_argument("--minutes", type=float, default=5.0, help="time budget of each run")
-    parser.add_argument("--recipe", action="append", required=True, help="name=key:value,... (TrainConfig fields)")
+    parser.add_argument("--recipe", action="append", required=True, help="name=key:value,... (settings fields)")
     parser.add_argument("--preset", default="seed", choices=sorted(MODEL_PRESETS))
     parser.add_argument("--test", action="store_true", help="also score each best model on the test split")
     parser.add_argument("--plot", type=Path, help="write validation NLL against minutes to this PNG")
@@ -96,8 +99,10 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         for text in args.recipe:
-            name, changes = parse_recipe(text)
-            results[name] = run_recipe(args.data, Path(scratch) / name, args.preset, args.minutes, changes, args.test)
+            name, model_changes, changes = parse_recipe(text)
+            model_config = replace(MODEL_PRESETS[args.preset], **model_changes)
+            results[name] = run_recipe(args.data, Path(scratch) / name, model_config, args.minutes, changes, args.test)
+            results[name]["model_changes"] = model_changes
             if not args.json:
                 result = results[name]
                 print(

@@ -173,9 +173,11 @@ def model_card(facts: CardFacts, weights_sha256: str) -> str:
         "",
         "## Model and training",
         f"- LSTM {model['lstm_units']} x 2, dense {model['dense_units']}, window {model['window']}; "
-        f"dropout {model['input_dropout']} / {model['recurrent_dropout']} / {model['dense_dropout']}.",
+        f"dropout {model['input_dropout']} / {model['recurrent_dropout']} / {model['dense_dropout']}; "
+        + head_phrase(model),
         f"- Objective `{train['objective']}` (chunk {train['chunk']}), batch {train['batch_size']}, Adam lr "
-        f"{train['lr']}, pos_weight {train['pos_weight']}, precision {train['precision']}, seed {train['seed']}, "
+        f"{train['lr']}, {'' if is_nade(model) else 'pos_weight ' + str(train['pos_weight']) + ', '}"
+        f"precision {train['precision']}, seed {train['seed']}, "
         + (f"at most {train['epochs']} epochs." if train.get("epochs") else "until early stopping or the time budget."),
         f"- Command: {facts.made_by}; torch {settings['torch_version']}.",
     ]
@@ -213,12 +215,23 @@ def limits(facts: CardFacts) -> list[str]:
             f"{facts.corpus.steps_per_beat} steps per beat, all parts merged onto the piano keys.",
             "- It reads at most a few bars of context well; it has no sense of phrase or form.",
         ]
-    if facts.settings["train"]["pos_weight"] != 1:
+    if facts.settings["train"]["pos_weight"] != 1 and not is_nade(facts.settings["model"]):
         reach.append(
             "- Probabilities are calibrated by shifting each logit by -ln(pos_weight); thresholds "
             "other than 0.5 change the density."
         )
     return reach
+
+
+def is_nade(model: dict) -> bool:
+    return model.get("head") == "nade"
+
+
+def head_phrase(model: dict) -> str:
+    """The output head in words; folders from before the choice of head have the independent one."""
+    if is_nade(model):
+        return f"NADE head ({model['nade_units']} units, keys decided {model['key_order']}), trained on the exact NLL."
+    return "88 independent sigmoid outputs (the specification's)."
 
 
 def generation_sentence(generated: dict, pieces_noun: str) -> str:

@@ -53,7 +53,8 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_class: type) ->
         shown = meta["default_text"] or (None if field.default in (None, MISSING) else field.default)
         options = dict(dest=field.name, help=meta["help"] + (f" (default {shown})" if shown is not None else ""))
         if kind is bool:
-            options.update(action="store_true", default=None)
+            action = argparse.BooleanOptionalAction if field.default is True else "store_true"
+            options.update(action=action, default=None)
         elif typing.get_origin(kind) is tuple:
             options.update(type=typing.get_args(kind)[0], nargs=len(typing.get_args(kind)))
         else:
@@ -123,9 +124,12 @@ def add_summary_command(commands: argparse._SubParsersAction) -> None:
 
 def run_summary(args: argparse.Namespace) -> int:
     config = model_config(args) or ModelConfig()
-    print(f"{'layer':<24} {'output shape':<18} {'parameters':>12}")
+    print(f"{'layer':<30} {'output shape':<18} {'parameters':>12}")
     for layer, shape, count in musiclstm.summary_rows(config):
-        print(f"{layer:<24} {shape:<18} {count:>12,}")
+        print(f"{layer:<30} {shape:<18} {count:>12,}")
+    if config.head != "independent":
+        print("\nThe NADE head follows RNN-NADE (Boulanger-Lewandowski 2012); the specification has no Keras twin.")
+        return 0
     print(
         f"\nKeras counts {musiclstm.keras_parameter_count(config):,} for this network: PyTorch's LSTM keeps two "
         "bias vectors per layer (input and recurrent) where Keras keeps one, 4 x units more per layer.\n"

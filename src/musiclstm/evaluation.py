@@ -89,7 +89,7 @@ def evaluate_model(
 
     Returns the report of `metrics.predictive_report` plus `nll_after_first` (each piece's first frame
     left out, the convention of Bai et al. 2018's code), `loss` (the training loss), `pieces`, `split`,
-    `context`, `pos_weight`.
+    `context`, `head`, `pos_weight`.
     """
     check_context(context)
     pieces = corpus.split(split)
@@ -108,6 +108,7 @@ def evaluate_model(
     report = predictive_report(np.concatenate(nlls), np.concatenate(predicted), all_rolls)
     report.update(
         loss=loss / len(all_rolls),
+        head=model.config.head,
         pos_weight=model.head.pos_weight,
         nll_after_first=float(after_first.mean()) if after_first.size else float("nan"),
         pieces=len(pieces),
@@ -289,8 +290,10 @@ def format_report(report: dict) -> str:
             f"  {name:<24} {row['nll']:>8.3f} {row['frame_accuracy']:>10.3f} {row['precision']:>10.3f} "
             f"{row['recall']:>8.3f} {row['f1']:>7.3f}"
         )
+    scored = "the NADE head's exact NLL" if report.get("head") == "nade" else "calibrated probabilities"
+    predicted = "its greedy frame" if report.get("head") == "nade" else "at 0.5"
     lines += [
-        "  NLL: nats per frame, calibrated probabilities; frame accuracy: TP / (TP + FP + FN) at 0.5 (Bay et al. 2009)",
+        f"  NLL: nats per frame, {scored}; frame accuracy: TP / (TP + FP + FN) of {predicted} (Bay et al. 2009)",
         f"  model: NLL without each piece's first frame {report['nll_after_first']:.3f}; binary accuracy "
         f"{report['binary_accuracy']:.4f} (not a quality bar); training loss {report['loss']:.4f}",
     ]

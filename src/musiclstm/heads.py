@@ -7,7 +7,9 @@ answers what the rest of musiclstm asks of that distribution:
 - `frame_nll(features, frames)`: -log p(frame | past) in nats, shape (...), for scoring;
 - `predicted_frames(features)`: the frame the head predicts, bool (..., 88), for frame accuracy;
 - `draw(features, rules, generator)`: a frame drawn under `DrawRules`, bool (batch, 88), for composing.
-Calibration lives here, nowhere else. `IndependentHead` is the specification's output layer.
+Calibration lives here, nowhere else. `IndependentHead` is the specification's output layer;
+`NadeHead` decides the keys of a step one after another, each seeing the ones already decided.
+`make_head` builds the one a ModelConfig names.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from musiclstm.config import N_KEYS
-from musiclstm.sampling import choose_notes, note_probabilities
+from musiclstm.config import CHOICES, N_KEYS, ModelConfig, MusicLSTMError
+from musiclstm.sampling import apply_temperature, choose_notes, note_probabilities
+
+NADE_ROWS = 1024  # frames a NADE head scores at once: 1024 x 88 x 150 float32 hidden values are 54 MB
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,15 @@ class IndependentHead(nn.Linear):
         super().__init__(in_features, N_KEYS)
         self.pos_weight = pos_weight
 
+    def start_from(self, key_frequencies: torch.Tensor) -> None:
+        """Start each key's bias at its log-odds in the training data (shifted by ln(pos_weight), as trained)."""
+        with torch.no_grad():
+            self.bias.copy_(torch.logit(key_frequencies) + math.log(self.pos_weight))
+
+    def layer_rows(self) -> list[tuple[str, str, int]]:
+        """The head's lines of the layer table: (layer, output shape, parameters)."""
+        return [("head (Linear, logits)", f"(batch, {self.out_features})", self.weight.numel() + self.bias.numel())]
+
     def calibrated_logits(self, features: torch.Tensor) -> torch.Tensor:
         """Honest log-odds that each key sounds, (..., 88) float32: the layer's logits minus ln(pos_weight)."""
         return self(features).float() - math.log(self.pos_weight)
@@ -80,3 +93,132 @@ class IndependentHead(nn.Linear):
         return choose_notes(
             probabilities, rules.allowed, rules.choose, rules.threshold, rules.top_k, rules.max_notes, generator
         )
+
+
+class NadeHead(nn.Module):
+    """RNN-NADE's output (Boulanger-Lewandowski et al. 2012): p(frame) as a product of 88 conditionals.
+
+    The keys are decided one at a time in `order` (key indices, first decided first); each key's
+    probability depends on the network's features and on the keys already decided in the same frame,
+    through one hidden layer shared by all 88 conditionals (NADE, Larochelle & Murray 2011):
+
+        hidden_i = sigmoid(b_h + W[:, order[:i]] @ keys[order[:i]])
+        p(key order[i] sounds) = sigmoid(b_v[i] + V[i] @ hidden_i)
+
+    with the biases b_h (units) and b_v (88, in key order) computed from the features each step.
+    Teacher-forced, all 88 hidden layers come from one cumulative sum, O(88 x units) per frame. The
+    loss is the exact NLL per key decision: nothing is weighted, so nothing needs calibrating.
+    """
+
+    pos_weight = 1.0  # the loss weight a sounding note had in training: none
+
+    def __init__(self, in_features: int, units: int, order: str = "high-to-low", keys: int = N_KEYS):
+        super().__init__()
+        self.order_name = order
+        self.hidden_bias = nn.Linear(in_features, units)
+        self.key_bias = nn.Linear(in_features, keys)
+        self.key_to_hidden = nn.Parameter(torch.empty(keys, units))  # row i: W[:, order[i]]
+        self.hidden_to_key = nn.Parameter(torch.empty(keys, units))  # row i: V[i]
+        self.register_buffer("order", key_order(order, keys), persistent=False)  # keys < 88 only in tests
+        nn.init.xavier_uniform_(self.key_to_hidden)
+        nn.init.xavier_uniform_(self.hidden_to_key)
+
+    def layer_rows(self) -> list[tuple[str, str, int]]:
+        """The head's lines of the layer table: (layer, output shape, parameters)."""
+        keys, units = self.key_to_hidden.shape
+        return [
+            ("head: hidden bias (Linear)", f"(batch, {units})", units * (self.hidden_bias.in_features + 1)),
+            ("head: key bias (Linear)", f"(batch, {keys})", keys * (self.key_bias.in_features + 1)),
+            (f"head: NADE, {self.order_name}", f"(batch, {keys}) logits", 2 * keys * units),
+        ]
+
+    def start_from(self, key_frequencies: torch.Tensor) -> None:
+        """Start each key's bias at its log-odds in the training data, so training begins at each key's
+        frequency instead of spending its first minutes learning it."""
+        with torch.no_grad():
+            self.key_bias.bias.copy_(torch.logit(key_frequencies[self.order]))
+
+    def ordered_logits(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced log-odds of each key given the keys before it in `frames`, (..., 88) in key order."""
+        keys = frames[..., self.order].to(self.key_to_hidden.dtype)
+        inputs = keys[..., :, None] * self.key_to_hidden  # (..., 88, units): what each decided key adds
+        before = inputs.cumsum(-2) - inputs  # the keys strictly before each one
+        hidden = torch.sigmoid(self.hidden_bias(features)[..., None, :] + before)
+        return self.key_bias(features) + (hidden * self.hidden_to_key).sum(-1)
+
+    def loss(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """The NLL per key decision, averaged over keys and steps (the frame NLL / 88)."""
+        logits = self.ordered_logits(features, frames).float()
+        return F.binary_cross_entropy_with_logits(logits, frames[..., self.order].float())
+
+    def frame_nll(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """-log p(frame) in nats, the sum of the 88 conditionals' NLL, shape (...); summed in float64.
+
+        Scored NADE_ROWS frames at a time: each frame holds 88 x units hidden values for a moment.
+        """
+        feature_blocks = features.reshape(-1, features.shape[-1]).split(NADE_ROWS)
+        frame_blocks = frames.reshape(-1, frames.shape[-1]).split(NADE_ROWS)
+        nll = []
+        for some_features, some_frames in zip(feature_blocks, frame_blocks, strict=True):
+            logits = self.ordered_logits(some_features, some_frames).double()
+            targets = some_frames[:, self.order].double()
+            nll.append(F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1))
+        return torch.cat(nll).reshape(frames.shape[:-1])
+
+    def predicted_frames(self, features: torch.Tensor) -> torch.Tensor:
+        """The greedy frame: each key in order sounds if its conditional exceeds 0.5, bool (..., 88)."""
+        flat = features.reshape(-1, features.shape[-1])
+        return self.draw(flat, DrawRules(top_k=0)).reshape(*features.shape[:-1], len(self.order))
+
+    def draw(self, features: torch.Tensor, rules: DrawRules, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw one frame per row of features (batch, in_features), key by key in order: bool (batch, 88).
+
+        Temperature divides each conditional's logit; keys outside `rules.allowed` stay off and keys in
+        `rules.forced` sound, and the keys after them see them so; once `max_notes` keys sound the rest
+        stay off. `threshold` keeps a key whose conditional exceeds the threshold (0.5: the greedy frame),
+        `sample` draws it. A silent frame is the model's own choice here: `top_k` adds no notes.
+        """
+        if rules.choose not in CHOICES:
+            raise MusicLSTMError(f"unknown way to choose notes '{rules.choose}': choose one of {', '.join(CHOICES)}")
+        apply_temperature(features.new_zeros(()), rules.temperature)  # checks it
+        batch, keys = len(features), len(self.order)
+        hidden_in = self.hidden_bias(features).float()
+        key_logits = self.key_bias(features).float() / rules.temperature
+        hidden_to_key = self.hidden_to_key.float() / rules.temperature
+        key_to_hidden = self.key_to_hidden.float()
+        allowed = None if rules.allowed is None else rules.allowed[:, self.order]
+        forced = None if rules.forced is None else rules.forced[:, self.order]
+        uniform = None
+        if rules.choose == "sample":
+            uniform = torch.rand(batch, keys, generator=generator, device=features.device)
+        cut = math.log(rules.threshold / (1 - rules.threshold))  # p > threshold where the logit > cut
+        sounding = torch.zeros(batch, keys, dtype=torch.bool, device=features.device)
+        count = torch.zeros(batch, device=features.device)
+        for i in range(keys):
+            logit = key_logits[:, i] + torch.sigmoid(hidden_in) @ hidden_to_key[i]
+            on = uniform[:, i] < torch.sigmoid(logit) if uniform is not None else logit > cut
+            if allowed is not None:
+                on &= allowed[:, i]
+            if rules.max_notes is not None:
+                on &= count < rules.max_notes
+            if forced is not None:
+                on |= forced[:, i]
+            sounding[:, i] = on
+            count += on
+            hidden_in = hidden_in + on[:, None] * key_to_hidden[i]
+        frame = torch.empty_like(sounding)
+        frame[:, self.order] = sounding
+        return frame
+
+
+def key_order(name: str, keys: int = N_KEYS) -> torch.Tensor:
+    """The keys in the order a NADE head decides them: `high-to-low` starts at the top key (C8)."""
+    order = torch.arange(keys)
+    return order.flip(0) if name == "high-to-low" else order
+
+
+def make_head(config: ModelConfig, pos_weight: float = 1.0) -> nn.Module:
+    """The output head a ModelConfig names; `pos_weight` is the independent head's training weight."""
+    if config.head == "nade":
+        return NadeHead(config.dense_units, config.nade_units, config.key_order)
+    return IndependentHead(config.dense_units, pos_weight)

@@ -15,7 +15,7 @@ from torch import nn
 from torch.func import functional_call
 
 from musiclstm.config import N_KEYS, ModelConfig
-from musiclstm.heads import IndependentHead
+from musiclstm.heads import make_head
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (1, batch, units)
 ROWS_PER_CALL = 8192  # batch x steps per LSTM call outside training; see MusicLSTM.chunks
@@ -78,7 +78,7 @@ class MusicLSTM(nn.Module):
         self.lstm1 = nn.LSTM(N_KEYS, config.lstm_units, batch_first=True)
         self.lstm2 = nn.LSTM(config.lstm_units, config.lstm_units, batch_first=True)
         self.dense = nn.Linear(config.lstm_units, config.dense_units)
-        self.head = IndependentHead(config.dense_units, pos_weight)
+        self.head = make_head(config, pos_weight)
         self.apply(keras_initialisation)
 
     def run_lstm(self, lstm: nn.LSTM, inputs: torch.Tensor, state: LSTMState | None):
@@ -156,6 +156,6 @@ def summary_rows(config: ModelConfig) -> list[tuple[str, str, int]]:
         ("lstm2 (LSTM)", f"(batch, {units})", parameter_count(model.lstm2)),
         ("dense (Linear, ReLU)", f"(batch, {config.dense_units})", parameter_count(model.dense)),
         (f"dropout ({config.dense_dropout})", f"(batch, {config.dense_units})", 0),
-        ("head (Linear, logits)", f"(batch, {N_KEYS})", parameter_count(model.head)),
+        *model.head.layer_rows(),
         ("total", "", parameter_count(model)),
     ]

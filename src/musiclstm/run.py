@@ -110,10 +110,15 @@ def run_config_problem(config: dict) -> str | None:
     return None
 
 
+def model_config_of(config: dict) -> ModelConfig:
+    """The network of a config.json; folders written before there was a choice of head have the independent one."""
+    return ModelConfig(**{"head": "independent", **config["model"]})
+
+
 def run_configs(config: dict, path: Path) -> tuple[ModelConfig, TrainConfig]:
     """The settings objects of a config.json, each refused with the file's name when it is not valid."""
     try:
-        return ModelConfig(**config["model"]), TrainConfig(**config["train"])
+        return model_config_of(config), TrainConfig(**config["train"])
     except (TypeError, MusicLSTMError) as err:
         raise MusicLSTMError(f"{path / CONFIG_FILE}: bad settings ({err})") from err
 
@@ -137,7 +142,7 @@ def load_model(run_dir: str | Path) -> MusicLSTM:
     run_dir = Path(run_dir)
     settings = read_run_config(run_dir)
     try:
-        model_config = ModelConfig(**settings["model"])
+        model_config = model_config_of(settings)
         with torch.device("meta"):
             shapes = {name: tuple(tensor.shape) for name, tensor in MusicLSTM(model_config).state_dict().items()}
     except (TypeError, MusicLSTMError) as err:

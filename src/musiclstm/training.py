@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from musiclstm.config import EPOCH_CAP, ModelConfig, MusicLSTMError, TrainConfig
 from musiclstm.corpus import load_corpus
-from musiclstm.dataset import ChunkDataset, PieceStreams, WindowDataset
+from musiclstm.dataset import ChunkDataset, PieceStreams, WindowDataset, key_frequencies
 from musiclstm.files import check_output_folder
 from musiclstm.model import MusicLSTM
 from musiclstm.run import (
@@ -356,6 +356,8 @@ def train(
     quiet_lightning()
     trainer = make_trainer(run_dir, train_config, progress)
     module = LitMusicLSTM(model_config, train_config)
+    if train_config.start_biases and not resume:
+        module.model.head.start_from(key_frequencies(corpus))
     started = time.perf_counter()
     try:
         trainer.fit(

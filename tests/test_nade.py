@@ -1,0 +1,134 @@
+"""The NADE head: a true distribution over frames, drawn key by key under the rules, trained and used end to end."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from musiclstm import TrainConfig, train
+from musiclstm.cli import main
+from musiclstm.config import MODEL_PRESETS
+from musiclstm.heads import DrawRules, NadeHead
+from musiclstm.run import load_model, read_history
+from musiclstm.sampling import scale_mask
+
+SMALL_NADE = replace(MODEL_PRESETS["small"], head="nade", nade_units=16)
+
+
+def four_key_head(order: str) -> tuple[NadeHead, torch.Tensor]:
+    """A NADE head over 4 keys (a test-only size, so all 16 frames can be listed) and 3 feature rows."""
+    torch.manual_seed(0)
+    head = NadeHead(5, 7, order, keys=4)
+    with torch.no_grad():
+        head.key_bias.bias.normal_()
+        head.key_to_hidden.mul_(3)  # keys that matter to each other
+    return head, torch.randn(3, 5)
+
+
+ALL_FRAMES = torch.tensor(list(itertools.product([0.0, 1.0], repeat=4)))  # (16, 4)
+
+
+@pytest.mark.parametrize("order", ["high-to-low", "low-to-high"])
+def test_the_conditionals_of_a_frame_multiply_to_a_distribution_over_all_frames(order):
+    head, features = four_key_head(order)
+    with torch.no_grad():
+        nll = head.frame_nll(features[:, None].expand(3, 16, 5), ALL_FRAMES.expand(3, 16, 4))
+    assert torch.exp(-nll).sum(dim=1).numpy() == pytest.approx([1.0, 1.0, 1.0], abs=1e-6)  # float32 logits
+    assert nll.min() > 0
+
+
+def test_drawing_key_by_key_gives_each_frame_the_probability_the_one_pass_nll_gives_it():
+    head, features = four_key_head("high-to-low")
+    draws = 40_000
+    with torch.no_grad():
+        nll = head.frame_nll(features[:1].expand(16, 5), ALL_FRAMES)
+        drawn = head.draw(features[:1].expand(draws, 5), DrawRules(choose="sample"), torch.Generator().manual_seed(1))
+    index = (drawn.long() * torch.tensor([8, 4, 2, 1])).sum(dim=1)
+    frequencies = torch.bincount(index, minlength=16).double() / draws
+    assert frequencies.numpy() == pytest.approx(torch.exp(-nll).numpy(), abs=0.01)  # 4 standard errors at most
+
+
+def test_the_keys_decided_first_change_the_chances_of_the_later_ones():
+    head, features = four_key_head("high-to-low")
+    top_on, top_off = ALL_FRAMES[[1]].clone(), ALL_FRAMES[[1]].clone()
+    top_on[0, 3], top_off[0, 3] = 1.0, 0.0  # key 3 is decided first in high-to-low order
+    with torch.no_grad():
+        logits_on = head.ordered_logits(features[:1], top_on)
+        logits_off = head.ordered_logits(features[:1], top_off)
+    assert logits_on[0, 0] == logits_off[0, 0]  # the first key sees nothing before it
+    assert not torch.allclose(logits_on[0, 1:], logits_off[0, 1:])
+
+
+def test_greedy_draw_forced_keys_the_key_mask_and_the_note_cap_are_honoured():
+    torch.manual_seed(0)
+    head = NadeHead(4, 12)
+    with torch.no_grad():
+        head.key_bias.bias.fill_(2.0)  # every key likely on its own
+    features = torch.randn(6, 4)
+    allowed = scale_mask("D", "major")[None].expand(6, 88)
+    forced = torch.zeros(6, 88, dtype=torch.bool)
+    forced[:, 41] = True  # D4, in the key
+    forced[:, 40] = True  # C#4, in D major too
+    with torch.no_grad():
+        greedy = head.predicted_frames(features)
+        free = head.draw(features, DrawRules(allowed=allowed))
+        capped = head.draw(features, DrawRules(allowed=allowed, forced=forced, max_notes=3))
+        sampled = head.draw(features, DrawRules(allowed=allowed, choose="sample"), torch.Generator().manual_seed(0))
+    assert torch.equal(greedy, head.draw(features, DrawRules(top_k=0)))
+    assert greedy.sum() > 0
+    for frames in (free, capped, sampled):
+        assert not (frames & ~allowed).any()
+    assert capped[:, [40, 41]].all() and (capped.sum(dim=1) <= 3 + 2).all()
+
+
+def test_a_nade_model_trains_on_real_chorales_and_its_loss_falls(bach_corpus, tmp_path):
+    result = train(bach_corpus.path, tmp_path / "run", SMALL_NADE, TrainConfig(epochs=4, lr=3e-3))
+    history = read_history(tmp_path / "run")
+    assert history[-1]["loss"] < history[0]["loss"] and history[-1]["val_nll"] < history[0]["val_nll"]
+    assert result["best_val_nll"] < 20
+    model = load_model(tmp_path / "run")
+    assert isinstance(model.head, NadeHead) and model.config == SMALL_NADE
+
+
+def test_a_nade_model_trains_resumes_evaluates_and_composes_through_the_cli(bach_corpus, tmp_path, capsys):
+    def musiclstm(*args):
+        capsys.readouterr()
+        assert main([str(arg) for arg in args]) == 0
+        return capsys.readouterr().out
+
+    run = tmp_path / "run"
+    small = ["--preset", "small", "--head", "nade", "--nade-units", "16", "--key-order", "low-to-high"]
+    musiclstm("train", "--data", str(bach_corpus.path), "--out", str(run), *small, "--epochs", "1", "--chunk", "32")
+    musiclstm("train", "--out", str(run), "--resume", "--epochs", "2")
+    assert [row["epoch"] for row in read_history(run)] == [0, 1]
+    assert json.loads((run / "config.json").read_text())["model"]["key_order"] == "low-to-high"
+    musiclstm("evaluate", "--model", str(run), "--data", str(bach_corpus.path), "--json", str(tmp_path / "r.json"))
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert 0 < report["nll"] < report["baselines"]["marginal"]["nll"] * 1.5
+    out = tmp_path / "pieces"
+    musiclstm(
+        "generate",
+        "--model",
+        str(run),
+        "--out",
+        str(out),
+        "--length",
+        "32",
+        "--num-outputs",
+        "2",
+        "--key",
+        "G",
+        "--scale",
+        "major",
+        "--no-audio",
+        "--choose",
+        "sample",
+    )
+    for name in ("piece_1.mid", "piece_2.mid"):
+        assert (out / name).stat().st_size > 0
+    summary = musiclstm("summary", *small)
+    assert "NADE, low-to-high" in summary
