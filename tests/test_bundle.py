@@ -117,7 +117,7 @@ def test_the_model_card_of_a_chorale_run_tells_its_own_data_command_and_music(tr
     assert "4 steps per beat (sixteenth notes)" in card and "## Held-out test chorales" in card
     assert f"`musiclstm train --data {bach_corpus.path.resolve()} --out {run} --lstm-units 64 --dense-units 32" in card
     assert "--chunk 32" in card and "--epochs 2" in card
-    assert "(2 pieces of 16 steps, composed with `--strategy free`: no key mask" in card
+    assert "(2 pieces of 16 steps, composed with `--strategy free --choose threshold`: no key mask" in card
 
 
 def test_the_model_card_of_a_midi_folder_run_says_nothing_of_bach(trained_runs, tmp_path):

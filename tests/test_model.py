@@ -7,7 +7,8 @@ from dataclasses import replace
 import torch
 
 from musiclstm.cli import main
-from musiclstm.config import MODEL_PRESETS
+from musiclstm.config import MODEL_PRESETS, ModelConfig
+from musiclstm.heads import IndependentHead, NadeHead
 from musiclstm.model import MusicLSTM, keras_parameter_count, parameter_count
 
 SMALL = MODEL_PRESETS["small"]
@@ -119,3 +120,12 @@ def test_the_network_starts_as_the_specifications_keras_network_does():
         limit = (6 / (lstm.input_size + 4 * units)) ** 0.5  # Glorot-uniform over (inputs, 4 units)
         assert lstm.weight_ih_l0.abs().max() <= limit and lstm.weight_ih_l0.abs().max() > 0.9 * limit
     assert model.dense.bias.eq(0).all() and model.head.bias.eq(0).all()
+
+
+def test_new_models_get_the_nade_head_and_the_seed_preset_keeps_the_specifications_output(capsys):
+    assert ModelConfig().head == "nade" and MODEL_PRESETS["nade"] == ModelConfig()
+    assert MODEL_PRESETS["seed"] == replace(ModelConfig(), head="independent")
+    assert isinstance(MusicLSTM(ModelConfig()).head, NadeHead)
+    assert isinstance(MusicLSTM(MODEL_PRESETS["seed"]).head, IndependentHead)
+    assert main(["summary"]) == 0
+    assert "head: NADE, high-to-low" in capsys.readouterr().out

@@ -88,8 +88,8 @@ def test_bf16_mixed_precision_trains(bach_corpus, tmp_path):
     assert math.isfinite(read_history(tmp_path / "run")[0]["val_loss"])
 
 
-@pytest.mark.parametrize("objective", ["all", "stateful"])
-def test_ddp_with_two_cpu_processes_runs_a_short_fit(bach_corpus, tmp_path, objective):
+@pytest.mark.parametrize(("objective", "head"), [("all", "independent"), ("stateful", "independent"), ("all", "nade")])
+def test_ddp_with_two_cpu_processes_runs_a_short_fit(bach_corpus, tmp_path, objective, head):
     command = shutil.which("musiclstm", path=str(Path(sys.executable).parent))
     done = subprocess.run(
         [
@@ -109,6 +109,8 @@ def test_ddp_with_two_cpu_processes_runs_a_short_fit(bach_corpus, tmp_path, obje
             "2",
             "--objective",
             objective,
+            "--head",
+            head,
             "--json",
         ],
         capture_output=True,
@@ -119,7 +121,7 @@ def test_ddp_with_two_cpu_processes_runs_a_short_fit(bach_corpus, tmp_path, obje
     assert done.stdout.count('"rank": 0') == 1  # one report, from rank 0
     history = read_history(tmp_path / "ddp")
     assert [row["epoch"] for row in history] == [0, 1] and history[1]["loss"] < history[0]["loss"]
-    assert load_model(tmp_path / "ddp").config == SMALL
+    assert load_model(tmp_path / "ddp").config == replace(SMALL, head=head)
 
 
 def test_objective_all_lowers_the_loss_on_real_chorales_and_teaches_the_stateful_context(bach_corpus, tmp_path):

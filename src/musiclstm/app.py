@@ -60,6 +60,9 @@ def model_choices() -> list[str]:
     return [str(folder) for folder in find_model_folders(*roots, BUNDLED_MODEL)]
 
 
+MODELS_OWN = "the model's"
+
+
 def sidebar_settings() -> tuple[dict, object]:
     """The generation settings the sidebar's widgets describe, and the uploaded primer (or None)."""
     bar = st.sidebar
@@ -86,10 +89,16 @@ def sidebar_settings() -> tuple[dict, object]:
         "Key", [AUTO_KEY, *KEY_NAMES], disabled=scale == "chromatic", help="auto: the key that fits the primer best"
     )
     bars = bar.slider("Length (bars)", 1, 64, 16, key="bars")
-    choose = bar.radio(
-        "Notes chosen by", CHOICES, horizontal=True, key="choose", help="threshold: every note above it; sample: a draw"
+    chosen = bar.radio(
+        "Notes chosen by",
+        [MODELS_OWN, *CHOICES],
+        horizontal=True,
+        key="choose",
+        help="threshold: every note above it; sample: a draw; the model's: sample for a NADE head, "
+        "threshold for independent outputs",
     )
-    threshold = bar.slider("Threshold", 0.05, 0.95, 0.5, 0.05, disabled=choose != "threshold")
+    choose = None if chosen == MODELS_OWN else chosen
+    threshold = bar.slider("Threshold", 0.05, 0.95, 0.5, 0.05, disabled=choose == "sample")
     max_notes = bar.number_input("Most notes per step (0: no cap)", 0, 12, 0)
     tempo = bar.slider("Tempo (beats per minute)", 40, 200, 100)
     fresh = bar.checkbox("New seed on every click", value=True, key="fresh_seed")

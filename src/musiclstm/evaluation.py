@@ -291,9 +291,9 @@ def format_report(report: dict) -> str:
             f"{row['recall']:>8.3f} {row['f1']:>7.3f}"
         )
     scored = "the NADE head's exact NLL" if report.get("head") == "nade" else "calibrated probabilities"
-    predicted = "its greedy frame" if report.get("head") == "nade" else "at 0.5"
+    predicted = "of its greedy frame" if report.get("head") == "nade" else "at 0.5"
     lines += [
-        f"  NLL: nats per frame, {scored}; frame accuracy: TP / (TP + FP + FN) of {predicted} (Bay et al. 2009)",
+        f"  NLL: nats per frame, {scored}; frame accuracy: TP / (TP + FP + FN) {predicted} (Bay et al. 2009)",
         f"  model: NLL without each piece's first frame {report['nll_after_first']:.3f}; binary accuracy "
         f"{report['binary_accuracy']:.4f} (not a quality bar); training loss {report['loss']:.4f}",
     ]

@@ -12,14 +12,22 @@ are generated together as one batch.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from musiclstm.config import AUTO_KEY, BEATS_PER_BAR, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError
+from musiclstm.config import (
+    AUTO_KEY,
+    BEATS_PER_BAR,
+    HEAD_CHOICE,
+    KEY_NAMES,
+    N_KEYS,
+    GenerationSettings,
+    MusicLSTMError,
+)
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.dataset import with_lead_in
 from musiclstm.heads import DrawRules
@@ -184,6 +192,11 @@ def piece_keys(primers: np.ndarray, settings: GenerationSettings) -> list[str]:
     return [settings.fixed_key if root is None else KEY_NAMES[root] for root in roots]
 
 
+def for_model(settings: GenerationSettings, model: MusicLSTM) -> GenerationSettings:
+    """The settings with the way of choosing notes filled in from the model's head where none was given."""
+    return replace(settings, choose=settings.choose or HEAD_CHOICE[model.config.head])
+
+
 def draw_rules(settings: GenerationSettings, keys: list[str]) -> DrawRules:
     """The rules each step is drawn by: the settings' temperature and choice, and each piece's key mask."""
     scale = settings.effective_scale
@@ -212,6 +225,7 @@ def compose_rolls(
     `keys` gives each piece's key (default: `piece_keys`); `progress` shows a bar of steps composed.
     """
     model.eval()
+    settings = for_model(settings, model)
     batch, primers = settings.num_outputs, np.asarray(primers, dtype=bool)
     generator = torch.Generator().manual_seed(settings.seed)
     rules = draw_rules(settings, keys or piece_keys(primers, settings))
@@ -313,6 +327,7 @@ def generate(
     except TypeError as err:  # a name that is not a setting
         raise MusicLSTMError(f"unknown generation setting: {err}") from None
     composer = open_composer(model)
+    options = for_model(options, composer.model)
     context = options.context or composer.run_settings.get("context", "window")
     primers, primer_sources = choose_primers(composer, primer, options, primer_name)
     if primer is not None and options.num_outputs > 1 and options.choose == "threshold":
