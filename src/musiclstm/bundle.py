@@ -206,8 +206,13 @@ def limits(facts: CardFacts) -> list[str]:
         reach = [
             "- Four-part chorales only: it knows hymn-like harmony at a walking pace, not piano textures, "
             "other styles or other meters.",
-            "- Its pieces hold notes longer and repeat bars more than Bach does; it has no sense of "
-            "phrase or cadence beyond a few bars.",
+            (
+                "- It has no sense of phrase or cadence beyond a few bars, and it cannot tell a held note "
+                "from one struck again (a piano roll does not say)."
+                if is_nade(facts.settings["model"])
+                else "- Its pieces hold notes longer and repeat bars more than Bach does; it has no sense of "
+                "phrase or cadence beyond a few bars."
+            ),
         ]
     else:
         reach = [
