@@ -13,6 +13,7 @@ import torch
 from musiclstm import TrainConfig, train
 from musiclstm.cli import main
 from musiclstm.config import MODEL_PRESETS
+from musiclstm.evaluation import evaluate_model
 from musiclstm.heads import DrawRules, NadeHead
 from musiclstm.run import load_model, read_history
 from musiclstm.sampling import scale_mask
@@ -93,6 +94,9 @@ def test_a_nade_model_trains_on_real_chorales_and_its_loss_falls(bach_corpus, tm
     assert result["best_val_nll"] < 20
     model = load_model(tmp_path / "run")
     assert isinstance(model.head, NadeHead) and model.config == SMALL_NADE
+    for context in ("stateful", "window"):
+        report = evaluate_model(model, bach_corpus, "valid", context)
+        assert report["head"] == "nade" and 0 < report["nll"] < 20 and 0 <= report["frame_accuracy"] <= 1
 
 
 @pytest.mark.parametrize(
