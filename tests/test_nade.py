@@ -179,3 +179,17 @@ def test_the_draw_decides_each_key_as_deciding_them_one_by_one_does(choose):
         expected = key_by_key(head, features, rules, uniform)
     assert torch.equal(drawn, expected)
     assert drawn.sum() > 64 and (drawn.sum(dim=1) >= forced.sum(dim=1)).all()
+
+
+def test_teacher_forced_decisions_on_the_greedy_frame_are_the_greedy_frame():
+    torch.manual_seed(4)
+    head = NadeHead(6, 20)
+    with torch.no_grad():
+        head.key_bias.bias.normal_(-1.0, 2.0)
+        head.key_to_hidden.mul_(4)
+        features = torch.randn(50, 6)
+        greedy = head.predicted_frames(features)
+        assert torch.equal(head.decisions(features, greedy.float()), greedy)
+        other = greedy.clone()
+        other[:, 80:] = ~other[:, 80:]  # the top keys, decided first: every key below sees them changed
+        assert not torch.equal(head.decisions(features, other.float())[:, :80], greedy[:, :80])

@@ -6,6 +6,8 @@ answers what the rest of musiclstm asks of that distribution:
 - `loss(features, frames)`: the training loss, one number;
 - `frame_nll(features, frames)`: -log p(frame | past) in nats, shape (...), for scoring;
 - `predicted_frames(features)`: the frame the head predicts, bool (..., 88), for frame accuracy;
+- `decisions(features, frames)`: each key's likelier value given the true keys before it, for the
+  share of right key decisions that training logs (the predicted frame, for independent keys);
 - `draw(features, rules, generator)`: a frame drawn under `DrawRules`, bool (batch, 88), for composing.
 Calibration lives here, nowhere else. `IndependentHead` is the specification's output layer;
 `NadeHead` decides the keys of a step one after another, each seeing the ones already decided.
@@ -84,6 +86,10 @@ class IndependentHead(nn.Linear):
     def predicted_frames(self, features: torch.Tensor) -> torch.Tensor:
         """Every key whose calibrated probability exceeds 0.5, bool (..., 88)."""
         return self.calibrated_logits(features) > 0
+
+    def decisions(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Each key's likelier value given what came before it, bool (..., 88): here, the predicted frame."""
+        return self.predicted_frames(features)
 
     def draw(self, features: torch.Tensor, rules: DrawRules, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw one frame per row of features (batch, dense_units): bool (batch, 88)."""
@@ -164,6 +170,14 @@ class NadeHead(nn.Module):
             targets = some_frames[:, self.order].double()
             nll.append(F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1))
         return torch.cat(nll).reshape(frames.shape[:-1])
+
+    def decisions(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Each key's likelier value given the true keys decided before it, bool (..., 88): teacher-forced,
+        one pass, so training can count right decisions without drawing a greedy frame at every step."""
+        decided = self.ordered_logits(features, frames) > 0
+        keys = torch.empty_like(decided)
+        keys[..., self.order] = decided
+        return keys
 
     def predicted_frames(self, features: torch.Tensor) -> torch.Tensor:
         """The greedy frame: each key in order sounds if its conditional exceeds 0.5, bool (..., 88)."""
