@@ -3,7 +3,7 @@
 Each recipe is a name and TrainConfig or ModelConfig changes, e.g. `--recipe stateful=objective:stateful`,
 `--recipe lr2e-3=lr:0.002,batch_size:32` or `--recipe nade=head:nade`; `default=` is the package's own
 settings. Every recipe
-trains the seed preset (or `--preset`) on the same corpus under the same seed and budget, and is
+trains the package's default network (or `--preset`) on the same corpus under the same seed and budget, and is
 judged by its best validation NLL; `--test` also scores the best weights on the test split in the
 stateful context (report it, never choose by it).
 
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="a corpus folder made by 'musiclstm data'")
     parser.add_argument("--minutes", type=float, default=5.0, help="time budget of each run")
     parser.add_argument("--recipe", action="append", required=True, help="name=key:value,... (settings fields)")
-    parser.add_argument("--preset", default="seed", choices=sorted(MODEL_PRESETS))
+    parser.add_argument("--preset", default="nade", choices=sorted(MODEL_PRESETS), help="default: the package's")
     parser.add_argument("--test", action="store_true", help="also score each best model on the test split")
     parser.add_argument("--plot", type=Path, help="write validation NLL against minutes to this PNG")
     parser.add_argument("--json", action="store_true")
