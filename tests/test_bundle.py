@@ -27,7 +27,7 @@ from musiclstm import (
     save_pieces,
     write_json_atomically,
 )
-from musiclstm.bundle import CardFacts, model_card
+from musiclstm.bundle import CardFacts, model_card, train_command
 from musiclstm.cli import main
 from musiclstm.config import scale_pitch_classes
 
@@ -131,3 +131,11 @@ def test_the_model_card_of_a_midi_folder_run_says_nothing_of_bach(trained_runs, 
     assert card.startswith("# Model card: a model of songs\n") and "2 steps per beat (eighth notes)" in card
     assert "It knows only the music of" in card and "Command: `make my-model`" in card
     assert "Bach" not in card and "chorale" not in card
+
+
+def test_the_command_of_a_run_from_before_the_choice_of_head_names_the_independent_head(trained_runs, tmp_path):
+    settings = json.loads((trained_runs["all"] / "config.json").read_text())
+    del settings["model"]["head"]  # as config.json was written before there was a choice of head
+    assert "--head independent" in train_command(settings, tmp_path)
+    settings["model"]["head"] = "nade"
+    assert "--head" not in train_command(settings, tmp_path)

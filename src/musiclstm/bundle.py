@@ -24,7 +24,15 @@ from safetensors.torch import load_file, save
 from musiclstm.config import GenerationSettings, ModelConfig, TrainConfig, flag_name
 from musiclstm.corpus import load_corpus, write_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_bytes_atomically, write_json_atomically
-from musiclstm.run import CONFIG_FILE, HISTORY_CSV, HISTORY_PNG, WEIGHTS_FILE, read_history, read_run_config
+from musiclstm.run import (
+    CONFIG_FILE,
+    HISTORY_CSV,
+    HISTORY_PNG,
+    WEIGHTS_FILE,
+    model_config_of,
+    read_history,
+    read_run_config,
+)
 from musiclstm.sources import BACH, SourcePiece
 
 HELD_OUT = "held_out"
@@ -117,7 +125,7 @@ def train_command(settings: dict, run_dir: Path) -> str:
     """The `musiclstm train` command that config.json describes, as Markdown code."""
     train = settings["train"]
     seed_defaults = TrainConfig(objective=train.get("objective", "all")).resolved()
-    flags = changed_flags(settings["model"], ModelConfig()) + changed_flags(train, seed_defaults)
+    flags = changed_flags(model_config_of(settings).to_dict(), ModelConfig()) + changed_flags(train, seed_defaults)
     return f"`musiclstm train --data {settings['data']['corpus']} --out {run_dir} {' '.join(flags)}`".replace(" `", "`")
 
 

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from musiclstm.config import CHOICES, N_KEYS, ModelConfig, MusicLSTMError
-from musiclstm.sampling import choose_notes, note_probabilities
+from musiclstm.config import N_KEYS, ModelConfig
+from musiclstm.sampling import apply_temperature, check_choice, choose_notes, note_probabilities
 
 NADE_ROWS = 1024  # frames a NADE head scores at once: 1024 x 88 x 150 float32 hidden values are 54 MB
 
@@ -182,7 +182,7 @@ class NadeHead(nn.Module):
     def predicted_frames(self, features: torch.Tensor) -> torch.Tensor:
         """The greedy frame: each key in order sounds if its conditional exceeds 0.5, bool (..., 88)."""
         flat = features.reshape(-1, features.shape[-1])
-        return self.draw(flat, DrawRules(top_k=0)).reshape(*features.shape[:-1], len(self.order))
+        return self.draw(flat, DrawRules()).reshape(*features.shape[:-1], len(self.order))
 
     def draw(self, features: torch.Tensor, rules: DrawRules, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw one frame per row of features (batch, in_features), key by key in order: bool (batch, 88).
@@ -197,14 +197,11 @@ class NadeHead(nn.Module):
         next sounding one come from one matrix product: a step costs one pass per sounding key (about
         5 in a chorale), not 88 passes of one key each, and draws exactly what deciding key by key draws.
         """
-        if rules.choose not in CHOICES:
-            raise MusicLSTMError(f"unknown way to choose notes '{rules.choose}': choose one of {', '.join(CHOICES)}")
-        if not rules.temperature > 0:
-            raise MusicLSTMError(f"temperature must be above 0, got {rules.temperature}")
+        check_choice(rules.choose)
         batch, keys = len(features), len(self.order)
         hidden_in = self.hidden_bias(features).float()
-        key_logits = self.key_bias(features).float() / rules.temperature
-        hidden_to_key = self.hidden_to_key.float().T / rules.temperature  # (units, keys)
+        key_logits = apply_temperature(self.key_bias(features).float(), rules.temperature)
+        hidden_to_key = apply_temperature(self.hidden_to_key.float().T, rules.temperature)  # (units, keys)
         key_to_hidden = self.key_to_hidden.float()
         uniform = None
         if rules.choose == "sample":

@@ -35,6 +35,12 @@ def note_probabilities(logits: torch.Tensor, temperature: float, allowed: torch.
     return probabilities if allowed is None else probabilities * allowed
 
 
+def check_choice(choose: str) -> None:
+    """Refuse a way of choosing notes that is not one of CHOICES."""
+    if choose not in CHOICES:
+        raise MusicLSTMError(f"unknown way to choose notes '{choose}': choose one of {', '.join(CHOICES)}")
+
+
 def choose_notes(
     probabilities: torch.Tensor,
     allowed: torch.Tensor | None,
@@ -50,8 +56,7 @@ def choose_notes(
     A step left silent gets its `top_k` most likely allowed keys, so pieces never stall; `max_notes`
     keeps only the most likely keys of a crowded step.
     """
-    if choose not in CHOICES:
-        raise MusicLSTMError(f"unknown way to choose notes '{choose}': choose one of {', '.join(CHOICES)}")
+    check_choice(choose)
     if choose == "threshold":
         notes = probabilities > threshold
     else:
