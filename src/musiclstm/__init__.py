@@ -5,6 +5,8 @@ The public API, which the command line and the studio call (and nothing else of 
     load_corpus("data/bach")                                    # the corpus's pieces, rolls memory-mapped
     train("data/bach", "runs/bach", ModelConfig(), TrainConfig())  # -> a run folder; resume=True continues one
     evaluate("data/bach", "runs/bach")                          # -> a report beside two baselines
+    prepare_study("study", "runs/bach")                         # a blind listening test: clips + answer key
+    study_report(open_study("study"))                           # its ratings, with 95% intervals
     composer = open_composer("runs/bach")                       # a trained model, loaded once (None: bundled)
     generate(composer, length=256, key="F#", scale="minor")     # -> Composition: rolls (pieces, steps, 88)
     save_pieces(composition, "out")                             # MIDI, WAV, PNG and JSON per piece
@@ -21,6 +23,7 @@ from musiclstm.config import (
     CHOICES,
     CONTEXTS,
     KEY_NAMES,
+    LISTENING_PAGE,
     MODEL_PRESETS,
     SCALES,
     SPLITS,
@@ -38,6 +41,7 @@ from musiclstm.config import VERSION as __version__
 from musiclstm.corpus import Corpus, Piece, build_corpus, format_summary, load_corpus
 from musiclstm.files import check_output_file, check_output_folder, write_json_atomically
 from musiclstm.metrics import music_statistics
+from musiclstm.ratings import GUESSES, QUESTIONS, RatingsStore
 from musiclstm.roll import midi_to_roll, roll_to_midi
 
 LAZY = {  # name: its module, for the names that need torch (or Lightning, for `train` alone)
@@ -61,6 +65,13 @@ LAZY = {  # name: its module, for the names that need torch (or Lightning, for `
     "save_pieces": "musiclstm.render",
     "check_pieces_folder": "musiclstm.render",
     "export_model": "musiclstm.bundle",
+    "Study": "musiclstm.study",
+    "open_study": "musiclstm.study",
+    "prepare_study": "musiclstm.study",
+    "study_report": "musiclstm.study_report",
+    "format_study_report": "musiclstm.study_report",
+    "write_ratings_csv": "musiclstm.study_report",
+    "plot_ratings": "musiclstm.study_report",
 }
 
 __all__ = [
@@ -69,8 +80,11 @@ __all__ = [
     "BUNDLED_MODEL",
     "CHOICES",
     "CONTEXTS",
+    "GUESSES",
     "KEY_NAMES",
+    "LISTENING_PAGE",
     "MODEL_PRESETS",
+    "QUESTIONS",
     "SCALES",
     "SPLITS",
     "STRATEGIES",
@@ -81,6 +95,7 @@ __all__ = [
     "ModelConfig",
     "MusicLSTMError",
     "Piece",
+    "RatingsStore",
     "TrainConfig",
     "__version__",
     "build_corpus",

@@ -284,30 +284,43 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", help="a run folder to open first (default: the bundled Bach model)")
     parser.add_argument("--runs", default="runs", help="a folder of run folders to offer as well (default runs)")
-    parser.add_argument("--port", type=int, default=8501, help="the port to serve on (default 8501)")
-    parser.add_argument("--address", default="localhost", help="the address to serve on (default localhost)")
-    parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    add_serving_flags(parser, 8501)
     parser.set_defaults(run=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Become the Streamlit server (exec, not a child), so stopping this process stops the page too.
+    model = musiclstm.model_folder(args.model)
+    musiclstm.read_run_config(model)  # a bad folder is named here, before any page opens
+    options = ["--server.maxUploadSize", "1"]
+    return serve_page(musiclstm.STUDIO_PAGE, dict(MUSICLSTM_RUNS=args.runs, MUSICLSTM_MODEL=str(model)), args, options)
+
+
+def serve_page(page: str, environment: dict[str, str], args: argparse.Namespace, options: list[str]) -> int:
+    """Become the Streamlit server of `page` (exec, not a child), so stopping this process stops the page too.
 
     The server always runs headless: otherwise Streamlit's first run asks for an email address at
     the terminal, and without a terminal it ends silently. A forked helper opens the browser instead.
+    Usage statistics are off; the page's toolbar offers no developer tools.
     """
-    model = musiclstm.model_folder(args.model)
-    musiclstm.read_run_config(model)  # a bad folder is named here, before any page opens
-    command = [sys.executable, "-m", "streamlit", "run", musiclstm.STUDIO_PAGE]
+    command = [sys.executable, "-m", "streamlit", "run", page, *options]
     command += ["--server.port", str(args.port), "--server.address", args.address]
     command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    command += ["--server.maxUploadSize", "1", "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
-    environment = dict(os.environ, MUSICLSTM_RUNS=args.runs, MUSICLSTM_MODEL=str(model))
+    command += ["--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
     sys.stdout.flush()
     if not args.no_browser and os.fork() == 0:
-        open_when_serving(f"http://{args.address}:{args.port}")
+        open_when_serving(f"http://{'localhost' if args.address == '0.0.0.0' else args.address}:{args.port}")
         os._exit(0)
-    os.execve(sys.executable, command, environment)
+    os.execve(sys.executable, command, dict(os.environ, **environment))
+
+
+def add_serving_flags(parser: argparse.ArgumentParser, port: int) -> None:
+    parser.add_argument("--port", type=int, default=port, help=f"the port to serve on (default {port})")
+    parser.add_argument(
+        "--address",
+        default="localhost",
+        help="the address to serve on (default localhost: this machine only; 0.0.0.0 opens it to the local network)",
+    )
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
 
 
 def open_when_serving(address: str, timeout_seconds: float = 60) -> bool:
@@ -320,6 +333,84 @@ def open_when_serving(address: str, timeout_seconds: float = 60) -> bool:
         except OSError:
             time.sleep(0.3)
     return False
+
+
+def add_listen_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "listen",
+        help="run a blind listening test: prepare the clips, serve the rating page, report the ratings",
+        description="The specification's listening test: raters hear generated and real passages in a random "
+        "order, rate each 1-5 for musicality, coherence and creativity, and guess which are real.",
+    )
+    steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
+    prepare = steps.add_parser(
+        "prepare",
+        help="compose and pick the clips, render them alike, and write a study folder",
+        description="Compose --pieces passages of --bars bars with the model's default settings and pick as "
+        "many real passages of held-out pieces; render all alike (same SoundFont, tempo, velocities, length and "
+        "loudness) under random ids. The answer key stays in the folder's manifest.json, never served.",
+    )
+    prepare.add_argument("--model", help="a run folder made by 'musiclstm train' (default: the bundled Bach model)")
+    prepare.add_argument("--data", help="the corpus whose held-out pieces give the real clips (default: the model's)")
+    prepare.add_argument("--out", required=True, help="the study folder to write (must not exist or be empty)")
+    prepare.add_argument("--pieces", type=int, default=20, help="generated clips, and as many real (default 20)")
+    prepare.add_argument("--bars", type=int, default=16, help="bars per clip (default 16)")
+    prepare.add_argument("--seed", type=int, help="random seed of the music and the real passages (default: drawn)")
+    prepare.add_argument("--real-name", help="who made the real music, for 'X or computer?' (default: the corpus's)")
+    prepare.add_argument("--soundfont", help="a .sf2 General MIDI SoundFont (default: pretty_midi's)")
+    prepare.set_defaults(run=run_listen_prepare)
+    serve = steps.add_parser(
+        "serve",
+        help="serve the rating page (localhost unless --address says otherwise)",
+        description="Serve the blind rating page of a study. Each rater gets an anonymous id in the page's "
+        "address and can stop and come back; every answer is stored in the study's ratings.sqlite at once.",
+    )
+    serve.add_argument("study", help="a study folder made by 'musiclstm listen prepare'")
+    add_serving_flags(serve, 8502)
+    serve.set_defaults(run=run_listen_serve)
+    report = steps.add_parser(
+        "report",
+        help="the ratings so far: means with 95%% intervals, the 3.5 target, real-or-computer accuracy",
+        description="Report a study's ratings per source and question with bootstrap intervals (raters and clips "
+        "resampled), the specification's target, and the real-or-computer accuracy with a binomial test.",
+    )
+    report.add_argument("study", help="a study folder made by 'musiclstm listen prepare'")
+    report.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+    report.add_argument("--csv", metavar="FILE", help="write every answer as a CSV row to FILE")
+    report.add_argument("--plot", metavar="FILE", help="draw the rating distributions, generated beside real, as a PNG")
+    report.set_defaults(run=run_listen_report)
+
+
+def run_listen_prepare(args: argparse.Namespace) -> int:
+    study = musiclstm.prepare_study(
+        args.out, args.model, args.data, args.pieces, args.bars, args.seed, args.real_name, args.soundfont, True
+    )
+    print(
+        f"Wrote a study of {len(study.clip_ids)} clips to {study.folder}; serve it with "
+        f"'musiclstm listen serve {study.folder}' (its manifest.json is the answer key: keep it from the raters)"
+    )
+    return 0
+
+
+def run_listen_serve(args: argparse.Namespace) -> int:
+    study = musiclstm.open_study(args.study)  # a bad folder or database is named here, before any page opens
+    return serve_page(musiclstm.LISTENING_PAGE, dict(MUSICLSTM_STUDY=str(study.folder.resolve())), args, [])
+
+
+def run_listen_report(args: argparse.Namespace) -> int:
+    for path in (args.json, args.csv, args.plot):
+        if path:
+            musiclstm.check_output_file(path)
+    study = musiclstm.open_study(args.study)
+    report = musiclstm.study_report(study)
+    if args.json:
+        musiclstm.write_json_atomically(Path(args.json), report)
+    if args.csv:
+        musiclstm.write_ratings_csv(study, args.csv)
+    if args.plot:
+        musiclstm.plot_ratings(study, args.plot)
+    print(musiclstm.format_study_report(report))
+    return 0
 
 
 def add_export_command(commands: argparse._SubParsersAction) -> None:
@@ -361,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_generate_command,
         add_render_command,
         add_demo_command,
+        add_listen_command,
         add_export_command,
     ):
         add_command(commands)

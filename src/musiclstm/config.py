@@ -123,6 +123,7 @@ CORPUS_FORMAT_VERSION = 1
 
 BUNDLED_MODEL = Path(__file__).parent / "models" / "bach"  # the seed preset trained on the chorales
 STUDIO_PAGE = str(Path(__file__).with_name("app.py"))  # the Streamlit page that `musiclstm demo` serves
+LISTENING_PAGE = str(Path(__file__).with_name("listening_page.py"))  # served by `musiclstm listen serve`
 
 
 def bundled_model() -> Path:

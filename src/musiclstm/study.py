@@ -1,0 +1,291 @@
+"""Prepare a blind listening test: generated and real passages of the same length, rendered alike.
+
+A study is a folder:
+- `study.json`: what the rating page may know: the clip ids (in no telling order), the bars and tempo,
+  the name of the real music ("Bach"), the questions. Nothing in it says which clip is which.
+- `clips/<id>.wav`: what raters hear. Every clip is the same number of samples long and has the same
+  loudness (RMS), and comes from the same SoundFont, tempo and velocities, so that neither the file
+  name, the length nor the loudness gives its source away. Ids are random (`secrets`).
+- `manifest.json`: the answer key: each clip's source (`generated` or `real`) and origin. The page
+  never reads it; `musiclstm listen report` does.
+- `midi/<id>.mid`: each passage as MIDI, for the record.
+- `ratings.sqlite`: the answers (see `ratings`).
+The folder is built beside its final place and renamed into it, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import tempfile
+import time
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musiclstm.config import BEATS_PER_BAR, VERSION, MusicLSTMError
+from musiclstm.corpus import Corpus, load_corpus
+from musiclstm.files import check_output_folder, read_json_object, write_json_atomically
+from musiclstm.ratings import QUESTIONS, RatingsStore
+from musiclstm.render import SAMPLE_RATE_HZ, render_audio, write_midi
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("generated", "real")
+STUDY_FILE = "study.json"
+MANIFEST_FILE = "manifest.json"
+RATINGS_FILE = "ratings.sqlite"
+CLIPS_FOLDER = "clips"
+TAIL_SECONDS = 1.5  # after the last bar: the final chord's release, faded out
+FADE_SECONDS = 0.5
+TARGET_RMS = 0.1  # -20 dBFS, lowered for every clip alike if one would clip
+MAX_PIECES, MAX_BARS = 500, 64
+HELD_OUT_SPLITS = ("test", "valid")  # where real passages come from, in this order
+
+
+@dataclass(frozen=True)
+class Study:
+    """A prepared study folder, as the rating page sees it: no answer key."""
+
+    folder: Path
+    settings: dict  # study.json
+
+    @property
+    def clip_ids(self) -> list[str]:
+        return list(self.settings["clips"])
+
+    @property
+    def real_name(self) -> str:
+        return self.settings["real_name"]
+
+    @property
+    def ratings(self) -> RatingsStore:
+        return RatingsStore(self.folder / RATINGS_FILE)
+
+    def clip_path(self, clip_id: str) -> Path:
+        return self.folder / CLIPS_FOLDER / f"{clip_id}.wav"
+
+    def order_for(self, rater_id: str) -> list[str]:
+        """The clips in the rater's own random order, the same at every visit."""
+        order = self.clip_ids
+        np.random.default_rng(list(rater_id.encode("utf-8"))).shuffle(order)
+        return order
+
+
+def open_study(folder: str | Path) -> Study:
+    """Open a study folder made by `prepare_study`; a folder that is not one is named."""
+    folder = Path(folder)
+    if not (folder / STUDY_FILE).is_file():
+        raise MusicLSTMError(
+            f"{folder}: not a study folder (no {STUDY_FILE}); make one with 'musiclstm listen prepare'"
+        )
+    settings = read_json_object(folder / STUDY_FILE)
+    missing = [clip for clip in settings.get("clips", []) if not (folder / CLIPS_FOLDER / f"{clip}.wav").is_file()]
+    if missing or not settings.get("clips"):
+        raise MusicLSTMError(f"{folder}: the study's clips are missing ({', '.join(missing[:3]) or 'none listed'})")
+    RatingsStore(folder / RATINGS_FILE)  # names a missing database, or one of another schema, now
+    return Study(folder, settings)
+
+
+def read_answer_key(study: Study) -> dict[str, dict]:
+    """Each clip's source and origin, from the study's manifest."""
+    key = read_json_object(study.folder / MANIFEST_FILE)
+    clips = key.get("clips", {})
+    if sorted(clips) != sorted(study.clip_ids) or any(entry.get("source") not in SOURCES for entry in clips.values()):
+        raise MusicLSTMError(f"{study.folder / MANIFEST_FILE}: does not match the study's clips; was it edited?")
+    return clips
+
+
+def real_passages(corpus: Corpus, count: int, steps: int, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
+    """`count` passages of `steps` steps from held-out pieces, each starting on a bar line.
+
+    One passage per piece while the pieces last (test split first, then valid), then a second from each
+    piece long enough, and so on; passages of one piece never overlap.
+    """
+    bar = BEATS_PER_BAR * corpus.steps_per_beat
+    pieces = [piece for split in HELD_OUT_SPLITS for piece in corpus.split(split) if piece.frames >= steps]
+    starts_of_piece = []
+    for piece in pieces:
+        starts: list[int] = []
+        for start in rng.permutation(np.arange(0, piece.frames - steps + 1, bar)):
+            if all(abs(int(start) - other) >= steps for other in starts):
+                starts.append(int(start))
+        starts_of_piece.append(starts)
+    rounds = max(map(len, starts_of_piece), default=0)
+    chosen = [
+        (piece, starts[round_])
+        for round_ in range(rounds)
+        for piece, starts in zip(pieces, starts_of_piece, strict=True)
+        if round_ < len(starts)
+    ][:count]
+    if len(chosen) < count:
+        raise MusicLSTMError(
+            f"{corpus.path}: its held-out pieces hold only {len(chosen)} passages of {steps // bar} bars, "
+            f"{count} are needed; ask for fewer --pieces or --bars"
+        )
+    return [
+        (
+            f"{piece.name}, bars {start // bar + 1}-{(start + steps) // bar} ({piece.split})",
+            piece.roll[start : start + steps],
+        )
+        for piece, start in chosen
+    ]
+
+
+def read_wav(path: Path) -> np.ndarray:
+    """A 16-bit WAV file as mono float samples in [-1, 1]."""
+    with wave.open(str(path), "rb") as source:
+        channels, frames = source.getnchannels(), source.readframes(source.getnframes())
+    return np.frombuffer(frames, "<i2").reshape(-1, channels).mean(axis=1) / 32768
+
+
+def level_clips(waves: list[np.ndarray], seconds: float) -> list[np.ndarray]:
+    """Cut or pad every clip to `seconds` (fading out the end) and bring all to one RMS loudness.
+
+    The common loudness is TARGET_RMS, or lower if that would push any clip's peak past full scale.
+    """
+    length = round(seconds * SAMPLE_RATE_HZ)
+    fade = round(FADE_SECONDS * SAMPLE_RATE_HZ)
+    envelope = np.ones(length)
+    envelope[-fade:] = np.linspace(1, 0, fade)
+    shaped = [np.pad(samples[:length], (0, max(0, length - len(samples)))) * envelope for samples in waves]
+    loudness = [float(np.sqrt(np.mean(samples**2))) for samples in shaped]
+    headroom = [0.99 * rms / np.abs(samples).max() for samples, rms in zip(shaped, loudness, strict=True) if rms > 0]
+    target = min([TARGET_RMS, *headroom])
+    return [samples * (target / rms) if rms > 0 else samples for samples, rms in zip(shaped, loudness, strict=True)]
+
+
+def write_mono_wav(samples: np.ndarray, path: Path) -> None:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE_HZ)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def default_real_name(corpus: Corpus) -> str:
+    """What raters are asked to tell the computer from: "Bach" for the chorales, else the corpus's source name."""
+    if corpus.manifest.get("source_kind") == "bach":
+        return "Bach"
+    return Path(str(corpus.source)).stem or "the real music"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One clip-to-be: where it comes from, and its roll (steps, 88)."""
+
+    source: str  # "generated" or "real"
+    origin: str
+    roll: np.ndarray
+
+
+def generated_passages(composer, count: int, steps: int, seed: int, progress: bool) -> tuple[list[Passage], dict]:
+    """`count` pieces of `steps` steps composed with the model's default settings, primers cut off; and the settings."""
+    from musiclstm.generation import generate
+
+    composition = generate(composer, num_outputs=count, length=steps, seed=seed, progress=progress)
+    passages = [
+        Passage("generated", f"piece {number} of {count}, after {primer}", roll[composition.primer_steps :])
+        for number, (roll, primer) in enumerate(zip(composition.rolls, composition.primer_sources, strict=True), 1)
+    ]
+    return passages, composition.settings
+
+
+def prepare_study(
+    out: str | Path,
+    model: str | Path | None = None,
+    data: str | Path | None = None,
+    pieces: int = 20,
+    bars: int = 16,
+    seed: int | None = None,
+    real_name: str | None = None,
+    soundfont: str | Path | None = None,
+    progress: bool = False,
+) -> Study:
+    """Make a study folder: `pieces` generated passages of `bars` bars (the model's default settings) and as
+    many real ones from held-out pieces of `data` (default: the model's own corpus), all rendered alike.
+
+    Raises:
+        MusicLSTMError: `out` already exists and is not empty, a bad model or corpus, too few held-out
+            passages, or a failed rendering.
+    """
+    from musiclstm.generation import open_composer
+
+    out = check_output_folder(out)
+    if out.exists() and any(out.iterdir()):
+        raise MusicLSTMError(f"{out}: already holds files (perhaps another study's ratings); choose another --out")
+    if not 1 <= pieces <= MAX_PIECES or not 1 <= bars <= MAX_BARS:
+        raise MusicLSTMError(f"pieces must be 1-{MAX_PIECES} and bars 1-{MAX_BARS}, got {pieces} and {bars}")
+    composer = open_composer(model)
+    corpus = load_corpus(data if data is not None else composer.corpus)
+    if corpus.steps_per_beat != composer.steps_per_beat:
+        raise MusicLSTMError(
+            f"{corpus.path}: {corpus.steps_per_beat} steps per beat, the model learned {composer.steps_per_beat}"
+        )
+    seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else seed
+    steps = bars * BEATS_PER_BAR * composer.steps_per_beat
+    real = [Passage("real", *passage) for passage in real_passages(corpus, pieces, steps, np.random.default_rng(seed))]
+    generated, generation = generated_passages(composer, pieces, steps, seed, progress)
+    clips = dict(zip(unique_ids(2 * pieces), generated + real, strict=True))
+    settings = {
+        "clips": sorted(clips),
+        "real_name": real_name or default_real_name(corpus),
+        "bars": bars,
+        "tempo_bpm": generation["tempo_bpm"],
+        "seconds_per_clip": bars * BEATS_PER_BAR * 60 / generation["tempo_bpm"] + TAIL_SECONDS,
+        "questions": list(QUESTIONS),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "musiclstm_version": VERSION,
+    }
+    answer_key = {
+        "model": str(composer.folder),
+        "corpus": str(corpus.path),
+        "seed": seed,
+        "generation": generation,
+        "clips": {clip_id: {"source": clip.source, "origin": clip.origin} for clip_id, clip in clips.items()},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as scratch:
+        building = Path(scratch) / "study"
+        write_clips(building, clips, composer.steps_per_beat, settings, soundfont, progress)
+        write_json_atomically(building / STUDY_FILE, settings)
+        write_json_atomically(building / MANIFEST_FILE, answer_key)
+        RatingsStore.create(building / RATINGS_FILE, list(clips))
+        if out.exists():
+            out.rmdir()
+        building.rename(out)
+    return open_study(out)
+
+
+def write_clips(
+    folder: Path, clips: dict[str, Passage], steps_per_beat: int, settings: dict, soundfont, progress: bool
+) -> None:
+    """Write each passage as `midi/<id>.mid` and, rendered and levelled with all the others, `clips/<id>.wav`."""
+    (folder / "midi").mkdir(parents=True)
+    (folder / CLIPS_FOLDER).mkdir()
+    waves = []
+    for clip_id, clip in with_progress(list(clips.items()), progress):
+        midi = write_midi(clip.roll, folder / "midi" / f"{clip_id}.mid", steps_per_beat, settings["tempo_bpm"])
+        render_audio(midi, folder / "rendered.wav", soundfont)
+        waves.append(read_wav(folder / "rendered.wav"))
+    (folder / "rendered.wav").unlink()
+    for clip_id, samples in zip(clips, level_clips(waves, settings["seconds_per_clip"]), strict=True):
+        write_mono_wav(samples, folder / CLIPS_FOLDER / f"{clip_id}.wav")
+
+
+def unique_ids(count: int) -> list[str]:
+    """`count` different random clip ids, 8 hex digits each."""
+    ids: set[str] = set()
+    while len(ids) < count:
+        ids.add(secrets.token_hex(4))
+    return list(ids)
+
+
+def with_progress(items: list, progress: bool):
+    if not progress:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc="rendering clips", unit="clip")
