@@ -235,6 +235,9 @@ def test_evaluate_judges_generated_music_with_baselines_plots_and_a_benchmark_fi
     assert report["baselines"]["previous_step"]["nll"] < report["baselines"]["marginal"]["nll"]
     generated = report["generated"]
     assert generated["generated"]["pieces"] == 2 and generated["real"]["pieces"] == len(bach_corpus.split("test"))
+    assert generated["generated"]["frames"] == 2 * 32  # what the model made, the primers left out
+    assert generated["two_sample_accuracy"] is None  # 2 bars each: no 4-bar passage to classify
+    assert "two-sample test: not run (needs 2 or more pieces of 4 bars" in printed
     assert set(generated["seed_targets"]["note_density_2_to_4"]) == {"value", "passed"}
     assert (tmp_path / "plots" / "generated_vs_real.png").is_file()
     assert "baseline: previous_step" in printed and "seed's target, 2-4 notes per step" in printed

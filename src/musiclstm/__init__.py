@@ -68,10 +68,10 @@ LAZY = {  # name: its module, for the names that need torch (or Lightning, for `
     "Study": "musiclstm.study",
     "open_study": "musiclstm.study",
     "prepare_study": "musiclstm.study",
-    "study_report": "musiclstm.study_report",
-    "format_study_report": "musiclstm.study_report",
-    "write_ratings_csv": "musiclstm.study_report",
-    "plot_ratings": "musiclstm.study_report",
+    "study_report": "musiclstm.listening_report",
+    "format_study_report": "musiclstm.listening_report",
+    "write_ratings_csv": "musiclstm.listening_report",
+    "plot_ratings": "musiclstm.listening_report",
 }
 
 __all__ = [

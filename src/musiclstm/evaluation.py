@@ -37,6 +37,7 @@ from musiclstm.metrics import (
 from musiclstm.model import MusicLSTM
 from musiclstm.roll import midi_to_roll
 from musiclstm.run import load_model, model_folder, read_run_config
+from musiclstm.two_sample import two_sample_test
 
 WINDOWS_PER_BATCH = 256
 
@@ -183,7 +184,8 @@ def evaluate(
 
 
 def read_generated(folder: str | Path, steps_per_beat: int) -> tuple[list[np.ndarray], dict | None, list[dict]]:
-    """The rolls of every readable MIDI file in a folder (not recursive), read on the corpus's grid; the
+    """The rolls of every readable MIDI file in a folder (not recursive), read on the corpus's grid, with the
+    primer left out where the piece's JSON gives its length (what is judged is what the model made); the
     generation settings their JSON files record when they all share them (else None); and the files
     skipped, each with its reason, as `data` skips them."""
     paths = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in (".mid", ".midi"))
@@ -192,7 +194,7 @@ def read_generated(folder: str | Path, steps_per_beat: int) -> tuple[list[np.nda
     rolls, read, skipped = [], [], []
     for path in paths:
         try:
-            rolls.append(midi_to_roll(path, steps_per_beat).roll)
+            rolls.append(midi_to_roll(path, steps_per_beat).roll[primer_steps(path) :])
             read.append(path)
         except MusicLSTMError as error:
             skipped.append({"name": path.name, "reason": str(error).removeprefix(f"{path}: ")})
@@ -200,6 +202,15 @@ def read_generated(folder: str | Path, steps_per_beat: int) -> tuple[list[np.nda
         reasons = "; ".join(f"{entry['name']}: {entry['reason']}" for entry in skipped[:5])
         raise MusicLSTMError(f"{folder}: no readable .mid file to judge ({reasons})")
     return rolls, shared_settings(read), skipped
+
+
+def primer_steps(midi_path: Path) -> int:
+    """How many steps of a generated piece are its primer, from the JSON `save_pieces` wrote beside it (0 without)."""
+    try:
+        steps = json.loads(midi_path.with_suffix(".json").read_text(encoding="utf-8"))["primer_steps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    return steps if isinstance(steps, int) and steps >= 0 else 0
 
 
 def shared_settings(midi_paths: list[Path]) -> dict | None:
@@ -232,6 +243,8 @@ def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
     if settings is not None:
         result["settings"] = settings
     result["skipped"] = skipped
+    result["two_sample"] = two_sample_test(real, generated, corpus.steps_per_beat)
+    result["two_sample_accuracy"] = result["two_sample"]["accuracy"]
     density = result["generated"]["note_density"]
     result["seed_targets"] = {"note_density_2_to_4": {"value": density, "passed": 2.0 <= density <= 4.0}}
     return result
@@ -304,6 +317,21 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def format_two_sample(test: dict) -> str:
+    """One line: how well a classifier tells generated 4-bar passages from real ones, and by what."""
+    if test["accuracy"] is None:
+        return f"  two-sample test: not run ({test['reason']})"
+    telling = ", ".join(
+        f"{entry['feature']} {entry['generated']:.2f} vs {entry['real']:.2f}" for entry in test["features"][:3]
+    )
+    return (
+        f"  two-sample test: a classifier tells generated from real {test['passage_bars']}-bar passages with balanced "
+        f"accuracy {test['accuracy']:.2f} (0.5: indistinguishable; {test['folds']} folds, "
+        f"{test['passages']['generated']} generated and {test['passages']['real']} real passages); "
+        f"most telling, generated vs real: {telling}"
+    )
+
+
 def format_music(generated: dict) -> list[str]:
     lines = [f"  {'music':<24} {'density':>8} {'polyphony':>10} {'in key':>8} {'empty':>7} {'repeats':>8} {'KL':>6}"]
     for side in ("generated", "real"):
@@ -315,6 +343,7 @@ def format_music(generated: dict) -> list[str]:
             f"{row['pitch_class_kl_from_train']:>6.3f}"
         )
     target = generated["seed_targets"]["note_density_2_to_4"]
+    lines.append(format_two_sample(generated["two_sample"]))
     lines += [f"  skipped {entry['name']}: {entry['reason']}" for entry in generated.get("skipped", [])]
     lines.append(
         f"  seed's target, 2-4 notes per step: {'passed' if target['passed'] else 'FAILED'} "

@@ -1,0 +1,119 @@
+"""Preparing a listening test: clips that give nothing away, an answer key kept apart, nothing half-made."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from musiclstm import MusicLSTMError, midi_to_roll, open_study, prepare_study
+from musiclstm.cli import main
+from musiclstm.study import SAMPLE_RATE_HZ, level_clips, read_answer_key, read_wav, real_passages
+
+
+@pytest.fixture(scope="module")
+def study(trained_runs, bach_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("studies") / "study"
+    return prepare_study(out, trained_runs["all"], bach_corpus.path, pieces=2, bars=2, seed=3)
+
+
+def test_a_study_holds_as_many_generated_as_real_clips_under_random_ids(study, bach_corpus):
+    key = read_answer_key(study)
+    assert sorted(entry["source"] for entry in key.values()) == ["generated", "generated", "real", "real"]
+    assert all(len(clip) == 8 and int(clip, 16) >= 0 for clip in study.clip_ids)
+    held_out = {piece.name for piece in bach_corpus if piece.split in ("test", "valid")}
+    real = [entry["origin"] for entry in key.values() if entry["source"] == "real"]
+    assert all(origin.split(",")[0] in held_out for origin in real)
+    page_knows = (study.folder / "study.json").read_text()
+    assert "generated" not in page_knows and not any(entry["origin"] in page_knows for entry in key.values())
+    assert study.real_name == "Bach" and study.settings["bars"] == 2
+
+
+def test_every_clip_has_the_same_length_and_loudness(study):
+    waves = [read_wav(study.clip_path(clip)) for clip in study.clip_ids]
+    seconds = study.settings["seconds_per_clip"]
+    assert {len(samples) for samples in waves} == {round(seconds * SAMPLE_RATE_HZ)}
+    loudness = [np.sqrt(np.mean(samples**2)) for samples in waves]
+    assert max(loudness) - min(loudness) < 0.002 and min(loudness) > 0.01
+    assert all(np.abs(samples[-10:]).max() < 0.01 for samples in waves)  # faded out
+
+
+def test_a_real_clip_is_its_held_out_passage_and_a_generated_one_is_bars_long(study, bach_corpus):
+    key = read_answer_key(study)
+    steps = 2 * 4 * bach_corpus.steps_per_beat
+    for clip, entry in key.items():
+        roll = midi_to_roll(study.folder / "midi" / f"{clip}.mid", bach_corpus.steps_per_beat).roll
+        assert len(roll) <= steps
+        if entry["source"] == "real":
+            name, bars = entry["origin"].split(", bars ")
+            first = int(bars.split("-")[0])
+            (piece,) = [piece for piece in bach_corpus if piece.name == name]
+            start = (first - 1) * 4 * bach_corpus.steps_per_beat
+            passage = piece.roll[start : start + steps]
+            assert np.array_equal(roll, passage[: len(roll)]) and not passage[len(roll) :].any()
+
+
+def test_each_rater_gets_their_own_order_and_keeps_it(study):
+    first, second = study.order_for("rater-one"), study.order_for("rater-two")
+    assert sorted(first) == sorted(study.clip_ids) == sorted(second)
+    assert study.order_for("rater-one") == first
+    orders = {tuple(study.order_for(f"rater-{n}")) for n in range(40)}
+    assert len(orders) > 10  # 24 orders of 4 clips: raters do not share one
+
+
+def test_real_passages_take_one_per_piece_first_and_never_overlap(bach_corpus):
+    steps = 2 * 4 * bach_corpus.steps_per_beat  # two bars
+    count = len([piece for piece in bach_corpus if piece.split in ("test", "valid") and piece.frames >= steps]) + 3
+    chosen = real_passages(bach_corpus, count, steps, np.random.default_rng(0))
+    names = [origin.split(",")[0] for origin, _ in chosen]
+    first_round = names[: count - 3]
+    assert len(set(first_round)) == len(first_round)
+    for name in set(names):
+        bars = sorted(int(origin.split(", bars ")[1].split("-")[0]) for origin, _ in chosen if origin.startswith(name))
+        assert all(later - earlier >= 2 for earlier, later in zip(bars, bars[1:], strict=False))
+    assert all(roll.shape == (steps, 88) for _, roll in chosen)
+
+
+def test_level_clips_cuts_pads_and_matches_loudness():
+    rate = SAMPLE_RATE_HZ
+    loud = 0.8 * np.sin(np.arange(3 * rate) / 10)
+    quiet = 0.05 * np.sin(np.arange(rate) / 7)
+    levelled = level_clips([loud, quiet], seconds=2.0)
+    assert [len(samples) for samples in levelled] == [2 * rate, 2 * rate]
+    assert np.sqrt(np.mean(levelled[0] ** 2)) == pytest.approx(np.sqrt(np.mean(levelled[1] ** 2)))
+    assert max(np.abs(samples).max() for samples in levelled) <= 0.99
+
+
+def test_prepare_refuses_a_folder_in_use_and_leaves_nothing_when_it_fails(trained_runs, bach_corpus, tmp_path):
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "ratings.sqlite").write_text("someone's answers")
+    with pytest.raises(MusicLSTMError, match="already holds files"):
+        prepare_study(used, trained_runs["all"], bach_corpus.path, pieces=1, bars=1)
+    with pytest.raises(MusicLSTMError, match=r"hold only \d+ passages of 2 bars, 500 are needed"):
+        prepare_study(tmp_path / "new", trained_runs["all"], bach_corpus.path, pieces=500, bars=2)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["used"]
+    with pytest.raises(MusicLSTMError, match="not a study folder"):
+        open_study(used)
+
+
+def test_the_listen_commands_prepare_and_report(trained_runs, bach_corpus, tmp_path, capsys):
+    out = tmp_path / "cli_study"
+    command = ["listen", "prepare", "--model", str(trained_runs["all"]), "--data", str(bach_corpus.path)]
+    assert main([*command, "--out", str(out), "--pieces", "1", "--bars", "1", "--real-name", "J. S. Bach"]) == 0
+    assert "Wrote a study of 2 clips" in capsys.readouterr().out
+    study = open_study(out)
+    rater = study.ratings.new_rater()
+    for clip in study.clip_ids:
+        study.ratings.submit(rater, clip, {"musicality": 3, "coherence": 4, "creativity": 2}, "computer")
+    files = [tmp_path / "report.json", tmp_path / "ratings.csv", tmp_path / "ratings.png"]
+    assert (
+        main(["listen", "report", str(out), "--json", str(files[0]), "--csv", str(files[1]), "--plot", str(files[2])])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "2 answers by 1 rater on 2 clips" in printed and "'J. S. Bach or computer?': 1 of 2 right" in printed
+    assert json.loads(files[0].read_text())["answers"] == 2 and all(path.is_file() for path in files)
+    assert main(["listen", "serve", str(tmp_path)]) == 2
+    assert "not a study folder (no study.json)" in capsys.readouterr().err
