@@ -1,10 +1,12 @@
-"""Shared test helpers: MIDI files written tick by tick with mido, and a small real Bach corpus."""
+"""Shared test helpers: MIDI files written tick by tick with mido, a small real Bach corpus, a silent study."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mido
+import numpy as np
 import pytest
 
 from musiclstm import CorpusConfig, build_corpus, load_corpus
@@ -68,3 +70,22 @@ def trained_runs(bach_corpus, tmp_path_factory):
         train(bach_corpus.path, run, MODEL_PRESETS["small"], TrainConfig(objective=objective, epochs=2, chunk=32))
         runs[objective] = run
     return runs
+
+
+@pytest.fixture
+def silent_study(tmp_path):
+    """A study folder without a model: four silent clips, g1 and g2 generated, r1 and r2 real (Bach)."""
+    from musiclstm import RatingsStore, open_study
+    from musiclstm.study import write_mono_wav
+
+    sources = {"g1": "generated", "g2": "generated", "r1": "real", "r2": "real"}
+    folder = tmp_path / "study"
+    (folder / "clips").mkdir(parents=True)
+    for clip in sources:
+        write_mono_wav(np.zeros(100), folder / "clips" / f"{clip}.wav")
+    settings = {"clips": sorted(sources), "real_name": "Bach", "bars": 1, "questions": []}
+    (folder / "study.json").write_text(json.dumps(settings))
+    key = {clip: {"source": source, "origin": f"origin of {clip}"} for clip, source in sources.items()}
+    (folder / "manifest.json").write_text(json.dumps({"clips": key}))
+    RatingsStore.create(folder / "ratings.sqlite", list(sources))
+    return open_study(folder)

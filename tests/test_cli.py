@@ -249,7 +249,7 @@ def test_evaluate_judges_generated_music_with_baselines_plots_and_a_benchmark_fi
     assert report["frames"] == 32 and report["pieces"] == 2 and report["corpus"] == str(benchmark)
 
 
-@pytest.mark.parametrize("module", ["cli.py", "app.py"])
+@pytest.mark.parametrize("module", ["cli.py", "app.py", "listening_page.py"])
 def test_the_command_line_and_the_studio_import_nothing_of_musiclstm_but_its_public_api(module):
     tree = ast.parse((Path(musiclstm.__file__).parent / module).read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}

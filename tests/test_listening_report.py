@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import csv
-import json
 
 import numpy as np
 import pytest
 
-from musiclstm import RatingsStore, format_study_report, open_study, plot_ratings, study_report, write_ratings_csv
+from musiclstm import format_study_report, plot_ratings, study_report, write_ratings_csv
 from musiclstm.listening_report import binomial_p_value, bootstrap_interval, verdict
-from musiclstm.study import write_mono_wav
 
 SOURCES = {"g1": "generated", "g2": "generated", "r1": "real", "r2": "real"}
 
 
 @pytest.fixture
-def study(tmp_path):
-    """A study folder of four silent clips, two generated and two real, without a model."""
-    folder = tmp_path / "study"
-    (folder / "clips").mkdir(parents=True)
-    for clip in SOURCES:
-        write_mono_wav(np.zeros(100), folder / "clips" / f"{clip}.wav")
-    settings = {"clips": sorted(SOURCES), "real_name": "Bach", "bars": 1, "questions": []}
-    (folder / "study.json").write_text(json.dumps(settings))
-    key = {clip: {"source": source, "origin": f"origin of {clip}"} for clip, source in SOURCES.items()}
-    (folder / "manifest.json").write_text(json.dumps({"clips": key}))
-    RatingsStore.create(folder / "ratings.sqlite", list(SOURCES))
-    return open_study(folder)
+def study(silent_study):
+    return silent_study
 
 
 def rate(study, rater: str, clip: str, musicality: int, coherence: int, creativity: int, guess: str) -> None:

@@ -1,0 +1,76 @@
+"""The rating page's logic, driven by Streamlit's AppTest (no browser; see test_listening_browser.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+import musiclstm
+
+PAGE = str(Path(musiclstm.__file__).with_name("listening_page.py"))
+
+
+def open_page(monkeypatch, study, rater: str | None = None) -> AppTest:
+    monkeypatch.setenv("MUSICLSTM_STUDY", str(study.folder))
+    page = AppTest.from_file(PAGE, default_timeout=60)
+    if rater is not None:
+        page.query_params["rater"] = rater
+    return page.run()
+
+
+def answer(page: AppTest, clip: str, ratings: dict, guess: str | None) -> AppTest:
+    for question, value in ratings.items():
+        page.radio(key=f"{clip}-{question}").set_value(value)
+    if guess is not None:
+        page.radio(key=f"{clip}-guess").set_value(guess)
+    return page.button[0].click().run()
+
+
+def shown_clip(page: AppTest) -> str:
+    return next(radio.key for radio in page.radio).split("-")[0]
+
+
+def test_start_gives_an_anonymous_id_and_the_first_clip_of_the_raters_own_order(monkeypatch, silent_study):
+    page = open_page(monkeypatch, silent_study)
+    assert "Some are by Bach" in page.markdown[0].value
+    page.button[0].click().run()
+    rater = page.query_params["rater"]
+    assert silent_study.ratings.has_rater(rater)
+    assert shown_clip(page) == silent_study.order_for(rater)[0] and len(page.get("audio")) == 1
+
+
+def test_a_complete_answer_is_stored_and_the_next_clip_shown(monkeypatch, silent_study):
+    rater = silent_study.ratings.new_rater()
+    page = open_page(monkeypatch, silent_study, rater)
+    first, second = silent_study.order_for(rater)[:2]
+    answer(page, first, {"musicality": 4, "coherence": 5, "creativity": 3}, "a computer")
+    assert not page.exception and not page.error and not page.warning
+    (stored,) = silent_study.ratings.answers()
+    assert (stored.clip_id, stored.ratings["coherence"], stored.guess) == (first, 5, "computer")
+    assert shown_clip(page) == second and "1 of 4 clips rated" in page.get("progress")[0].proto.text
+
+
+def test_an_incomplete_answer_is_asked_again_and_stores_nothing(monkeypatch, silent_study):
+    rater = silent_study.ratings.new_rater()
+    page = open_page(monkeypatch, silent_study, rater)
+    first = silent_study.order_for(rater)[0]
+    answer(page, first, {"musicality": 4, "coherence": 5}, "Bach")
+    assert "answer all four questions" in page.warning[0].value
+    assert silent_study.ratings.answers() == [] and shown_clip(page) == first
+
+
+def test_a_rater_who_is_done_is_thanked_and_an_unknown_id_is_named(monkeypatch, silent_study):
+    rater = silent_study.ratings.new_rater()
+    for clip in silent_study.clip_ids:
+        silent_study.ratings.submit(rater, clip, {"musicality": 3, "coherence": 3, "creativity": 3}, "real")
+    assert "All clips are rated" in open_page(monkeypatch, silent_study, rater).success[0].value
+    page = open_page(monkeypatch, silent_study, "made-up-id")
+    assert "not known to this study" in page.error[0].value and not page.get("audio")
+
+
+def test_the_page_without_a_study_says_how_to_start_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("MUSICLSTM_STUDY", str(tmp_path))
+    page = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert "not a study folder" in page.error[0].value and "musiclstm listen serve" in page.error[0].value
+    assert not page.exception
