@@ -10,6 +10,7 @@ The public API, which the command line and the studio call (and nothing else of 
     composer = open_composer("runs/bach")                       # a trained model, loaded once (None: bundled)
     generate(composer, length=256, key="F#", scale="minor")     # -> Composition: rolls (pieces, steps, 88)
     save_pieces(composition, "out")                             # MIDI, WAV, PNG and JSON per piece
+    harmonize("melody.mid", "runs/bach", num_outputs=4)         # -> Composition: the melody on top, voices below
 Names that need torch are imported when first asked for, so `import musiclstm` and the corpus tools
 start quickly, and `export` never loads Lightning.
 """
@@ -22,6 +23,7 @@ from musiclstm.config import (
     BUNDLED_MODEL,
     CHOICES,
     CONTEXTS,
+    HARMONIZE_LOOKAHEAD,
     KEY_NAMES,
     LISTENING_PAGE,
     MODEL_PRESETS,
@@ -50,6 +52,7 @@ LAZY = {  # name: its module, for the names that need torch (or Lightning, for `
     "Composition": "musiclstm.generation",
     "generate": "musiclstm.generation",
     "held_out_statistics": "musiclstm.generation",
+    "harmonize": "musiclstm.harmonize",
     "open_composer": "musiclstm.generation",
     "MusicLSTM": "musiclstm.model",
     "keras_parameter_count": "musiclstm.model",
@@ -81,6 +84,7 @@ __all__ = [
     "CHOICES",
     "CONTEXTS",
     "GUESSES",
+    "HARMONIZE_LOOKAHEAD",
     "KEY_NAMES",
     "LISTENING_PAGE",
     "MODEL_PRESETS",

@@ -35,7 +35,7 @@ from musiclstm import (
 )
 
 
-def add_settings_flags(parser: argparse.ArgumentParser, settings_class: type) -> None:
+def add_settings_flags(parser: argparse.ArgumentParser, settings_class: type, leave_out: tuple[str, ...] = ()) -> None:
     """One flag per field of a settings dataclass that has help text: `--lstm-units` for `lstm_units`.
 
     The type comes from the annotation (`int | None` gives int, a bool gives a switch, a tuple of n
@@ -45,7 +45,7 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_class: type) ->
     hints = typing.get_type_hints(settings_class)
     for field in fields(settings_class):
         meta = field.metadata
-        if not meta.get("help"):
+        if not meta.get("help") or field.name in leave_out:
             continue
         kind = hints[field.name]
         if isinstance(kind, types.UnionType):  # X | None
@@ -215,6 +215,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="out", help="folder for the pieces (default ./out)")
+    parser.add_argument("--no-audio", action="store_true", help="skip the WAV")
+    parser.add_argument("--force", action="store_true", help="replace the pieces of an earlier run in --out")
+    parser.add_argument("--soundfont", help="a .sf2 General MIDI SoundFont for the WAV (default: pretty_midi's)")
+
+
 def add_generate_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "generate",
@@ -223,15 +230,12 @@ def add_generate_command(commands: argparse._SubParsersAction) -> None:
         "Each piece is written as .mid, .wav, .png and .json in --out.",
     )
     parser.add_argument("--model", help="a run folder made by 'musiclstm train' (default: the bundled Bach model)")
-    parser.add_argument("--out", default="out", help="folder for the pieces (default ./out)")
     parser.add_argument(
         "--primer",
         help="a MIDI file the pieces start from (default: a held-out piece of the model's corpus, else silence)",
     )
     add_settings_flags(parser, GenerationSettings)
-    parser.add_argument("--no-audio", action="store_true", help="skip the WAV")
-    parser.add_argument("--force", action="store_true", help="replace the pieces of an earlier run in --out")
-    parser.add_argument("--soundfont", help="a .sf2 General MIDI SoundFont for the WAV (default: pretty_midi's)")
+    add_output_flags(parser)
     parser.set_defaults(run=run_generate)
 
 
@@ -239,6 +243,14 @@ def run_generate(args: argparse.Namespace) -> int:
     settings = GenerationSettings(**given(args, GenerationSettings))  # checked before the folder, then composing
     musiclstm.check_pieces_folder(args.out, replace=args.force)
     composition = musiclstm.generate(args.model, args.primer, progress=True, **settings.to_dict())
+    sources = sorted(set(composition.primer_sources))
+    primer = sources[0] if len(sources) == 1 else f"{len(sources)} different ones, named in each piece's JSON"
+    save_and_list(composition, args, f"primer: {primer}")
+    return 0
+
+
+def save_and_list(composition, args: argparse.Namespace, origin: str) -> None:
+    """Write the pieces as --out and the output flags say, and print one line per piece and a summary."""
     pieces = musiclstm.save_pieces(
         composition, args.out, audio=not args.no_audio, soundfont=args.soundfont, replace=args.force
     )
@@ -250,9 +262,38 @@ def run_generate(args: argparse.Namespace) -> int:
             + (f"{piece['key']}, {in_key:.0%} in key, " if piece["key"] else "")
             + f"{statistics['note_density']:.2f} notes per step, polyphony {statistics['polyphony']:.2f}"
         )
-    sources = sorted(set(composition.primer_sources))
-    primer = sources[0] if len(sources) == 1 else f"{len(sources)} different ones, named in each piece's JSON"
-    print(f"Wrote {len(pieces)} piece(s) to {args.out} (seed {composition.settings['seed']}; primer: {primer})")
+    print(f"Wrote {len(pieces)} piece(s) to {args.out} (seed {composition.settings['seed']}; {origin})")
+
+
+def add_harmonize_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "harmonize",
+        help="add voices below a melody (its top line kept on top), written like generate's pieces",
+        description="Take the highest note of a MIDI file at each step as the melody, force it on and every key "
+        "above it off, and let the model draw the voices below, step by step. Each version is written as .mid, "
+        ".wav, .png (the melody in red) and .json in --out.",
+    )
+    parser.add_argument("melody", help="a MIDI file: monophonic, or polyphonic (its top line is taken)")
+    parser.add_argument("--model", help="a run folder made by 'musiclstm train' (default: the bundled Bach model)")
+    parser.add_argument("--length", type=int, help="harmonize only the melody's first LENGTH steps (default: all)")
+    parser.add_argument(
+        "--lookahead",
+        type=int,
+        default=musiclstm.HARMONIZE_LOOKAHEAD,
+        help="harmonizations drawn side by side per version and resampled by how well each leads to the "
+        f"melody's next note (a particle filter; helps with --choose sample) (default {musiclstm.HARMONIZE_LOOKAHEAD})",
+    )
+    add_settings_flags(parser, GenerationSettings, leave_out=("length",))
+    add_output_flags(parser)
+    parser.set_defaults(run=run_harmonize)
+
+
+def run_harmonize(args: argparse.Namespace) -> int:
+    settings = given(args, GenerationSettings)
+    GenerationSettings(**dict(settings, length=settings.get("length", 1)))  # checked before the folder
+    musiclstm.check_pieces_folder(args.out, replace=args.force)
+    composition = musiclstm.harmonize(args.melody, args.model, lookahead=args.lookahead, progress=True, **settings)
+    save_and_list(composition, args, f"melody: {args.melody}")
     return 0
 
 
@@ -450,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_train_command,
         add_evaluate_command,
         add_generate_command,
+        add_harmonize_command,
         add_render_command,
         add_demo_command,
         add_listen_command,

@@ -53,6 +53,7 @@ class Composition:
     settings: dict  # the GenerationSettings used, with the strategy's temperature and scale filled in
     primer_sources: tuple[str, ...]  # where each piece's primer came from
     keys: tuple[str, ...]  # each piece's key (a root; its scale is in settings)
+    melody: np.ndarray | None = None  # (steps, 88) bool: the melody a harmonization keeps on top
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,11 @@ class StatefulReader:
         """Take the next step (batch, 88)."""
         self.features, self.state = self.model(frame[:, None], self.state)
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Go on with these rows of the batch (a resampling may repeat some and drop others)."""
+        self.features = self.features[rows]
+        self.state = tuple((hidden[:, rows], cell[:, rows]) for hidden, cell in self.state)
+
 
 class RereadingReader:
     """Context `window` as the seed computes it: the last `window` steps re-read from a zero state every step."""
@@ -134,6 +140,9 @@ class RereadingReader:
     def read(self, frame: torch.Tensor) -> None:
         self.history = torch.cat([self.history[:, 1:], frame[:, None]], dim=1)
         self.features, _ = self.model(self.history)
+
+    def select(self, rows: torch.Tensor) -> None:
+        self.features, self.history = self.features[rows], self.history[rows]
 
 
 class LaneReader:
@@ -167,10 +176,15 @@ class LaneReader:
         full = self.steps_read % self.window  # the lane that has now read exactly `window` steps
         self.features = self.model.features(top.view(len(frame), self.window, -1)[:, full])
 
+    def select(self, rows: torch.Tensor) -> None:
+        lanes = (rows[:, None] * self.window + torch.arange(self.window)).flatten()
+        self.features = self.features[rows]
+        self.state = tuple((hidden[:, lanes], cell[:, lanes]) for hidden, cell in self.state)
+
 
 def open_reader(model: MusicLSTM, history: torch.Tensor, context: str, batch: int):
     """A reader of `history` (batch or 1 shared row, steps, 88) for `batch` pieces in a context: the one
-    reader interface, `features` and `read`."""
+    reader interface, `features`, `read` and `select`."""
     if context == "stateful":
         return StatefulReader(model, history, batch)
     return (LaneReader if batch == 1 else RereadingReader)(model, history, batch)

@@ -78,10 +78,14 @@ class IndependentHead(nn.Linear):
         weight = 1 + (self.pos_weight - 1) * frames
         return F.binary_cross_entropy_with_logits(self(features).float(), frames, weight=weight)
 
+    def key_nll(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """-log p(each key as `frames` has it) in nats, (..., 88) by key index, float64; keys are independent."""
+        logits = self(features).double() - math.log(self.pos_weight)
+        return F.binary_cross_entropy_with_logits(logits, frames.double(), reduction="none")
+
     def frame_nll(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """-log p(frame) in nats, summed over the 88 independent keys, shape (...); computed in float64."""
-        logits = self(features).double() - math.log(self.pos_weight)
-        return F.binary_cross_entropy_with_logits(logits, frames.double(), reduction="none").sum(-1)
+        return self.key_nll(features, frames).sum(-1)
 
     def predicted_frames(self, features: torch.Tensor) -> torch.Tensor:
         """Every key whose calibrated probability exceeds 0.5, bool (..., 88)."""
@@ -157,19 +161,26 @@ class NadeHead(nn.Module):
         logits = self.ordered_logits(features, frames).float()
         return F.binary_cross_entropy_with_logits(logits, frames[..., self.order].float())
 
-    def frame_nll(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """-log p(frame) in nats, the sum of the 88 conditionals' NLL, shape (...); summed in float64.
+    def key_nll(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """-log p(each key as `frames` has it | the keys before it in order), (..., 88) by key index, float64.
 
-        Scored NADE_ROWS frames at a time: each frame holds 88 x units hidden values for a moment.
+        Summed over the keys that come first in the order, it is exactly -log p(those keys): with
+        `high-to-low`, the NLL of a melody's top note and the silence above it, and what remains is the
+        NLL of the voices below given the melody. Scored NADE_ROWS frames at a time: each frame holds
+        88 x units hidden values for a moment.
         """
         feature_blocks = features.reshape(-1, features.shape[-1]).split(NADE_ROWS)
         frame_blocks = frames.reshape(-1, frames.shape[-1]).split(NADE_ROWS)
         nll = []
         for some_features, some_frames in zip(feature_blocks, frame_blocks, strict=True):
             logits = self.ordered_logits(some_features, some_frames).double()
-            targets = some_frames[:, self.order].double()
-            nll.append(F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1))
-        return torch.cat(nll).reshape(frames.shape[:-1])
+            in_order = F.binary_cross_entropy_with_logits(logits, some_frames[:, self.order].double(), reduction="none")
+            nll.append(torch.empty_like(in_order).index_copy_(1, self.order, in_order))
+        return torch.cat(nll).reshape(frames.shape)
+
+    def frame_nll(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """-log p(frame) in nats, the sum of the 88 conditionals' NLL, shape (...); summed in float64."""
+        return self.key_nll(features, frames).sum(-1)
 
     def decisions(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """Each key's likelier value given the true keys decided before it, bool (..., 88): teacher-forced,

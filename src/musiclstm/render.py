@@ -150,12 +150,21 @@ def render_audio(
     return "fluidsynth"
 
 
-def plot_roll(roll: np.ndarray, path: str | Path, steps_per_beat: int, primer_steps: int = 0, title: str = "") -> Path:
-    """Draw a roll as a PNG: time across, pitch up, bar lines (up to MAX_BAR_LINES), the primer shaded."""
+def plot_roll(
+    roll: np.ndarray,
+    path: str | Path,
+    steps_per_beat: int,
+    primer_steps: int = 0,
+    title: str = "",
+    melody: np.ndarray | None = None,
+) -> Path:
+    """Draw a roll as a PNG: time across, pitch up, bar lines (up to MAX_BAR_LINES), the primer shaded, and
+    the notes of a harmonized `melody` (a roll of the same shape) in red."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     steps = len(roll)
     sounding = np.flatnonzero(roll.any(axis=0))
@@ -169,10 +178,22 @@ def plot_roll(roll: np.ndarray, path: str | Path, steps_per_beat: int, primer_st
         interpolation="nearest",
         extent=(0, steps, LOWEST_PITCH + low - 0.5, LOWEST_PITCH + high + 0.5),
     )
+    if melody is not None:
+        line = melody[:, low : high + 1].T
+        axis.imshow(
+            np.ma.masked_where(~line, line),
+            aspect="auto",
+            origin="lower",
+            cmap=ListedColormap(["tab:red"]),
+            interpolation="nearest",
+            extent=(0, steps, LOWEST_PITCH + low - 0.5, LOWEST_PITCH + high + 0.5),
+        )
+        axis.plot([], [], color="tab:red", linewidth=4, label="melody")
+        axis.legend(loc="lower right", bbox_to_anchor=(1, 1), ncol=2, frameon=False)
     if primer_steps:
         axis.axvspan(0, primer_steps, color="tab:blue", alpha=0.15, label="primer")
         axis.axvline(primer_steps, color="tab:blue", linewidth=1.5)
-        axis.legend(loc="upper right")
+        axis.legend(loc="lower right", bbox_to_anchor=(1, 1), ncol=2, frameon=False)
     bars = range(0, steps + 1, steps_per_beat * BEATS_PER_BAR)
     if len(bars) <= MAX_BAR_LINES:
         axis.vlines(bars, 0, 1, transform=axis.get_xaxis_transform(), color="tab:gray", linewidth=0.4, alpha=0.5)
@@ -254,7 +275,8 @@ def save_pieces(
             synthesizer = render_audio(base.with_suffix(".mid"), base.with_suffix(".wav"), soundfont)
             files["wav"] = str(base.with_suffix(".wav"))
             files["synthesizer"] = synthesizer
-        files["png"] = str(plot_roll(roll, base.with_suffix(".png"), steps_per_beat, primer_steps, base.name))
+        picture = plot_roll(roll, base.with_suffix(".png"), steps_per_beat, primer_steps, base.name, composition.melody)
+        files["png"] = str(picture)
         statistics = piece_statistics(roll[primer_steps:], allowed)
         entry = {
             "files": files,
