@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from musiclstm.config import CONTEXTS, KEY_NAMES, CorpusConfig, MusicLSTMError
+from musiclstm.config import BEATS_PER_BAR, CONTEXTS, KEY_NAMES, CorpusConfig, MusicLSTMError
 from musiclstm.corpus import Corpus, build_corpus, load_corpus
 from musiclstm.dataset import with_lead_in
 from musiclstm.files import write_atomically
@@ -35,6 +35,7 @@ from musiclstm.metrics import (
     predictive_report,
 )
 from musiclstm.model import MusicLSTM
+from musiclstm.novelty import novelty_report
 from musiclstm.roll import midi_to_roll
 from musiclstm.run import load_model, model_folder, read_run_config
 from musiclstm.two_sample import two_sample_test
@@ -183,18 +184,18 @@ def evaluate(
     return report
 
 
-def read_generated(folder: str | Path, steps_per_beat: int) -> tuple[list[np.ndarray], dict | None, list[dict]]:
-    """The rolls of every readable MIDI file in a folder (not recursive), read on the corpus's grid, with the
-    primer left out where the piece's JSON gives its length (what is judged is what the model made); the
+def read_generated(folder: str | Path, steps_per_beat: int) -> tuple[dict[str, np.ndarray], dict | None, list[dict]]:
+    """The rolls of every readable MIDI file in a folder (not recursive) by file name, read on the corpus's grid,
+    with the primer left out where the piece's JSON gives its length (what is judged is what the model made); the
     generation settings their JSON files record when they all share them (else None); and the files
     skipped, each with its reason, as `data` skips them."""
     paths = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in (".mid", ".midi"))
     if not paths:
         raise MusicLSTMError(f"{folder}: no .mid files to judge")
-    rolls, read, skipped = [], [], []
+    rolls, read, skipped = {}, [], []
     for path in paths:
         try:
-            rolls.append(midi_to_roll(path, steps_per_beat).roll[primer_steps(path) :])
+            rolls[path.name] = midi_to_roll(path, steps_per_beat).roll[primer_steps(path) :]
             read.append(path)
         except MusicLSTMError as error:
             skipped.append({"name": path.name, "reason": str(error).removeprefix(f"{path}: ")})
@@ -229,9 +230,11 @@ def shared_settings(midi_paths: list[Path]) -> dict | None:
 
 def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
     """Judge generated pieces against the real pieces of a split, and against the seed's own targets."""
-    generated, settings, skipped = read_generated(folder, corpus.steps_per_beat)
+    pieces, settings, skipped = read_generated(folder, corpus.steps_per_beat)
+    generated = list(pieces.values())
     real = [piece.roll for piece in corpus.split(split)]
-    train_counts = pitch_class_counts(np.concatenate([piece.roll for piece in corpus.split("train")]))
+    train = corpus.split("train")
+    train_counts = pitch_class_counts(np.concatenate([piece.roll for piece in train]))
     result = {
         "generated": music_statistics(generated, corpus.steps_per_beat),
         "real": music_statistics(real, corpus.steps_per_beat),
@@ -245,6 +248,8 @@ def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
     result["skipped"] = skipped
     result["two_sample"] = two_sample_test(real, generated, corpus.steps_per_beat)
     result["two_sample_accuracy"] = result["two_sample"]["accuracy"]
+    bar = BEATS_PER_BAR * corpus.steps_per_beat
+    result["novelty"] = novelty_report(pieces, [piece.roll for piece in train], [piece.name for piece in train], bar)
     density = result["generated"]["note_density"]
     result["seed_targets"] = {"note_density_2_to_4": {"value": density, "passed": 2.0 <= density <= 4.0}}
     return result
@@ -332,6 +337,21 @@ def format_two_sample(test: dict) -> str:
     )
 
 
+def format_novelty(novelty: dict) -> str:
+    """One line: how much of the generated pieces the training pieces hold too."""
+    longest = max(novelty["pieces"].items(), key=lambda item: item[1]["longest_shared_steps"])
+    name, entry = longest
+    where = f" ({name} at step {entry['at_step']} after its primer, {entry['source']} at step {entry['source_step']})"
+    return (
+        f"  novelty: the longest passage found in a training piece is {entry['longest_shared_bars']:g} bars"
+        + (where if entry["source"] else "")
+        + f"; {novelty['mean_copied_bar_share']:.1%} of bars occur in training pieces; "
+        f"{novelty['pieces_copying_4_bars_or_more']} of {len(novelty['pieces'])} pieces copy 4 bars or more "
+        f"(transposition-invariant, primers left out; {novelty['seconds']:.2f} s for "
+        f"{novelty['training_steps']:,} training steps)"
+    )
+
+
 def format_music(generated: dict) -> list[str]:
     lines = [f"  {'music':<24} {'density':>8} {'polyphony':>10} {'in key':>8} {'empty':>7} {'repeats':>8} {'KL':>6}"]
     for side in ("generated", "real"):
@@ -344,6 +364,7 @@ def format_music(generated: dict) -> list[str]:
         )
     target = generated["seed_targets"]["note_density_2_to_4"]
     lines.append(format_two_sample(generated["two_sample"]))
+    lines.append(format_novelty(generated["novelty"]))
     lines += [f"  skipped {entry['name']}: {entry['reason']}" for entry in generated.get("skipped", [])]
     lines.append(
         f"  seed's target, 2-4 notes per step: {'passed' if target['passed'] else 'FAILED'} "
