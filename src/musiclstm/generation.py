@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from musiclstm.dataset import with_lead_in
 from musiclstm.heads import DrawRules
 from musiclstm.metrics import best_root, music_statistics
 from musiclstm.model import MusicLSTM
+from musiclstm.novelty import COPY_WARNING_BARS, PassageHashes, copies_bars, novelty
 from musiclstm.roll import MAX_ROLL_STEPS, midi_to_roll
 from musiclstm.run import load_model, model_folder, read_run_config
 from musiclstm.sampling import scale_mask
@@ -54,6 +56,7 @@ class Composition:
     primer_sources: tuple[str, ...]  # where each piece's primer came from
     keys: tuple[str, ...]  # each piece's key (a root; its scale is in settings)
     melody: np.ndarray | None = None  # (steps, 88) bool: the melody a harmonization keeps on top
+    novelty: tuple[dict, ...] | None = None  # each piece's `novelty.novelty` against the training pieces
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,37 @@ class Composer:
     def corpus(self) -> Path:
         """The model's corpus folder; a relative path lies inside the model folder (as in the bundled model)."""
         return self.folder / self.run_settings["data"]["corpus"]
+
+    @cached_property
+    def training_passages(self) -> tuple[PassageHashes, list[str]] | None:
+        """The hashed passages of the model's training pieces and their names, built once; None where the
+        corpus is gone or holds no train split (a model folder exported before the train split was kept)."""
+        try:
+            pieces = load_corpus(self.corpus).split("train")
+        except MusicLSTMError:
+            return None
+        return (PassageHashes([piece.roll for piece in pieces]), [piece.name for piece in pieces]) if pieces else None
+
+
+def with_novelty(composition: Composition, composer: Composer) -> Composition:
+    """The composition with each piece's novelty against the model's training pieces (the primer left out);
+    a warning for each piece that copies COPY_WARNING_BARS bars or more. Unchanged where the training
+    pieces are not at hand."""
+    if composer.training_passages is None:
+        return composition
+    training, names = composer.training_passages
+    bar = composition.steps_per_beat * BEATS_PER_BAR
+    found = tuple(novelty(roll, training, names, bar, composition.primer_steps) for roll in composition.rolls)
+    for number, entry in enumerate(found, start=1):
+        if copies_bars(entry, COPY_WARNING_BARS):
+            log.warning(
+                "piece %d copies %g bars of the training piece %s (from its step %d)",
+                number,
+                entry["longest_shared_bars"],
+                entry["source"],
+                entry["source_step"],
+            )
+    return replace(composition, novelty=found)
 
 
 def open_composer(model: str | Path | Composer | None = None) -> Composer:
@@ -359,4 +393,7 @@ def generate(
         scale=options.effective_scale,
         model=str(composer.folder),
     )
-    return Composition(rolls, primers.shape[-2], composer.steps_per_beat, saved, tuple(primer_sources), tuple(keys))
+    composition = Composition(
+        rolls, primers.shape[-2], composer.steps_per_beat, saved, tuple(primer_sources), tuple(keys)
+    )
+    return with_novelty(composition, composer)

@@ -25,7 +25,15 @@ from tqdm import tqdm
 
 from musiclstm.config import HARMONIZE_LOOKAHEAD, N_KEYS, GenerationSettings, MusicLSTMError
 from musiclstm.dataset import with_lead_in
-from musiclstm.generation import Composition, draw_rules, for_model, open_composer, open_reader, piece_keys
+from musiclstm.generation import (
+    Composition,
+    draw_rules,
+    for_model,
+    open_composer,
+    open_reader,
+    piece_keys,
+    with_novelty,
+)
 from musiclstm.model import MusicLSTM
 from musiclstm.roll import MAX_ROLL_STEPS, midi_to_roll
 
@@ -158,4 +166,6 @@ def harmonize(
         lookahead=lookahead,
     )
     names = (f"{name} (melody)",) * options.num_outputs
-    return Composition(rolls, 0, composer.steps_per_beat, saved, names, tuple(keys), melody_only)
+    return with_novelty(
+        Composition(rolls, 0, composer.steps_per_beat, saved, names, tuple(keys), melody_only), composer
+    )

@@ -286,6 +286,7 @@ def save_pieces(
             "primer_steps": primer_steps,
             "tempo_bpm": tempo_bpm,
             "settings": settings,
+            "novelty": composition.novelty[number - 1] if composition.novelty else None,
         }
         write_json_atomically(base.with_suffix(".json"), entry)
         files["json"] = str(base.with_suffix(".json"))
