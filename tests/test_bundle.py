@@ -71,20 +71,19 @@ def test_export_packs_a_run_that_composes_without_its_corpus(trained_runs, bach_
     run = shutil.copytree(trained_runs["all"], tmp_path / "run")
     out = export_model(run, tmp_path / "packed")
     assert sorted(path.name for path in out.iterdir()) == [
-        "MODEL_CARD.md", "config.json", "held_out", "history.csv", "history.png", "model.safetensors",
+        "MODEL_CARD.md", "config.json", "corpus", "history.csv", "history.png", "model.safetensors",
     ]  # fmt: skip
     original, packed = open_composer(run), open_composer(out)
     rolls = torch.from_numpy(bach_corpus.split("test")[0].roll[:64].astype(np.float32))[None]
     with torch.inference_mode():
         assert torch.allclose(original.model(rolls)[0], packed.model(rolls)[0], atol=0.02)  # float16 weights
-    held_out = load_corpus(out / "held_out")
-    assert sorted(piece.name for piece in held_out) == sorted(
-        piece.name for piece in bach_corpus if piece.split in ("valid", "test")
-    )
+    kept = load_corpus(out / "corpus")
+    assert [(piece.name, piece.split) for piece in kept] == [(piece.name, piece.split) for piece in bach_corpus]
     config = json.loads((out / "config.json").read_text())
-    assert config["data"]["corpus"] == "held_out"
+    assert config["data"]["corpus"] == "corpus"
     composition = generate(out, length=8, seed=1)
     assert "(held out)" in composition.primer_sources[0]
+    assert composition.novelty[0]["longest_shared_steps"] >= 0  # the train pieces came along
     card = (out / "MODEL_CARD.md").read_text()
     assert hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest() in card
 
@@ -101,11 +100,16 @@ def test_export_replaces_an_older_folder_whole_and_names_a_bad_run(trained_runs,
         export_model(tmp_path / "nothing", tmp_path / "y")
 
 
-def test_evaluating_on_the_bundled_held_out_folder_says_to_use_the_whole_corpus():
+def test_evaluating_on_a_corpus_of_held_out_pieces_alone_says_to_use_the_whole_corpus(bach_corpus, tmp_path):
     from musiclstm import evaluate
+    from musiclstm.corpus import write_corpus
+    from musiclstm.sources import SourcePiece
 
+    held_out = [piece for piece in bach_corpus if piece.split != "train"]  # what older exports kept
+    pieces = [SourcePiece(piece.name, piece.roll) for piece in held_out]
+    write_corpus(tmp_path / "held_out", pieces, [piece.split for piece in held_out], dict(bach_corpus.manifest))
     with pytest.raises(MusicLSTMError, match="no train split to fit the baselines on; use the whole corpus"):
-        evaluate(BUNDLED_MODEL / "held_out")
+        evaluate(tmp_path / "held_out")
 
 
 def test_the_model_card_of_a_chorale_run_tells_its_own_data_command_and_music(trained_runs, bach_corpus, tmp_path):

@@ -1,8 +1,9 @@
 """Pack a trained run into a small self-contained model folder, with a model card of its own facts.
 
 A packed folder holds config.json (its corpus path made relative), model.safetensors in float16
-(half the size, read back as float32), history.csv and history.png, `held_out/` (a corpus of the
-run's held-out pieces, so primers and comparisons work without the original corpus), the
+(half the size, read back as float32), history.csv and history.png, `corpus/` (the run's corpus,
+every split, so that primers, comparisons and the check of what a piece copies from the training
+pieces work without the original; folders exported before kept only `held_out/`), the
 evaluation JSON when one is given, and MODEL_CARD.md written from all of those (corpus, grid,
 split, training, history, evaluation, the generation settings judged), with the weights' SHA-256
 so that a changed model is a deliberate change. Nothing here imports Lightning.
@@ -35,10 +36,9 @@ from musiclstm.run import (
 )
 from musiclstm.sources import BACH, SourcePiece
 
-HELD_OUT = "held_out"
+CORPUS_FOLDER = "corpus"
 EVALUATION = "evaluation.json"
 MODEL_CARD = "MODEL_CARD.md"
-HELD_OUT_SPLITS = ("valid", "test")
 GRIDS = {1: "quarter notes", 2: "eighth notes", 3: "eighth-note triplets", 4: "sixteenth notes", 8: "32nd notes"}
 
 
@@ -83,17 +83,17 @@ def export_model(
         staged.mkdir()
         weights = {name: tensor.to(torch.float16) for name, tensor in load_file(run_dir / WEIGHTS_FILE).items()}
         write_bytes_atomically(staged / WEIGHTS_FILE, save(weights))
-        held_out = [piece for piece in corpus if piece.split in HELD_OUT_SPLITS]
         manifest = dict(corpus.manifest)
         for key in ("format_version", "musiclstm_version", "rolls_file", "total_frames", "pieces", "skipped"):
             manifest.pop(key, None)
         write_corpus(
-            staged / HELD_OUT,
-            [SourcePiece(piece.name, piece.roll) for piece in held_out],
-            [piece.split for piece in held_out],
-            dict(manifest, held_out_of=settings["data"]["corpus"]),
+            staged / CORPUS_FOLDER,
+            [SourcePiece(piece.name, piece.roll) for piece in corpus],
+            [piece.split for piece in corpus],
+            dict(manifest, copied_from=settings["data"]["corpus"]),
         )
-        write_json_atomically(staged / CONFIG_FILE, dict(settings, data=dict(settings["data"], corpus=HELD_OUT)))
+        config = dict(settings, data=dict(settings["data"], corpus=CORPUS_FOLDER))
+        write_json_atomically(staged / CONFIG_FILE, config)
         for file in (HISTORY_CSV, HISTORY_PNG):
             shutil.copy2(run_dir / file, staged / file)
         if report is not None:
@@ -177,7 +177,8 @@ def model_card(facts: CardFacts, weights_sha256: str) -> str:
         "all parts merged onto the 88 piano keys.",
         f"- Split ({split_seed}): "
         + ", ".join(f"{split} {counts[split]} pieces / {frames[split]:,} frames" for split in counts),
-        f"- `{HELD_OUT}/` keeps the valid and test pieces, for primers and comparisons.",
+        f"- `{CORPUS_FOLDER}/` keeps the corpus: valid and test pieces for primers and comparisons, train pieces "
+        "to tell what a generated piece copies.",
         "",
         "## Model and training",
         f"- LSTM {model['lstm_units']} x 2, dense {model['dense_units']}, window {model['window']}; "
@@ -296,4 +297,29 @@ def evaluation_lines(report: dict, pieces_noun: str) -> list[str]:
                 f"{values['empty_step_rate']:.2f} | {values['repeated_window_rate']:.2f} | "
                 f"{values['pitch_class_kl_from_train']:.3f} |"
             )
+        lines += judged_lines(generated)
+    return lines
+
+
+def judged_lines(generated: dict) -> list[str]:
+    """The card's sentences on the classifier two-sample test and on novelty, where the report has them."""
+    lines = []
+    if generated.get("two_sample_accuracy") is not None:
+        test = generated["two_sample"]
+        lines += [
+            "",
+            f"A classifier tells its {test['passage_bars']}-bar passages from the real ones with balanced accuracy "
+            f"{test['accuracy']:.2f} (0.5: indistinguishable); the most telling feature: "
+            f"{test['features'][0]['meaning']}, {test['features'][0]['generated']:g} against "
+            f"{test['features'][0]['real']:g}.",
+        ]
+    if generated.get("novelty"):
+        novelty = generated["novelty"]
+        lines += [
+            "",
+            f"The longest passage of these pieces found in a training piece (in any transposition) is "
+            f"{novelty['longest_shared_bars']:g} bars; {novelty['mean_copied_bar_share']:.0%} of their bars occur "
+            f"in training pieces; {novelty['pieces_copying_4_bars_or_more']} of {len(novelty['pieces'])} pieces "
+            "copy 4 bars or more.",
+        ]
     return lines
