@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system browser run bundled-model test bench clean
+.PHONY: setup system browser engraver run bundled-model test bench clean
 
 setup: system $(STAMP)
 
@@ -27,6 +27,10 @@ system:
 # Chromium runs the studio's end-to-end test, driven by Playwright (a Python package in .[dev]).
 browser:
 	$(call apt_install,chromium,chromium,for the browser test: apt-get install chromium)
+
+# LilyPond engraves `--score pdf`; the test of that PDF needs it (without it, musiclstm says what to install).
+engraver:
+	$(call apt_install,lilypond,lilypond,for --score pdf: apt-get install lilypond or brew install lilypond)
 
 # pip takes the pinned torch (uv would not find the CPU build on this disk); uv installs the rest in
 # seconds where pip takes half a minute (measured: README), and pip stands in if uv cannot.
@@ -53,7 +57,7 @@ bundled-model: setup
 	$(BIN)/musiclstm export --run $(BUNDLE_RUN) --out src/musiclstm/models/bach --evaluation $(BUNDLE_RUN)/evaluation.json \
 	  --name "the bundled Bach chorale model" --made-by '`make bundled-model` (see the Makefile)'
 
-test: setup browser
+test: setup browser engraver
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest

@@ -220,6 +220,14 @@ def add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-audio", action="store_true", help="skip the WAV")
     parser.add_argument("--force", action="store_true", help="replace the pieces of an earlier run in --out")
     parser.add_argument("--soundfont", help="a .sf2 General MIDI SoundFont for the WAV (default: pretty_midi's)")
+    parser.add_argument(
+        "--score",
+        nargs="?",
+        const="musicxml",
+        choices=musiclstm.SCORE_KINDS,
+        help="also write sheet music: piece_N.musicxml (a piano grand staff); '--score pdf' engraves a PDF too, "
+        "with LilyPond or MuseScore",
+    )
 
 
 def add_generate_command(commands: argparse._SubParsersAction) -> None:
@@ -241,6 +249,7 @@ def add_generate_command(commands: argparse._SubParsersAction) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     settings = GenerationSettings(**given(args, GenerationSettings))  # checked before the folder, then composing
+    musiclstm.check_score_kind(args.score)
     musiclstm.check_pieces_folder(args.out, replace=args.force)
     composition = musiclstm.generate(args.model, args.primer, progress=True, **settings.to_dict())
     sources = sorted(set(composition.primer_sources))
@@ -252,7 +261,7 @@ def run_generate(args: argparse.Namespace) -> int:
 def save_and_list(composition, args: argparse.Namespace, origin: str) -> None:
     """Write the pieces as --out and the output flags say, and print one line per piece and a summary."""
     pieces = musiclstm.save_pieces(
-        composition, args.out, audio=not args.no_audio, soundfont=args.soundfont, replace=args.force
+        composition, args.out, audio=not args.no_audio, soundfont=args.soundfont, replace=args.force, score=args.score
     )
     for piece in pieces:
         statistics = piece["statistics"]
@@ -291,6 +300,7 @@ def add_harmonize_command(commands: argparse._SubParsersAction) -> None:
 def run_harmonize(args: argparse.Namespace) -> int:
     settings = given(args, GenerationSettings)
     GenerationSettings(**dict(settings, length=settings.get("length", 1)))  # checked before the folder
+    musiclstm.check_score_kind(args.score)
     musiclstm.check_pieces_folder(args.out, replace=args.force)
     composition = musiclstm.harmonize(args.melody, args.model, lookahead=args.lookahead, progress=True, **settings)
     save_and_list(composition, args, f"melody: {args.melody}")

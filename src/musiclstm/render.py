@@ -32,6 +32,7 @@ from musiclstm.config import (
 from musiclstm.files import check_output_file, check_output_folder, write_atomically, write_json_atomically
 from musiclstm.metrics import piece_statistics
 from musiclstm.roll import load_midi, roll_to_midi
+from musiclstm.score import check_score_kind, engrave, write_score
 
 if TYPE_CHECKING:
     from musiclstm.generation import Composition
@@ -204,7 +205,7 @@ def plot_roll(
     return Path(path)
 
 
-PIECE_SUFFIXES = (".mid", ".wav", ".png", ".json")
+PIECE_SUFFIXES = (".mid", ".wav", ".png", ".json", ".musicxml", ".pdf")
 
 
 def earlier_pieces(out_dir: str | Path, stem: str = "piece") -> list[Path]:
@@ -243,8 +244,10 @@ def save_pieces(
     soundfont: str | Path | None = None,
     stem: str = "piece",
     replace: bool = False,
+    score: str | None = None,
 ) -> list[dict]:
-    """Write each piece of a composition as `<stem>_<n>.mid`, `.wav` (unless not `audio`), `.png` and `.json`.
+    """Write each piece of a composition as `<stem>_<n>.mid`, `.wav` (unless not `audio`), `.png` and `.json`,
+    and with `score` "musicxml" or "pdf" its sheet music as `.musicxml` (and `.pdf`; see `score`).
 
     A piece longer than MAX_AUDIO_SECONDS gets no WAV: a warning says so, and its JSON says why.
 
@@ -255,6 +258,7 @@ def save_pieces(
     continuation's note density, polyphony, empty-step rate and in-key rate (the primer left out).
     Returns one entry per piece: its files, key, primer and statistics.
     """
+    check_score_kind(score)
     out_dir = check_pieces_folder(out_dir, replace, stem)
     for stale in earlier_pieces(out_dir, stem):
         stale.unlink()
@@ -277,6 +281,12 @@ def save_pieces(
             files["synthesizer"] = synthesizer
         picture = plot_roll(roll, base.with_suffix(".png"), steps_per_beat, primer_steps, base.name, composition.melody)
         files["png"] = str(picture)
+        if score is not None:
+            named_key = f"{key} {scale}" if scale in ("major", "minor") else None
+            sheet = write_score(roll, base.with_suffix(".musicxml"), steps_per_beat, tempo_bpm, named_key, base.name)
+            files["musicxml"] = str(sheet)
+            if score == "pdf":
+                files["pdf"] = str(engrave(sheet, base.with_suffix(".pdf")))
         statistics = piece_statistics(roll[primer_steps:], allowed)
         entry = {
             "files": files,
