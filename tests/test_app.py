@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -86,19 +87,40 @@ def test_a_model_that_does_not_load_or_no_model_at_all_is_a_message_on_the_page(
     assert not page.exception and "No trained model found" in page.error[0].value
 
 
+class Upload:
+    """What Streamlit's file_uploader hands the page: a name, a size and the bytes."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self.size, self.data = name, len(data), data
+
+    def getvalue(self) -> bytes:
+        return self.data
+
+
 def test_an_uploaded_primer_is_kept_under_its_own_name_and_refused_over_the_size_limit(tmp_path):
     from musiclstm import MusicLSTMError
     from musiclstm.app import MAX_PRIMER_BYTES, saved_upload
-
-    class Upload:
-        def __init__(self, name: str, data: bytes):
-            self.name, self.size, self.data = name, len(data), data
-
-        def getvalue(self) -> bytes:
-            return self.data
 
     assert saved_upload(None, tmp_path) is None
     saved = saved_upload(Upload("../../theme.mid", b"MThd..."), tmp_path)
     assert saved == tmp_path / "theme.mid" and saved.read_bytes() == b"MThd..."
     with pytest.raises(MusicLSTMError, match="huge.mid: 1,000,001 bytes, over the 1,000,000-byte limit"):
         saved_upload(Upload("huge.mid", bytes(MAX_PRIMER_BYTES + 1)), tmp_path)
+
+
+def test_harmonize_mode_keeps_the_uploaded_melody_on_top_and_asks_for_one_when_missing(bach_corpus, tmp_path):
+    from musiclstm import MusicLSTMError
+    from musiclstm.app import compose
+    from musiclstm.harmonization import line_roll, top_line
+    from musiclstm.render import write_midi
+
+    melody = line_roll(top_line(bach_corpus.split("test")[0].roll[:32]))
+    write_midi(melody, tmp_path / "tune.mid", bach_corpus.steps_per_beat)
+    settings = dict(strategy="free", bars=2, seed=4)
+    piece = compose(str(BUNDLED_MODEL), settings, Upload("tune.mid", (tmp_path / "tune.mid").read_bytes()), True)
+    (tmp_path / "made.mid").write_bytes(piece["files"]["midi"])
+    made = midi_to_roll(tmp_path / "made.mid", bach_corpus.steps_per_beat).roll
+    assert np.array_equal(top_line(made), top_line(melody)) and piece["is_harmonization"]
+    assert piece["primer"] == "tune.mid" and piece["files"]["png"].startswith(b"\x89PNG")
+    with pytest.raises(MusicLSTMError, match="Upload a melody"):
+        compose(str(BUNDLED_MODEL), settings, None, True)

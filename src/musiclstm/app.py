@@ -26,6 +26,7 @@ from musiclstm import (
     MusicLSTMError,
     find_model_folders,
     generate,
+    harmonize,
     held_out_statistics,
     music_statistics,
     open_composer,
@@ -63,9 +64,14 @@ def model_choices() -> list[str]:
 MODELS_OWN = "the model's"
 
 
-def sidebar_settings() -> tuple[dict, object]:
-    """The generation settings the sidebar's widgets describe, and the uploaded primer (or None)."""
+COMPOSE, HARMONIZE = "Compose", "Harmonize a melody"
+
+
+def sidebar_settings() -> tuple[dict, object, bool]:
+    """The generation settings the sidebar's widgets describe, the uploaded MIDI file (or None), and whether
+    it is a melody to harmonize rather than a primer to go on from."""
     bar = st.sidebar
+    mode = bar.radio("Mode", [COMPOSE, HARMONIZE], horizontal=True, key="mode")
     strategy = bar.selectbox("Strategy", list(STRATEGIES), index=list(STRATEGIES).index("balanced"), key="strategy")
     preset = STRATEGIES[strategy]
     temperature = bar.slider(
@@ -103,9 +109,14 @@ def sidebar_settings() -> tuple[dict, object]:
     tempo = bar.slider("Tempo (beats per minute)", 40, 200, 100)
     fresh = bar.checkbox("New seed on every click", value=True, key="fresh_seed")
     seed = bar.number_input("Seed", 0, 2**31 - 1, 1, disabled=fresh, key="seed")
-    primer = bar.file_uploader("Primer (optional MIDI file)", type=["mid", "midi"])
-    if primer is not None:
-        bar.caption(f"The piece will open with {primer.name}.")
+    if mode == HARMONIZE:
+        primer = bar.file_uploader("Melody (MIDI file; its top line is kept)", type=["mid", "midi"], key="melody")
+        if primer is not None:
+            bar.caption(f"The voices will go under {primer.name}'s melody (its first bars, as Length says).")
+    else:
+        primer = bar.file_uploader("Primer (optional MIDI file)", type=["mid", "midi"], key="primer")
+        if primer is not None:
+            bar.caption(f"The piece will open with {primer.name}.")
     settings = dict(
         strategy=strategy,
         temperature=temperature,
@@ -118,7 +129,7 @@ def sidebar_settings() -> tuple[dict, object]:
         tempo_bpm=tempo,
         seed=secrets.randbelow(2**31) if fresh else int(seed),
     )
-    return settings, primer
+    return settings, primer, mode == HARMONIZE
 
 
 def saved_upload(upload, folder: Path) -> Path | None:
@@ -132,14 +143,21 @@ def saved_upload(upload, folder: Path) -> Path | None:
     return path
 
 
-def compose(folder: str, settings: dict, primer) -> dict:
-    """Compose one piece and read its files back: what the page shows and offers for download."""
+def compose(folder: str, settings: dict, primer, is_melody: bool = False) -> dict:
+    """Compose one piece (or harmonize the uploaded melody) and read its files back: what the page shows
+    and offers for download."""
     composer = cached_composer(folder)
     options = dict(settings)
     steps = options.pop("bars") * composer.steps_per_bar
+    if is_melody and primer is None:
+        raise MusicLSTMError("Upload a melody (a MIDI file) to harmonize.")
     with tempfile.TemporaryDirectory(prefix="musiclstm-studio-") as scratch:
         uploaded = saved_upload(primer, Path(scratch))
-        composition = generate(composer, uploaded, primer.name if primer else None, length=steps, **options)
+        name = primer.name if primer else None
+        if is_melody:
+            composition = harmonize(uploaded, composer, name, length=steps, **options)
+        else:
+            composition = generate(composer, uploaded, name, length=steps, **options)
         (piece,) = save_pieces(composition, scratch)
         files = {
             kind: Path(piece["files"][kind]).read_bytes() for kind in ("midi", "wav", "png") if kind in piece["files"]
@@ -147,6 +165,7 @@ def compose(folder: str, settings: dict, primer) -> dict:
     continuation = composition.rolls[0, composition.primer_steps :]
     return {
         "files": files,
+        "is_harmonization": is_melody,
         "statistics": music_statistics([continuation], composition.steps_per_beat),
         "seed": composition.settings["seed"],
         "primer": composition.primer_sources[0],
@@ -162,7 +181,12 @@ def show(value) -> str:
 
 def show_piece(piece: dict, reference: dict | None) -> None:
     key = f"In {piece['key']}. " if piece["key"] else ""
-    st.image(piece["files"]["png"], caption=f"{key}Seed {piece['seed']}. Shaded: the primer, {piece['primer']}.")
+    shown = (
+        f"In red: the melody of {piece['primer']}"
+        if piece.get("is_harmonization")
+        else f"Shaded: the primer, {piece['primer']}"
+    )
+    st.image(piece["files"]["png"], caption=f"{key}Seed {piece['seed']}. {shown}.")
     if piece["no_audio"]:
         st.caption(f"No audio: the piece is {piece['no_audio']}.")
     else:
@@ -194,11 +218,11 @@ def main() -> None:
     except MusicLSTMError as error:
         st.error(f"The model could not be loaded: {error}")
         return
-    settings, primer = sidebar_settings()
+    settings, primer, is_melody = sidebar_settings()
     if st.button("Generate", type="primary"):
         try:
-            with st.spinner("Composing..."):
-                st.session_state["piece"] = compose(folder, settings, primer)
+            with st.spinner("Harmonizing..." if is_melody else "Composing..."):
+                st.session_state["piece"] = compose(folder, settings, primer, is_melody)
         except MusicLSTMError as error:
             st.session_state.pop("piece", None)
             st.error(str(error))

@@ -165,7 +165,7 @@ def harmonize(
         harmonized=name,
         lookahead=lookahead,
     )
-    names = (f"{name} (melody)",) * options.num_outputs
+    names = (name,) * options.num_outputs
     return with_novelty(
         Composition(rolls, 0, composer.steps_per_beat, saved, names, tuple(keys), melody_only), composer
     )

@@ -165,44 +165,54 @@ def plot_roll(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(max(8, min(24, len(roll) / 24)), 4.5))
+    draw_roll(axis, roll, steps_per_beat, primer_steps, title, melody)
+    figure.tight_layout()
+    write_atomically(Path(path), lambda file: figure.savefig(file, format="png", dpi=100))
+    plt.close(figure)
+    return Path(path)
+
+
+def draw_roll(
+    axis,
+    roll: np.ndarray,
+    steps_per_beat: int,
+    primer_steps: int = 0,
+    title: str = "",
+    melody: np.ndarray | None = None,
+) -> None:
+    """Draw a roll on a matplotlib axis, as `plot_roll` describes."""
     from matplotlib.colors import ListedColormap
 
     steps = len(roll)
     sounding = np.flatnonzero(roll.any(axis=0))
     low, high = (sounding[0], sounding[-1]) if sounding.size else (39, 51)
-    figure, axis = plt.subplots(figsize=(max(8, min(24, steps / 24)), 4.5))
+    extent = (0, steps, LOWEST_PITCH + low - 0.5, LOWEST_PITCH + high + 0.5)
     axis.imshow(
-        roll[:, low : high + 1].T,
-        aspect="auto",
-        origin="lower",
-        cmap="Greys",
-        interpolation="nearest",
-        extent=(0, steps, LOWEST_PITCH + low - 0.5, LOWEST_PITCH + high + 0.5),
+        roll[:, low : high + 1].T, aspect="auto", origin="lower", cmap="Greys", interpolation="nearest", extent=extent
     )
     if melody is not None:
         line = melody[:, low : high + 1].T
+        red = ListedColormap(["tab:red"])
         axis.imshow(
             np.ma.masked_where(~line, line),
             aspect="auto",
             origin="lower",
-            cmap=ListedColormap(["tab:red"]),
+            cmap=red,
             interpolation="nearest",
-            extent=(0, steps, LOWEST_PITCH + low - 0.5, LOWEST_PITCH + high + 0.5),
+            extent=extent,
         )
         axis.plot([], [], color="tab:red", linewidth=4, label="melody")
-        axis.legend(loc="lower right", bbox_to_anchor=(1, 1), ncol=2, frameon=False)
     if primer_steps:
         axis.axvspan(0, primer_steps, color="tab:blue", alpha=0.15, label="primer")
         axis.axvline(primer_steps, color="tab:blue", linewidth=1.5)
+    if melody is not None or primer_steps:
         axis.legend(loc="lower right", bbox_to_anchor=(1, 1), ncol=2, frameon=False)
     bars = range(0, steps + 1, steps_per_beat * BEATS_PER_BAR)
     if len(bars) <= MAX_BAR_LINES:
         axis.vlines(bars, 0, 1, transform=axis.get_xaxis_transform(), color="tab:gray", linewidth=0.4, alpha=0.5)
     axis.set(xlabel=f"step ({steps_per_beat} per beat)", ylabel="MIDI pitch", title=title)
-    figure.tight_layout()
-    write_atomically(Path(path), lambda file: figure.savefig(file, format="png", dpi=100))
-    plt.close(figure)
-    return Path(path)
 
 
 PIECE_SUFFIXES = (".mid", ".wav", ".png", ".json", ".musicxml", ".pdf")
