@@ -60,11 +60,15 @@ def main() -> None:
     found = [novelty(roll, index, names, bar) for roll in judged]
     judging = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    longest = max(entry["longest_shared_bars"] for entry in found)
     print(
-        f"{cpu_name()}: {len(training):,} training pieces, {int(index.lengths.sum()):,} steps; hashed in {hashed:.2f} s; "
-        f"{len(judged)} pieces judged in {judging:.2f} s ({judging / len(judged):.3f} s each); peak memory {peak_mb:.0f} MB; "
-        f"longest shared passage {max(entry['longest_shared_bars'] for entry in found):g} bars"
+        f"{cpu_name()}: {len(training):,} training pieces, {int(index.lengths.sum()):,} steps, hashed in {hashed:.2f} s"
     )
+    print(
+        f"{len(judged)} pieces judged in {judging:.2f} s ({judging / len(judged):.3f} s each); "
+        f"longest shared passage {longest:g} bars"
+    )
+    print(f"peak memory {peak_mb:.0f} MB")
 
 
 if __name__ == "__main__":
