@@ -91,6 +91,19 @@ class Composer:
         return (PassageHashes([piece.roll for piece in pieces]), [piece.name for piece in pieces]) if pieces else None
 
 
+def settings_record(options: GenerationSettings, context: str, composer: Composer, **more) -> dict:
+    """What a composition records of how it was made: the settings with the strategy's temperature and
+    scale filled in, the context and the model, and `more`."""
+    return dict(
+        options.to_dict(),
+        context=context,
+        temperature=options.effective_temperature,
+        scale=options.effective_scale,
+        model=str(composer.folder),
+        **more,
+    )
+
+
 def with_novelty(composition: Composition, composer: Composer) -> Composition:
     """The composition with each piece's novelty against the model's training pieces (the primer left out);
     a warning for each piece that copies COPY_WARNING_BARS bars or more. Unchanged where the training
@@ -386,13 +399,7 @@ def generate(
         )
     keys = piece_keys(primers, options)
     rolls = compose_rolls(composer.model, primers, options, context, keys, progress)
-    saved = dict(
-        options.to_dict(),
-        context=context,
-        temperature=options.effective_temperature,
-        scale=options.effective_scale,
-        model=str(composer.folder),
-    )
+    saved = settings_record(options, context, composer)
     composition = Composition(
         rolls, primers.shape[-2], composer.steps_per_beat, saved, tuple(primer_sources), tuple(keys)
     )

@@ -32,6 +32,7 @@ from musiclstm.generation import (
     open_composer,
     open_reader,
     piece_keys,
+    settings_record,
     with_novelty,
 )
 from musiclstm.model import MusicLSTM
@@ -156,15 +157,7 @@ def harmonize(
     keys = piece_keys(melody_only, options)
     context = options.context or composer.run_settings.get("context", "window")
     rolls = harmonize_rolls(composer.model, line, options, context, keys, lookahead, progress)
-    saved = dict(
-        options.to_dict(),
-        context=context,
-        temperature=options.effective_temperature,
-        scale=options.effective_scale,
-        model=str(composer.folder),
-        harmonized=name,
-        lookahead=lookahead,
-    )
+    saved = settings_record(options, context, composer, harmonized=name, lookahead=lookahead)
     names = (name,) * options.num_outputs
     return with_novelty(
         Composition(rolls, 0, composer.steps_per_beat, saved, names, tuple(keys), melody_only), composer
