@@ -34,6 +34,20 @@ def four_key_head(order: str) -> tuple[NadeHead, torch.Tensor]:
 ALL_FRAMES = torch.tensor(list(itertools.product([0.0, 1.0], repeat=4)))  # (16, 4)
 
 
+def test_the_key_nll_of_the_keys_decided_first_is_their_exact_marginal_a_melody_and_the_silence_above_it():
+    head, features = four_key_head("high-to-low")  # keys 3, 2, 1, 0 in that order
+    with torch.no_grad():
+        joint = torch.exp(-head.frame_nll(features[:, None].expand(3, 16, 5), ALL_FRAMES.expand(3, 16, 4)))
+        melody = (ALL_FRAMES[:, 3] == 0) & (ALL_FRAMES[:, 2] == 1)  # the melody on key 2, key 3 silent above it
+        for lower in ALL_FRAMES[melody]:  # whatever the keys below, the first two conditionals are the same
+            key_nll = head.key_nll(features, lower.expand(3, 4))
+            marginal = torch.exp(-key_nll[:, 2:].sum(-1))
+            assert marginal.numpy() == pytest.approx(joint[:, melody].sum(1).numpy(), abs=1e-6)
+        assert head.key_nll(features, ALL_FRAMES[5].expand(3, 4)).sum(-1).numpy() == pytest.approx(
+            -torch.log(joint[:, 5]).numpy(), abs=1e-5
+        )
+
+
 @pytest.mark.parametrize("order", ["high-to-low", "low-to-high"])
 def test_the_conditionals_of_a_frame_multiply_to_a_distribution_over_all_frames(order):
     head, features = four_key_head(order)

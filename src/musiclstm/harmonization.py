@@ -128,7 +128,8 @@ def harmonize(
         melody: a MIDI file; its highest note at each step is the melody.
         model: a run or model folder, or a Composer (None: the bundled model).
         melody_name: how to name the melody in records and errors (default: its path).
-        lookahead: harmonizations drawn side by side per version and resampled by the melody's next note.
+        lookahead: harmonizations drawn side by side per version and resampled by the melody's next note
+            (with `choose` sample; by threshold they would all be the same, so one is drawn).
         **settings: fields of GenerationSettings; `key` auto (the default) takes the melody's own, and
             `length`, when given, harmonizes only the melody's first `length` steps.
 
@@ -156,6 +157,7 @@ def harmonize(
     melody_only = line_roll(line)
     keys = piece_keys(melody_only, options)
     context = options.context or composer.run_settings.get("context", "window")
+    lookahead = lookahead if options.choose == "sample" else 1  # by threshold, every particle would be the same
     rolls = harmonize_rolls(composer.model, line, options, context, keys, lookahead, progress)
     saved = settings_record(options, context, composer, harmonized=name, lookahead=lookahead)
     names = (name,) * options.num_outputs
