@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from musiclstm.bundle import cpu_name
-from musiclstm.config import GenerationSettings
+from musiclstm.config import HARMONIZE_LOOKAHEAD, GenerationSettings
 from musiclstm.evaluation import piece_features
 from musiclstm.generation import for_model, open_composer, piece_keys
 from musiclstm.harmonization import harmonize_rolls, line_roll, melody_limits, top_line
@@ -126,7 +126,8 @@ def main() -> None:
                     "seconds_per_piece": round(seconds, 3),
                 }
             )
-            pictured = pictured or (strategy, lookahead, made[0][0])
+            if pictured is None or (strategy, lookahead) == (GenerationSettings().strategy, HARMONIZE_LOOKAHEAD):
+                pictured = (strategy, lookahead, made[0][0])  # the package's defaults, where they were run
     if args.picture:
         draw(bachs[0], pictured, sopranos[0], args.picture)
     print(json.dumps(result) if args.json else table(result))

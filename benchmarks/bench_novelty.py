@@ -22,6 +22,7 @@ import numpy as np
 
 from musiclstm.bundle import cpu_name
 from musiclstm.corpus import load_corpus
+from musiclstm.evaluation import primer_steps
 from musiclstm.novelty import PassageHashes, novelty
 from musiclstm.roll import midi_to_roll
 
@@ -48,7 +49,7 @@ def main() -> None:
     training = [transposed(roll, shift) for shift in shifts for roll in train]
     if args.generated:
         paths = sorted(Path(args.generated).glob("*.mid"))[: args.pieces]
-        judged = [midi_to_roll(path, corpus.steps_per_beat).roll for path in paths]
+        judged = [midi_to_roll(path, corpus.steps_per_beat).roll[primer_steps(path) :] for path in paths]
     else:
         judged = [piece.roll for piece in corpus.split("test")][: args.pieces]
     bar = 4 * corpus.steps_per_beat

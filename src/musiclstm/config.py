@@ -354,7 +354,7 @@ MAX_LENGTH = 100_000  # steps per piece
 MAX_OUTPUTS = 256  # pieces per batch
 TEMPO_RANGE_BPM = (20, 400)
 DEFAULT_TEMPO_BPM = 100.0
-HARMONIZE_LOOKAHEAD = 1  # harmonizations drawn side by side per version (README: Harmonize a melody)
+HARMONIZE_LOOKAHEAD = 16  # harmonizations drawn side by side per version (README: Harmonize a melody)
 
 
 @dataclass(frozen=True)
