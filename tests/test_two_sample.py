@@ -45,8 +45,8 @@ def test_a_silent_passage_has_features_and_no_nan():
 
 @pytest.fixture(scope="module")
 def held_out():
-    """The held-out chorales shipped with the bundled model, at 4 steps per beat."""
-    corpus = load_corpus(BUNDLED_MODEL / "held_out")
+    """The held-out test chorales shipped with the bundled model, at 4 steps per beat."""
+    corpus = load_corpus(BUNDLED_MODEL / "corpus")
     return [piece.roll for piece in corpus.split("test")]
 
 
