@@ -36,14 +36,7 @@ from musiclstm.generation import (
     with_novelty,
 )
 from musiclstm.model import MusicLSTM
-from musiclstm.roll import MAX_ROLL_STEPS, midi_to_roll
-
-
-def top_line(roll: np.ndarray) -> np.ndarray:
-    """The key index of the highest sounding key at each step, -1 where the step is silent, shape (steps,)."""
-    roll = np.asarray(roll, dtype=bool)
-    highest = roll.shape[1] - 1 - np.argmax(roll[:, ::-1], axis=1)
-    return np.where(roll.any(axis=1), highest, -1)
+from musiclstm.roll import MAX_ROLL_STEPS, midi_to_roll, top_line
 
 
 def line_roll(line: np.ndarray) -> np.ndarray:
@@ -97,21 +90,35 @@ def harmonize_rolls(
     allowed = rules.allowed.repeat_interleave(lookahead, dim=0) if rules.allowed is not None else None
     silence = torch.from_numpy(with_lead_in(np.zeros((1, 0, N_KEYS), np.float32), model.config.window))
     reader = open_reader(model, silence, context, batch)
-    drawn = torch.zeros(batch, steps, N_KEYS, dtype=torch.bool)
+    frames, parents = [], []  # each step's frames (batch, 88), and the rows it went on from (None: the same)
     first_rows = torch.arange(versions)[:, None] * lookahead
     for step in tqdm(range(steps), desc="harmonizing", unit="step", disable=not progress):
+        rows = None
         if lookahead > 1 and step > 0:
             weights = torch.softmax(-melody_nll(model, reader.features, step, forced, below).view(versions, -1), dim=1)
             rows = (first_rows + torch.multinomial(weights, lookahead, replacement=True, generator=generator)).flatten()
             reader.select(rows)
-            drawn = drawn[rows]
         may_sound = below[step] if allowed is None else allowed & below[step]
         step_rules = replace(
             rules, allowed=(may_sound | forced[step]).expand(batch, -1), forced=forced[step].expand(batch, -1)
         )
-        drawn[:, step] = model.head.draw(reader.features, step_rules, generator)
-        reader.read(drawn[:, step].float())
-    return drawn[::lookahead].numpy()
+        frames.append(model.head.draw(reader.features, step_rules, generator))
+        parents.append(rows)
+        reader.read(frames[-1].float())
+    return trace_back(frames, parents, first_rows.flatten()).numpy()
+
+
+def trace_back(frames: list[torch.Tensor], parents: list[torch.Tensor | None], rows: torch.Tensor) -> torch.Tensor:
+    """The pieces that end in `rows`, step by step back through the resamplings: (len(rows), steps, 88).
+
+    Following each particle's line back costs one step of work per step, where copying every particle's
+    whole past at each resampling would cost a step per step already drawn."""
+    pieces = torch.empty(len(rows), len(frames), N_KEYS, dtype=torch.bool)
+    for step in reversed(range(len(frames))):
+        pieces[:, step] = frames[step][rows]
+        if parents[step] is not None:
+            rows = parents[step][rows]
+    return pieces
 
 
 def harmonize(
