@@ -76,13 +76,13 @@ def trained_runs(bach_corpus, tmp_path_factory):
 def silent_study(tmp_path):
     """A study folder without a model: four silent clips, g1 and g2 generated, r1 and r2 real (Bach)."""
     from musiclstm import RatingsStore, open_study
-    from musiclstm.study import write_mono_wav
+    from musiclstm.render import write_pcm
 
     sources = {"g1": "generated", "g2": "generated", "r1": "real", "r2": "real"}
     folder = tmp_path / "study"
     (folder / "clips").mkdir(parents=True)
     for clip in sources:
-        write_mono_wav(np.zeros(100), folder / "clips" / f"{clip}.wav")
+        write_pcm(np.zeros(100), folder / "clips" / f"{clip}.wav")
     settings = {"clips": sorted(sources), "real_name": "Bach", "bars": 1, "questions": []}
     (folder / "study.json").write_text(json.dumps(settings))
     key = {clip: {"source": source, "origin": f"origin of {clip}"} for clip, source in sources.items()}

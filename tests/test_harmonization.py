@@ -11,8 +11,9 @@ import torch
 from musiclstm import BUNDLED_MODEL, MusicLSTMError, harmonize, midi_to_roll, open_composer
 from musiclstm.cli import main
 from musiclstm.generation import open_reader
-from musiclstm.harmonization import line_roll, melody_limits, top_line
+from musiclstm.harmonization import line_roll, melody_limits
 from musiclstm.render import write_midi
+from musiclstm.roll import top_line
 
 STEPS_PER_BEAT = 4
 

@@ -84,9 +84,14 @@ def summarise(answers: list[Answer], question: str) -> dict:
     }
 
 
+def is_right(guess: str, source: str) -> bool:
+    """Whether a guess ("real" or "computer") names a clip's source ("real" or "generated")."""
+    return (guess == "real") == (source == "real")
+
+
 def guess_report(answers: list[Answer], sources: dict[str, str]) -> dict:
     """How well raters told real from generated: accuracy, binomial p-value, and how often each was taken for real."""
-    correct = sum((answer.guess == "real") == (sources[answer.clip_id] == "real") for answer in answers)
+    correct = sum(is_right(answer.guess, sources[answer.clip_id]) for answer in answers)
     report = {"answers": len(answers), "correct": correct, "accuracy": None, "p_value": None}
     if answers:
         report.update(accuracy=correct / len(answers), p_value=binomial_p_value(correct, len(answers)))
@@ -179,7 +184,7 @@ def write_ratings_csv(study: Study, path: str | Path) -> Path:
     writer.writerow(["rater", "clip", "source", "origin", *QUESTIONS, "guess", "correct", "submitted_at"])
     for answer in study.ratings.answers():
         source = key[answer.clip_id]["source"]
-        correct = (answer.guess == "real") == (source == "real")
+        correct = is_right(answer.guess, source)
         row = [answer.rater_id, answer.clip_id, source, key[answer.clip_id]["origin"]]
         row += [*(answer.ratings[question] for question in QUESTIONS), answer.guess, int(correct), answer.submitted_at]
         writer.writerow(row)

@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from musiclstm.roll import bottom_line
+
 PRIME = 2_147_483_647  # 2^31 - 1: products of two residues fit in int64
 KEY_BASES = (1_000_003, 7_919)  # one per hash
 STEP_BASES = (911_382_323, 972_663_749)
@@ -48,7 +50,7 @@ class PassageHashes:
         self.lengths = np.array([len(roll) for roll in self.rolls], dtype=np.int64)
         self.starts = np.concatenate([[0], np.cumsum(self.lengths)])[:-1].astype(np.int64)
         self.piece_of = np.repeat(np.arange(len(self.rolls)), self.lengths)
-        self.lowest = np.where(frames.any(axis=1), np.argmax(frames, axis=1), SILENT)  # lowest key of each step
+        self.lowest = np.where(frames.any(axis=1), bottom_line(frames), SILENT)  # lowest key of each step
         self.prefix, self.step_inverses, self.key_inverses = [], [], []
         for key_base, step_base in zip(KEY_BASES, STEP_BASES, strict=True):
             step_hash = frames.astype(np.int64) @ power_table(key_base, frames.shape[1]) % PRIME  # (steps,)

@@ -158,7 +158,3 @@ class RatingsStore:
                 f"SELECT rater_id, clip_id, {', '.join(QUESTIONS)}, guess, submitted_at FROM answers ORDER BY rowid"
             ).fetchall()
         return [Answer(row[0], row[1], dict(zip(QUESTIONS, row[2:5], strict=True)), row[5], row[6]) for row in rows]
-
-    def count_raters(self) -> int:
-        with closing(self.connect()) as connection:
-            return connection.execute("SELECT COUNT(*) FROM raters").fetchone()[0]

@@ -89,7 +89,12 @@ def write_midi(
 def write_wav_samples(samples: np.ndarray, path: Path, sample_rate_hz: int) -> None:
     """Write mono float samples as 16-bit PCM, scaled to just below full range."""
     peak = float(np.abs(samples).max()) if samples.size else 0.0
-    pcm = (samples / peak * 0.9 * 32767).astype("<i2") if peak > 0 else np.zeros(len(samples), "<i2")
+    write_pcm(samples / peak * 0.9 if peak > 0 else np.zeros(len(samples)), path, sample_rate_hz)
+
+
+def write_pcm(samples: np.ndarray, path: Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
+    """Write mono float samples in [-1, 1] (clipped there) as a 16-bit PCM WAV file, atomically."""
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
 
     def write(file) -> None:
         with wave.open(file, "wb") as out:

@@ -138,6 +138,18 @@ def roll_to_notes(roll: np.ndarray) -> list[tuple[int, int, int]]:
     return sorted(notes)
 
 
+def top_line(roll: np.ndarray) -> np.ndarray:
+    """The key index of the highest sounding key at each step, -1 where the step is silent, shape (steps,)."""
+    roll = np.asarray(roll, dtype=bool)
+    return np.where(roll.any(axis=1), roll.shape[1] - 1 - np.argmax(roll[:, ::-1], axis=1), -1)
+
+
+def bottom_line(roll: np.ndarray) -> np.ndarray:
+    """The key index of the lowest sounding key at each step, -1 where the step is silent, shape (steps,)."""
+    roll = np.asarray(roll, dtype=bool)
+    return np.where(roll.any(axis=1), np.argmax(roll, axis=1), -1)
+
+
 def write_resolution(n_steps: int, steps_per_beat: int) -> int:
     """Ticks per quarter note for writing a roll of `n_steps`: WRITE_RESOLUTION, or for a roll so long
     that its end would lie past MAX_FILE_TICKS, the most whole ticks per step that keep it within.

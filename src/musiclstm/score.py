@@ -19,6 +19,7 @@ import numpy as np
 
 from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH, MusicLSTMError
 from musiclstm.files import write_bytes_atomically
+from musiclstm.roll import roll_to_notes
 
 SCORE_KINDS = ("musicxml", "pdf")
 MIDDLE_C = 60
@@ -47,35 +48,23 @@ def check_score_kind(kind: str | None) -> None:
         )
 
 
-def staff_notes(roll: np.ndarray) -> list[tuple[int, int, int]]:
-    """Every note of a roll as (MIDI pitch, first step, steps held), a note being a run of one key."""
-    padded = np.pad(np.asarray(roll, dtype=bool), ((1, 1), (0, 0))).astype(np.int8)
-    edges = np.diff(padded, axis=0)
-    keys, starts = np.nonzero(edges.T == 1)
-    _, ends = np.nonzero(edges.T == -1)
-    return [
-        (int(key) + LOWEST_PITCH, int(start), int(end - start))
-        for key, start, end in zip(keys, starts, ends, strict=True)
-    ]
-
-
 def staff_part(roll: np.ndarray, steps_per_beat: int, clef, header: list):
     """One staff of the roll as a music21 Part of chords and rests, measures and ties made."""
     from music21 import chord, note, stream, tie
 
     part = stream.Part()
     part.append([clef, *header])
-    notes = staff_notes(roll)
-    cuts = sorted({0, len(roll), *(start for _, start, _ in notes), *(start + held for _, start, held in notes)})
+    notes = roll_to_notes(roll)
+    cuts = sorted({0, len(roll), *(start for _, start, _ in notes), *(stop for _, _, stop in notes)})
     for begin, end in zip(cuts, cuts[1:], strict=False):
-        sounding = [(pitch, start, held) for pitch, start, held in notes if start < end and begin < start + held]
+        sounding = [(pitch, start, stop) for pitch, start, stop in notes if start < end and begin < stop]
         length = (end - begin) / steps_per_beat
         if not sounding:
             part.append(note.Rest(quarterLength=length))
             continue
         element = chord.Chord([pitch for pitch, _, _ in sounding], quarterLength=length)
-        for member, (_, start, held) in zip(element.notes, sounding, strict=True):
-            begins, ends = start == begin, start + held == end
+        for member, (_, start, stop) in zip(element.notes, sounding, strict=True):
+            begins, ends = start == begin, stop == end
             if not (begins and ends):
                 member.tie = tie.Tie("start" if begins else "stop" if ends else "continue")
         part.append(element)

@@ -15,7 +15,6 @@ The folder is built beside its final place and renamed into it, so a failure lea
 
 from __future__ import annotations
 
-import logging
 import secrets
 import tempfile
 import time
@@ -24,14 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from musiclstm.config import BEATS_PER_BAR, VERSION, MusicLSTMError
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_json_atomically
 from musiclstm.ratings import QUESTIONS, RatingsStore
-from musiclstm.render import SAMPLE_RATE_HZ, render_audio, write_midi
-
-log = logging.getLogger(__name__)
+from musiclstm.render import SAMPLE_RATE_HZ, render_audio, write_midi, write_pcm
 
 SOURCES = ("generated", "real")
 STUDY_FILE = "study.json"
@@ -51,6 +49,7 @@ class Study:
 
     folder: Path
     settings: dict  # study.json
+    ratings: RatingsStore  # the answers, in ratings.sqlite
 
     @property
     def clip_ids(self) -> list[str]:
@@ -59,10 +58,6 @@ class Study:
     @property
     def real_name(self) -> str:
         return self.settings["real_name"]
-
-    @property
-    def ratings(self) -> RatingsStore:
-        return RatingsStore(self.folder / RATINGS_FILE)
 
     def clip_path(self, clip_id: str) -> Path:
         return self.folder / CLIPS_FOLDER / f"{clip_id}.wav"
@@ -85,8 +80,7 @@ def open_study(folder: str | Path) -> Study:
     missing = [clip for clip in settings.get("clips", []) if not (folder / CLIPS_FOLDER / f"{clip}.wav").is_file()]
     if missing or not settings.get("clips"):
         raise MusicLSTMError(f"{folder}: the study's clips are missing ({', '.join(missing[:3]) or 'none listed'})")
-    RatingsStore(folder / RATINGS_FILE)  # names a missing database, or one of another schema, now
-    return Study(folder, settings)
+    return Study(folder, settings, RatingsStore(folder / RATINGS_FILE))  # a bad database is named now
 
 
 def read_answer_key(study: Study) -> dict[str, dict]:
@@ -155,14 +149,6 @@ def level_clips(waves: list[np.ndarray], seconds: float) -> list[np.ndarray]:
     headroom = [0.99 * rms / np.abs(samples).max() for samples, rms in zip(shaped, loudness, strict=True) if rms > 0]
     target = min([TARGET_RMS, *headroom])
     return [samples * (target / rms) if rms > 0 else samples for samples, rms in zip(shaped, loudness, strict=True)]
-
-
-def write_mono_wav(samples: np.ndarray, path: Path) -> None:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE_HZ)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def default_real_name(corpus: Corpus) -> str:
@@ -266,13 +252,13 @@ def write_clips(
     (folder / "midi").mkdir(parents=True)
     (folder / CLIPS_FOLDER).mkdir()
     waves = []
-    for clip_id, clip in with_progress(list(clips.items()), progress):
+    for clip_id, clip in tqdm(clips.items(), desc="rendering clips", unit="clip", disable=not progress):
         midi = write_midi(clip.roll, folder / "midi" / f"{clip_id}.mid", steps_per_beat, settings["tempo_bpm"])
         render_audio(midi, folder / "rendered.wav", soundfont)
         waves.append(read_wav(folder / "rendered.wav"))
     (folder / "rendered.wav").unlink()
     for clip_id, samples in zip(clips, level_clips(waves, settings["seconds_per_clip"]), strict=True):
-        write_mono_wav(samples, folder / CLIPS_FOLDER / f"{clip_id}.wav")
+        write_pcm(samples, folder / CLIPS_FOLDER / f"{clip_id}.wav")
 
 
 def unique_ids(count: int) -> list[str]:
@@ -281,11 +267,3 @@ def unique_ids(count: int) -> list[str]:
     while len(ids) < count:
         ids.add(secrets.token_hex(4))
     return list(ids)
-
-
-def with_progress(items: list, progress: bool):
-    if not progress:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc="rendering clips", unit="clip")

@@ -14,6 +14,7 @@ import numpy as np
 
 from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH
 from musiclstm.metrics import best_key_rate, pitch_class_counts
+from musiclstm.roll import bottom_line, roll_to_notes, top_line
 
 PASSAGE_BARS = 4
 MAX_FOLDS = 5
@@ -35,14 +36,6 @@ FEATURES = {  # name: what it measures, per passage
 }
 
 
-def note_lengths(roll: np.ndarray) -> np.ndarray:
-    """The length in steps of every note (run of a key sounding) in a roll."""
-    padded = np.pad(roll, ((1, 1), (0, 0))).astype(np.int8)
-    edges = np.diff(padded, axis=0)  # +1 where a note starts, -1 one step after it ends
-    starts, ends = np.nonzero(edges.T == 1), np.nonzero(edges.T == -1)
-    return ends[1] - starts[1]  # both in key-major order, so starts and ends pair up
-
-
 def line_leap(lines: np.ndarray) -> float:
     """Mean absolute change of a voice (one pitch per sounding step, NaN where silent) between sounding steps."""
     sounding = lines[~np.isnan(lines)]
@@ -55,9 +48,9 @@ def passage_features(roll: np.ndarray, steps_per_bar: int) -> np.ndarray:
     per_step = roll.sum(axis=1)
     sounding = per_step > 0
     keys = np.arange(roll.shape[1]) + LOWEST_PITCH
-    top = np.where(sounding, keys[-1] - np.argmax(roll[:, ::-1], axis=1), np.nan)  # NaN where silent
-    bass = np.where(sounding, keys[0] + np.argmax(roll, axis=1), np.nan)
-    lengths = note_lengths(roll)
+    top = np.where(sounding, top_line(roll) + LOWEST_PITCH, np.nan)  # NaN where silent
+    bass = np.where(sounding, bottom_line(roll) + LOWEST_PITCH, np.nan)
+    lengths = np.array([stop - start for _, start, stop in roll_to_notes(roll)])
     counts = pitch_class_counts(roll)
     shares = counts[counts > 0] / counts.sum() if counts.sum() else np.ones(1)
     bars = [roll[start : start + steps_per_bar].tobytes() for start in range(0, len(roll), steps_per_bar)]
