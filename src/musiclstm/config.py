@@ -25,6 +25,27 @@ class MusicLSTMError(Exception):
     """A problem the user can fix: a bad path, setting or input file."""
 
 
+MAX_SEED = 2**32 - 1  # the most numpy's legacy seeding and Lightning's seed_everything take
+
+
+def check_whole_number(name: str, value: object, low: int, high: int) -> int:
+    """Refuse anything but a whole number from `low` to `high`, naming the setting (a bool, 64.5 or "64" too).
+
+    Raises:
+        MusicLSTMError: `value` is not an int in [low, high].
+    """
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MusicLSTMError(f"{name} must be a whole number from {low:,} to {high:,}, got {value!r}")
+    if not low <= value <= high:
+        raise MusicLSTMError(f"{name} must be from {low:,} to {high:,}, got {value:,}")
+    return value
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """A random seed as every generator here takes it: a whole number from 0 to MAX_SEED."""
+    return check_whole_number(name, seed, 0, MAX_SEED)
+
+
 LOWEST_PITCH = 21  # A0, the piano's lowest key, as a MIDI pitch
 N_KEYS = 88
 HIGHEST_PITCH = LOWEST_PITCH + N_KEYS - 1  # C8
