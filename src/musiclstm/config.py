@@ -194,6 +194,7 @@ class CorpusConfig:
             raise MusicLSTMError(
                 f"steps_per_beat must be between 1 and {MAX_STEPS_PER_BEAT}, got {self.steps_per_beat}"
             )
+        check_seed(self.seed)
         if self.workers < 1:
             raise MusicLSTMError(f"workers must be at least 1, got {self.workers}")
         if self.limit is not None and self.limit < 1:
@@ -344,6 +345,7 @@ class TrainConfig:
             raise MusicLSTMError(f"unknown objective '{self.objective}': choose one of {', '.join(OBJECTIVES)}")
         if self.precision not in PRECISIONS:
             raise MusicLSTMError(f"unknown precision '{self.precision}': choose one of {', '.join(PRECISIONS)}")
+        check_seed(self.seed)
         if not 0 < self.pos_weight < math.inf or (self.lr is not None and not 0 < self.lr < math.inf):
             raise MusicLSTMError(f"pos_weight and lr must be positive, got {self.pos_weight} and {self.lr}")
         for name in ("batch_size", "epochs", "devices", "num_nodes", "chunk", "early_stop_patience", "lr_patience"):

@@ -3,6 +3,7 @@ and JSON reads that name the file when it cannot be used."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -14,21 +15,40 @@ from musiclstm.config import MusicLSTMError
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write a file through a temporary sibling, fsync and a rename."""
+    """Write a file through a temporary sibling, fsync and a rename, making its folder if it is missing.
+
+    Raises:
+        MusicLSTMError: the file could not be written (a full disk, no permission), named with the
+            reason; nothing is left under its name or beside it.
+    """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(handle, 0o666 & ~umask)  # mkstemp makes 0600; give the file the user's usual permissions
+    temporary = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(handle, 0o666 & ~umask)  # mkstemp makes 0600; give the file the user's usual permissions
         with os.fdopen(handle, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
+    except OSError as err:
+        if temporary:
+            Path(temporary).unlink(missing_ok=True)
+        raise MusicLSTMError(f"{path}: could not be written ({describe_os_error(err)})") from err
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        if temporary:
+            Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def describe_os_error(err: OSError) -> str:
+    """An operating system's refusal in a few words, with what to do for a full disk."""
+    if err.errno == errno.ENOSPC:
+        return "no space left on the device; free some space or choose another folder"
+    return err.strerror or str(err)
 
 
 def write_bytes_atomically(path: Path, data: bytes) -> None:

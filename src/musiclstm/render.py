@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pretty_midi
+from tqdm import tqdm
 
 from musiclstm.config import (
     BEATS_PER_BAR,
@@ -29,7 +30,13 @@ from musiclstm.config import (
     MusicLSTMError,
     scale_pitch_classes,
 )
-from musiclstm.files import check_output_file, check_output_folder, write_atomically, write_json_atomically
+from musiclstm.files import (
+    check_output_file,
+    check_output_folder,
+    describe_os_error,
+    write_atomically,
+    write_json_atomically,
+)
 from musiclstm.metrics import piece_statistics
 from musiclstm.roll import load_midi, roll_to_midi
 from musiclstm.score import check_score_kind, engrave, write_score
@@ -134,26 +141,46 @@ def render_audio(
         )
         write_wav_samples(midi.synthesize(fs=sample_rate_hz), wav_path, sample_rate_hz)
         return "pretty_midi"
-    with tempfile.TemporaryDirectory(dir=wav_path.parent) as scratch:
-        rendered = Path(scratch) / "out.wav"
-        command = [
-            fluidsynth,
-            "-ni",
-            "-q",
-            "-F",
-            str(rendered),
-            "-r",
-            str(sample_rate_hz),
-            "-g",
-            "0.6",
-            str(soundfont),
-            str(midi_path),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0 or not rendered.is_file():
-            raise MusicLSTMError(f"{midi_path}: FluidSynth failed ({done.stderr.strip()[-300:]})")
-        rendered.replace(wav_path)
+    try:
+        wav_path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=wav_path.parent) as scratch:
+            render_with_fluidsynth(fluidsynth, midi_path, Path(scratch) / "out.wav", soundfont, sample_rate_hz)
+            check_whole_audio(Path(scratch) / "out.wav", midi.get_end_time(), wav_path)
+            (Path(scratch) / "out.wav").replace(wav_path)
+    except OSError as err:
+        raise MusicLSTMError(f"{wav_path}: could not be written ({describe_os_error(err)})") from err
     return "fluidsynth"
+
+
+def render_with_fluidsynth(
+    fluidsynth: str, midi_path: Path, rendered: Path, soundfont: Path, sample_rate_hz: int
+) -> None:
+    """Run FluidSynth's file renderer; a failure it reports is named with the end of its message."""
+    command = [fluidsynth, "-ni", "-q", "-F", str(rendered), "-r", str(sample_rate_hz), "-g", "0.6"]
+    command += [str(soundfont), str(midi_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0 or not rendered.is_file():
+        raise MusicLSTMError(f"{midi_path}: FluidSynth failed ({done.stderr.strip()[-300:]})")
+
+
+def check_whole_audio(rendered: Path, piece_seconds: float, wav_path: Path) -> None:
+    """Refuse a WAV shorter than its piece: FluidSynth stops writing, and still exits 0, when the disk fills."""
+    try:
+        with wave.open(str(rendered), "rb") as audio:
+            frames, rate, frame_bytes = (
+                audio.getnframes(),
+                audio.getframerate(),
+                audio.getsampwidth() * audio.getnchannels(),
+            )
+    except (wave.Error, EOFError) as err:
+        raise MusicLSTMError(f"{wav_path}: FluidSynth wrote an unreadable WAV ({err}); is the disk full?") from err
+    data_bytes = rendered.stat().st_size - 44  # the canonical header before the samples
+    seconds = min(frames, max(data_bytes, 0) // max(frame_bytes, 1)) / rate
+    if seconds < piece_seconds - 0.05:
+        raise MusicLSTMError(
+            f"{wav_path}: FluidSynth wrote {seconds:.2f} s of a {piece_seconds:.2f} s piece "
+            "(is the disk full?); nothing was written under this name"
+        )
 
 
 def plot_roll(
@@ -239,10 +266,14 @@ def check_pieces_folder(out_dir: str | Path, replace: bool = False, stem: str = 
     """Refuse, before composing, a folder that cannot be written or that holds another run's pieces (unless `replace`).
 
     One run's pieces are one set: `evaluate --generated` judges every piece in a folder, so pieces of
-    two runs must never mix.
+    two runs must never mix. A folder named like a piece file is never replaced, `replace` or not.
     """
     out_dir = check_output_folder(out_dir)
     earlier = earlier_pieces(out_dir, stem)
+    if folders := [path for path in earlier if path.is_dir()]:
+        raise MusicLSTMError(
+            f"{folders[0]}: a folder where a piece file would go; move it away or choose another --out"
+        )
     if earlier and not replace:
         raise MusicLSTMError(
             f"{out_dir}: already holds the pieces of another run ({earlier[0].name}, ... {len(earlier)} files); "
@@ -260,14 +291,16 @@ def save_pieces(
     stem: str = "piece",
     replace: bool = False,
     score: str | None = None,
+    progress: bool = False,
 ) -> list[dict]:
     """Write each piece of a composition as `<stem>_<n>.mid`, `.wav` (unless not `audio`), `.png` and `.json`,
     and with `score` "musicxml" or "pdf" its sheet music as `.musicxml` (and `.pdf`; see `score`).
 
+    The pieces are one set: they are written into a hidden folder inside `out_dir` and moved into place
+    together once all are whole, so a failure (a full disk, an engraver that fails, Ctrl-C) leaves the
+    folder as it was. A folder holding earlier pieces is refused unless `replace`, which removes them
+    then, so that no stale piece is left beside the new ones.
     A piece longer than MAX_AUDIO_SECONDS gets no WAV: a warning says so, and its JSON says why.
-
-    A folder holding earlier pieces is refused unless `replace`, which removes them first, so that
-    no stale piece is left beside the new ones.
     `tempo_bpm` of None takes the composition's own (its settings' `tempo_bpm`). The JSON holds the
     generation settings, the piece's key and where its primer came from, and the
     continuation's note density, polyphony, empty-step rate and in-key rate (the primer left out).
@@ -275,45 +308,72 @@ def save_pieces(
     """
     check_score_kind(score)
     out_dir = check_pieces_folder(out_dir, replace, stem)
-    for stale in earlier_pieces(out_dir, stem):
-        stale.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{stem}s-"))
+    except OSError as err:
+        raise MusicLSTMError(f"{out_dir}: could not be written ({describe_os_error(err)})") from err
+    try:
+        written = [
+            write_piece(composition, number, staging, out_dir / f"{stem}_{number}", tempo_bpm, audio, soundfont, score)
+            for number in tqdm(range(1, len(composition.rolls) + 1), desc="writing", unit="piece", disable=not progress)
+        ]
+        for stale in earlier_pieces(out_dir, stem):
+            stale.unlink()
+        for staged in sorted(staging.iterdir()):
+            staged.replace(out_dir / staged.name)
+    except OSError as err:
+        raise MusicLSTMError(f"{out_dir}: could not be written ({describe_os_error(err)})") from err
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def write_piece(
+    composition: Composition,
+    number: int,
+    staging: Path,
+    final: Path,
+    tempo_bpm: float | None,
+    audio: bool,
+    soundfont: str | Path | None,
+    score: str | None,
+) -> dict:
+    """Write piece `number` (from 1) into `staging`; its entry names the files as they will lie at `final`."""
+    roll, key = composition.rolls[number - 1], composition.keys[number - 1]
     settings, steps_per_beat, primer_steps = composition.settings, composition.steps_per_beat, composition.primer_steps
     tempo_bpm = settings.get("tempo_bpm", DEFAULT_TEMPO_BPM) if tempo_bpm is None else tempo_bpm
     scale = settings.get("scale")
-    written = []
-    for number, (roll, key) in enumerate(zip(composition.rolls, composition.keys, strict=True), start=1):
-        allowed = scale_pitch_classes(key, scale) if scale else None
-        base = out_dir / f"{stem}_{number}"
-        files = {"midi": str(write_midi(roll, base.with_suffix(".mid"), steps_per_beat, tempo_bpm))}
-        no_audio_reason = too_long_for_audio(len(roll) * 60 / (steps_per_beat * tempo_bpm)) if audio else None
-        if no_audio_reason:
-            log.warning("%s: no WAV written: %s", base.name, no_audio_reason)
-            files["no_audio"] = no_audio_reason
-        elif audio:
-            synthesizer = render_audio(base.with_suffix(".mid"), base.with_suffix(".wav"), soundfont)
-            files["wav"] = str(base.with_suffix(".wav"))
-            files["synthesizer"] = synthesizer
-        picture = plot_roll(roll, base.with_suffix(".png"), steps_per_beat, primer_steps, base.name, composition.melody)
-        files["png"] = str(picture)
-        if score is not None:
-            named_key = f"{key} {scale}" if scale in ("major", "minor") else None
-            sheet = write_score(roll, base.with_suffix(".musicxml"), steps_per_beat, tempo_bpm, named_key, base.name)
-            files["musicxml"] = str(sheet)
-            if score == "pdf":
-                files["pdf"] = str(engrave(sheet, base.with_suffix(".pdf")))
-        statistics = piece_statistics(roll[primer_steps:], allowed)
-        entry = {
-            "files": files,
-            "statistics": statistics,
-            "key": f"{key} {scale}" if scale else None,
-            "primer": composition.primer_sources[number - 1],
-            "primer_steps": primer_steps,
-            "tempo_bpm": tempo_bpm,
-            "settings": settings,
-            "novelty": composition.novelty[number - 1] if composition.novelty else None,
-        }
-        write_json_atomically(base.with_suffix(".json"), entry)
-        files["json"] = str(base.with_suffix(".json"))
-        written.append(entry)
-    return written
+    base = staging / final.name
+    write_midi(roll, base.with_suffix(".mid"), steps_per_beat, tempo_bpm)
+    files = {"midi": str(final.with_suffix(".mid"))}
+    no_audio_reason = too_long_for_audio(len(roll) * 60 / (steps_per_beat * tempo_bpm)) if audio else None
+    if no_audio_reason:
+        log.warning("%s: no WAV written: %s", final.name, no_audio_reason)
+        files["no_audio"] = no_audio_reason
+    elif audio:
+        files["synthesizer"] = render_audio(base.with_suffix(".mid"), base.with_suffix(".wav"), soundfont)
+        files["wav"] = str(final.with_suffix(".wav"))
+    plot_roll(roll, base.with_suffix(".png"), steps_per_beat, primer_steps, final.name, composition.melody)
+    files["png"] = str(final.with_suffix(".png"))
+    if score is not None:
+        named_key = f"{key} {scale}" if scale in ("major", "minor") else None
+        sheet = write_score(roll, base.with_suffix(".musicxml"), steps_per_beat, tempo_bpm, named_key, final.name)
+        files["musicxml"] = str(final.with_suffix(".musicxml"))
+        if score == "pdf":
+            engrave(sheet, base.with_suffix(".pdf"))
+            files["pdf"] = str(final.with_suffix(".pdf"))
+    scale_classes = scale_pitch_classes(key, scale) if scale else None
+    entry = {
+        "files": files,
+        "statistics": piece_statistics(roll[primer_steps:], scale_classes),
+        "key": f"{key} {scale}" if scale else None,
+        "primer": composition.primer_sources[number - 1],
+        "primer_steps": primer_steps,
+        "tempo_bpm": tempo_bpm,
+        "settings": settings,
+        "novelty": composition.novelty[number - 1] if composition.novelty else None,
+    }
+    write_json_atomically(base.with_suffix(".json"), entry)
+    files["json"] = str(final.with_suffix(".json"))
+    return entry
