@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import types
@@ -63,6 +64,11 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_class: type, le
         parser.add_argument(flag_name(field), **options)
 
 
+def show_progress() -> bool:
+    """Progress bars only on a terminal: in a log file every redraw would be a line of its own."""
+    return sys.stderr.isatty()
+
+
 def given(args: argparse.Namespace, settings_class: type) -> dict:
     """The fields of a settings dataclass that the user gave on the command line."""
     return {
@@ -89,7 +95,7 @@ def add_data_command(commands: argparse._SubParsersAction) -> None:
 
 def run_data(args: argparse.Namespace) -> int:
     config = CorpusConfig(**given(args, CorpusConfig))
-    summary = musiclstm.build_corpus(config, args.out, force=args.force, progress=not args.json)
+    summary = musiclstm.build_corpus(config, args.out, force=args.force, progress=not args.json and show_progress())
     print(json.dumps(summary, indent=2) if args.json else musiclstm.format_summary(summary))
     return 0
 
@@ -117,14 +123,18 @@ def add_summary_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "summary",
         help="print a model's layers and its true parameter count",
-        description="Print the layer table and parameter count of a preset.",
+        description="Print the layer table and parameter count of a model folder, or of a preset and flags.",
     )
+    parser.add_argument("--model", help="a run or model folder whose network to print (default: --preset and flags)")
     add_model_flags(parser)
     parser.set_defaults(run=run_summary)
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    config = model_config(args) or ModelConfig()
+    if args.model and model_config(args):
+        raise MusicLSTMError("give either --model or a preset and flags, not both")
+    config = musiclstm.load_model(musiclstm.model_folder(args.model)).config if args.model else None
+    config = config or model_config(args) or ModelConfig()
     print(f"{'layer':<30} {'output shape':<18} {'parameters':>12}")
     for layer, shape, count in musiclstm.summary_rows(config):
         print(f"{layer:<30} {shape:<18} {count:>12,}")
@@ -163,7 +173,12 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     result = musiclstm.train(
-        args.data, args.out, model_config(args), resume=args.resume, progress=not args.json, **given(args, TrainConfig)
+        args.data,
+        args.out,
+        model_config(args),
+        resume=args.resume,
+        progress=not args.json and show_progress(),
+        **given(args, TrainConfig),
     )
     if result["rank"] != 0:
         return 0
@@ -208,7 +223,9 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         musiclstm.check_output_file(args.json)
-    report = musiclstm.evaluate(args.data, args.model, args.split, args.context, args.generated, args.plots, True)
+    report = musiclstm.evaluate(
+        args.data, args.model, args.split, args.context, args.generated, args.plots, show_progress()
+    )
     if args.json:
         musiclstm.write_json_atomically(Path(args.json), report)
     print(musiclstm.format_report(report))
@@ -251,7 +268,7 @@ def run_generate(args: argparse.Namespace) -> int:
     settings = GenerationSettings(**given(args, GenerationSettings))  # checked before the folder, then composing
     musiclstm.check_score_kind(args.score)
     musiclstm.check_pieces_folder(args.out, replace=args.force)
-    composition = musiclstm.generate(args.model, args.primer, progress=True, **settings.to_dict())
+    composition = musiclstm.generate(args.model, args.primer, progress=show_progress(), **settings.to_dict())
     sources = sorted(set(composition.primer_sources))
     primer = sources[0] if len(sources) == 1 else f"{len(sources)} different ones, named in each piece's JSON"
     save_and_list(composition, args, f"primer: {primer}")
@@ -261,7 +278,13 @@ def run_generate(args: argparse.Namespace) -> int:
 def save_and_list(composition, args: argparse.Namespace, origin: str) -> None:
     """Write the pieces as --out and the output flags say, and print one line per piece and a summary."""
     pieces = musiclstm.save_pieces(
-        composition, args.out, audio=not args.no_audio, soundfont=args.soundfont, replace=args.force, score=args.score
+        composition,
+        args.out,
+        audio=not args.no_audio,
+        soundfont=args.soundfont,
+        replace=args.force,
+        score=args.score,
+        progress=show_progress(),
     )
     for piece in pieces:
         statistics = piece["statistics"]
@@ -302,7 +325,9 @@ def run_harmonize(args: argparse.Namespace) -> int:
     GenerationSettings(**dict(settings, length=settings.get("length", 1)))  # checked before the folder
     musiclstm.check_score_kind(args.score)
     musiclstm.check_pieces_folder(args.out, replace=args.force)
-    composition = musiclstm.harmonize(args.melody, args.model, lookahead=args.lookahead, progress=True, **settings)
+    composition = musiclstm.harmonize(
+        args.melody, args.model, lookahead=args.lookahead, progress=show_progress(), **settings
+    )
     save_and_list(composition, args, f"melody: {args.melody}")
     return 0
 
@@ -511,18 +536,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it unwinds as after Ctrl-C: temporary files removed."""
+
+
+def raise_terminated(signum: int, frame: types.FrameType | None) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 2 a user error, 130 or 143 stopped by a signal)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
+    # training keeps Lightning's own SIGTERM handling (a checkpoint, then 143)
+    on_sigterm = signal.getsignal(signal.SIGTERM) if args.run is run_train else raise_terminated
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return args.run(args)
     except MusicLSTMError as err:
         print(f"musiclstm: error: {err}", file=sys.stderr)
         return getattr(err, "exit_status", 2)
-    except KeyboardInterrupt:
-        print("musiclstm: interrupted (Ctrl-C); every file written so far is whole", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        name, status = ("SIGTERM", 143) if isinstance(stop, Terminated) else ("Ctrl-C", 130)
+        print(f"musiclstm: interrupted ({name}); every file written so far is whole", file=sys.stderr)
+        return status
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main_entry() -> None:
