@@ -177,9 +177,11 @@ def check_whole_audio(rendered: Path, piece_seconds: float, wav_path: Path) -> N
     data_bytes = rendered.stat().st_size - 44  # the canonical header before the samples
     seconds = min(frames, max(data_bytes, 0) // max(frame_bytes, 1)) / rate
     if seconds < piece_seconds - 0.05:
+        full = shutil.disk_usage(rendered.parent).free < 1_000_000
         raise MusicLSTMError(
             f"{wav_path}: FluidSynth wrote {seconds:.2f} s of a {piece_seconds:.2f} s piece "
-            "(is the disk full?); nothing was written under this name"
+            + ("(the disk is full)" if full else "(is the disk full?)")
+            + "; nothing was written under this name"
         )
 
 
@@ -324,6 +326,8 @@ def save_pieces(
             staged.replace(out_dir / staged.name)
     except OSError as err:
         raise MusicLSTMError(f"{out_dir}: could not be written ({describe_os_error(err)})") from err
+    except MusicLSTMError as err:  # name the files where the user will look for them, not the hidden folder
+        raise MusicLSTMError(str(err).replace(str(staging), str(out_dir))) from err
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
