@@ -13,6 +13,7 @@ head gives each frame's NLL and its predicted frame; `metrics` turns them into t
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from tqdm import tqdm
 from musiclstm.config import BEATS_PER_BAR, CONTEXTS, KEY_NAMES, CorpusConfig, MusicLSTMError
 from musiclstm.corpus import Corpus, build_corpus, load_corpus
 from musiclstm.dataset import with_lead_in
-from musiclstm.files import write_atomically
+from musiclstm.files import check_output_folder, write_atomically
 from musiclstm.metrics import (
     DENSITY_BINS,
     baseline_logits,
@@ -41,6 +42,8 @@ from musiclstm.run import load_model, model_folder, read_run_config
 from musiclstm.two_sample import two_sample_test
 
 WINDOWS_PER_BATCH = 256
+
+log = logging.getLogger(__name__)
 
 
 def check_context(context: str) -> None:
@@ -161,8 +164,17 @@ def evaluate(
         split: the split to score.
         context: `stateful` or `window` (None: the one the model's training taught, in config.json).
         generated: a folder of MIDI files to judge against the split's real music.
-        plots: a folder for pitch-class and density figures, generated beside real.
+        plots: a folder for pitch-class and density figures, generated beside real (made, with the folders
+            above it, when missing).
+
+    Raises:
+        MusicLSTMError: `plots` without `generated`, or a `plots` folder that cannot be written, refused
+            before any work; and what the corpus, the model or the generated folder do not allow.
     """
+    if plots is not None:
+        if generated is None:
+            raise MusicLSTMError(f"{plots}: the plots draw generated music beside real; give --generated too")
+        check_output_folder(plots)
     folder = model_folder(model)
     settings = read_run_config(folder)
     steps_per_beat = settings["data"]["steps_per_beat"]
@@ -188,30 +200,72 @@ def read_generated(folder: str | Path, steps_per_beat: int) -> tuple[dict[str, n
     """The rolls of every readable MIDI file in a folder (not recursive) by file name, read on the corpus's grid,
     with the primer left out where the piece's JSON gives its length (what is judged is what the model made); the
     generation settings their JSON files record when they all share them (else None); and the files
-    skipped, each with its reason, as `data` skips them."""
+    skipped, each with its reason, as `data` skips them.
+
+    A piece is skipped, with a warning naming the file, when its MIDI file is unreadable, when its JSON is there
+    but does not say where the primer ends (`primer_steps`), or when nothing is left after the primer.
+
+    Raises:
+        MusicLSTMError: the folder holds no .mid file, or none with steps left to judge.
+    """
     paths = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in (".mid", ".midi"))
     if not paths:
         raise MusicLSTMError(f"{folder}: no .mid files to judge")
     rolls, read, skipped = {}, [], []
     for path in paths:
         try:
-            rolls[path.name] = midi_to_roll(path, steps_per_beat).roll[primer_steps(path) :]
+            roll = midi_to_roll(path, steps_per_beat).roll
+            rolls[path.name] = continuation(roll, path)
             read.append(path)
         except MusicLSTMError as error:
-            skipped.append({"name": path.name, "reason": str(error).removeprefix(f"{path}: ")})
+            reason = str(error).removeprefix(f"{path}: ")
+            log.warning("skipped %s: %s", path, reason)
+            skipped.append({"name": path.name, "reason": reason})
     if not rolls:
         reasons = "; ".join(f"{entry['name']}: {entry['reason']}" for entry in skipped[:5])
-        raise MusicLSTMError(f"{folder}: no readable .mid file to judge ({reasons})")
+        raise MusicLSTMError(f"{folder}: nothing to judge, no .mid file with steps of its own to read ({reasons})")
     return rolls, shared_settings(read), skipped
 
 
-def primer_steps(midi_path: Path) -> int:
-    """How many steps of a generated piece are its primer, from the JSON `save_pieces` wrote beside it (0 without)."""
-    try:
-        steps = json.loads(midi_path.with_suffix(".json").read_text(encoding="utf-8"))["primer_steps"]
-    except (OSError, ValueError, KeyError, TypeError):
+def continuation(roll: np.ndarray, midi_path: Path) -> np.ndarray:
+    """The steps of a generated piece after its primer, which the JSON beside it gives (none without one).
+
+    Raises:
+        MusicLSTMError: the JSON cannot say where the primer ends, or nothing follows the primer.
+    """
+    steps = primer_steps(midi_path, len(roll))
+    if steps == len(roll):
+        what = f"after its {steps}-step primer" if steps else "in it"
+        raise MusicLSTMError(f"{midi_path}: no steps {what} to judge")
+    return roll[steps:]
+
+
+def primer_steps(midi_path: Path, n_steps: int) -> int:
+    """How many of a generated piece's `n_steps` steps are its primer, from the JSON `save_pieces` wrote beside it.
+
+    A piece without a JSON, or whose JSON records no `primer_steps`, has none: music from elsewhere is judged whole.
+    A JSON that is there but unreadable, not an object, or whose `primer_steps` is not a whole number from 0 to
+    `n_steps` is refused: judging the piece whole would count a primer (real music, often) as the model's.
+
+    Raises:
+        MusicLSTMError: the JSON is there but does not say where the primer ends; the message names the JSON.
+    """
+    sidecar = midi_path.with_suffix(".json")
+    if not sidecar.exists():
         return 0
-    return steps if isinstance(steps, int) and steps >= 0 else 0
+    try:
+        recorded = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise MusicLSTMError(f"{midi_path}: its {sidecar.name} is unreadable ({err})") from err
+    if not isinstance(recorded, dict):
+        raise MusicLSTMError(f"{midi_path}: its {sidecar.name} is a JSON {type(recorded).__name__}, not an object")
+    steps = recorded.get("primer_steps", 0)
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps <= n_steps:
+        raise MusicLSTMError(
+            f"{midi_path}: its {sidecar.name} gives primer_steps {steps!r}, not a whole number from 0 to {n_steps} "
+            "(the piece's steps), so where the model's music starts is unknown"
+        )
+    return steps
 
 
 def shared_settings(midi_paths: list[Path]) -> dict | None:

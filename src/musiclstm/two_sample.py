@@ -95,18 +95,18 @@ def two_sample_test(real: list[np.ndarray], generated: list[np.ndarray], steps_p
     separate the sets most (largest standardised coefficients of the classifier fitted on all
     passages), each with its mean on both sides.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score
-    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     real_rows, real_pieces = passages(real, steps_per_beat)
     made_rows, made_pieces = passages(generated, steps_per_beat)
     result = {"passage_bars": PASSAGE_BARS, "passages": {"real": len(real_rows), "generated": len(made_rows)}}
     pieces_per_side = min(len(set(real_pieces)), len(set(made_pieces)))
     if pieces_per_side < 2:
         return dict(result, accuracy=None, reason=f"needs 2 or more pieces of {PASSAGE_BARS} bars or more on each side")
+    from sklearn.linear_model import LogisticRegression  # seconds to import: only when there is a test to run
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     rows = np.concatenate([real_rows, made_rows])
     is_generated = np.r_[np.zeros(len(real_rows), int), np.ones(len(made_rows), int)]
     groups = np.r_[real_pieces, made_pieces + len(real)]
