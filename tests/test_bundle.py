@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,9 +29,10 @@ from musiclstm import (
     save_pieces,
     write_json_atomically,
 )
-from musiclstm.bundle import CardFacts, model_card, train_command
-from musiclstm.cli import main
+from musiclstm.bundle import CardFacts, model_card, portable_path, train_command
+from musiclstm.cli import build_parser, main, model_config
 from musiclstm.config import scale_pitch_classes
+from musiclstm.run import model_config_of
 
 
 def test_the_bundled_model_composes_a_short_piece_in_key_from_a_held_out_chorale():
@@ -114,16 +117,46 @@ def test_evaluating_on_a_corpus_of_held_out_pieces_alone_says_to_use_the_whole_c
         evaluate(tmp_path / "held_out")
 
 
-def test_the_model_card_of_a_chorale_run_tells_its_own_data_command_and_music(trained_runs, bach_corpus, tmp_path):
-    run = trained_runs["all"]
+def test_the_model_card_of_a_chorale_run_tells_its_own_data_command_and_music(
+    trained_runs, bach_corpus, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # the card gives paths from here: data/bach and runs/mine
+    corpus = shutil.copytree(bach_corpus.path, tmp_path / "data" / "bach")
+    run = shutil.copytree(trained_runs["all"], tmp_path / "runs" / "mine")
+    settings = json.loads((run / "config.json").read_text())
+    settings["data"]["corpus"] = str(corpus)
+    write_json_atomically(run / "config.json", settings)
     save_pieces(generate(run, length=16, num_outputs=2, strategy="free", seed=3), tmp_path / "pieces", audio=False)
-    write_json_atomically(tmp_path / "evaluation.json", evaluate(bach_corpus.path, run, generated=tmp_path / "pieces"))
-    card = (export_model(run, tmp_path / "packed", tmp_path / "evaluation.json") / "MODEL_CARD.md").read_text()
+    report = evaluate(corpus, run, generated=tmp_path / "pieces", plots=tmp_path / "plots")
+    write_json_atomically(tmp_path / "evaluation.json", report)
+    out = export_model(run, tmp_path / "packed", tmp_path / "evaluation.json")
+    card = (out / "MODEL_CARD.md").read_text()
     assert card.startswith("# Model card: a model of the Bach chorales\n") and "Four-part chorales only" in card
     assert "4 steps per beat (sixteenth notes)" in card and "## Held-out test chorales" in card
-    assert f"`musiclstm train --data {bach_corpus.path.resolve()} --out {run} --lstm-units 64 --dense-units 32" in card
-    assert "--chunk 32" in card and "--epochs 2" in card
     assert "(2 pieces of 16 steps, composed with `--strategy free --choose threshold`: no key mask" in card
+    data, train = re.search(r"- Command: `(musiclstm data [^`]*)`, then `(musiclstm train [^`]*)`;", card).groups()
+    assert data == "musiclstm data --source bach --out data/bach --steps-per-beat 4 --limit 12"
+    assert train.startswith("musiclstm train --data data/bach --out runs/mine --lstm-units 64 --dense-units 32")
+    assert "--chunk 32" in train and "--epochs 2" in train
+    for file in ("MODEL_CARD.md", "config.json", "corpus/manifest.json", "evaluation.json"):
+        assert str(tmp_path) not in (out / file).read_text(), file  # no path of this machine
+    assert json.loads((out / "evaluation.json").read_text())["plots"] == ["plots/generated_vs_real.png"]
+    assert json.loads((out / "corpus" / "manifest.json").read_text())["copied_from"] == "data/bach"
+    args = build_parser().parse_args(shlex.split(train)[1:])  # a command the command line takes
+    assert model_config(args) == model_config_of(settings) and (args.data, args.out) == ("data/bach", "runs/mine")
+    assert main([*shlex.split(data)[1:], "--json"]) == 0  # the same source and settings: the corpus is reused
+    assert json.loads(capsys.readouterr().out)["reused"] is True
+
+
+def test_an_absolute_path_outside_the_current_folder_is_recorded_by_its_name(trained_runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = json.loads((trained_runs["all"] / "config.json").read_text())
+    settings["data"]["corpus"] = "/somewhere/else/my corpus"
+    assert train_command(settings, Path("/home/someone/runs/seven")).startswith(
+        "`musiclstm train --data 'my corpus' --out seven "
+    )
+    assert portable_path("/somewhere/else/songs") == "songs" and portable_path(tmp_path / "a" / "b") == "a/b"
+    assert portable_path("bach") == "bach" and portable_path("runs/x") == "runs/x"
 
 
 def test_the_model_card_of_a_midi_folder_run_says_nothing_of_bach(trained_runs, tmp_path):
@@ -137,6 +170,7 @@ def test_the_model_card_of_a_midi_folder_run_says_nothing_of_bach(trained_runs, 
     assert card.startswith("# Model card: a model of songs\n") and "2 steps per beat (eighth notes)" in card
     assert "It knows only the music of" in card and "Command: `make my-model`" in card
     assert "Bach" not in card and "chorale" not in card
+    assert "It knows only the music of `songs` (4 pieces)" in card and str(tmp_path) not in card
 
 
 def test_the_command_of_a_run_from_before_the_choice_of_head_names_the_independent_head(trained_runs, tmp_path):

@@ -7,12 +7,17 @@ pieces work without the original; folders exported before kept only `held_out/`)
 evaluation JSON when one is given, and MODEL_CARD.md written from all of those (corpus, grid,
 split, training, history, evaluation, the generation settings judged), with the weights' SHA-256
 so that a changed model is a deliberate change. Nothing here imports Lightning.
+
+The folder records no path of the machine it was made on: a path inside the current folder is kept
+relative to it, one elsewhere by its name alone, in the card, its commands, config.json, the corpus
+manifest and the evaluation report; the card's commands build the corpus and train the run again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -22,7 +27,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save
 
-from musiclstm.config import GenerationSettings, ModelConfig, TrainConfig, flag_name
+from musiclstm.config import CorpusConfig, GenerationSettings, ModelConfig, TrainConfig, flag_name
 from musiclstm.corpus import load_corpus, write_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_bytes_atomically, write_json_atomically
 from musiclstm.run import (
@@ -74,9 +79,8 @@ def export_model(
     settings = read_run_config(run_dir)
     corpus = load_corpus(settings["data"]["corpus"])
     report = read_json_object(Path(evaluation)) if evaluation else None
-    facts = CardFacts(
-        settings, corpus, read_history(run_dir), report, name, made_by or train_command(settings, run_dir)
-    )
+    made_by = made_by or f"{data_command(corpus, settings['data']['corpus'])}, then {train_command(settings, run_dir)}"
+    facts = CardFacts(settings, corpus, read_history(run_dir), report, name, made_by)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as scratch:
         staged = Path(scratch) / out.name
@@ -90,20 +94,49 @@ def export_model(
             staged / CORPUS_FOLDER,
             [SourcePiece(piece.name, piece.roll) for piece in corpus],
             [piece.split for piece in corpus],
-            dict(manifest, copied_from=settings["data"]["corpus"]),
+            dict(manifest, source=portable_path(corpus.source), copied_from=portable_path(settings["data"]["corpus"])),
         )
-        config = dict(settings, data=dict(settings["data"], corpus=CORPUS_FOLDER))
+        data = dict(settings["data"], corpus=CORPUS_FOLDER, source=portable_path(settings["data"]["source"]))
+        config = dict(settings, data=data)
         write_json_atomically(staged / CONFIG_FILE, config)
         for file in (HISTORY_CSV, HISTORY_PNG):
             shutil.copy2(run_dir / file, staged / file)
         if report is not None:
-            write_json_atomically(staged / EVALUATION, report)
+            write_json_atomically(staged / EVALUATION, portable_report(report))
         card = model_card(facts, sha256(staged / WEIGHTS_FILE))
         write_bytes_atomically(staged / MODEL_CARD, card.encode("utf-8"))
         if out.exists():
             shutil.rmtree(out)
         staged.rename(out)
     return out
+
+
+def portable_path(path: str | Path) -> str:
+    """A path as an exported folder records it: relative to the current folder when inside it, else its name alone.
+
+    A relative path, or a source name such as `bach`, is kept as it is.
+    """
+    path = Path(path)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def portable_report(value: object) -> object:
+    """An evaluation report with every absolute path in it (model, corpus, plots, the settings' model and primer)
+    as `portable_path` gives it."""
+    if isinstance(value, dict):
+        return {key: portable_report(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable_report(item) for item in value]
+    return portable_path(value) if isinstance(value, str) and Path(value).is_absolute() else value
+
+
+def flag_value(value: object) -> str:
+    return " ".join(str(item) for item in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 def changed_flags(values: dict, defaults: object) -> list[str]:
@@ -117,16 +150,30 @@ def changed_flags(values: dict, defaults: object) -> list[str]:
         ):
             continue
         flag = flag_name(field)
-        flags.append(flag if values[field.name] is True else f"{flag} {values[field.name]}")
+        flags.append(flag if values[field.name] is True else f"{flag} {flag_value(values[field.name])}")
     return flags
 
 
+def data_command(corpus, corpus_path: str | Path) -> str:
+    """The `musiclstm data` command that builds `corpus` again at `corpus_path`, as Markdown code, paths portable."""
+    manifest = corpus.manifest
+    values = {name: manifest[name] for name in ("steps_per_beat", "seed", "limit") if name in manifest}
+    if "split_fractions" in manifest:
+        values["split_fractions"] = tuple(manifest["split_fractions"])  # JSON gave a list; the settings hold a tuple
+    flags = changed_flags(values, CorpusConfig(source=corpus.source))
+    source, out = shlex.quote(portable_path(corpus.source)), shlex.quote(portable_path(corpus_path))
+    command = f"musiclstm data --source {source} --out {out}"
+    return f"`{' '.join([command, *flags])}`"
+
+
 def train_command(settings: dict, run_dir: Path) -> str:
-    """The `musiclstm train` command that config.json describes, as Markdown code."""
+    """The `musiclstm train` command that config.json describes, as Markdown code, paths portable."""
     train = settings["train"]
     seed_defaults = TrainConfig(objective=train.get("objective", "all")).resolved()
     flags = changed_flags(model_config_of(settings).to_dict(), ModelConfig()) + changed_flags(train, seed_defaults)
-    return f"`musiclstm train --data {settings['data']['corpus']} --out {run_dir} {' '.join(flags)}`".replace(" `", "`")
+    data, out = shlex.quote(portable_path(settings["data"]["corpus"])), shlex.quote(portable_path(run_dir))
+    command = f"musiclstm train --data {data} --out {out}"
+    return f"`{' '.join([command, *flags])}`"
 
 
 @dataclass(frozen=True)
@@ -172,7 +219,7 @@ def model_card(facts: CardFacts, weights_sha256: str) -> str:
         f"# Model card: {facts.title}",
         "",
         "## Data",
-        f"- Source: `{corpus.source}` ({corpus.manifest.get('source_kind')}), "
+        f"- Source: `{portable_path(corpus.source)}` ({corpus.manifest.get('source_kind')}), "
         f"{corpus.steps_per_beat} steps per beat{f' ({grid})' if grid else ''}, "
         "all parts merged onto the 88 piano keys.",
         f"- Split ({split_seed}): "
@@ -225,7 +272,8 @@ def limits(facts: CardFacts) -> list[str]:
         ]
     else:
         reach = [
-            f"- It knows only the music of `{facts.corpus.source}` ({len(facts.corpus)} pieces), on a grid of "
+            f"- It knows only the music of `{portable_path(facts.corpus.source)}` ({len(facts.corpus)} pieces), "
+            "on a grid of "
             f"{facts.corpus.steps_per_beat} steps per beat, all parts merged onto the piano keys.",
             "- It reads at most a few bars of context well; it has no sense of phrase or form.",
         ]
