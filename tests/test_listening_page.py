@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
 import musiclstm
+from musiclstm import RatingsStore
 
 PAGE = str(Path(musiclstm.__file__).with_name("listening_page.py"))
 
@@ -36,8 +39,21 @@ def test_start_gives_an_anonymous_id_and_the_first_clip_of_the_raters_own_order(
     assert "Some are by Bach" in page.markdown[0].value
     page.button[0].click().run()
     rater = page.query_params["rater"]
-    assert silent_study.ratings.has_rater(rater)
+    assert RatingsStore.is_rater_id(rater)
     assert shown_clip(page) == silent_study.order_for(rater)[0] and len(page.get("audio")) == 1
+
+
+def test_start_pressed_many_times_stores_no_rater_until_an_answer(monkeypatch, silent_study):
+    for _ in range(5):
+        open_page(monkeypatch, silent_study).button[0].click().run()
+    with sqlite3.connect(silent_study.ratings.path) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM raters").fetchone()[0] == 0
+    page = open_page(monkeypatch, silent_study)
+    page.button[0].click().run()
+    rater = page.query_params["rater"]
+    answer(page, shown_clip(page), {"musicality": 4, "coherence": 5, "creativity": 3}, "Bach")
+    with sqlite3.connect(silent_study.ratings.path) as connection:
+        assert connection.execute("SELECT id FROM raters").fetchall() == [(rater,)]
 
 
 def test_a_complete_answer_is_stored_and_the_next_clip_shown(monkeypatch, silent_study):
@@ -74,3 +90,45 @@ def test_the_page_without_a_study_says_how_to_start_it(monkeypatch, tmp_path):
     page = AppTest.from_file(PAGE, default_timeout=60).run()
     assert "not a study folder" in page.error[0].value and "musiclstm listen serve" in page.error[0].value
     assert not page.exception
+
+
+def send_raw(page: AppTest, values: dict[str, tuple[str, object]]) -> AppTest:
+    """Submit the form as a hostile client could: each radio's value in the proto field named, unchecked."""
+    states = WidgetStates()
+    for radio in page.radio:
+        field, value = values[radio.key.split("-")[1]]
+        state = states.widgets.add()
+        state.id = radio.id
+        setattr(state, field, value)
+    submit = states.widgets.add()
+    submit.id, submit.trigger_value = page.button[0].id, True
+    page._run(states)
+    return page
+
+
+def test_radio_values_sent_as_integers_show_a_short_message_and_no_traceback(monkeypatch, silent_study, caplog):
+    """The page's radios send strings; int_value makes Streamlit raise a TypeError inside st.radio."""
+    page = open_page(monkeypatch, silent_study, silent_study.ratings.new_rater())
+    send_raw(page, dict.fromkeys(["musicality", "coherence", "creativity", "guess"], ("int_value", 3)))
+    assert not page.exception and len(page.error) == 1
+    assert page.error[0].value.startswith("Something went wrong on the server (its log says what)")
+    assert "/" not in page.error[0].value and silent_study.ratings.answers() == []
+    assert "TypeError" in caplog.text  # the detail is in the server's log
+
+
+def test_a_guess_or_rating_that_is_no_choice_of_the_page_is_asked_again_and_stores_nothing(monkeypatch, silent_study):
+    page = open_page(monkeypatch, silent_study, silent_study.ratings.new_rater())
+    ratings = {"musicality": ("string_value", "4"), "coherence": ("string_value", "5")}
+    send_raw(page, {**ratings, "creativity": ("string_value", "9"), "guess": ("string_value", "Mozart")})
+    assert "answer all four questions" in page.warning[0].value
+    assert not page.exception and not page.error and silent_study.ratings.answers() == []
+
+
+def test_a_ratings_store_truncated_under_the_page_is_a_short_message(monkeypatch, silent_study, caplog):
+    page = open_page(monkeypatch, silent_study, silent_study.ratings.new_rater())
+    silent_study.ratings.path.write_bytes(b"")
+    answer(page, shown_clip(page), {"musicality": 4, "coherence": 5, "creativity": 3}, "Bach")
+    assert not page.exception and len(page.error) == 1
+    assert page.error[0].value.startswith("The study's answers cannot be read or stored right now")
+    assert str(silent_study.folder) not in page.error[0].value
+    assert "damaged ratings store (no such table" in caplog.text

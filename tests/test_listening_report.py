@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import csv
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from musiclstm import format_study_report, plot_ratings, study_report, write_ratings_csv
+from musiclstm import MusicLSTMError, format_study_report, plot_ratings, study_report, write_ratings_csv
 from musiclstm.listening_report import binomial_p_value, bootstrap_interval, verdict
 
 SOURCES = {"g1": "generated", "g2": "generated", "r1": "real", "r2": "real"}
@@ -126,3 +131,39 @@ def test_a_study_without_answers_reports_no_ratings(study):
     assert report["answers"] == 0 and report["guesses"]["accuracy"] is None
     assert report["ratings"]["generated"]["musicality"]["mean"] is None
     assert "no ratings" in format_study_report(report)
+
+
+def test_the_report_takes_a_study_folder_and_refuses_anything_else_by_name(study):
+    rate(study, study.ratings.new_rater(), "g1", 2, 3, 4, "computer")
+    assert study_report(str(study.folder))["answers"] == study_report(study.folder)["answers"] == 1
+    with pytest.raises(MusicLSTMError, match="study must be a Study or a study folder's path, got int 3"):
+        study_report(3)
+    with pytest.raises(MusicLSTMError, match="not a study folder"):
+        study_report(study.folder / "clips")
+
+
+def answer_an_unknown_clip(study) -> None:
+    with sqlite3.connect(study.ratings.path) as connection:
+        connection.execute("INSERT INTO clips (id) VALUES ('zz99')")
+    rate(study, study.ratings.new_rater(), "zz99", 2, 3, 4, "computer")
+
+
+def drop_the_answers(study) -> None:
+    with sqlite3.connect(study.ratings.path) as connection:
+        connection.execute("DROP TABLE answers")
+
+
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [
+        (answer_an_unknown_clip, r"answers to 1 clip\(s\) the study does not have: 'zz99'"),
+        (drop_the_answers, "no table answers"),
+    ],
+)
+def test_listen_report_on_a_damaged_store_names_the_file_and_the_damage(study, damage, what):
+    damage(study)
+    console = str(Path(sys.executable).with_name("musiclstm"))
+    done = subprocess.run([console, "listen", "report", str(study.folder)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"musiclstm: error: {study.ratings.path}: damaged ratings store (")
+    assert re.search(what, done.stderr), done.stderr

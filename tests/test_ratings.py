@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from musiclstm import MusicLSTMError, RatingsStore
+from musiclstm import DamagedStoreError, MusicLSTMError, RatingsStore
 from musiclstm.ratings import SCHEMA_VERSION
 
 CLIPS = ["aa11", "bb22", "cc33"]
@@ -63,6 +63,17 @@ def test_an_unknown_rater_or_clip_is_refused_and_stores_nothing(store):
     with pytest.raises(MusicLSTMError, match="unknown clip 'zz99': not a clip of this study"):
         store.submit(rater, "zz99", GOOD, "real")
     assert store.answers() == []
+
+
+def test_a_rater_is_stored_with_their_first_answer_and_not_before(store):
+    raters = [store.new_rater() for _ in range(100)]  # Start pressed a hundred times
+    with sqlite3.connect(store.path) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM raters").fetchone()[0] == 0
+    assert not store.has_rater(raters[0]) and store.answered(raters[0]) == set()
+    store.submit(raters[0], "aa11", GOOD, "real")
+    store.submit(raters[0], "bb22", GOOD, "real")
+    with sqlite3.connect(store.path) as connection:
+        assert connection.execute("SELECT id FROM raters").fetchall() == [(raters[0],)]
 
 
 def test_a_replayed_submission_is_refused_and_the_first_answer_kept(store):
@@ -123,3 +134,38 @@ def test_a_missing_database_or_a_newer_schema_is_named(tmp_path, store):
         RatingsStore(store.path)
     with pytest.raises(MusicLSTMError, match="is already there; it is never replaced"):
         RatingsStore.create(store.path, CLIPS)
+
+
+def test_a_store_truncated_under_its_users_is_named_as_damaged(store):
+    rater = store.new_rater()
+    store.path.write_bytes(b"")
+    for use in (lambda: store.answered(rater), lambda: store.submit(rater, "aa11", GOOD, "real"), store.answers):
+        with pytest.raises(DamagedStoreError, match=rf"{store.path}: damaged ratings store \(no such table: \w+\)"):
+            use()
+    with pytest.raises(MusicLSTMError, match="ratings schema version 0"):
+        RatingsStore(store.path)
+
+
+def test_a_dropped_table_or_a_file_that_is_no_database_is_named_on_opening(store):
+    with sqlite3.connect(store.path) as connection:
+        connection.execute("DROP TABLE answers")
+    with pytest.raises(DamagedStoreError, match=rf"{store.path}: damaged ratings store \(no table answers\)"):
+        RatingsStore(store.path)
+    for journal in store.path.parent.glob("ratings.sqlite-*"):  # the WAL would still hold the pages
+        journal.unlink()
+    store.path.write_bytes(b"these are not answers" * 100)
+    with pytest.raises(
+        DamagedStoreError, match=rf"{store.path}: cannot open the ratings database \(file is not a database\)"
+    ):
+        RatingsStore(store.path)
+
+
+def test_a_stored_row_no_submit_could_make_is_named_as_damaged(store):
+    with sqlite3.connect(store.path) as connection:  # a table remade without its checks, and a bad row
+        connection.execute("ALTER TABLE answers RENAME TO old")
+        connection.execute("CREATE TABLE answers AS SELECT * FROM old WHERE 0")
+        connection.execute("INSERT INTO answers VALUES ('r', 'aa11', 'five', 3, 9, 'maybe', 'now')")
+    with pytest.raises(
+        DamagedStoreError, match=r"damaged ratings store \(answer 1: ratings \['five', 3, 9\], guess 'maybe'\)"
+    ):
+        store.answers()

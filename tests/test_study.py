@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +15,8 @@ import pytest
 from musiclstm import MusicLSTMError, midi_to_roll, open_study, prepare_study
 from musiclstm.cli import main
 from musiclstm.study import SAMPLE_RATE_HZ, level_clips, read_answer_key, read_wav, real_passages
+
+CONSOLE = str(Path(sys.executable).with_name("musiclstm"))
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +98,8 @@ def test_prepare_refuses_a_folder_in_use_and_leaves_nothing_when_it_fails(traine
     (used / "ratings.sqlite").write_text("someone's answers")
     with pytest.raises(MusicLSTMError, match="already holds files"):
         prepare_study(used, trained_runs["all"], bach_corpus.path, pieces=1, bars=1)
+    (tmp_path / ".new.staging-of-a-killed-run" / "study").mkdir(parents=True)  # SIGKILL cleans nothing up
+    (tmp_path / ".new.lock").write_text("")
     with pytest.raises(MusicLSTMError, match=r"hold only \d+ passages of 2 bars, 500 are needed"):
         prepare_study(tmp_path / "new", trained_runs["all"], bach_corpus.path, pieces=500, bars=2)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["used"]
@@ -117,3 +126,54 @@ def test_the_listen_commands_prepare_and_report(trained_runs, bach_corpus, tmp_p
     assert json.loads(files[0].read_text())["answers"] == 2 and all(path.is_file() for path in files)
     assert main(["listen", "serve", str(tmp_path)]) == 2
     assert "not a study folder (no study.json)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (dict(pieces="3"), "pieces must be a whole number from 1 to 500, got '3'"),
+        (dict(pieces=501), "pieces must be from 1 to 500, got 501"),
+        (dict(bars=2.5), "bars must be a whole number from 1 to 64, got 2.5"),
+        (dict(seed=-1), "seed must be from 0 to 4,294,967,295, got -1"),
+        (dict(seed=2**32), "seed must be from 0 to 4,294,967,295, got 4,294,967,296"),
+    ],
+)
+def test_prepare_refuses_bad_counts_and_seeds_by_name_before_any_work(tmp_path, arguments, message):
+    with pytest.raises(MusicLSTMError, match=message):  # the model does not exist: no work was begun
+        prepare_study(tmp_path / "study", tmp_path / "no-model", **arguments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_listen_prepare_refuses_a_negative_seed_and_makes_nothing(tmp_path):
+    done = subprocess.run(
+        [CONSOLE, "listen", "prepare", "--out", str(tmp_path / "study"), "--seed", "-1"], capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (2, "musiclstm: error: seed must be from 0 to 4,294,967,295, got -1\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def wait_for(paths, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not any(True for _ in paths()) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_second_prepare_is_refused_and_a_signalled_one_leaves_nothing_behind(tmp_path, sent, status):
+    """Two prepares into one folder: the second is refused at once; the first, signalled while it renders
+    in its staging folder, removes it (a full study's staging holds 135 MB) and its lock."""
+    out = tmp_path / "study"
+    command = [CONSOLE, "listen", "prepare", "--out", str(out), "--pieces", "4", "--bars", "2", "--seed", "1"]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: tmp_path.glob(".study.lock"), first)
+    second = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert second.stderr == (
+        f"musiclstm: error: another listen prepare is writing {out}; wait for it to end, or choose another --out\n"
+    )
+    wait_for(lambda: tmp_path.glob(".study.staging-*/study/midi/*.mid"), first)
+    first.send_signal(sent)
+    stderr = first.communicate(timeout=60)[1]
+    assert first.returncode == status, stderr
+    assert "musiclstm: interrupted" in stderr and "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []

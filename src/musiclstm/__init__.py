@@ -43,7 +43,7 @@ from musiclstm.config import VERSION as __version__
 from musiclstm.corpus import Corpus, Piece, build_corpus, format_summary, load_corpus
 from musiclstm.files import check_output_file, check_output_folder, write_json_atomically
 from musiclstm.metrics import music_statistics
-from musiclstm.ratings import GUESSES, QUESTIONS, RatingsStore
+from musiclstm.ratings import GUESSES, QUESTIONS, DamagedStoreError, RatingsStore
 from musiclstm.roll import midi_to_roll, roll_to_midi
 
 LAZY = {  # name: its module, for the names that need torch (or Lightning, for `train` alone)
@@ -98,6 +98,7 @@ __all__ = [
     "STUDIO_PAGE",
     "Corpus",
     "CorpusConfig",
+    "DamagedStoreError",
     "GenerationSettings",
     "ModelConfig",
     "MusicLSTMError",

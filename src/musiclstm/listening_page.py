@@ -1,20 +1,34 @@
 """The blind rating page of a listening test, served by `musiclstm listen serve STUDY`.
 
 A rater presses Start and gets an anonymous id, kept in the page's address (`?rater=...`), so that a
-reload or a bookmark brings them back where they stopped. The page then offers one clip at a time in
+reload or a bookmark brings them back where they stopped; the id is stored with their first answer,
+so Start presses that lead to no answer store nothing. The page then offers one clip at a time in
 the rater's own random order: an audio player, the specification's three ratings (1-5) and "Bach or
 computer?", and a progress bar. Each answer is stored (one SQLite transaction) before the next clip
 shows. The page reads only the study's clip list and audio: never its answer key, and never another
 rater's answers. Streamlit serves nothing from the study folder but the clips it is handed.
+A rater never sees a traceback or a server path: a damaged ratings store or anything unexpected
+(a hostile client's widget values too) is a short message on the page and the detail in the server's log.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import streamlit as st
 
-from musiclstm import QUESTIONS, MusicLSTMError, open_study
+from musiclstm import QUESTIONS, DamagedStoreError, MusicLSTMError, RatingsStore, open_study
+
+logger = logging.getLogger("musiclstm.listening_page")  # not __name__: `streamlit run` names the page __main__
+STORE_TROUBLE = (
+    "The study's answers cannot be read or stored right now (the server's log says why). "
+    "Please tell the person running the test."
+)
+PAGE_TROUBLE = (
+    "Something went wrong on the server (its log says what). Please reload the page; "
+    "if it happens again, tell the person running the test."
+)
 
 SCALE_HELP = "1 = poor, 5 = excellent"
 QUESTION_HELP = {
@@ -37,7 +51,7 @@ def start_page(study) -> None:
         "address the page shows once you start."
     )
     if st.button("Start", type="primary"):
-        st.query_params["rater"] = study.ratings.new_rater()
+        st.query_params["rater"] = RatingsStore.new_rater()
         st.rerun()
 
 
@@ -65,8 +79,10 @@ def rating_form(study, rater: str, clip: str) -> None:
         st.warning("Please answer all four questions before going on.")
         return
     try:
-        study.ratings.submit(rater, clip, ratings, "real" if guess == real else "computer")
-    except MusicLSTMError as error:
+        study.ratings.submit(rater, clip, ratings, {real: "real", computer: "computer"}.get(guess, guess))
+    except DamagedStoreError:
+        raise
+    except MusicLSTMError as error:  # a refused answer: the reason, which names no file
         st.error(str(error))
         return
     st.rerun()
@@ -80,14 +96,25 @@ def main() -> None:
     except (KeyError, MusicLSTMError) as error:
         st.error(f"No study to serve: {error}. Start the page with `musiclstm listen serve STUDY_FOLDER`.")
         return
-    rater = st.query_params.get("rater")
+    try:
+        rater_page(study, st.query_params.get("rater"))
+    except DamagedStoreError:
+        logger.exception("the rating page cannot use the study's ratings store")
+        st.error(STORE_TROUBLE)
+    except Exception:  # noqa: BLE001 - anything else: a short message for the rater, the traceback in the log
+        logger.exception("the rating page failed")
+        st.error(PAGE_TROUBLE)
+
+
+def rater_page(study, rater: str | None) -> None:
+    """The page for one rater: Start, the next clip to rate, or thanks when all are rated."""
     if rater is None:
         start_page(study)
         return
-    if not study.ratings.has_rater(rater):
+    if not RatingsStore.is_rater_id(rater):
         st.error("This rater id is not known to this study. Start again as a new rater.")
         if st.button("Start as a new rater"):
-            st.query_params["rater"] = study.ratings.new_rater()
+            st.query_params["rater"] = RatingsStore.new_rater()
             st.rerun()
         return
     order = study.order_for(rater)

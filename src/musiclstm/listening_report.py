@@ -8,7 +8,9 @@ interval lies above it, failed when it lies below, undecided when it straddles i
 with fewer than MIN_RATERS raters (the specification asks for 5 or more). The "real or computer?"
 guesses give an accuracy and a two-sided binomial test against chance (50%); answers of one rater are
 treated as independent, as in the literature's discrimination tests. Also: every answer as CSV, and
-a plot of the rating distributions side by side. Nothing here imports torch.
+a plot of the rating distributions side by side. A ratings store the report cannot trust (an answer to
+a clip the answer key does not know, a table gone, an unreadable file) is a `MusicLSTMError` naming the
+file, never a partial report. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from musiclstm.files import write_atomically, write_bytes_atomically
-from musiclstm.ratings import QUESTIONS, RATING_RANGE, Answer
-from musiclstm.study import SOURCES, Study, read_answer_key
+from musiclstm.ratings import QUESTIONS, RATING_RANGE, Answer, DamagedStoreError
+from musiclstm.study import SOURCES, Study, as_study, read_answer_key
 
 TARGET = 3.5  # the specification: "target > 3.5/5 average"
 MIN_RATERS = 5  # the specification: "ask 5+ listeners"
@@ -101,10 +103,32 @@ def guess_report(answers: list[Answer], sources: dict[str, str]) -> dict:
     return report
 
 
-def study_report(study: Study) -> dict:
-    """The whole report of a study's answers so far (from one rater up)."""
+def keyed_answers(study: Study) -> tuple[list[Answer], dict[str, dict]]:
+    """The study's answers and its answer key, every answer's clip in the key.
+
+    Raises:
+        MusicLSTMError: the ratings store cannot be read, or holds an answer to a clip the key does not know.
+    """
+    key = read_answer_key(study)
     answers = study.ratings.answers()
-    sources = {clip: entry["source"] for clip, entry in read_answer_key(study).items()}
+    unknown = sorted({answer.clip_id for answer in answers} - set(key))
+    if unknown:
+        raise DamagedStoreError(
+            f"{study.ratings.path}: damaged ratings store (answers to {len(unknown)} clip(s) the study does not "
+            f"have: {', '.join(map(repr, unknown[:3]))})"
+        )
+    return answers, key
+
+
+def study_report(study: Study | str | Path) -> dict:
+    """The whole report of a study's answers so far (from one rater up); `study` a Study or its folder.
+
+    Raises:
+        MusicLSTMError: not a study, or a damaged ratings store or answer key, each named.
+    """
+    study = as_study(study)
+    answers, key = keyed_answers(study)
+    sources = {clip: entry["source"] for clip, entry in key.items()}
     raters = len({answer.rater_id for answer in answers})
     ratings = {
         source: {
@@ -176,13 +200,13 @@ def format_study_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_ratings_csv(study: Study, path: str | Path) -> Path:
+def write_ratings_csv(study: Study | str | Path, path: str | Path) -> Path:
     """Write every answer as a CSV row: rater, clip, source, origin, the three ratings, guess, right or not, time."""
-    key = read_answer_key(study)
+    answers, key = keyed_answers(as_study(study))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["rater", "clip", "source", "origin", *QUESTIONS, "guess", "correct", "submitted_at"])
-    for answer in study.ratings.answers():
+    for answer in answers:
         source = key[answer.clip_id]["source"]
         correct = is_right(answer.guess, source)
         row = [answer.rater_id, answer.clip_id, source, key[answer.clip_id]["origin"]]
@@ -192,15 +216,15 @@ def write_ratings_csv(study: Study, path: str | Path) -> Path:
     return Path(path)
 
 
-def plot_ratings(study: Study, path: str | Path) -> Path:
+def plot_ratings(study: Study | str | Path, path: str | Path) -> Path:
     """Draw, per question, the share of each rating 1-5 for generated beside real music, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    key = read_answer_key(study)
-    answers = study.ratings.answers()
+    study = as_study(study)
+    answers, key = keyed_answers(study)
     levels = np.arange(RATING_RANGE[0], RATING_RANGE[1] + 1)
     figure, axes = plt.subplots(1, len(QUESTIONS), figsize=(12, 3.6), sharey=True)
     for axis, question in zip(axes, QUESTIONS, strict=True):

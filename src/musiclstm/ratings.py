@@ -5,16 +5,20 @@ at its source ("real" or "computer"). The database lives in the study folder, in
 sync, and each answer is stored in one transaction before the page moves on: a second rater
 submitting at the same moment waits for the lock, a killed server loses nothing committed, a page
 reloaded mid-clip has stored nothing for that clip. Bad input (a rating outside 1-5, an unknown
-clip or rater, a second answer to the same clip) is refused with a `MusicLSTMError` and stores
-nothing. The schema's version is SQLite's `user_version`.
+clip, a malformed rater id, a second answer to the same clip) is refused with a `MusicLSTMError`
+and stores nothing. A rater is stored with their first answer, never before: pressing Start stores
+nothing, so the raters table grows only with answers. A database that SQLite cannot read, or that
+lacks a table, is a `DamagedStoreError` naming the file. The schema's version is SQLite's `user_version`.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import sqlite3
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +29,8 @@ GUESSES = ("real", "computer")
 RATING_RANGE = (1, 5)
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_SECONDS = 30
+RATER_ID = re.compile(r"[A-Za-z0-9_-]{16}")  # what secrets.token_urlsafe(12) makes
+TABLES = ("clips", "raters", "answers")
 CHECK_RATING = f"INTEGER NOT NULL CHECK ({{}} BETWEEN {RATING_RANGE[0]} AND {RATING_RANGE[1]})"
 SCHEMA = f"""
 CREATE TABLE clips (id TEXT PRIMARY KEY);
@@ -50,6 +56,10 @@ class Answer:
     submitted_at: str
 
 
+class DamagedStoreError(MusicLSTMError):
+    """The ratings database cannot be used as one: unreadable, truncated, a table gone, or a bad row."""
+
+
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
@@ -64,12 +74,15 @@ class RatingsStore:
             raise MusicLSTMError(
                 f"{self.path}: no ratings database; was the study made with 'musiclstm listen prepare'?"
             )
-        with closing(self.connect()) as connection:
+        with self.connection() as connection:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
+            tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if version != SCHEMA_VERSION:
             raise MusicLSTMError(
                 f"{self.path}: ratings schema version {version}, this musiclstm reads version {SCHEMA_VERSION}"
             )
+        if missing := [table for table in TABLES if table not in tables]:
+            raise DamagedStoreError(f"{self.path}: damaged ratings store (no table {', '.join(missing)})")
 
     @classmethod
     def create(cls, path: str | Path, clip_ids: list[str]) -> RatingsStore:
@@ -91,23 +104,36 @@ class RatingsStore:
             connection.execute("PRAGMA synchronous = FULL")
             connection.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as err:
-            raise MusicLSTMError(f"{self.path}: cannot open the ratings database ({err})") from err
+            raise DamagedStoreError(f"{self.path}: cannot open the ratings database ({err})") from err
         return connection
 
-    def new_rater(self) -> str:
-        """Register a new anonymous rater; return their id (random, unguessable)."""
-        rater_id = secrets.token_urlsafe(12)
-        with closing(self.connect()) as connection:
-            connection.execute("INSERT INTO raters (id, created_at) VALUES (?, ?)", (rater_id, now()))
-        return rater_id
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection, closed after use; any SQLite failure in it is a DamagedStoreError naming the file."""
+        try:
+            with closing(self.connect()) as connection:
+                yield connection
+        except sqlite3.Error as err:
+            raise DamagedStoreError(f"{self.path}: damaged ratings store ({err})") from err
+
+    @staticmethod
+    def new_rater() -> str:
+        """A new anonymous rater's id (random, unguessable); nothing is stored until their first answer."""
+        return secrets.token_urlsafe(12)
+
+    @staticmethod
+    def is_rater_id(text: object) -> bool:
+        """Whether `text` has the form of the ids `new_rater` makes."""
+        return isinstance(text, str) and RATER_ID.fullmatch(text) is not None
 
     def has_rater(self, rater_id: str) -> bool:
-        with closing(self.connect()) as connection:
+        """Whether this rater has stored an answer."""
+        with self.connection() as connection:
             return connection.execute("SELECT 1 FROM raters WHERE id = ?", (rater_id,)).fetchone() is not None
 
     def answered(self, rater_id: str) -> set[str]:
         """The clips a rater has answered."""
-        with closing(self.connect()) as connection:
+        with self.connection() as connection:
             rows = connection.execute("SELECT clip_id FROM answers WHERE rater_id = ?", (rater_id,)).fetchall()
         return {clip for (clip,) in rows}
 
@@ -116,8 +142,9 @@ class RatingsStore:
 
         Raises:
             MusicLSTMError: a rating that is not a whole number 1-5, a missing or unknown question, a
-                guess other than "real" or "computer", an unknown rater or clip, or a clip this rater
-                has answered already (a replayed submission).
+                guess other than "real" or "computer", a rater id not made by `new_rater`, an unknown
+                clip, or a clip this rater has answered already (a replayed submission).
+            DamagedStoreError: the database cannot be read or written.
         """
         low, high = RATING_RANGE
         if sorted(ratings) != sorted(QUESTIONS):
@@ -127,14 +154,15 @@ class RatingsStore:
                 raise MusicLSTMError(f"{question} must be a whole number from {low} to {high}, got {value!r}")
         if guess not in GUESSES:
             raise MusicLSTMError(f"the guess must be one of {', '.join(GUESSES)}, got {guess!r}")
+        if not self.is_rater_id(rater_id):
+            raise MusicLSTMError(f"unknown rater id {rater_id!r}: start again from the study's page")
         values = (rater_id, clip_id, *(ratings[question] for question in QUESTIONS), guess, now())
-        with closing(self.connect()) as connection:
+        with self.connection() as connection:
             try:
                 connection.execute("BEGIN IMMEDIATE")
-                if connection.execute("SELECT 1 FROM raters WHERE id = ?", (rater_id,)).fetchone() is None:
-                    raise MusicLSTMError(f"unknown rater id {rater_id!r}: start again from the study's page")
                 if connection.execute("SELECT 1 FROM clips WHERE id = ?", (clip_id,)).fetchone() is None:
                     raise MusicLSTMError(f"unknown clip {clip_id!r}: not a clip of this study")
+                connection.execute("INSERT OR IGNORE INTO raters (id, created_at) VALUES (?, ?)", (rater_id, now()))
                 connection.execute(
                     f"INSERT INTO answers (rater_id, clip_id, {', '.join(QUESTIONS)}, guess, submitted_at) "
                     f"VALUES ({', '.join('?' * len(values))})",
@@ -152,9 +180,21 @@ class RatingsStore:
                 raise
 
     def answers(self) -> list[Answer]:
-        """Every stored answer, oldest first."""
-        with closing(self.connect()) as connection:
+        """Every stored answer, oldest first.
+
+        Raises:
+            DamagedStoreError: the database cannot be read, or holds a row no `submit` could have stored.
+        """
+        with self.connection() as connection:
             rows = connection.execute(
                 f"SELECT rater_id, clip_id, {', '.join(QUESTIONS)}, guess, submitted_at FROM answers ORDER BY rowid"
             ).fetchall()
-        return [Answer(row[0], row[1], dict(zip(QUESTIONS, row[2:5], strict=True)), row[5], row[6]) for row in rows]
+        answers = [Answer(row[0], row[1], dict(zip(QUESTIONS, row[2:5], strict=True)), row[5], row[6]) for row in rows]
+        low, high = RATING_RANGE
+        for number, answer in enumerate(answers, 1):
+            values = list(answer.ratings.values())
+            if answer.guess not in GUESSES or not all(type(value) is int and low <= value <= high for value in values):
+                raise DamagedStoreError(
+                    f"{self.path}: damaged ratings store (answer {number}: ratings {values}, guess {answer.guess!r})"
+                )
+        return answers

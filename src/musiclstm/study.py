@@ -10,22 +10,32 @@ A study is a folder:
   never reads it; `musiclstm listen report` does.
 - `midi/<id>.mid`: each passage as MIDI, for the record.
 - `ratings.sqlite`: the answers (see `ratings`).
-The folder is built beside its final place and renamed into it, so a failure leaves nothing behind.
+The folder is built in a hidden staging folder beside its final place (`.<name>.staging-*`) and renamed
+into it; a failure or an interruption (Ctrl-C, SIGTERM) removes the staging folder, so nothing is left
+behind. One `prepare_study` at a time may write a folder: it holds an exclusive lock on `.<name>.lock`
+beside it (released by the system if the process is killed), and a second one is refused at once.
 """
 
 from __future__ import annotations
 
+import fcntl
+import glob
+import logging
+import os
 import secrets
+import shutil
 import tempfile
 import time
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from musiclstm.config import BEATS_PER_BAR, VERSION, MusicLSTMError
+from musiclstm.config import BEATS_PER_BAR, VERSION, MusicLSTMError, check_seed, check_whole_number
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_json_atomically
 from musiclstm.ratings import QUESTIONS, RatingsStore
@@ -41,6 +51,8 @@ FADE_SECONDS = 0.5
 TARGET_RMS = 0.1  # -20 dBFS, lowered for every clip alike if one would clip
 MAX_PIECES, MAX_BARS = 500, 64
 HELD_OUT_SPLITS = ("test", "valid")  # where real passages come from, in this order
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,17 +89,37 @@ def open_study(folder: str | Path) -> Study:
             f"{folder}: not a study folder (no {STUDY_FILE}); make one with 'musiclstm listen prepare'"
         )
     settings = read_json_object(folder / STUDY_FILE)
-    missing = [clip for clip in settings.get("clips", []) if not (folder / CLIPS_FOLDER / f"{clip}.wav").is_file()]
-    if missing or not settings.get("clips"):
+    clips = settings.get("clips")
+    has_clip_list = isinstance(clips, list) and all(isinstance(clip, str) for clip in clips)
+    if not has_clip_list or not isinstance(settings.get("real_name"), str) or not isinstance(settings.get("bars"), int):
+        raise MusicLSTMError(f"{folder / STUDY_FILE}: clips, real_name or bars missing or wrong; was it edited?")
+    missing = [clip for clip in clips if not (folder / CLIPS_FOLDER / f"{clip}.wav").is_file()]
+    if missing or not clips:
         raise MusicLSTMError(f"{folder}: the study's clips are missing ({', '.join(missing[:3]) or 'none listed'})")
     return Study(folder, settings, RatingsStore(folder / RATINGS_FILE))  # a bad database is named now
+
+
+def as_study(study: Study | str | Path) -> Study:
+    """A Study as given, or the study folder at a path opened; anything else is refused by name."""
+    if isinstance(study, Study):
+        return study
+    if isinstance(study, str | os.PathLike):
+        return open_study(study)
+    raise MusicLSTMError(f"study must be a Study or a study folder's path, got {type(study).__name__} {study!r}")
 
 
 def read_answer_key(study: Study) -> dict[str, dict]:
     """Each clip's source and origin, from the study's manifest."""
     key = read_json_object(study.folder / MANIFEST_FILE)
-    clips = key.get("clips", {})
-    if sorted(clips) != sorted(study.clip_ids) or any(entry.get("source") not in SOURCES for entry in clips.values()):
+    clips = key.get("clips")
+    if (
+        not isinstance(clips, dict)
+        or sorted(clips) != sorted(study.clip_ids)
+        or not all(
+            isinstance(entry, dict) and entry.get("source") in SOURCES and isinstance(entry.get("origin"), str)
+            for entry in clips.values()
+        )
+    ):
         raise MusicLSTMError(f"{study.folder / MANIFEST_FILE}: does not match the study's clips; was it edited?")
     return clips
 
@@ -194,55 +226,115 @@ def prepare_study(
     many real ones from held-out pieces of `data` (default: the model's own corpus), all rendered alike.
 
     Raises:
-        MusicLSTMError: `out` already exists and is not empty, a bad model or corpus, too few held-out
+        MusicLSTMError: pieces, bars or seed out of range (before any work), `out` already exists and is
+            not empty, another `prepare_study` is writing `out`, a bad model or corpus, too few held-out
             passages, or a failed rendering.
     """
-    from musiclstm.generation import open_composer
-
+    check_whole_number("pieces", pieces, 1, MAX_PIECES)
+    check_whole_number("bars", bars, 1, MAX_BARS)
+    seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else check_seed(seed)
     out = check_output_folder(out)
-    if out.exists() and any(out.iterdir()):
-        raise MusicLSTMError(f"{out}: already holds files (perhaps another study's ratings); choose another --out")
-    if not 1 <= pieces <= MAX_PIECES or not 1 <= bars <= MAX_BARS:
-        raise MusicLSTMError(f"pieces must be 1-{MAX_PIECES} and bars 1-{MAX_BARS}, got {pieces} and {bars}")
-    composer = open_composer(model)
-    corpus = load_corpus(data if data is not None else composer.corpus)
-    if corpus.steps_per_beat != composer.steps_per_beat:
-        raise MusicLSTMError(
-            f"{corpus.path}: {corpus.steps_per_beat} steps per beat, the model learned {composer.steps_per_beat}"
-        )
-    seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else seed
-    steps = bars * BEATS_PER_BAR * composer.steps_per_beat
-    real = [Passage("real", *passage) for passage in real_passages(corpus, pieces, steps, np.random.default_rng(seed))]
-    generated, generation = generated_passages(composer, pieces, steps, seed, progress)
-    clips = dict(zip(unique_ids(2 * pieces), generated + real, strict=True))
-    settings = {
-        "clips": sorted(clips),
-        "real_name": real_name or default_real_name(corpus),
-        "bars": bars,
-        "tempo_bpm": generation["tempo_bpm"],
-        "seconds_per_clip": bars * BEATS_PER_BAR * 60 / generation["tempo_bpm"] + TAIL_SECONDS,
-        "questions": list(QUESTIONS),
-        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "musiclstm_version": VERSION,
-    }
-    answer_key = {
-        "model": str(composer.folder),
-        "corpus": str(corpus.path),
-        "seed": seed,
-        "generation": generation,
-        "clips": {clip_id: {"source": clip.source, "origin": clip.origin} for clip_id, clip in clips.items()},
-    }
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as scratch:
-        building = Path(scratch) / "study"
-        write_clips(building, clips, composer.steps_per_beat, settings, soundfont, progress)
-        write_json_atomically(building / STUDY_FILE, settings)
-        write_json_atomically(building / MANIFEST_FILE, answer_key)
-        RatingsStore.create(building / RATINGS_FILE, list(clips))
+    with writing_alone(out):
+        if out.exists() and any(out.iterdir()):
+            raise MusicLSTMError(f"{out}: already holds files (perhaps another study's ratings); choose another --out")
+        from musiclstm.generation import open_composer  # torch: only once the arguments and the folder are good
+
+        composer = open_composer(model)
+        corpus = load_corpus(data if data is not None else composer.corpus)
+        if corpus.steps_per_beat != composer.steps_per_beat:
+            raise MusicLSTMError(
+                f"{corpus.path}: {corpus.steps_per_beat} steps per beat, the model learned {composer.steps_per_beat}"
+            )
+        steps = bars * BEATS_PER_BAR * composer.steps_per_beat
+        rng = np.random.default_rng(seed)
+        real = [Passage("real", *passage) for passage in real_passages(corpus, pieces, steps, rng)]
+        generated, generation = generated_passages(composer, pieces, steps, seed, progress)
+        clips = dict(zip(unique_ids(2 * pieces), generated + real, strict=True))
+        settings = {
+            "clips": sorted(clips),
+            "real_name": real_name or default_real_name(corpus),
+            "bars": bars,
+            "tempo_bpm": generation["tempo_bpm"],
+            "seconds_per_clip": bars * BEATS_PER_BAR * 60 / generation["tempo_bpm"] + TAIL_SECONDS,
+            "questions": list(QUESTIONS),
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "musiclstm_version": VERSION,
+        }
+        answer_key = {
+            "model": str(composer.folder),
+            "corpus": str(corpus.path),
+            "seed": seed,
+            "generation": generation,
+            "clips": {clip_id: {"source": clip.source, "origin": clip.origin} for clip_id, clip in clips.items()},
+        }
+        with staging(out) as building:
+            write_clips(building, clips, composer.steps_per_beat, settings, soundfont, progress)
+            write_json_atomically(building / STUDY_FILE, settings)
+            write_json_atomically(building / MANIFEST_FILE, answer_key)
+            RatingsStore.create(building / RATINGS_FILE, list(clips))
+    return open_study(out)
+
+
+@contextmanager
+def writing_alone(out: Path) -> Iterator[None]:
+    """Hold the exclusive lock of study folder `out` (an flock on `.<name>.lock` beside it), or refuse at once.
+
+    The lock file is removed on the way out; a run that finds the file it locked already removed (its
+    holder just finished) takes the new one. Staging folders of runs killed outright are removed here:
+    while the lock is held, none is in use.
+
+    Raises:
+        MusicLSTMError: another process holds the lock.
+    """
+    lock = out.parent / f".{out.name}.lock"
+    handle = take_lock(lock)
+    if handle is None:
+        raise MusicLSTMError(f"another listen prepare is writing {out}; wait for it to end, or choose another --out")
+    try:
+        for stale in out.parent.glob(f".{glob.escape(out.name)}.staging-*"):
+            logger.info("removing %s, left by a listen prepare that was killed", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(handle)
+
+
+def take_lock(path: Path) -> int | None:
+    """An open handle holding the exclusive flock of file `path` (made if missing); None if another process holds it."""
+    while True:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(handle), os.stat(path)):
+                return handle
+        except BlockingIOError:
+            os.close(handle)
+            return None
+        except FileNotFoundError:
+            pass  # its holder removed it as it finished: lock the next one
+        os.close(handle)
+
+
+@contextmanager
+def staging(out: Path) -> Iterator[Path]:
+    """A new folder to build study `out` in, renamed to `out` when the block ends well, removed when it does not.
+
+    Removed on any exception, Ctrl-C and SIGTERM (which the command line raises as KeyboardInterrupt) too.
+    """
+    scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+    try:
+        building = scratch / "study"  # made by mkdir, with the user's usual permissions (mkdtemp's are 0700)
+        building.mkdir()
+        yield building
         if out.exists():
             out.rmdir()
         building.rename(out)
-    return open_study(out)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    scratch.rmdir()
 
 
 def write_clips(
