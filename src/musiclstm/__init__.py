@@ -45,6 +45,7 @@ from musiclstm.files import check_output_file, check_output_folder, write_json_a
 from musiclstm.metrics import music_statistics
 from musiclstm.ratings import GUESSES, QUESTIONS, DamagedStoreError, RatingsStore
 from musiclstm.roll import midi_to_roll, roll_to_midi
+from musiclstm.serving import check_port_free, serve_page
 
 LAZY = {  # name: its module, for the names that need torch (or Lightning, for `train` alone)
     "WindowDataset": "musiclstm.dataset",
@@ -110,12 +111,14 @@ __all__ = [
     "bundled_model",
     "check_output_file",
     "check_output_folder",
+    "check_port_free",
     "flag_name",
     "format_summary",
     "load_corpus",
     "midi_to_roll",
     "music_statistics",
     "roll_to_midi",
+    "serve_page",
     "write_json_atomically",
     *LAZY,
 ]

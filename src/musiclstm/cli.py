@@ -11,14 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
-import time
 import types
 import typing
-import urllib.request
-import webbrowser
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
 
@@ -367,26 +363,9 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     model = musiclstm.model_folder(args.model)
     musiclstm.read_run_config(model)  # a bad folder is named here, before any page opens
-    options = ["--server.maxUploadSize", "1"]
-    return serve_page(musiclstm.STUDIO_PAGE, dict(MUSICLSTM_RUNS=args.runs, MUSICLSTM_MODEL=str(model)), args, options)
-
-
-def serve_page(page: str, environment: dict[str, str], args: argparse.Namespace, options: list[str]) -> int:
-    """Become the Streamlit server of `page` (exec, not a child), so stopping this process stops the page too.
-
-    The server always runs headless: otherwise Streamlit's first run asks for an email address at
-    the terminal, and without a terminal it ends silently. A forked helper opens the browser instead.
-    Usage statistics are off; the page's toolbar offers no developer tools.
-    """
-    command = [sys.executable, "-m", "streamlit", "run", page, *options]
-    command += ["--server.port", str(args.port), "--server.address", args.address]
-    command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    command += ["--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
-    sys.stdout.flush()
-    if not args.no_browser and os.fork() == 0:
-        open_when_serving(f"http://{'localhost' if args.address == '0.0.0.0' else args.address}:{args.port}")
-        os._exit(0)
-    os.execve(sys.executable, command, dict(os.environ, **environment))
+    environment = dict(MUSICLSTM_RUNS=args.runs, MUSICLSTM_MODEL=str(model))
+    page, options = musiclstm.STUDIO_PAGE, ["--server.maxUploadSize", "1"]
+    return musiclstm.serve_page(page, environment, args.port, args.address, not args.no_browser, options)
 
 
 def add_serving_flags(parser: argparse.ArgumentParser, port: int) -> None:
@@ -397,18 +376,6 @@ def add_serving_flags(parser: argparse.ArgumentParser, port: int) -> None:
         help="the address to serve on (default localhost: this machine only; 0.0.0.0 opens it to the local network)",
     )
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
-
-
-def open_when_serving(address: str, timeout_seconds: float = 60) -> bool:
-    """Open `address` in the user's browser once the studio answers there; False if it never did."""
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{address}/_stcore/health", timeout=2):
-                return webbrowser.open(address)
-        except OSError:
-            time.sleep(0.3)
-    return False
 
 
 def add_listen_command(commands: argparse._SubParsersAction) -> None:
@@ -470,7 +437,8 @@ def run_listen_prepare(args: argparse.Namespace) -> int:
 
 def run_listen_serve(args: argparse.Namespace) -> int:
     study = musiclstm.open_study(args.study)  # a bad folder or database is named here, before any page opens
-    return serve_page(musiclstm.LISTENING_PAGE, dict(MUSICLSTM_STUDY=str(study.folder.resolve())), args, [])
+    environment = dict(MUSICLSTM_STUDY=str(study.folder.resolve()))
+    return musiclstm.serve_page(musiclstm.LISTENING_PAGE, environment, args.port, args.address, not args.no_browser)
 
 
 def run_listen_report(args: argparse.Namespace) -> int:
