@@ -158,8 +158,8 @@ def test_a_model_generates_in_the_context_its_training_taught_by_default(trained
         (dict(temperature=0.0), "temperature must be above 0"),
         (dict(key="H"), "unknown key 'H'"),
         (dict(scale="lydian"), "unknown scale 'lydian'"),
-        (dict(length=0), "length must be between 1"),
-        (dict(num_outputs=100_000), "num_outputs must be between 1"),
+        (dict(length=0), "length must be from 1"),
+        (dict(num_outputs=100_000), "num_outputs must be from 1"),
         (dict(precision="fp8"), "unknown precision 'fp8'"),
     ],
 )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
 import torch
+from conftest import write_midi as write_notes
 
 from musiclstm import BUNDLED_MODEL, MusicLSTMError, harmonize, midi_to_roll, open_composer
 from musiclstm.cli import main
@@ -30,7 +32,8 @@ def test_the_top_line_is_the_highest_sounding_key_and_minus_one_at_a_rest():
 def test_the_melody_is_forced_and_nothing_may_sound_above_it_nor_above_its_last_note_at_a_rest():
     forced, below = melody_limits(np.array([-1, 40, -1, 35]))
     assert forced.sum(1).tolist() == [0, 1, 0, 1] and forced[1, 40] and forced[3, 35]
-    assert [int(row.nonzero().max()) for row in below] == [40, 40, 40, 35]  # before the first note: its key
+    assert not below[0].any()  # before the first note: nothing
+    assert [int(row.nonzero().max()) for row in below[1:]] == [40, 40, 35]
     with pytest.raises(MusicLSTMError, match="the melody has no notes"):
         melody_limits(np.array([-1, -1]))
 
@@ -78,7 +81,7 @@ def test_harmonize_names_a_file_without_notes_or_a_bad_lookahead(tmp_path):
     (tmp_path / "text.mid").write_text("not music")
     with pytest.raises(MusicLSTMError, match="text.mid: not a MIDI file"):
         harmonize(tmp_path / "text.mid")
-    with pytest.raises(MusicLSTMError, match="lookahead must be between 1 and 256"):
+    with pytest.raises(MusicLSTMError, match="lookahead must be from 1 to 256"):
         harmonize(tmp_path / "silent.mid", lookahead=0)
 
 
@@ -110,3 +113,50 @@ def test_the_harmonize_command_writes_the_pieces_with_the_melody_on_top(bach_cor
         assert (out / f"piece_{number}.png").read_bytes().startswith(b"\x89PNG")
     assert main(["harmonize", str(tmp_path / "nowhere.mid"), "--out", str(tmp_path / "x")]) == 2
     assert "nowhere.mid" in capsys.readouterr().err
+
+
+TICKS_PER_STEP = 120  # conftest's files: 480 ticks per beat
+
+
+def late_melody(path, silent_steps: int, tempo_bpm: float = 90):
+    """Eight quarter notes after `silent_steps` steps of silence, and two notes off the keyboard beside the first."""
+    start = silent_steps * TICKS_PER_STEP
+    notes = [(72 - n % 3, start + n * 480, start + (n + 1) * 480) for n in range(8)]
+    notes += [(12, start, start + 480), (120, start, start + 480)]
+    return write_notes(path, notes, tempo_changes=((0, tempo_bpm),))
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    """The bundled model, opened once: its training passages are hashed once for every test's novelty."""
+    return open_composer(BUNDLED_MODEL)
+
+
+def test_harmonize_leaves_out_silent_bars_and_says_what_it_left_out(bundled, tmp_path, caplog):
+    melody = late_melody(tmp_path / "late.mid", silent_steps=2_002)
+    with caplog.at_level(logging.WARNING):
+        composition = harmonize(melody, bundled, length=40, seed=1, lookahead=2)
+    said = caplog.text
+    assert "late.mid: 2 notes off the 88 keys (below A0 or above C8) are left out" in said
+    assert "first note is at step 2,002; the 2,000 silent steps (125 bars) before its bar are left out" in said
+    assert "late.mid: length 40 is past the melody's end: cut to 34 steps" in said
+    (roll,) = composition.rolls
+    assert roll.shape == (34, 88) and not roll[:2].any() and roll[2:].any(axis=1).all()  # silence before the melody
+    assert top_line(roll)[2] == 72 - 21
+
+
+@pytest.mark.parametrize(
+    ("file_tempo", "given", "tempo", "recorded"),
+    [
+        (90, {}, 90.0, "the melody's tempo at its first note"),
+        (600, {}, 400.0, "the melody's tempo at its first note (600 bpm, brought within 20-400)"),
+        (90, {"tempo_bpm": 120}, 120.0, None),
+    ],
+)
+def test_harmonize_takes_the_melody_files_tempo_unless_one_is_given(
+    bundled, tmp_path, file_tempo, given, tempo, recorded
+):
+    melody = late_melody(tmp_path / "melody.mid", silent_steps=0, tempo_bpm=file_tempo)
+    composition = harmonize(melody, bundled, length=8, seed=1, lookahead=1, **given)
+    assert composition.settings["tempo_bpm"] == tempo
+    assert composition.settings.get("tempo_from") == recorded

@@ -10,6 +10,7 @@ is one line here.
 from __future__ import annotations
 
 import math
+import numbers
 import secrets
 from dataclasses import MISSING, Field, asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
@@ -44,6 +45,17 @@ def check_whole_number(name: str, value: object, low: int, high: int) -> int:
 def check_seed(seed: object, name: str = "seed") -> int:
     """A random seed as every generator here takes it: a whole number from 0 to MAX_SEED."""
     return check_whole_number(name, seed, 0, MAX_SEED)
+
+
+def check_choice(name: str, value: object, choices, what: str | None = None) -> str:
+    """Refuse anything but one of `choices` (strings), naming the setting (`what`, default its name).
+
+    Raises:
+        MusicLSTMError: `value` is not one of `choices`.
+    """
+    if not isinstance(value, str) or value not in choices:
+        raise MusicLSTMError(f"unknown {what or name} {value!r}: choose one of {', '.join(choices)}")
+    return value
 
 
 LOWEST_PITCH = 21  # A0, the piano's lowest key, as a MIDI pitch
@@ -423,32 +435,52 @@ class GenerationSettings:
     tempo_bpm: float = setting(DEFAULT_TEMPO_BPM, "beats per minute of the written pieces", flag="--tempo")
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise MusicLSTMError(f"unknown strategy '{self.strategy}': choose one of {', '.join(STRATEGIES)}")
-        if not 1 <= self.length <= MAX_LENGTH:
-            raise MusicLSTMError(f"length must be between 1 and {MAX_LENGTH} steps, got {self.length}")
-        if not 1 <= self.num_outputs <= MAX_OUTPUTS:
-            raise MusicLSTMError(f"num_outputs must be between 1 and {MAX_OUTPUTS}, got {self.num_outputs}")
-        if self.temperature is not None and not 0 < self.temperature < math.inf:
-            raise MusicLSTMError(f"temperature must be above 0 and finite, got {self.temperature}")
-        if not 0 < self.threshold < 1:
-            raise MusicLSTMError(f"threshold must be between 0 and 1, got {self.threshold}")
-        if self.choose is not None and self.choose not in CHOICES:
-            raise MusicLSTMError(f"unknown way to choose notes '{self.choose}': choose one of {', '.join(CHOICES)}")
-        if self.precision not in PRECISIONS:
-            raise MusicLSTMError(f"unknown precision '{self.precision}': choose one of {', '.join(PRECISIONS)}")
-        if self.context is not None and self.context not in CONTEXTS:
-            raise MusicLSTMError(f"unknown context '{self.context}': choose one of {', '.join(CONTEXTS)}")
-        if self.max_notes is not None and not 1 <= self.max_notes <= N_KEYS:
-            raise MusicLSTMError(f"max_notes must be between 1 and {N_KEYS}, got {self.max_notes}")
-        if not 0 <= self.top_k <= N_KEYS:
-            raise MusicLSTMError(f"top_k must be between 0 and {N_KEYS}, got {self.top_k}")
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_whole_number("length", self.length, 1, MAX_LENGTH)
+        check_whole_number("num_outputs", self.num_outputs, 1, MAX_OUTPUTS)
+        check_whole_number("top_k", self.top_k, 0, N_KEYS)
+        if self.max_notes is not None:
+            check_whole_number("max_notes", self.max_notes, 1, N_KEYS)
+        if self.temperature is not None:
+            self.set_number("temperature", 0, math.inf, "above 0 and finite", low_included=False, high_included=False)
+        self.set_number("threshold", 0, 1, "between 0 and 1", low_included=False, high_included=False)
         low, high = TEMPO_RANGE_BPM
-        if not low <= self.tempo_bpm <= high:
-            raise MusicLSTMError(f"tempo must be between {low} and {high} beats per minute, got {self.tempo_bpm}")
+        self.set_number("tempo_bpm", low, high, f"between {low} and {high} beats per minute", name="tempo")
+        if self.choose is not None:
+            check_choice("choose", self.choose, CHOICES, "way to choose notes")
+        check_choice("precision", self.precision, PRECISIONS)
+        if self.context is not None:
+            check_choice("context", self.context, CONTEXTS)
+        if not isinstance(self.key, str):
+            raise MusicLSTMError(f"key must be a key name (C, F#, Bb, ...) or {AUTO_KEY}, got {self.key!r}")
+        if self.scale is not None:
+            check_choice("scale", self.scale, SCALES)
         scale_pitch_classes(self.fixed_key, self.effective_scale or "chromatic")  # refuses an unknown key or scale now
         if self.seed is None:
             object.__setattr__(self, "seed", secrets.randbelow(2**31))
+        check_seed(self.seed)
+
+    def set_number(
+        self,
+        field_name: str,
+        low: float,
+        high: float,
+        range_text: str,
+        low_included: bool = True,
+        high_included: bool = True,
+        name: str | None = None,
+    ) -> None:
+        """Keep a number field as a float after refusing, by `name` (default: the field's), anything but a real
+        number from `low` to `high` (a bool, a string or NaN too)."""
+        value = getattr(self, field_name)
+        name = name or field_name
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise MusicLSTMError(f"{name} must be a number {range_text}, got {value!r}")
+        above = low <= value if low_included else low < value
+        below = value <= high if high_included else value < high
+        if not (above and below):
+            raise MusicLSTMError(f"{name} must be {range_text}, got {value}")
+        object.__setattr__(self, field_name, float(value))
 
     @property
     def effective_temperature(self) -> float:

@@ -12,6 +12,7 @@ are generated together as one batch.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -129,12 +130,20 @@ def open_composer(model: str | Path | Composer | None = None) -> Composer:
     """Load the model in a run folder (None: the bundled model), ready to compose; a Composer passes through.
 
     Raises:
-        MusicLSTMError: the folder, its config or its weights are missing, damaged or do not match.
+        MusicLSTMError: `model` is none of those, or the folder, its config or its weights are missing,
+            damaged or do not match.
     """
     if isinstance(model, Composer):
         return model
+    check_path_or_none("model", model, "a model folder, a Composer from open_composer, or None (the bundled model)")
     folder = model_folder(model)
     return Composer(folder, load_model(folder), read_run_config(folder))
+
+
+def check_path_or_none(name: str, value: object, takes: str) -> None:
+    """Refuse an argument that is neither a path (str or os.PathLike) nor None, saying what it takes."""
+    if value is not None and not isinstance(value, str | os.PathLike):
+        raise MusicLSTMError(f"{name} must be {takes}; got {value!r}")
 
 
 def held_out_statistics(composer: Composer) -> dict | None:
@@ -387,6 +396,8 @@ def generate(
         options = GenerationSettings(**settings)
     except TypeError as err:  # a name that is not a setting
         raise MusicLSTMError(f"unknown generation setting: {err}") from None
+    check_path_or_none("primer", primer, "a MIDI file's path, or None (a held-out passage of the model's corpus)")
+    check_path_or_none("primer_name", primer_name, "a name (str) for the primer, or None (its path)")
     composer = open_composer(model)
     options = for_model(options, composer.model)
     context = options.context or composer.run_settings.get("context", "window")

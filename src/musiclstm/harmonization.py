@@ -1,8 +1,10 @@
 """Harmonize a melody: keep its line on top and let the model draw the voices below it, step by step.
 
 The melody is the top line of a MIDI file: the highest key sounding at each step on the model's grid
-(`top_line`, -1 where nothing sounds). At every step where it sounds, its key is forced on and every
-key above it forced off; at a rest, nothing may sound above its last note. The model draws the rest
+(`top_line`, -1 where nothing sounds), from the bar of its first note: whole bars of silence before it are
+left out. At every step where it sounds, its key is forced on and every key above it forced off; at a
+rest, nothing may sound above its last note, and before its first note nothing sounds. The melody
+file's tempo is the pieces' unless one is given. The model draws the rest
 under the usual rules (temperature, key mask, threshold or sample, cap). A NADE head ordered
 high-to-low decides the melody's key and the silence above it first, so the voices below are drawn
 exactly from p(voices below | melody, past); the independent head draws them beside it.
@@ -11,11 +13,14 @@ The model reads left to right and cannot hear the melody's next note. `lookahead
 harmonizations of each version side by side (particles) and, before each step, resamples them by
 how likely the model finds the melody's note there after each one's past: a particle filter that
 keeps the pasts which lead where the melody goes. With `threshold` every particle is the same, so
-it helps only with `sample`.
+it helps only with `sample`. Particles cost time and memory in proportion, so their number, and
+their number times the melody's steps, are capped (MAX_PARTICLES, MAX_PARTICLE_STEPS).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,10 +28,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from musiclstm.config import HARMONIZE_LOOKAHEAD, N_KEYS, GenerationSettings, MusicLSTMError
+from musiclstm.config import (
+    HARMONIZE_LOOKAHEAD,
+    MAX_LENGTH,
+    N_KEYS,
+    TEMPO_RANGE_BPM,
+    GenerationSettings,
+    MusicLSTMError,
+    check_whole_number,
+)
 from musiclstm.dataset import with_lead_in
 from musiclstm.generation import (
+    Composer,
     Composition,
+    check_path_or_none,
     draw_rules,
     for_model,
     open_composer,
@@ -36,7 +51,17 @@ from musiclstm.generation import (
     with_novelty,
 )
 from musiclstm.model import MusicLSTM
-from musiclstm.roll import MAX_ROLL_STEPS, midi_to_roll, top_line
+from musiclstm.roll import load_midi, midi_to_roll, top_line
+
+log = logging.getLogger(__name__)
+
+MAX_LOOKAHEAD = 256  # particles per version
+# One step of 1,024 particles took 1.3-1.6 s and 300 MB beyond the loaded bundled model on 2 shared cores
+# (AMD EPYC), about 1.4 ms per particle-step; 65,536 (256 versions x 256) made no step in 111 s (issue 25).
+MAX_PARTICLES = 1_024
+# The trace back keeps 96 bytes per particle-step (a bool frame, a parent row): 2**21 of them are 200 MB
+# and, at 1.4 ms each, under an hour; with 16 particles (the default) MAX_LENGTH is reached first.
+MAX_PARTICLE_STEPS = 2**21
 
 
 def line_roll(line: np.ndarray) -> np.ndarray:
@@ -49,12 +74,11 @@ def line_roll(line: np.ndarray) -> np.ndarray:
 
 def melody_limits(line: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """What each step must obey: `forced` (steps, 88), the melody's key; `below` (steps, 88), the keys that may
-    sound (at and under the melody's key; at a rest, under its last note; before its first, under its first)."""
-    sounding = np.flatnonzero(line >= 0)
-    if not sounding.size:
+    sound (at and under the melody's key; at a rest, under its last note; before its first, none)."""
+    if not (line >= 0).any():
         raise MusicLSTMError("the melody has no notes")
     last = np.maximum.accumulate(np.where(line >= 0, np.arange(len(line)), -1))
-    ceiling = np.where(last >= 0, line[np.maximum(last, 0)], line[sounding[0]])
+    ceiling = np.where(last >= 0, line[np.maximum(last, 0)], -1)
     below = np.arange(N_KEYS)[None, :] <= ceiling[:, None]
     return torch.from_numpy(line_roll(line)), torch.from_numpy(below)
 
@@ -121,9 +145,75 @@ def trace_back(frames: list[torch.Tensor], parents: list[torch.Tensor | None], r
     return pieces
 
 
+def read_melody(melody: str | Path, name: str, composer: Composer, length: int | None) -> tuple[np.ndarray, int]:
+    """The melody file's roll (steps, 88) from the bar of its first note, cut to `length` steps when given,
+    and the step of the file where that note starts; a warning for each thing left out.
+
+    Raises:
+        MusicLSTMError: the file cannot be read, holds no note on the keyboard, or none within `length`.
+    """
+    try:
+        read = midi_to_roll(melody, composer.steps_per_beat)
+    except MusicLSTMError as error:
+        raise MusicLSTMError(str(error).replace(str(melody), name)) from None
+    if read.n_off_keyboard:
+        log.warning("%s: %d notes off the 88 keys (below A0 or above C8) are left out", name, read.n_off_keyboard)
+    sounding = np.flatnonzero(read.roll.any(axis=1))
+    if not sounding.size:
+        raise MusicLSTMError(f"{name}: no notes on the 88 keys to harmonize")
+    first_bar = sounding[0] // composer.steps_per_bar * composer.steps_per_bar
+    if first_bar:
+        log.warning(
+            "%s: the melody's first note is at step %s; the %s silent steps (%s bars) before its bar are left out",
+            name,
+            f"{sounding[0]:,}",
+            f"{first_bar:,}",
+            f"{first_bar // composer.steps_per_bar:,}",
+        )
+    roll = read.roll[first_bar:]
+    if length is not None and length > len(roll):
+        log.warning("%s: length %s is past the melody's end: cut to %s steps", name, f"{length:,}", f"{len(roll):,}")
+    roll = roll[:length]
+    if not roll.any():
+        raise MusicLSTMError(f"{name}: no notes in the first {length:,} steps (from step {first_bar:,}) to harmonize")
+    if len(roll) > MAX_LENGTH:
+        raise MusicLSTMError(
+            f"{name}: {len(roll):,} steps long, over the {MAX_LENGTH:,} steps harmonize takes: give a length"
+        )
+    return roll, int(sounding[0])
+
+
+def melody_tempo(melody: str | Path, step: int, steps_per_beat: int) -> tuple[float, str]:
+    """The tempo of a MIDI file at a step of its roll, in beats per minute to 0.01 (120 where it sets none)
+    and brought within TEMPO_RANGE_BPM, and where it came from, as the pieces' record says."""
+    midi = load_midi(melody)
+    times, tempi = midi.get_tempo_changes()
+    seconds = midi.tick_to_time(round(step * midi.resolution / steps_per_beat))
+    tempo = round(float(tempi[max(np.searchsorted(times, seconds, side="right") - 1, 0)]), 2)
+    low, high = TEMPO_RANGE_BPM
+    within = "" if low <= tempo <= high else f" ({tempo:g} bpm, brought within {low}-{high})"
+    return min(max(tempo, low), high), f"the melody's tempo at its first note{within}"
+
+
+def check_particles(versions: int, lookahead: int, steps: int) -> None:
+    """Refuse a harmonization whose particles (versions x lookahead) or particle-steps are over their caps."""
+    particles = versions * lookahead
+    if particles > MAX_PARTICLES:
+        raise MusicLSTMError(
+            f"num_outputs x lookahead = {versions} x {lookahead} = {particles:,} particles, over the limit of "
+            f"{MAX_PARTICLES:,} (each step of 1,024 takes about 1.5 s and 300 MB): use fewer of either"
+        )
+    if particles * steps > MAX_PARTICLE_STEPS:
+        raise MusicLSTMError(
+            f"{particles:,} particles (num_outputs x lookahead) x {steps:,} steps = {particles * steps:,} "
+            f"particle-steps, over the limit of {MAX_PARTICLE_STEPS:,} (about an hour and 200 MB): "
+            "use fewer versions, a smaller lookahead or a shorter length"
+        )
+
+
 def harmonize(
     melody: str | Path,
-    model=None,
+    model: str | Path | Composer | None = None,
     melody_name: str | None = None,
     lookahead: int = HARMONIZE_LOOKAHEAD,
     progress: bool = False,
@@ -131,42 +221,47 @@ def harmonize(
 ) -> Composition:
     """Harmonize the top line of a MIDI file with a trained model.
 
+    Whole bars of silence before the melody's first note are left out, and `length` counts from there;
+    a warning says what was left out (those bars, notes off the keyboard, a `length` past the end).
+
     Args:
         melody: a MIDI file; its highest note at each step is the melody.
         model: a run or model folder, or a Composer (None: the bundled model).
         melody_name: how to name the melody in records and errors (default: its path).
         lookahead: harmonizations drawn side by side per version and resampled by the melody's next note
-            (with `choose` sample; by threshold they would all be the same, so one is drawn).
-        **settings: fields of GenerationSettings; `key` auto (the default) takes the melody's own, and
-            `length`, when given, harmonizes only the melody's first `length` steps.
+            (with `choose` sample; by threshold they would all be the same, so one is drawn), 1 to MAX_LOOKAHEAD;
+            at most MAX_PARTICLES with the versions, and MAX_PARTICLE_STEPS with the melody's steps too.
+        **settings: fields of GenerationSettings; `key` auto (the default) takes the melody's own,
+            `length`, when given, harmonizes only the melody's first `length` steps, and `tempo_bpm`, when
+            not given, is the melody file's own at its first note (brought within TEMPO_RANGE_BPM).
 
     Raises:
-        MusicLSTMError: a bad model, melody file or setting.
+        MusicLSTMError: a bad model, melody file or setting; settings are checked before any work.
     """
-    if not 1 <= lookahead <= 256:
-        raise MusicLSTMError(f"lookahead must be between 1 and 256 particles, got {lookahead}")
+    if not isinstance(melody, str | os.PathLike):
+        raise MusicLSTMError(f"melody must be a MIDI file's path, got {melody!r}")
+    check_path_or_none("melody_name", melody_name, "a name (str) for the melody, or None (its path)")
+    check_whole_number("lookahead", lookahead, 1, MAX_LOOKAHEAD)
+    length = settings.pop("length", None)
+    try:
+        GenerationSettings(**settings, length=1 if length is None else length)  # every setting, before any work
+    except TypeError as err:  # a name that is not a setting
+        raise MusicLSTMError(f"unknown generation setting: {err}") from None
     composer = open_composer(model)
     name = melody_name or str(melody)
-    try:
-        roll = midi_to_roll(melody, composer.steps_per_beat).roll
-    except MusicLSTMError as error:
-        raise MusicLSTMError(str(error).replace(str(melody), name)) from None
-    roll = roll[: settings["length"]] if "length" in settings else roll
-    if not roll.any():
-        raise MusicLSTMError(f"{name}: no notes on the 88 keys to harmonize")
-    if len(roll) > MAX_ROLL_STEPS:
-        raise MusicLSTMError(f"{name}: {len(roll):,} steps long, over the {MAX_ROLL_STEPS:,} steps musiclstm writes")
-    try:
-        options = for_model(GenerationSettings(**dict(settings, length=len(roll))), composer.model)
-    except TypeError as err:
-        raise MusicLSTMError(f"unknown generation setting: {err}") from None
+    roll, first_note = read_melody(melody, name, composer, length)
+    record = {}
+    if "tempo_bpm" not in settings:
+        settings["tempo_bpm"], record["tempo_from"] = melody_tempo(melody, first_note, composer.steps_per_beat)
+    options = for_model(GenerationSettings(**settings, length=len(roll)), composer.model)
+    lookahead = lookahead if options.choose == "sample" else 1  # by threshold, every particle would be the same
+    check_particles(options.num_outputs, lookahead, len(roll))
     line = top_line(roll)
     melody_only = line_roll(line)
     keys = piece_keys(melody_only, options)
     context = options.context or composer.run_settings.get("context", "window")
-    lookahead = lookahead if options.choose == "sample" else 1  # by threshold, every particle would be the same
     rolls = harmonize_rolls(composer.model, line, options, context, keys, lookahead, progress)
-    saved = settings_record(options, context, composer, harmonized=name, lookahead=lookahead)
+    saved = settings_record(options, context, composer, harmonized=name, lookahead=lookahead, **record)
     names = (name,) * options.num_outputs
     return with_novelty(
         Composition(rolls, 0, composer.steps_per_beat, saved, names, tuple(keys), melody_only), composer
