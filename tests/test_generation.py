@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import TICKS_PER_BEAT, write_midi
 
-from musiclstm import MusicLSTMError
+from musiclstm import KEY_NAMES, MusicLSTMError
 from musiclstm.cli import main
 from musiclstm.config import scale_pitch_classes
-from musiclstm.generation import generate
+from musiclstm.generation import generate, nearest_shift
 from musiclstm.render import save_pieces
 from musiclstm.roll import midi_to_roll
 
@@ -221,3 +221,39 @@ def test_a_missing_seed_is_drawn_and_kept_so_the_pieces_can_be_made_again(traine
     first = generate(trained_runs["all"], length=24, choose="sample", temperature=1.3)
     again = generate(trained_runs["all"], length=24, choose="sample", temperature=1.3, seed=first.settings["seed"])
     assert isinstance(first.settings["seed"], int) and np.array_equal(first.rolls, again.rolls)
+
+
+def test_the_nearest_shift_keeps_every_note_on_the_keyboard_and_goes_down_on_a_tritone():
+    middle_c = np.zeros((2, 88), dtype=bool)
+    middle_c[0, 39] = True  # C4
+    assert [nearest_shift(middle_c, interval) for interval in (0, 2, 7, 6, -1)] == [0, 2, -5, -6, -1]
+    edges = middle_c.copy()
+    edges[1, [0, 87]] = True  # A0 and C8: no move keeps both
+    assert nearest_shift(edges, 0) == 0 and nearest_shift(edges, 5) is None
+    low = np.zeros((1, 88), dtype=bool)
+    low[0, 1] = True  # A#0: two semitones down would fall off, so ten up
+    assert nearest_shift(low, -2) == 10
+
+
+def in_key_share(roll: np.ndarray, key: str, scale: str) -> float:
+    """The share of a roll's sounding key-steps whose pitch class lies in the key."""
+    classes = scale_pitch_classes(key, scale)
+    per_key = roll.sum(axis=0)
+    return sum(count for k, count in enumerate(per_key) if (21 + k) % 12 in classes) / per_key.sum()
+
+
+def test_a_fixed_key_moves_each_held_out_primer_into_it_and_says_so():
+    composition = generate(key="F#", scale="minor", num_outputs=4, length=2, seed=1)
+    for roll, source in zip(composition.rolls, composition.primer_sources, strict=True):
+        primer = roll[: composition.primer_steps]
+        shares = {root: in_key_share(primer, root, "minor") for root in KEY_NAMES}
+        assert shares["F#"] == max(shares.values()), source  # no other minor key holds more of its notes
+    assert any("transposed" in source and "to F#" in source for source in composition.primer_sources)
+
+
+def test_key_auto_and_a_users_primer_keep_the_primer_as_it_is(tmp_path):
+    assert not any("transposed" in source for source in generate(num_outputs=4, length=2, seed=1).primer_sources)
+    theme = write_midi(tmp_path / "theme.mid", [(60, 0, TICKS_PER_BEAT), (64, 0, TICKS_PER_BEAT)])
+    composition = generate(primer=theme, key="F#", scale="minor", length=2, seed=1)
+    assert composition.primer_sources == (str(theme),)
+    assert np.array_equal(composition.rolls[0, : composition.primer_steps], midi_to_roll(theme, 4).roll)

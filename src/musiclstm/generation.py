@@ -29,9 +29,10 @@ from musiclstm.config import (
     N_KEYS,
     GenerationSettings,
     MusicLSTMError,
+    key_root,
 )
 from musiclstm.corpus import Corpus, load_corpus
-from musiclstm.dataset import with_lead_in
+from musiclstm.dataset import allowed_shifts, shift_keys, with_lead_in
 from musiclstm.heads import DrawRules
 from musiclstm.metrics import best_root, music_statistics
 from musiclstm.model import MusicLSTM
@@ -340,13 +341,45 @@ def held_out_openings(corpus: Corpus, window: int, settings: GenerationSettings)
     return primers, [f"{piece.name}, steps {start}-{start + steps} (held out)" for piece, start in chosen]
 
 
+def nearest_shift(roll: np.ndarray, interval: int) -> int | None:
+    """The smallest move in semitones, up or down, that equals `interval` modulo 12 and keeps every note of
+    `roll` (steps, 88) on the keyboard; None where none does."""
+    fitting = [shift for shift in allowed_shifts(roll, 1 - N_KEYS, N_KEYS - 1) if shift % 12 == interval % 12]
+    return min(fitting, key=abs, default=None)
+
+
+def in_asked_key(primers: np.ndarray, sources: list[str], settings: GenerationSettings) -> tuple[np.ndarray, list]:
+    """Held-out primers (num_outputs, steps, 88) moved into the key the user fixed, each source saying how.
+
+    A passage keeps its own key, and under the asked key's mask the model would go on from music whose
+    notes it may no longer play; so each moves by the nearest shift from the root whose scale fits it
+    best (`best_root`) to the asked root. Unchanged for key `auto` or without a scale (no mask).
+    """
+    scale = settings.effective_scale
+    if settings.key == AUTO_KEY or scale is None:
+        return primers, sources
+    moved, named = primers.copy(), list(sources)
+    for number, primer in enumerate(primers):
+        root = best_root(primer, scale)
+        if root is None:
+            continue
+        shift = nearest_shift(primer, key_root(settings.key) - root)
+        if shift is None:
+            named[number] += f", left in {KEY_NAMES[root]} {scale} (no move to {settings.key} keeps it on the keyboard)"
+        elif shift:
+            moved[number] = shift_keys(primer, shift)
+            named[number] += f", transposed {shift:+d} semitones from {KEY_NAMES[root]} {scale} to {settings.key}"
+    return moved, named
+
+
 def choose_primers(
     composer: Composer, primer: str | Path | None, settings: GenerationSettings, primer_name: str | None = None
 ) -> tuple[np.ndarray, list[str]]:
     """What each piece opens with: a MIDI file, else a held-out passage of the model's corpus, else a quiet start.
 
     Returns the primers, one per piece (num_outputs, steps, 88) or a MIDI file's one roll (steps, 88)
-    shared by all, and for each piece where its primer came from; a MIDI primer is named
+    shared by all, and for each piece where its primer came from (a held-out passage is moved into a
+    fixed key: `in_asked_key`; a MIDI primer stays as it is); a MIDI primer is named
     `primer_name` (its path when None), in that list and in any error about it. A MIDI primer and
     the steps composed after it may be at most MAX_ROLL_STEPS long together, the most musiclstm reads.
     """
@@ -366,9 +399,10 @@ def choose_primers(
             )
         return roll, [name] * count
     try:
-        return held_out_openings(load_corpus(composer.corpus), composer.model.config.window, settings)
+        primers, sources = held_out_openings(load_corpus(composer.corpus), composer.model.config.window, settings)
     except (MusicLSTMError, LookupError):  # the corpus was moved, deleted or holds nothing held out
         return quiet_start(settings), ["a quiet start (random in-key notes)"] * count
+    return in_asked_key(primers, sources, settings)
 
 
 def generate(
