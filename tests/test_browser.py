@@ -63,7 +63,7 @@ def studio(trained_runs, tmp_path):
     server.terminate()
     server.wait(timeout=20)
     log.close()
-    with pytest.raises(OSError):  # the demo is the server itself: stopping it leaves nothing listening
+    with pytest.raises(OSError):  # the demo stops its server with it: nothing is left listening
         urllib.request.urlopen(f"{address}/_stcore/health", timeout=2)
 
 
