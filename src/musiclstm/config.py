@@ -47,7 +47,7 @@ def check_seed(seed: object, name: str = "seed") -> int:
     return check_whole_number(name, seed, 0, MAX_SEED)
 
 
-def check_choice(name: str, value: object, choices, what: str | None = None) -> str:
+def check_one_of(name: str, value: object, choices, what: str | None = None) -> str:
     """Refuse anything but one of `choices` (strings), naming the setting (`what`, default its name).
 
     Raises:
@@ -435,7 +435,7 @@ class GenerationSettings:
     tempo_bpm: float = setting(DEFAULT_TEMPO_BPM, "beats per minute of the written pieces", flag="--tempo")
 
     def __post_init__(self) -> None:
-        check_choice("strategy", self.strategy, STRATEGIES)
+        check_one_of("strategy", self.strategy, STRATEGIES)
         check_whole_number("length", self.length, 1, MAX_LENGTH)
         check_whole_number("num_outputs", self.num_outputs, 1, MAX_OUTPUTS)
         check_whole_number("top_k", self.top_k, 0, N_KEYS)
@@ -447,14 +447,14 @@ class GenerationSettings:
         low, high = TEMPO_RANGE_BPM
         self.set_number("tempo_bpm", low, high, f"between {low} and {high} beats per minute", name="tempo")
         if self.choose is not None:
-            check_choice("choose", self.choose, CHOICES, "way to choose notes")
-        check_choice("precision", self.precision, PRECISIONS)
+            check_one_of("choose", self.choose, CHOICES, "way to choose notes")
+        check_one_of("precision", self.precision, PRECISIONS)
         if self.context is not None:
-            check_choice("context", self.context, CONTEXTS)
+            check_one_of("context", self.context, CONTEXTS)
         if not isinstance(self.key, str):
             raise MusicLSTMError(f"key must be a key name (C, F#, Bb, ...) or {AUTO_KEY}, got {self.key!r}")
         if self.scale is not None:
-            check_choice("scale", self.scale, SCALES)
+            check_one_of("scale", self.scale, SCALES)
         scale_pitch_classes(self.fixed_key, self.effective_scale or "chromatic")  # refuses an unknown key or scale now
         if self.seed is None:
             object.__setattr__(self, "seed", secrets.randbelow(2**31))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from musiclstm.config import CHOICES, LOWEST_PITCH, N_KEYS, MusicLSTMError, scale_pitch_classes
+from musiclstm.config import CHOICES, LOWEST_PITCH, N_KEYS, MusicLSTMError, check_one_of, scale_pitch_classes
 
 
 def scale_mask(key: str, scale: str) -> torch.Tensor:
@@ -37,8 +37,7 @@ def note_probabilities(logits: torch.Tensor, temperature: float, allowed: torch.
 
 def check_choice(choose: str) -> None:
     """Refuse a way of choosing notes that is not one of CHOICES."""
-    if choose not in CHOICES:
-        raise MusicLSTMError(f"unknown way to choose notes '{choose}': choose one of {', '.join(CHOICES)}")
+    check_one_of("choose", choose, CHOICES, "way to choose notes")
 
 
 def choose_notes(
