@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import sys
+
 import numpy as np
 import pretty_midi
 import pytest
@@ -11,7 +14,7 @@ from musiclstm import MusicLSTMError
 from musiclstm.cli import main
 from musiclstm.render import write_midi
 from musiclstm.roll import roll_to_notes
-from musiclstm.score import engrave, engraver, write_score
+from musiclstm.score import engrave, engraver, key_signature, write_score
 
 STEPS_PER_BEAT = 4
 
@@ -80,6 +83,161 @@ def test_without_a_key_music21_finds_one(tmp_path):
     write_score(roll, tmp_path / "e.musicxml", STEPS_PER_BEAT, 100)
     found = converter.parse(tmp_path / "e.musicxml").parts[0].recurse().getElementsByClass(key.KeySignature).first()
     assert found.sharps == 4
+
+
+def python_calls(work) -> int:
+    """How many Python functions `work()` calls, all the way down: a count of work that does not depend on the clock."""
+    n_calls = 0
+
+    def count(frame, event, arg):
+        nonlocal n_calls
+        n_calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        work()
+    finally:
+        sys.setprofile(None)
+    return n_calls
+
+
+def test_every_further_bar_costs_the_same_work(tmp_path):
+    bar = np.zeros((16, 88), dtype=bool)
+    bar[0:6, [62 - 21, 66 - 21, 69 - 21]] = True  # a D major chord, then a line over a held bass
+    for step, pitch in enumerate([74, 73, 71, 69, 67, 66, 64, 62, 61, 59]):
+        bar[6 + step, pitch - 21] = True
+    bar[0:15, 38 - 21] = True
+    bar[4:7, 50 - 21] = True  # a tied dotted eighth, 3 steps
+
+    def write(n_bars: int) -> int:
+        roll = np.tile(bar, (n_bars, 1))
+        return python_calls(lambda: write_score(roll, tmp_path / "s.musicxml", STEPS_PER_BEAT, 90, "D major"))
+
+    write(1)  # music21's first-use caches
+    calls = [write(n_bars) for n_bars in (8, 16, 24)]
+    # the previous writer built 8 more bars in 1,359,626 calls, then 8 more in 1,359,949: it searched the whole part
+    assert calls[2] - calls[1] == calls[1] - calls[0]
+    from_roll = [(pitch, start, stop - start) for pitch, start, stop in roll_to_notes(np.tile(bar, (24, 1)))]
+    assert score_notes(tmp_path / "s.musicxml", STEPS_PER_BEAT) == sorted(from_roll)
+
+
+def test_a_chord_of_all_88_keys_held_across_a_bar_line_reads_back_as_88_tied_notes(tmp_path):
+    from music21 import converter
+
+    roll = np.zeros((32, 88), dtype=bool)
+    roll[8:24] = True  # beat 3 of bar 1 to beat 3 of bar 2: a half note tied to a half note
+    one_key = np.zeros_like(roll)
+    one_key[8:24, 60 - 21] = True
+
+    def write(roll: np.ndarray) -> int:
+        return python_calls(lambda: write_score(roll, tmp_path / "all.musicxml", STEPS_PER_BEAT, 90, "C major"))
+
+    write(roll)  # music21's first-use caches
+    calls_per_further_key = (write(roll) - write(one_key)) / 87
+    # about 300; the previous writer spelled a chord by trying out its enharmonics: 280,000
+    assert calls_per_further_key < 1_000
+    write(roll)
+    assert score_notes(tmp_path / "all.musicxml", STEPS_PER_BEAT) == [(pitch, 8, 16) for pitch in range(21, 109)]
+    treble, bass = converter.parse(tmp_path / "all.musicxml").parts
+    for part, pitches in ((treble, list(range(60, 109))), (bass, list(range(21, 60)))):
+        chords = list(part.recurse().getElementsByClass("Chord"))
+        placed = [(c.measureNumber, float(c.offset), float(c.quarterLength)) for c in chords]
+        assert placed == [(1, 2.0, 2.0), (2, 0.0, 2.0)]
+        assert [p.midi for p in chords[0].pitches] == pitches  # lowest first
+        assert {n.tie.type for n in chords[0].notes} == {"start"} and {n.tie.type for n in chords[1].notes} == {"stop"}
+
+
+def test_a_triplet_grid_reads_back_as_the_notes_of_the_roll(tmp_path):
+    roll = np.zeros((30, 88), dtype=bool)  # 3 steps per beat: 2.5 bars
+    roll[0:2, 72 - 21] = True  # two triplet eighths
+    roll[1:8, 67 - 21] = True  # across beats, tied
+    roll[10:14, 48 - 21] = True  # across the bar line
+    roll[20:30, [60 - 21, 64 - 21]] = True  # to the roll's end, in the unfinished last bar
+    write_score(roll, tmp_path / "t.musicxml", 3, 90, "C major")
+    from_roll = [(pitch, start, stop - start) for pitch, start, stop in roll_to_notes(roll)]
+    assert score_notes(tmp_path / "t.musicxml", 3) == sorted(from_roll)
+
+
+def signs(roll: np.ndarray, key: str, tmp_path) -> list[tuple[str, bool]]:
+    """The treble's notes as written: (name with octave, whether an accidental sign is printed), tied pieces apart."""
+    from music21 import converter
+
+    write_score(roll, tmp_path / "k.musicxml", STEPS_PER_BEAT, 90, key)
+    notes = converter.parse(tmp_path / "k.musicxml").parts[0].recurse().notes
+    members = [member for element in notes for member in (element.notes if element.isChord else [element])]
+    return [(n.pitch.nameWithOctave, bool(n.pitch.accidental and n.pitch.accidental.displayStatus)) for n in members]
+
+
+def line(pitches: list[int]) -> np.ndarray:
+    roll = np.zeros((2 * len(pitches), 88), dtype=bool)
+    for step, pitch in enumerate(pitches):
+        roll[2 * step : 2 * step + 2, pitch - 21] = True
+    return roll
+
+
+def test_pitches_are_spelled_in_the_key_with_signs_only_where_needed(tmp_path):
+    d_major = [(name, False) for name in "D4 E4 F#4 G4 A4 B4 C#5 D5".split()]
+    assert signs(line([62, 64, 66, 67, 69, 71, 73, 74]), "D major", tmp_path) == d_major
+    c_natural = [("C4", True), ("C#4", True), ("C4", True), ("D4", False)]
+    assert signs(line([60, 61, 60, 62]), "D major", tmp_path) == c_natural
+    assert signs(line([70, 69]), "F major", tmp_path) == [("B-4", False), ("A4", False)]
+    assert signs(line([61, 62]), "D minor", tmp_path) == [("C#4", True), ("D4", False)]  # the raised seventh
+    roll = np.zeros((32, 88), dtype=bool)
+    roll[0:4, 62 - 21] = True
+    roll[16:20, 64 - 21] = True  # bar 2: E4, tied where G4 comes in
+    roll[18:22, 67 - 21] = True
+    # the previous writer printed natural signs on that E4 and G4
+    assert signs(roll, "D major", tmp_path) == [(name, False) for name in "D4 E4 E4 G4 G4".split()]
+
+
+def test_without_a_key_the_analysis_is_music21s_of_the_written_notes(bach_corpus, tmp_path):
+    from music21 import converter
+
+    roll = bach_corpus.split("test")[0].roll[:128]
+    write_score(roll, tmp_path / "b.musicxml", STEPS_PER_BEAT, 90)
+    found = converter.parse(tmp_path / "b.musicxml").analyze("key")
+    assert key_signature(roll, None) == found
+
+
+def test_a_silent_roll_without_a_key_is_written_in_c_major_as_rests(tmp_path):
+    from music21 import converter, key
+
+    for n_steps in (0, 20):
+        write_score(np.zeros((n_steps, 88), dtype=bool), tmp_path / "silent.musicxml", STEPS_PER_BEAT, 90)
+        treble = converter.parse(tmp_path / "silent.musicxml").parts[0]
+        assert treble.recurse().getElementsByClass(key.KeySignature).first().sharps == 0
+        assert len(treble.recurse().notes) == 0
+        assert len(treble.getElementsByClass("Measure")) == max(1, -(-n_steps // 16))
+
+
+def test_progress_shows_a_bar_per_bar_written_and_is_quiet_by_default(tmp_path, capsys):
+    roll = np.zeros((40, 88), dtype=bool)  # two bars and a half
+    roll[:, 60 - 21] = True
+    write_score(roll, tmp_path / "p.musicxml", STEPS_PER_BEAT, 90, "C major")
+    assert capsys.readouterr().err == ""
+    write_score(roll, tmp_path / "p.musicxml", STEPS_PER_BEAT, 90, "C major", progress=True)
+    error = capsys.readouterr().err
+    assert "3/3" in error and "bar" in error
+
+
+def test_an_interrupted_score_leaves_the_old_file_whole_and_no_other(monkeypatch, tmp_path):
+    path = tmp_path / "piece.musicxml"
+    path.write_text("the old score")
+    built = []
+
+    def interrupted(*args):
+        if len(built) == 3:
+            raise KeyboardInterrupt
+        built.append(args)
+        return bar_measure(*args)
+
+    bar_measure = musiclstm.score.bar_measure
+    monkeypatch.setattr(musiclstm.score, "bar_measure", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_score(np.ones((64, 88), dtype=bool), path, STEPS_PER_BEAT, 90, "C major")
+    assert path.read_text() == "the old score"
+    assert [file.name for file in tmp_path.iterdir()] == ["piece.musicxml"]
+    assert gc.isenabled()  # the collector, paused while the score was built, runs again
 
 
 def test_score_pdf_is_refused_before_composing_where_no_engraver_is_installed(monkeypatch, tmp_path, capsys):
