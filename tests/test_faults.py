@@ -172,3 +172,22 @@ def test_summary_of_a_model_folder_prints_its_network(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "lstm1 (LSTM)" in done.stdout and "NADE" in done.stdout
     assert musiclstm("summary", "--model", str(tmp_path)).returncode == 2
+
+
+@pytest.mark.parametrize("tempo", [-5, 0, float("nan"), "abc", 1e9])
+def test_write_score_refuses_a_tempo_by_name(tmp_path, tempo):
+    import numpy as np
+
+    from musiclstm import MusicLSTMError, write_score
+
+    with pytest.raises(MusicLSTMError, match="tempo must be"):
+        write_score(np.zeros((16, 88), bool), tmp_path / "s.musicxml", 4, tempo)
+    assert not (tmp_path / "s.musicxml").exists()
+
+
+def test_pieces_whose_rolls_would_take_gigabytes_are_refused_naming_the_limit():
+    from musiclstm import GenerationSettings, MusicLSTMError
+
+    with pytest.raises(MusicLSTMError, match="num_outputs x length = 256 x 100,000 steps is over the limit"):
+        GenerationSettings(num_outputs=256, length=100_000)
+    assert GenerationSettings(num_outputs=100, length=100_000).num_outputs == 100

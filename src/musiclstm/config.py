@@ -387,7 +387,35 @@ class TrainConfig:
 
 MAX_LENGTH = 100_000  # steps per piece
 MAX_OUTPUTS = 256  # pieces per batch
+MAX_TOTAL_STEPS = 10_000_000  # steps of all pieces of one batch: their rolls take 0.9 GB
 TEMPO_RANGE_BPM = (20, 400)
+
+
+def check_number(
+    name: str,
+    value: object,
+    low: float,
+    high: float,
+    range_text: str,
+    low_included: bool = True,
+    high_included: bool = True,
+) -> float:
+    """A real number from `low` to `high` as a float; anything else (a bool, a string, NaN) is refused by `name`."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise MusicLSTMError(f"{name} must be a number {range_text}, got {value!r}")
+    above = low <= value if low_included else low < value
+    below = value <= high if high_included else value < high
+    if not (above and below):
+        raise MusicLSTMError(f"{name} must be {range_text}, got {value}")
+    return float(value)
+
+
+def check_tempo(tempo_bpm: object) -> float:
+    """A tempo a piece may be written at, in beats per minute, as a float."""
+    low, high = TEMPO_RANGE_BPM
+    return check_number("tempo", tempo_bpm, low, high, f"between {low} and {high} beats per minute")
+
+
 DEFAULT_TEMPO_BPM = 100.0
 HARMONIZE_LOOKAHEAD = 16  # harmonizations drawn side by side per version (README: Harmonize a melody)
 
@@ -444,8 +472,13 @@ class GenerationSettings:
         if self.temperature is not None:
             self.set_number("temperature", 0, math.inf, "above 0 and finite", low_included=False, high_included=False)
         self.set_number("threshold", 0, 1, "between 0 and 1", low_included=False, high_included=False)
-        low, high = TEMPO_RANGE_BPM
-        self.set_number("tempo_bpm", low, high, f"between {low} and {high} beats per minute", name="tempo")
+        object.__setattr__(self, "tempo_bpm", check_tempo(self.tempo_bpm))
+        if self.length * self.num_outputs > MAX_TOTAL_STEPS:
+            raise MusicLSTMError(
+                f"num_outputs x length = {self.num_outputs:,} x {self.length:,} steps is over the limit of "
+                f"{MAX_TOTAL_STEPS:,} steps in one batch (their rolls alone would take "
+                f"{self.length * self.num_outputs * N_KEYS / 1e9:.1f} GB): make fewer or shorter pieces"
+            )
         if self.choose is not None:
             check_one_of("choose", self.choose, CHOICES, "way to choose notes")
         check_one_of("precision", self.precision, PRECISIONS)
@@ -460,27 +493,12 @@ class GenerationSettings:
             object.__setattr__(self, "seed", secrets.randbelow(2**31))
         check_seed(self.seed)
 
-    def set_number(
-        self,
-        field_name: str,
-        low: float,
-        high: float,
-        range_text: str,
-        low_included: bool = True,
-        high_included: bool = True,
-        name: str | None = None,
-    ) -> None:
-        """Keep a number field as a float after refusing, by `name` (default: the field's), anything but a real
-        number from `low` to `high` (a bool, a string or NaN too)."""
-        value = getattr(self, field_name)
-        name = name or field_name
-        if not isinstance(value, numbers.Real) or isinstance(value, bool):
-            raise MusicLSTMError(f"{name} must be a number {range_text}, got {value!r}")
-        above = low <= value if low_included else low < value
-        below = value <= high if high_included else value < high
-        if not (above and below):
-            raise MusicLSTMError(f"{name} must be {range_text}, got {value}")
-        object.__setattr__(self, field_name, float(value))
+    def set_number(self, field_name: str, low: float, high: float, range_text: str, **options) -> None:
+        """Keep a number field as a float once `check_number` has taken it."""
+        value = check_number(
+            options.pop("name", None) or field_name, getattr(self, field_name), low, high, range_text, **options
+        )
+        object.__setattr__(self, field_name, value)
 
     @property
     def effective_temperature(self) -> float:

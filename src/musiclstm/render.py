@@ -26,8 +26,8 @@ from musiclstm.config import (
     BEATS_PER_BAR,
     DEFAULT_TEMPO_BPM,
     LOWEST_PITCH,
-    TEMPO_RANGE_BPM,
     MusicLSTMError,
+    check_tempo,
     scale_pitch_classes,
 )
 from musiclstm.files import (
@@ -85,9 +85,7 @@ def write_midi(
     roll: np.ndarray, path: str | Path, steps_per_beat: int, tempo_bpm: float = DEFAULT_TEMPO_BPM, program: int = 0
 ) -> Path:
     """Write a roll as a MIDI file with tempo, 4/4 and accented velocities."""
-    low, high = TEMPO_RANGE_BPM
-    if not low <= tempo_bpm <= high:
-        raise MusicLSTMError(f"tempo must be between {low} and {high} beats per minute, got {tempo_bpm}")
+    tempo_bpm = check_tempo(tempo_bpm)
     midi = roll_to_midi(roll, steps_per_beat, tempo_bpm, program, accented_velocity(steps_per_beat))
     write_atomically(Path(path), midi.write)
     return Path(path)
@@ -317,7 +315,9 @@ def save_pieces(
         raise MusicLSTMError(f"{out_dir}: could not be written ({describe_os_error(err)})") from err
     try:
         written = [
-            write_piece(composition, number, staging, out_dir / f"{stem}_{number}", tempo_bpm, audio, soundfont, score)
+            write_piece(
+                composition, number, staging, out_dir / f"{stem}_{number}", tempo_bpm, audio, soundfont, score, progress
+            )
             for number in tqdm(range(1, len(composition.rolls) + 1), desc="writing", unit="piece", disable=not progress)
         ]
         for stale in earlier_pieces(out_dir, stem):
@@ -342,6 +342,7 @@ def write_piece(
     audio: bool,
     soundfont: str | Path | None,
     score: str | None,
+    progress: bool = False,
 ) -> dict:
     """Write piece `number` (from 1) into `staging`; its entry names the files as they will lie at `final`."""
     roll, key = composition.rolls[number - 1], composition.keys[number - 1]
@@ -362,7 +363,9 @@ def write_piece(
     files["png"] = str(final.with_suffix(".png"))
     if score is not None:
         named_key = f"{key} {scale}" if scale in ("major", "minor") else None
-        sheet = write_score(roll, base.with_suffix(".musicxml"), steps_per_beat, tempo_bpm, named_key, final.name)
+        sheet = write_score(
+            roll, base.with_suffix(".musicxml"), steps_per_beat, tempo_bpm, named_key, final.name, progress
+        )
         files["musicxml"] = str(final.with_suffix(".musicxml"))
         if score == "pdf":
             engrave(sheet, base.with_suffix(".pdf"))

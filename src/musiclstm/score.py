@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH, N_KEYS, MusicLSTMError
+from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH, N_KEYS, MusicLSTMError, check_tempo
 from musiclstm.files import write_bytes_atomically
 
 SCORE_KINDS = ("musicxml", "pdf")
@@ -317,6 +317,7 @@ def write_score(
     """
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
+    tempo_bpm = check_tempo(tempo_bpm)
     n_bars = bar_count(len(roll), steps_per_beat)
     with collector_paused(), tqdm(total=n_bars, desc="score", unit="bar", disable=not progress) as bars:
         exporter = GeneralObjectExporter(roll_score(roll, steps_per_beat, tempo_bpm, key, title, bars))
