@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
+import pytest
 import torch
 
 from musiclstm.cli import main
-from musiclstm.config import MODEL_PRESETS, ModelConfig
+from musiclstm.config import MODEL_PRESETS, ModelConfig, MusicLSTMError
 from musiclstm.heads import IndependentHead, NadeHead
-from musiclstm.model import MusicLSTM, keras_parameter_count, parameter_count
+from musiclstm.model import MusicLSTM, bf16_lstm_problem, cpu_autocast, keras_parameter_count, parameter_count
 
 SMALL = MODEL_PRESETS["small"]
+AS_ON_AN_AVX2_CPU = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}  # oneDNN's instruction-set limit
+ON_X86 = pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64"), reason="ONEDNN_MAX_CPU_ISA=AVX2 is an x86 limit"
+)
 
 
 def test_the_seed_preset_has_the_true_parameter_count_not_the_specifications():
@@ -129,3 +139,50 @@ def test_new_models_get_the_nade_head_and_the_seed_preset_keeps_the_specificatio
     assert isinstance(MusicLSTM(MODEL_PRESETS["seed"]).head, IndependentHead)
     assert main(["summary"]) == 0
     assert "head: NADE, high-to-low" in capsys.readouterr().out
+
+
+def test_the_bf16_probe_says_whether_the_network_trains_under_bf16_autocast_on_this_cpu():
+    model = MusicLSTM(SMALL).train()
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            features, _ = model((torch.rand(2, 8, 88) < 0.2).float())
+            logits = model.head(features)
+        logits.float().sum().backward()
+    except RuntimeError as err:
+        assert bf16_lstm_problem() == str(err).splitlines()[0]
+        with pytest.raises(MusicLSTMError, match="this CPU has no bf16 LSTM in oneDNN"):
+            cpu_autocast("bf16-mixed")
+    else:
+        assert bf16_lstm_problem() is None and cpu_autocast("bf16-mixed").fast_dtype == torch.bfloat16
+    with cpu_autocast("32"):
+        assert not torch.is_autocast_enabled("cpu")
+
+
+@ON_X86
+def test_without_avx512_the_bf16_probe_gives_onednns_refusal_of_the_lstm():
+    said = subprocess.run(
+        [sys.executable, "-c", "from musiclstm.model import bf16_lstm_problem; print(bf16_lstm_problem())"],
+        capture_output=True,
+        text=True,
+        env=AS_ON_AN_AVX2_CPU,
+    )
+    assert said.stdout.startswith("could not create a primitive descriptor for the LSTM forward propagation primitive")
+
+
+@ON_X86
+def test_bf16_generation_on_a_cpu_without_a_bf16_lstm_is_refused_in_one_line_before_composing(tmp_path):
+    console = str(Path(sys.executable).with_name("musiclstm"))
+    out = tmp_path / "pieces"
+    done = subprocess.run(
+        [console, "generate", "--precision", "bf16-mixed", "--length", "4", "--no-audio", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=AS_ON_AN_AVX2_CPU,
+    )
+    assert (done.returncode, done.stderr) == (
+        2,
+        "musiclstm: error: --precision bf16-mixed: this CPU has no bf16 LSTM in oneDNN (AVX2 only); "
+        "use --precision 32\n",
+    )
+    assert not out.exists()

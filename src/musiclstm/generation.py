@@ -35,7 +35,7 @@ from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.dataset import allowed_shifts, shift_keys, with_lead_in
 from musiclstm.heads import DrawRules
 from musiclstm.metrics import best_root, music_statistics
-from musiclstm.model import MusicLSTM
+from musiclstm.model import MusicLSTM, cpu_autocast
 from musiclstm.novelty import COPY_WARNING_BARS, PassageHashes, copies_bars, novelty
 from musiclstm.roll import MAX_ROLL_STEPS, midi_to_roll
 from musiclstm.run import load_model, model_folder, read_run_config
@@ -302,7 +302,7 @@ def compose_rolls(
     rules = draw_rules(settings, keys or piece_keys(primers, settings))
     rows = primers[None] if primers.ndim == 2 else primers  # one shared primer is read once
     history = torch.from_numpy(with_lead_in(rows.astype(np.float32), model.config.window))
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16-mixed"):
+    with cpu_autocast(settings.precision):  # bf16 is refused here, before composing, where oneDNN lacks it
         reader = open_reader(model, history, context, batch)
         steps = torch.empty(batch, settings.length, N_KEYS, dtype=torch.bool)
         for step in tqdm(range(settings.length), desc="composing", unit="step", disable=not progress):

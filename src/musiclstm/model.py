@@ -4,18 +4,24 @@
 dense_units) from which its head (`heads`) predicts the next step: probabilities for scoring,
 notes for composing, the loss for training. With the specification's `IndependentHead`, the
 whole is LSTM 512 -> LSTM 512 -> Dense 256 ReLU -> Dropout 0.4 -> Dense 88. Its folder on disk is
-`run`'s business; nothing here imports Lightning or reads a file.
+`run`'s business; nothing here imports Lightning or reads a file. `check_bf16_lstm` says, before any
+work, whether this CPU can run the network under bf16 autocast at all.
 """
 
 from __future__ import annotations
+
+import functools
+import logging
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from musiclstm.config import N_KEYS, ModelConfig
+from musiclstm.config import N_KEYS, ModelConfig, MusicLSTMError
 from musiclstm.heads import make_head
+
+log = logging.getLogger(__name__)
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (1, batch, units)
 ROWS_PER_CALL = 8192  # batch x steps per LSTM call outside training; see MusicLSTM.chunks
@@ -63,6 +69,46 @@ def keras_initialisation(module: nn.Module) -> None:
     elif isinstance(module, nn.Linear):
         nn.init.xavier_uniform_(module.weight)
         nn.init.zeros_(module.bias)
+
+
+@functools.cache
+def bf16_lstm_problem() -> str | None:
+    """Why an LSTM cannot run under bf16 autocast on this CPU (oneDNN's first line), or None when it can.
+
+    oneDNN has a bf16 LSTM only on CPUs with AVX-512; on an AVX2-only CPU (or under
+    ONEDNN_MAX_CPU_ISA=AVX2) it refuses the primitive at the first batch. One step of a 1-unit LSTM,
+    forward and backward, asks it once per process.
+    """
+    with torch.inference_mode(False), torch.enable_grad():  # generation asks from inside inference mode
+        lstm = nn.LSTM(1, 1, batch_first=True)
+        try:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                output, _ = lstm(torch.zeros(1, 1, 1))
+            output.float().sum().backward()
+        except RuntimeError as err:
+            return str(err).splitlines()[0]
+    return None
+
+
+def check_bf16_lstm() -> None:
+    """Refuse bf16 autocast on a CPU whose oneDNN has no bf16 LSTM, before any work.
+
+    Raises:
+        MusicLSTMError: this CPU cannot run the LSTM in bf16; the message says to use --precision 32.
+    """
+    problem = bf16_lstm_problem()
+    if problem is not None:
+        log.debug("oneDNN's bf16 LSTM: %s", problem)
+        raise MusicLSTMError(
+            "--precision bf16-mixed: this CPU has no bf16 LSTM in oneDNN (AVX2 only); use --precision 32"
+        )
+
+
+def cpu_autocast(precision: str) -> torch.autocast:
+    """The CPU autocast of a precision ('32': off, 'bf16-mixed': bf16), refused first where bf16 LSTMs fail."""
+    if precision == "bf16-mixed":
+        check_bf16_lstm()
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
 
 
 class MusicLSTM(nn.Module):
