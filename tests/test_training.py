@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
+import platform
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,9 +22,15 @@ from musiclstm import MusicLSTMError, train
 from musiclstm.config import MODEL_PRESETS, TrainConfig
 from musiclstm.dataset import key_frequencies
 from musiclstm.heads import IndependentHead
-from musiclstm.run import load_model, read_history
+from musiclstm.model import bf16_lstm_problem
+from musiclstm.run import load_model, read_history, trained_files
+from musiclstm.training import next_step
 
 SMALL = MODEL_PRESETS["small"]
+CONSOLE = str(Path(sys.executable).with_name("musiclstm"))
+NEEDS_BF16_LSTM = pytest.mark.skipif(
+    bf16_lstm_problem() is not None, reason=f"this CPU has no bf16 LSTM in oneDNN: {bf16_lstm_problem()}"
+)
 
 
 def test_training_on_real_chorales_lowers_the_loss_and_writes_a_whole_run(bach_corpus, tmp_path):
@@ -81,11 +91,56 @@ def test_training_refuses_to_overwrite_a_run_and_to_resume_nothing(bach_corpus, 
     train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=1))
     with pytest.raises(MusicLSTMError, match="already holds a run; add --resume"):
         train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=1))
+    (tmp_path / "run" / "checkpoints" / "last.ckpt").unlink()  # weights of a finished epoch, nothing to resume
+    with pytest.raises(
+        MusicLSTMError, match=r"already holds a trained model \(model.safetensors, history.csv\) but no"
+    ):
+        train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=1))
 
 
+@NEEDS_BF16_LSTM
 def test_bf16_mixed_precision_trains(bach_corpus, tmp_path):
     train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=1, precision="bf16-mixed"))
     assert math.isfinite(read_history(tmp_path / "run")[0]["val_loss"])
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="ONEDNN_MAX_CPU_ISA=AVX2 is an x86 limit")
+def test_bf16_training_on_a_cpu_without_a_bf16_lstm_is_refused_in_one_line_before_the_run_folder(bach_corpus, tmp_path):
+    """ONEDNN_MAX_CPU_ISA=AVX2 makes oneDNN behave as on an AVX2-only CPU, which fails in the first batch."""
+    command = [CONSOLE, "train", "--data", str(bach_corpus.path), "--out", str(tmp_path / "run"), "--preset", "small"]
+    done = subprocess.run(
+        [*command, "--epochs", "1", "--precision", "bf16-mixed", "--accelerator", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    )
+    assert (done.returncode, done.stderr) == (
+        2,
+        "musiclstm: error: --precision bf16-mixed: this CPU has no bf16 LSTM in oneDNN (AVX2 only); "
+        "use --precision 32\n",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_killed_before_its_first_epoch_ended_starts_again_in_its_folder_without_resume(bach_corpus, tmp_path):
+    run = tmp_path / "run"
+    command = [CONSOLE, "train", "--data", str(bach_corpus.path), "--out", str(run), "--preset", "small"]
+    slow = subprocess.Popen([*command, "--batch-size", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120  # batches of one make the first epoch long: the kill lands inside it
+    while not (run / "config.json").exists() and slow.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    slow.send_signal(signal.SIGKILL)
+    slow.wait(timeout=30)
+    assert (run / "config.json").is_file() and trained_files(run) == []
+    assert next_step(run) == "No epoch had finished, so nothing was kept; run the same command again to start over."
+    with pytest.raises(
+        MusicLSTMError, match="nothing to resume .*: no epoch finished; start it again without --resume"
+    ):
+        train(None, run, resume=True)
+    again = subprocess.run([*command, "--epochs", "1"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [row["epoch"] for row in read_history(run)] == [0] and load_model(run).config == SMALL
 
 
 @pytest.mark.parametrize(("objective", "head"), [("all", "independent"), ("stateful", "independent"), ("all", "nade")])

@@ -238,6 +238,16 @@ def plot_history(rows: list[dict]) -> bytes:
     return buffer.getvalue()
 
 
+def trained_files(run_dir: Path) -> list[str]:
+    """The files of a run folder that training made after config.json: weights, history, checkpoint.
+
+    A run that fails before its first epoch ends (a crash, a kill) leaves config.json alone; such a
+    folder holds nothing trained and may be started again from scratch.
+    """
+    names = (WEIGHTS_FILE, HISTORY_CSV, f"{CHECKPOINTS}/{LAST_CHECKPOINT}")
+    return [name for name in names if (Path(run_dir) / name).exists()]
+
+
 def last_checkpoint(run_dir: Path) -> Path:
     return Path(run_dir) / CHECKPOINTS / LAST_CHECKPOINT
 
@@ -250,7 +260,9 @@ def check_checkpoint(run_dir: Path) -> Path:
     """
     path = last_checkpoint(run_dir)
     if not path.is_file():
-        raise MusicLSTMError(f"{run_dir}: nothing to resume (no {CHECKPOINTS}/{LAST_CHECKPOINT})")
+        is_started = (Path(run_dir) / CONFIG_FILE).is_file() and not trained_files(run_dir)
+        again = ": no epoch finished; start it again without --resume" if is_started else ""
+        raise MusicLSTMError(f"{run_dir}: nothing to resume (no {CHECKPOINTS}/{LAST_CHECKPOINT}){again}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as err:

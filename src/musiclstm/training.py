@@ -28,7 +28,7 @@ from musiclstm.config import EPOCH_CAP, ModelConfig, MusicLSTMError, TrainConfig
 from musiclstm.corpus import load_corpus
 from musiclstm.dataset import ChunkDataset, PieceStreams, WindowDataset, key_frequencies
 from musiclstm.files import check_output_folder
-from musiclstm.model import MusicLSTM
+from musiclstm.model import MusicLSTM, check_bf16_lstm
 from musiclstm.run import (
     CHECKPOINTS,
     CONFIG_FILE,
@@ -40,6 +40,7 @@ from musiclstm.run import (
     read_run_config,
     run_configs,
     save_weights,
+    trained_files,
     write_history,
     write_run_config,
 )
@@ -280,6 +281,35 @@ def kept_files(run_dir: Path) -> str:
     return ", ".join(kept) or "nothing yet"
 
 
+def check_new_run_folder(run_dir: Path) -> None:
+    """Refuse to start a new run over a folder holding a trained one; a config.json alone (a run that failed
+    before its first epoch ended) is written over."""
+    trained = trained_files(run_dir)
+    if f"{CHECKPOINTS}/{LAST_CHECKPOINT}" in trained:
+        raise MusicLSTMError(f"{run_dir}: already holds a run; add --resume to continue it, or choose another --out")
+    if trained:
+        raise MusicLSTMError(
+            f"{run_dir}: already holds a trained model ({', '.join(trained)}) but no checkpoint to resume from; "
+            "choose another --out, or remove the folder to start over"
+        )
+    log.info("%s: holds only the config.json of a run that trained nothing; starting it again", run_dir)
+
+
+def next_step(run_dir: Path) -> str:
+    """What an interrupted run kept and how to go on: --resume from a checkpoint, else the same command again."""
+    if not (run_dir / CHECKPOINTS / LAST_CHECKPOINT).is_file():
+        return "No epoch had finished, so nothing was kept; run the same command again to start over."
+    kept = kept_files(run_dir)
+    return f"Kept from the last finished epochs: {kept}. Continue with: musiclstm train --out {run_dir} --resume"
+
+
+def runs_on_cpu(accelerator: str) -> bool:
+    """Whether Lightning will train on the CPU with this accelerator setting ('auto' picks a GPU when there is one)."""
+    if accelerator == "auto":
+        return not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    return accelerator == "cpu"
+
+
 def quiet_lightning() -> None:
     """Keep Lightning's device banners, tips and warnings out of the output unless debug logging is on."""
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
@@ -344,9 +374,11 @@ def train(
     checkpoint = check_checkpoint(run_dir) if resume else None
     data, model_config, train_config = run_settings(data, run_dir, model_config, train_config, resume, changes)
     train_config = train_config.resolved()
+    if train_config.precision == "bf16-mixed" and runs_on_cpu(train_config.accelerator):
+        check_bf16_lstm()  # else oneDNN fails in the first batch, after the folder is written
     is_launcher = rank_zero_only.rank == 0  # DDP re-runs this function in every process; rank 0 decides
     if is_launcher and not resume and (run_dir / CONFIG_FILE).exists():
-        raise MusicLSTMError(f"{run_dir}: already holds a run; add --resume to continue it, or choose another --out")
+        check_new_run_folder(run_dir)
     corpus = load_corpus(data)
     train_set, valid_set = (make_dataset(corpus, split, model_config, train_config) for split in ("train", "valid"))
     L.seed_everything(train_config.seed, workers=True, verbose=False)
@@ -375,9 +407,7 @@ def train(
     except SystemExit as stop:  # how Lightning ends a fit on SIGTERM, and after Ctrl-C (with status 1)
         name, status = ("SIGTERM", 143) if isinstance(stop, SIGTERMException) else ("Ctrl-C (SIGINT)", 130)
         raise Interrupted(
-            f"{run_dir}: training stopped by {name} during epoch {trainer.current_epoch}. Kept from the last "
-            f"finished epochs: {kept_files(run_dir)}. Continue with: musiclstm train --out {run_dir} --resume",
-            status,
+            f"{run_dir}: training stopped by {name} during epoch {trainer.current_epoch}. " + next_step(run_dir), status
         ) from None
     history = read_history(run_dir)
     return {
