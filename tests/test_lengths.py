@@ -1,5 +1,11 @@
 """Long pieces and long primers: written so that every reader reads them back, read through the LSTM in
-bounded chunks, and refused by name where they must stop, before any work."""
+bounded chunks, and refused by name where they must stop, before any work.
+
+oneDNN's LSTM kernel fails past about 262,000 steps in one call at 512 units, and reading a primer that
+long takes the seed-size model from half a minute to several on a shared 2-core CPU. So these tests
+patch ROWS_PER_CALL down to LIMIT, make a longer call fail as the kernel does, and read primers a few
+times LIMIT long; `benchmarks/bench_lengths.py` measures a 300,000-step primer at the real limit.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,35 @@ import mido
 import numpy as np
 import pretty_midi
 import pytest
+import torch
 from conftest import write_midi
 
 from musiclstm import midi_to_roll
+from musiclstm import model as model_module
 from musiclstm.cli import main
 from musiclstm.config import MAX_LENGTH
 from musiclstm.roll import MAX_ROLL_STEPS
 
-PAST_THE_KERNEL_LIMIT = 300_000  # oneDNN's LSTM fails past about 262,000 steps in one call
+LIMIT = 128  # batch rows x steps per LSTM call, patched in for ROWS_PER_CALL (8,192)
+PAST_THE_LIMIT = 800  # steps: 7 calls of at most LIMIT at batch 1 with the lead-in, as 300,000 steps are 37 of 8,192
+PAST_AN_HOUR = 5_000  # steps: at 4 per beat and 20 beats per minute (the slowest tempo), over the hour of audio
+
+
+@pytest.fixture
+def lstm_calls(monkeypatch) -> list[tuple[int, int]]:
+    """The (batch, steps) of every sequence LSTM call from here on, with ROWS_PER_CALL patched down to LIMIT
+    and a call past LIMIT batch rows x steps failing, as oneDNN's kernel fails past its own limit."""
+    monkeypatch.setattr(model_module, "ROWS_PER_CALL", LIMIT)
+    calls, forward = [], torch.nn.LSTM.forward
+
+    def bounded(lstm, inputs, state=None):
+        calls.append(tuple(inputs.shape[:2]))
+        if inputs.shape[0] * inputs.shape[1] > LIMIT:
+            raise RuntimeError("could not create a primitive descriptor for the LSTM forward propagation primitive")
+        return forward(lstm, inputs, state)
+
+    monkeypatch.setattr(torch.nn.LSTM, "forward", bounded)
+    return calls
 
 
 def long_primer(path, steps: int):
@@ -44,29 +71,26 @@ def test_a_piece_of_the_longest_length_is_read_back_by_musiclstm_pretty_midi_and
     assert main(["render", str(midi), str(tmp_path / "piece.wav")]) == 2  # hours of audio: refused, by name
     assert "piece_1.mid: 4 h 1" in capsys.readouterr().err and not (tmp_path / "piece.wav").exists()
     again = tmp_path / "again"
-    assert (
-        main(
-            ["generate", "--model", str(trained_runs["all"]), "--primer", str(midi), "--length", "4"]
-            + ["--out", str(again), "--no-audio"]
-        )
-        == 0
-    )
+    command = ["generate", "--model", str(trained_runs["all"]), "--primer", str(midi), "--length", "4"]
+    # window context reads the primer's last window; reading a long primer whole is the chunk tests' business
+    assert main([*command, "--context", "window", "--out", str(again), "--no-audio"]) == 0
     assert len(midi_to_roll(again / "piece_1.mid", 4).roll) == steps + 4
 
 
-def test_a_primer_past_the_lstm_kernels_limit_is_read_in_chunks_by_a_seed_size_model(tmp_path):
-    """The bundled model has the seed's 512 units, at which one LSTM call fails past about 262,000 steps."""
-    primer = long_primer(tmp_path / "long.mid", PAST_THE_KERNEL_LIMIT)
+def test_a_primer_past_the_lstm_call_limit_is_read_in_chunks_by_the_seed_size_bundled_model(tmp_path, lstm_calls):
+    primer = long_primer(tmp_path / "long.mid", PAST_THE_LIMIT)
     assert primer.stat().st_size < 100
     pieces = tmp_path / "pieces"
     command = ["generate", "--primer", str(primer), "--context", "stateful", "--length", "4", "--no-audio"]
     assert main([*command, "--out", str(pieces)]) == 0
     roll = midi_to_roll(pieces / "piece_1.mid", 4).roll
-    assert len(roll) == PAST_THE_KERNEL_LIMIT + 1 + 4 and roll[-4:].any()
+    assert len(roll) == PAST_THE_LIMIT + 1 + 4 and roll[-4:].any()
+    assert sum(steps for _, steps in lstm_calls) == 2 * (64 + PAST_THE_LIMIT + 1)  # the lead-in too, by both layers
+    assert max(batch * steps for batch, steps in lstm_calls) == LIMIT
 
 
-def test_pieces_sharing_a_long_primer_each_go_their_own_way(trained_runs, tmp_path):
-    primer = long_primer(tmp_path / "long.mid", 20_000)
+def test_pieces_sharing_a_long_primer_read_it_once_and_each_go_their_own_way(trained_runs, tmp_path, lstm_calls):
+    primer = long_primer(tmp_path / "long.mid", PAST_THE_LIMIT)
     pieces = tmp_path / "pieces"
     command = ["generate", "--model", str(trained_runs["all"]), "--primer", str(primer), "--context", "stateful"]
     assert (
@@ -76,7 +100,10 @@ def test_pieces_sharing_a_long_primer_each_go_their_own_way(trained_runs, tmp_pa
         == 0
     )
     rolls = [midi_to_roll(pieces / f"piece_{number}.mid", 4).roll for number in (1, 2, 3)]
-    assert all(len(roll) == 20_000 + 1 + 8 for roll in rolls) and len({roll[-8:].tobytes() for roll in rolls}) == 3
+    assert (
+        all(len(roll) == PAST_THE_LIMIT + 1 + 8 for roll in rolls) and len({roll[-8:].tobytes() for roll in rolls}) == 3
+    )
+    assert {batch for batch, _ in lstm_calls} == {1}  # the primer, read once for the three pieces
 
 
 def test_a_primer_too_long_for_the_piece_limit_is_refused_by_name_before_composing(
@@ -95,17 +122,18 @@ def test_a_primer_too_long_for_the_piece_limit_is_refused_by_name_before_composi
     assert not (tmp_path / "o").exists()
 
 
-def test_a_corpus_piece_past_the_lstm_kernels_limit_is_scored_in_chunks(trained_runs, tmp_path, capsys):
-    long_piece = [[60]] + [[] for _ in range(PAST_THE_KERNEL_LIMIT)] + [[64]]
+def test_a_corpus_piece_past_the_lstm_call_limit_is_scored_in_chunks(trained_runs, tmp_path, lstm_calls):
+    long_piece = [[60]] + [[] for _ in range(PAST_THE_LIMIT)] + [[64]]
     benchmark = tmp_path / "long.json"
     benchmark.write_text(json.dumps({"train": [[[60]]], "valid": [[[60]]], "test": [long_piece, [[60], [64], [67]]]}))
     command = ["evaluate", "--model", str(trained_runs["all"]), "--data", str(benchmark), "--split", "test"]
     assert main([*command, "--context", "stateful", "--json", str(tmp_path / "report.json")]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["frames"] == PAST_THE_KERNEL_LIMIT + 2 + 3 and np.isfinite(report["nll"])
+    assert report["frames"] == PAST_THE_LIMIT + 2 + 3 and np.isfinite(report["nll"])
+    assert max(batch * steps for batch, steps in lstm_calls) == LIMIT
 
 
-def test_the_studio_composes_after_a_long_primer_and_says_why_there_is_no_audio(trained_runs, tmp_path):
+def test_the_studio_composes_after_a_long_primer_and_says_why_there_is_no_audio(trained_runs, tmp_path, lstm_calls):
     from musiclstm.app import compose
 
     class Upload:
@@ -117,9 +145,10 @@ def test_the_studio_composes_after_a_long_primer_and_says_why_there_is_no_audio(
         def getvalue(self) -> bytes:
             return self.data
 
-    upload = Upload(long_primer(tmp_path / "long.mid", PAST_THE_KERNEL_LIMIT).read_bytes())
+    upload = Upload(long_primer(tmp_path / "long.mid", PAST_AN_HOUR).read_bytes())
     settings = dict(strategy="balanced", temperature=0.8, scale="chromatic", key="auto", bars=1, choose="sample")
-    settings.update(threshold=0.5, max_notes=None, tempo_bpm=100, seed=1)
+    settings.update(threshold=0.5, max_notes=None, tempo_bpm=20, seed=1)
     piece = compose(str(trained_runs["all"]), settings, upload)
     assert piece["files"]["midi"].startswith(b"MThd") and "wav" not in piece["files"]
     assert "limit for audio" in piece["no_audio"] and piece["primer"] == "long.mid"
+    assert max(batch * steps for batch, steps in lstm_calls) == LIMIT
