@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
 import random
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -105,18 +110,32 @@ def test_a_signalled_training_run_says_what_it_kept_and_exits_with_the_signals_s
     ],
 )
 def test_ctrl_c_in_data_or_generate_is_one_line_status_130_and_nothing_half_written(tmp_path, command, working):
-    """Ctrl-C at a terminal signals the whole foreground process group, the reading workers too."""
-    out, stderr = tmp_path / "out", tmp_path / "stderr.txt"
-    with stderr.open("wb") as sink:
-        process = subprocess.Popen(
-            [CONSOLE, *command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True
-        )
-        deadline = time.monotonic() + 120
-        while working not in stderr.read_text() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGINT)
-        status = process.wait(timeout=60)
-    said = stderr.read_text()
+    """Ctrl-C at a terminal signals the whole foreground process group, the reading workers too.
+
+    stderr is a pseudo-terminal, as at a terminal, so the progress bar shows when the work has begun.
+    """
+    out = tmp_path / "out"
+    terminal, process_end = pty.openpty()
+    fcntl.ioctl(process_end, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # a bar needs columns
+    process = subprocess.Popen(
+        [CONSOLE, *command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=process_end, start_new_session=True
+    )
+    os.close(process_end)
+    said, deadline = "", time.monotonic() + 120
+    while working not in said and process.poll() is None and time.monotonic() < deadline:
+        if select.select([terminal], [], [], 0.05)[0]:
+            said += os.read(terminal, 65536).decode(errors="replace")
+    os.killpg(process.pid, signal.SIGINT)
+    while True:  # read to the end: a full terminal would block the process
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # the process ended and closed its side
+            break
+        if not chunk:
+            break
+        said += chunk.decode(errors="replace")
+    status = process.wait(timeout=60)
+    os.close(terminal)
     assert status == 130, said
     assert "musiclstm: interrupted (Ctrl-C)" in said and "Traceback" not in said and "KeyboardInterrupt" not in said
     assert not out.exists() and not list(tmp_path.glob("**/*.tmp*"))
