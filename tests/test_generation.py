@@ -88,46 +88,6 @@ def test_a_model_whose_corpus_is_gone_starts_each_piece_from_a_few_random_in_key
     assert pitch_classes_played(primers.reshape(-1, 88)) <= set(scale_pitch_classes("Eb", "major"))
 
 
-@pytest.mark.parametrize("reader_name", ["LaneReader", "RereadingReader"])
-def test_both_window_readers_predict_each_step_from_the_last_window_steps_alone(reader_name):
-    import torch
-
-    from musiclstm import generation
-    from musiclstm.config import ModelConfig
-    from musiclstm.model import MusicLSTM
-
-    torch.manual_seed(0)
-    model = MusicLSTM(ModelConfig(window=8, lstm_units=16, dense_units=8)).eval()
-    frames = (torch.rand(3, 30, 88) < 0.1).float()
-    with torch.inference_mode():
-        reader = getattr(generation, reader_name)(model, frames[:, :10], 3)
-        for end in range(10, 30):
-            expected, _ = model(frames[:, end - 8 : end])
-            assert torch.allclose(reader.features, expected, atol=1e-5)
-            reader.read(frames[:, end])
-
-
-@pytest.mark.parametrize("context", ["stateful", "window"])
-def test_a_primer_shared_by_every_piece_is_read_once_and_each_piece_goes_on_from_it(context):
-    import torch
-
-    from musiclstm.config import ModelConfig
-    from musiclstm.generation import open_reader
-    from musiclstm.model import MusicLSTM
-
-    torch.manual_seed(0)
-    model = MusicLSTM(ModelConfig(window=8, lstm_units=16, dense_units=8)).eval()
-    primer, after = (torch.rand(1, 40, 88) < 0.1).float(), (torch.rand(3, 5, 88) < 0.1).float()
-    with torch.inference_mode():
-        shared = open_reader(model, primer, context, 3)
-        separate = open_reader(model, primer.expand(3, -1, -1), context, 3)
-        for step in range(5):
-            assert torch.allclose(shared.features, separate.features, atol=1e-6)
-            shared.read(after[:, step])
-            separate.read(after[:, step])
-        assert not torch.allclose(shared.features[0], shared.features[1])  # the pieces went their own ways
-
-
 @pytest.mark.parametrize("objective", ["last", "all"])
 @pytest.mark.parametrize("context", ["window", "stateful"])
 def test_a_model_of_either_objective_generates_in_either_context(trained_runs, objective, context):

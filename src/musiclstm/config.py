@@ -269,8 +269,12 @@ class ModelConfig:
     key_order: str = setting(
         "high-to-low", "NADE head: the order the keys of a step are decided in", choices=KEY_ORDERS
     )
+    inputs: tuple[str, ...] = ("keys",)  # what the network reads per step (reading.INPUT_FEATURES), in order
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(self.inputs))  # config.json holds a list
+        if not self.inputs or not all(isinstance(name, str) for name in self.inputs):
+            raise MusicLSTMError(f"inputs must name at least one input feature, got {self.inputs!r}")
         if self.head not in HEADS:
             raise MusicLSTMError(f"unknown head '{self.head}': choose one of {', '.join(HEADS)}")
         if self.key_order not in KEY_ORDERS:

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from musiclstm.config import DEFAULT_CHUNK, DEFAULT_WINDOW, N_KEYS, TRANSPOSE_RANGE, MusicLSTMError
 from musiclstm.corpus import Corpus, Piece, unpack_roll
+from musiclstm.reading import with_lead_in
 
 
 def shift_keys(block: np.ndarray, semitones: int) -> np.ndarray:
@@ -44,17 +45,6 @@ def allowed_shifts(block: np.ndarray, low: int = TRANSPOSE_RANGE[0], high: int =
     if sounding.size == 0:
         return range(low, high + 1)
     return range(max(low, -int(sounding[0])), min(high, N_KEYS - 1 - int(sounding[-1])) + 1)
-
-
-def with_lead_in(frames: np.ndarray, silent_steps: int) -> np.ndarray:
-    """Frames (..., steps, 88) after `silent_steps` steps of silence.
-
-    Every piece is read after `window` steps of silence (its lead-in) in training, evaluation and
-    composing alike, so its first frame is predicted from silence and a model never sees a piece
-    start mid-context.
-    """
-    padding = [(0, 0)] * (np.ndim(frames) - 2) + [(silent_steps, 0), (0, 0)]
-    return np.pad(frames, padding)
 
 
 def read_frames(piece: Piece, first: int, stop: int) -> np.ndarray:

@@ -32,11 +32,12 @@ from musiclstm.config import (
     key_root,
 )
 from musiclstm.corpus import Corpus, load_corpus
-from musiclstm.dataset import allowed_shifts, shift_keys, with_lead_in
+from musiclstm.dataset import allowed_shifts, shift_keys
 from musiclstm.heads import DrawRules
 from musiclstm.metrics import best_root, music_statistics
 from musiclstm.model import MusicLSTM, cpu_autocast
 from musiclstm.novelty import COPY_WARNING_BARS, PassageHashes, copies_bars, novelty
+from musiclstm.reading import open_reader
 from musiclstm.roll import MAX_ROLL_STEPS, midi_to_roll
 from musiclstm.run import load_model, model_folder, read_run_config
 from musiclstm.sampling import scale_mask
@@ -157,96 +158,6 @@ def held_out_statistics(composer: Composer) -> dict | None:
     return music_statistics([piece.roll for piece in pieces], corpus.steps_per_beat) if pieces else None
 
 
-def copies(tensor: torch.Tensor, batch: int, dim: int = 0) -> torch.Tensor:
-    """`tensor`, whose size along `dim` is 1 or `batch`, as `batch` rows of its own."""
-    return tensor.expand(*tensor.shape[:dim], batch, *tensor.shape[dim + 1 :]).contiguous()
-
-
-class StatefulReader:
-    """Context `stateful`: the LSTM state runs on through the whole piece, one step of work per step.
-
-    Every reader holds `features` (batch, dense_units), which predict the step after the last one read.
-    A history of one row shared by the batch's pieces is read once and its state copied, so a long
-    primer costs the same for one piece as for 256.
-    """
-
-    def __init__(self, model: MusicLSTM, history: torch.Tensor, batch: int):
-        self.model = model
-        features, state = model(history)
-        self.features = copies(features, batch)
-        self.state = tuple((copies(hidden, batch, 1), copies(cell, batch, 1)) for hidden, cell in state)
-
-    def read(self, frame: torch.Tensor) -> None:
-        """Take the next step (batch, 88)."""
-        self.features, self.state = self.model(frame[:, None], self.state)
-
-    def select(self, rows: torch.Tensor) -> None:
-        """Go on with these rows of the batch (a resampling may repeat some and drop others)."""
-        self.features = self.features[rows]
-        self.state = tuple((hidden[:, rows], cell[:, rows]) for hidden, cell in self.state)
-
-
-class RereadingReader:
-    """Context `window` as the seed computes it: the last `window` steps re-read from a zero state every step."""
-
-    def __init__(self, model: MusicLSTM, history: torch.Tensor, batch: int):
-        self.model, self.window = model, model.config.window
-        self.history = copies(history[:, -self.window :], batch)
-        self.features, _ = model(self.history)
-
-    def read(self, frame: torch.Tensor) -> None:
-        self.history = torch.cat([self.history[:, 1:], frame[:, None]], dim=1)
-        self.features, _ = self.model(self.history)
-
-    def select(self, rows: torch.Tensor) -> None:
-        self.features, self.history = self.features[rows], self.history[rows]
-
-
-class LaneReader:
-    """Context `window` for one piece: the same predictions as re-reading, by `window` lanes of state.
-
-    Re-reading is `window` sequential LSTM steps per step, at batch 1 bound by reading the weights
-    `window` times. Here `window` copies of the state ("lanes") run side by side instead, restarted
-    from zero in turn, one per step: after every step exactly one lane has read the last `window`
-    steps from zero, and its output is the window's prediction. Measured 1.4-2.0x faster than
-    re-reading for one piece (median 1.8x), 1.1-1.3x for two and slower for four (README), so only one
-    piece uses it.
-    """
-
-    def __init__(self, model: MusicLSTM, history: torch.Tensor, batch: int):
-        self.model, self.window = model, model.config.window
-        units = model.config.lstm_units
-        history = copies(history[:, -self.window :], batch)
-        lanes = batch * self.window  # lane j of piece b is row b * window + j
-        self.state = tuple((torch.zeros(1, lanes, units), torch.zeros(1, lanes, units)) for _ in range(2))
-        self.steps_read = 0
-        for frame in history.unbind(dim=1):
-            self.read(frame)
-
-    def read(self, frame: torch.Tensor) -> None:
-        restarting = self.steps_read % self.window
-        for hidden, cell in self.state:
-            hidden[:, restarting :: self.window] = 0
-            cell[:, restarting :: self.window] = 0
-        top, self.state = self.model.recur(frame.repeat_interleave(self.window, dim=0)[:, None], self.state)
-        self.steps_read += 1
-        full = self.steps_read % self.window  # the lane that has now read exactly `window` steps
-        self.features = self.model.features(top.view(len(frame), self.window, -1)[:, full])
-
-    def select(self, rows: torch.Tensor) -> None:
-        lanes = (rows[:, None] * self.window + torch.arange(self.window)).flatten()
-        self.features = self.features[rows]
-        self.state = tuple((hidden[:, lanes], cell[:, lanes]) for hidden, cell in self.state)
-
-
-def open_reader(model: MusicLSTM, history: torch.Tensor, context: str, batch: int):
-    """A reader of `history` (batch or 1 shared row, steps, 88) for `batch` pieces in a context: the one
-    reader interface, `features`, `read` and `select`."""
-    if context == "stateful":
-        return StatefulReader(model, history, batch)
-    return (LaneReader if batch == 1 else RereadingReader)(model, history, batch)
-
-
 def piece_keys(primers: np.ndarray, settings: GenerationSettings) -> list[str]:
     """Each piece's key: the one asked for, or for `auto` the root whose scale best fits the piece's primer.
 
@@ -301,9 +212,8 @@ def compose_rolls(
     generator = torch.Generator().manual_seed(settings.seed)
     rules = draw_rules(settings, keys or piece_keys(primers, settings))
     rows = primers[None] if primers.ndim == 2 else primers  # one shared primer is read once
-    history = torch.from_numpy(with_lead_in(rows.astype(np.float32), model.config.window))
     with cpu_autocast(settings.precision):  # bf16 is refused here, before composing, where oneDNN lacks it
-        reader = open_reader(model, history, context, batch)
+        reader = open_reader(model, rows, context, batch)
         steps = torch.empty(batch, settings.length, N_KEYS, dtype=torch.bool)
         for step in tqdm(range(settings.length), desc="composing", unit="step", disable=not progress):
             steps[:, step] = model.head.draw(reader.features, rules, generator)

@@ -37,7 +37,6 @@ from musiclstm.config import (
     MusicLSTMError,
     check_whole_number,
 )
-from musiclstm.dataset import with_lead_in
 from musiclstm.generation import (
     Composer,
     Composition,
@@ -45,12 +44,12 @@ from musiclstm.generation import (
     draw_rules,
     for_model,
     open_composer,
-    open_reader,
     piece_keys,
     settings_record,
     with_novelty,
 )
 from musiclstm.model import MusicLSTM
+from musiclstm.reading import open_reader
 from musiclstm.roll import load_midi, midi_to_roll, top_line
 
 log = logging.getLogger(__name__)
@@ -112,8 +111,7 @@ def harmonize_rolls(
     forced, below = melody_limits(line)
     rules = draw_rules(settings, keys)
     allowed = rules.allowed.repeat_interleave(lookahead, dim=0) if rules.allowed is not None else None
-    silence = torch.from_numpy(with_lead_in(np.zeros((1, 0, N_KEYS), np.float32), model.config.window))
-    reader = open_reader(model, silence, context, batch)
+    reader = open_reader(model, np.zeros((1, 0, N_KEYS), bool), context, batch)
     frames, parents = [], []  # each step's frames (batch, 88), and the rows it went on from (None: the same)
     first_rows = torch.arange(versions)[:, None] * lookahead
     for step in tqdm(range(steps), desc="harmonizing", unit="step", disable=not progress):
