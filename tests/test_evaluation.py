@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pytest
@@ -12,10 +11,9 @@ import torch
 from musiclstm import MusicLSTMError
 from musiclstm import model as model_module
 from musiclstm.config import MODEL_PRESETS
-from musiclstm.evaluation import evaluate_model, piece_features, primer_steps, read_generated, score_piece
+from musiclstm.evaluation import evaluate_model, piece_features, score_piece
 from musiclstm.metrics import bernoulli_nll
 from musiclstm.model import MusicLSTM
-from musiclstm.render import write_midi
 
 SMALL = MODEL_PRESETS["small"]
 
@@ -102,51 +100,3 @@ def test_a_piece_read_in_chunks_scores_as_if_read_in_one_call(trained_like_model
     np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-5)
     np.testing.assert_array_equal(chunked[1], whole[1])
     assert chunked[2] == pytest.approx(whole[2], rel=1e-5)
-
-
-def write_piece(folder, name: str, sidecar: str | None, steps: int = 8):
-    """A generated piece of `steps` steps holding middle C, with the JSON text given beside it (none where None)."""
-    roll = np.zeros((steps, 88), dtype=bool)
-    roll[:, 60 - 21] = True
-    path = write_midi(roll, folder / f"{name}.mid", 4)
-    if sidecar is not None:
-        (folder / f"{name}.json").write_text(sidecar)
-    return path
-
-
-@pytest.mark.parametrize(
-    ("sidecar", "expected"),
-    [(None, 0), ('{"made_by": "another program"}', 0), ('{"primer_steps": 0}', 0), ('{"primer_steps": 8}', 8)],
-)
-def test_primer_steps_is_the_jsons_or_none_for_music_from_elsewhere(tmp_path, sidecar, expected):
-    assert primer_steps(write_piece(tmp_path, "piece_1", sidecar), 8) == expected
-
-
-@pytest.mark.parametrize(
-    ("sidecar", "reason"),
-    [
-        ('{"primer_steps": 9}', "gives primer_steps 9, not a whole number from 0 to 8"),
-        ('{"primer_steps": true}', "gives primer_steps True, not a whole number"),
-        ('{"primer_steps": 4.0}', "gives primer_steps 4.0, not a whole number"),
-        ('{"primer_steps": 100000000000000000000}', "gives primer_steps 100000000000000000000, not a whole number"),
-        ('{"primer_steps": null}', "gives primer_steps None, not a whole number"),
-        ('{"primer_steps": 4', r"is unreadable \(Expecting"),
-        ('"primer_steps"', "is a JSON str, not an object"),
-    ],
-)
-def test_a_json_that_cannot_say_where_the_primer_ends_is_refused_by_name(tmp_path, sidecar, reason):
-    path = write_piece(tmp_path, "piece_1", sidecar)
-    with pytest.raises(MusicLSTMError, match="^" + re.escape(f"{path}: its piece_1.json ") + reason):
-        primer_steps(path, 8)
-
-
-def test_read_generated_judges_what_follows_the_primer_and_skips_a_piece_with_nothing_after_it(tmp_path, caplog):
-    write_piece(tmp_path, "piece_1", '{"primer_steps": 3}')
-    write_piece(tmp_path, "piece_2", '{"primer_steps": 8}')
-    rolls, _, skipped = read_generated(tmp_path, 4)
-    assert {name: len(roll) for name, roll in rolls.items()} == {"piece_1.mid": 5}
-    assert skipped == [{"name": "piece_2.mid", "reason": "no steps after its 8-step primer to judge"}]
-    assert f"skipped {tmp_path / 'piece_2.mid'}: no steps after its 8-step primer" in caplog.text
-    (tmp_path / "piece_1.json").write_text('{"primer_steps": 8}')
-    with pytest.raises(MusicLSTMError, match="nothing to judge, no .mid file with steps of its own to read"):
-        read_generated(tmp_path, 4)

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from musiclstm.config import BEATS_PER_BAR, VERSION, MusicLSTMError, check_seed, check_whole_number
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_json_atomically
+from musiclstm.judging import held_out_pieces
 from musiclstm.ratings import QUESTIONS, RatingsStore
 from musiclstm.render import SAMPLE_RATE_HZ, render_audio, write_midi, write_pcm
 
@@ -50,7 +51,6 @@ TAIL_SECONDS = 1.5  # after the last bar: the final chord's release, faded out
 FADE_SECONDS = 0.5
 TARGET_RMS = 0.1  # -20 dBFS, lowered for every clip alike if one would clip
 MAX_PIECES, MAX_BARS = 500, 64
-HELD_OUT_SPLITS = ("test", "valid")  # where real passages come from, in this order
 
 logger = logging.getLogger(__name__)
 
@@ -127,11 +127,11 @@ def read_answer_key(study: Study) -> dict[str, dict]:
 def real_passages(corpus: Corpus, count: int, steps: int, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     """`count` passages of `steps` steps from held-out pieces, each starting on a bar line.
 
-    One passage per piece while the pieces last (test split first, then valid), then a second from each
+    One passage per held-out piece (`judging.held_out_pieces`) while they last, then a second from each
     piece long enough, and so on; passages of one piece never overlap.
     """
     bar = BEATS_PER_BAR * corpus.steps_per_beat
-    pieces = [piece for split in HELD_OUT_SPLITS for piece in corpus.split(split) if piece.frames >= steps]
+    pieces = [piece for piece in held_out_pieces(corpus) if piece.frames >= steps]
     starts_of_piece = []
     for piece in pieces:
         starts: list[int] = []

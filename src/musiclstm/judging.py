@@ -1,0 +1,233 @@
+"""Judge generated music against real held-out music: statistics, a two-sample test and novelty.
+
+A folder of generated pieces is read as MIDI on the corpus's grid, each with the JSON sidecar `save_pieces`
+writes beside it (its `primer_steps` says where the model's own music starts, and its `settings` what
+made it); the primer is left out, so what is judged is what the model made. The pieces are set beside
+the corpus's real pieces of a split: `metrics.music_statistics` on both sides, the pitch-class KL from
+the train split, `two_sample` (can a classifier tell 4-bar passages apart?) and `novelty` (how much of
+each piece the training pieces hold). `held_out_pieces` is what every part of the package means by
+held-out music. Scoring a model's predictions is `evaluation`'s job, not this module's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from musiclstm.config import BEATS_PER_BAR, KEY_NAMES, MusicLSTMError
+from musiclstm.corpus import Corpus, Piece
+from musiclstm.files import write_atomically
+from musiclstm.metrics import DENSITY_BINS, kl_divergence, music_statistics, pitch_class_counts
+from musiclstm.novelty import novelty_report
+from musiclstm.roll import midi_to_roll
+from musiclstm.two_sample import two_sample_test
+
+log = logging.getLogger(__name__)
+
+
+def held_out_pieces(corpus: Corpus) -> list[Piece]:
+    """The corpus's held-out pieces: its test split, else (a corpus without one) its valid split; may be empty."""
+    return corpus.split("test") or corpus.split("valid")
+
+
+def read_generated(folder: str | Path, steps_per_beat: int) -> tuple[dict[str, np.ndarray], dict | None, list[dict]]:
+    """The rolls of every readable MIDI file in a folder (not recursive) by file name, read on the corpus's grid,
+    with the primer left out where the piece's JSON gives its length (what is judged is what the model made); the
+    generation settings their JSON files record when they all share them (else None); and the files
+    skipped, each with its reason, as `data` skips them.
+
+    A piece is skipped, with a warning naming the file, when its MIDI file is unreadable, when its JSON is there
+    but does not say where the primer ends (`primer_steps`), or when nothing is left after the primer.
+
+    Raises:
+        MusicLSTMError: the folder holds no .mid file, or none with steps left to judge.
+    """
+    paths = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in (".mid", ".midi"))
+    if not paths:
+        raise MusicLSTMError(f"{folder}: no .mid files to judge")
+    rolls, read, skipped = {}, [], []
+    for path in paths:
+        try:
+            roll = midi_to_roll(path, steps_per_beat).roll
+            rolls[path.name] = continuation(roll, path)
+            read.append(path)
+        except MusicLSTMError as error:
+            reason = str(error).removeprefix(f"{path}: ")
+            log.warning("skipped %s: %s", path, reason)
+            skipped.append({"name": path.name, "reason": reason})
+    if not rolls:
+        reasons = "; ".join(f"{entry['name']}: {entry['reason']}" for entry in skipped[:5])
+        raise MusicLSTMError(f"{folder}: nothing to judge, no .mid file with steps of its own to read ({reasons})")
+    return rolls, shared_settings(read), skipped
+
+
+def continuation(roll: np.ndarray, midi_path: Path) -> np.ndarray:
+    """The steps of a generated piece after its primer, which the JSON beside it gives (none without one).
+
+    Raises:
+        MusicLSTMError: the JSON cannot say where the primer ends, or nothing follows the primer.
+    """
+    steps = primer_steps(midi_path, len(roll))
+    if steps == len(roll):
+        what = f"after its {steps}-step primer" if steps else "in it"
+        raise MusicLSTMError(f"{midi_path}: no steps {what} to judge")
+    return roll[steps:]
+
+
+def primer_steps(midi_path: Path, n_steps: int) -> int:
+    """How many of a generated piece's `n_steps` steps are its primer, from the JSON `save_pieces` wrote beside it.
+
+    A piece without a JSON, or whose JSON records no `primer_steps`, has none: music from elsewhere is judged whole.
+    A JSON that is there but unreadable, not an object, or whose `primer_steps` is not a whole number from 0 to
+    `n_steps` is refused: judging the piece whole would count a primer (real music, often) as the model's.
+
+    Raises:
+        MusicLSTMError: the JSON is there but does not say where the primer ends; the message names the JSON.
+    """
+    sidecar = midi_path.with_suffix(".json")
+    if not sidecar.exists():
+        return 0
+    try:
+        recorded = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise MusicLSTMError(f"{midi_path}: its {sidecar.name} is unreadable ({err})") from err
+    if not isinstance(recorded, dict):
+        raise MusicLSTMError(f"{midi_path}: its {sidecar.name} is a JSON {type(recorded).__name__}, not an object")
+    steps = recorded.get("primer_steps", 0)
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps <= n_steps:
+        raise MusicLSTMError(
+            f"{midi_path}: its {sidecar.name} gives primer_steps {steps!r}, not a whole number from 0 to {n_steps} "
+            "(the piece's steps), so where the model's music starts is unknown"
+        )
+    return steps
+
+
+def shared_settings(midi_paths: list[Path]) -> dict | None:
+    """The generation settings in the JSON beside each piece, when every piece has one and all agree but the seed."""
+    found = []
+    for path in midi_paths:
+        try:
+            settings = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))["settings"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(settings, dict):
+            return None
+        found.append({name: value for name, value in settings.items() if name != "seed"})
+    return found[0] if all(settings == found[0] for settings in found) else None
+
+
+def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
+    """Judge generated pieces against the real pieces of a split, and against the seed's own targets."""
+    pieces, settings, skipped = read_generated(folder, corpus.steps_per_beat)
+    generated = list(pieces.values())
+    real = [piece.roll for piece in corpus.split(split)]
+    train = corpus.split("train")
+    train_counts = pitch_class_counts(np.concatenate([piece.roll for piece in train]))
+    result = {
+        "generated": music_statistics(generated, corpus.steps_per_beat),
+        "real": music_statistics(real, corpus.steps_per_beat),
+    }
+    for side, rolls in (("generated", generated), ("real", real)):
+        result[side]["pitch_class_kl_from_train"] = kl_divergence(
+            pitch_class_counts(np.concatenate(rolls)), train_counts
+        )
+    if settings is not None:
+        result["settings"] = settings
+    result["skipped"] = skipped
+    result["two_sample"] = two_sample_test(real, generated, corpus.steps_per_beat)
+    result["two_sample_accuracy"] = result["two_sample"]["accuracy"]
+    bar = BEATS_PER_BAR * corpus.steps_per_beat
+    result["novelty"] = novelty_report(pieces, [piece.roll for piece in train], [piece.name for piece in train], bar)
+    density = result["generated"]["note_density"]
+    result["seed_targets"] = {"note_density_2_to_4": {"value": density, "passed": 2.0 <= density <= 4.0}}
+    return result
+
+
+def plot_comparison(generated: dict | None, folder: Path) -> list[str]:
+    """Draw the pitch-class histograms and densities of generated beside real music; return the files."""
+    if generated is None:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    figure, (classes, density) = plt.subplots(1, 2, figsize=(12, 4))
+    width = 0.4
+    for offset, side in ((-width / 2, "real"), (width / 2, "generated")):
+        classes.bar(np.arange(12) + offset, generated[side]["pitch_class_histogram"], width, label=side)
+    classes.set(xticks=range(12), xticklabels=KEY_NAMES, title="Pitch classes", ylabel="share of notes")
+    classes.legend()
+    bins = np.arange(DENSITY_BINS)
+    for offset, side in ((-width / 2, "real"), (width / 2, "generated")):
+        mean = generated[side]["note_density"]
+        density.bar(
+            bins + offset, generated[side]["notes_per_step_histogram"], width, label=f"{side} (mean {mean:.2f})"
+        )
+    density.axvspan(2, 4, color="tab:green", alpha=0.15, label="seed's target for the mean, 2-4")
+    labels = [str(count) for count in bins[:-1]] + [f"{bins[-1]}+"]
+    density.set(
+        xticks=bins, xticklabels=labels, title="Notes per step", xlabel="sounding keys", ylabel="share of steps"
+    )
+    density.legend()
+    figure.tight_layout()
+    path = folder / "generated_vs_real.png"
+    write_atomically(path, lambda file: figure.savefig(file, format="png", dpi=100))
+    plt.close(figure)
+    return [str(path)]
+
+
+def format_two_sample(test: dict) -> str:
+    """One line: how well a classifier tells generated 4-bar passages from real ones, and by what."""
+    if test["accuracy"] is None:
+        return f"  two-sample test: not run ({test['reason']})"
+    telling = ", ".join(
+        f"{entry['feature']} {entry['generated']:.2f} vs {entry['real']:.2f}" for entry in test["features"][:3]
+    )
+    return (
+        f"  two-sample test: a classifier tells generated from real {test['passage_bars']}-bar passages with balanced "
+        f"accuracy {test['accuracy']:.2f} (0.5: indistinguishable; {test['folds']} folds, "
+        f"{test['passages']['generated']} generated and {test['passages']['real']} real passages); "
+        f"most telling, generated vs real: {telling}"
+    )
+
+
+def format_novelty(novelty: dict) -> str:
+    """One line: how much of the generated pieces the training pieces hold too."""
+    longest = max(novelty["pieces"].items(), key=lambda item: item[1]["longest_shared_steps"])
+    name, entry = longest
+    where = f" ({name} at step {entry['at_step']} after its primer, {entry['source']} at step {entry['source_step']})"
+    return (
+        f"  novelty: the longest passage found in a training piece is {entry['longest_shared_bars']:g} bars"
+        + (where if entry["source"] else "")
+        + f"; {novelty['mean_copied_bar_share']:.1%} of bars occur in training pieces; "
+        f"{novelty['pieces_copying_4_bars_or_more']} of {len(novelty['pieces'])} pieces copy 4 bars or more "
+        f"(transposition-invariant, primers left out; {novelty['seconds']:.2f} s for "
+        f"{novelty['training_steps']:,} training steps)"
+    )
+
+
+def format_music(generated: dict) -> list[str]:
+    """The lines of a judged folder for the terminal: generated beside real, the two-sample test, novelty, skips."""
+    lines = [f"  {'music':<24} {'density':>8} {'polyphony':>10} {'in key':>8} {'empty':>7} {'repeats':>8} {'KL':>6}"]
+    for side in ("generated", "real"):
+        row = generated[side]
+        in_key = f"{row['in_key_rate']:.2f}" if row["in_key_rate"] is not None else "-"
+        lines.append(
+            f"  {side:<24} {row['note_density']:>8.2f} {row['polyphony']:>10.2f} {in_key:>8} "
+            f"{row['empty_step_rate']:>7.2f} {row['repeated_window_rate']:>8.2f} "
+            f"{row['pitch_class_kl_from_train']:>6.3f}"
+        )
+    target = generated["seed_targets"]["note_density_2_to_4"]
+    lines.append(format_two_sample(generated["two_sample"]))
+    lines.append(format_novelty(generated["novelty"]))
+    lines += [f"  skipped {entry['name']}: {entry['reason']}" for entry in generated.get("skipped", [])]
+    lines.append(
+        f"  seed's target, 2-4 notes per step: {'passed' if target['passed'] else 'FAILED'} "
+        f"({target['value']:.2f}); KL: pitch classes against the train split, nats"
+    )
+    return lines
