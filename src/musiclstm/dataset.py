@@ -14,7 +14,9 @@ silence (its lead-in, `with_lead_in`), so a target is never predicted from less 
   once per piece instead of once per chunk, as the `stateful` context scores.
 Examples are cut from the bit-packed, memory-mapped rolls when asked for, so memory holds 11 bytes
 per frame instead of the seed's window x 88 x 4 bytes per example. Transposition (-5..+6 semitones)
-is drawn per example, among the shifts that keep every note of that example on the keyboard.
+is drawn per example, among the shifts that keep every note of that example on the keyboard. Inputs
+are the rows `reading.encode` makes of an example's frames for the model's `inputs` (width 88 for the
+keys alone), after the transposition; targets are the keys (88).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from musiclstm.config import DEFAULT_CHUNK, DEFAULT_WINDOW, N_KEYS, TRANSPOSE_RANGE, MusicLSTMError
 from musiclstm.corpus import Corpus, Piece, unpack_roll
-from musiclstm.reading import with_lead_in
+from musiclstm.reading import DEFAULT_INPUTS, encode, with_lead_in
 
 
 def shift_keys(block: np.ndarray, semitones: int) -> np.ndarray:
@@ -86,13 +88,19 @@ def split_pieces(corpus: Corpus, split: str, window: int, chunk: int = 1) -> lis
 class WindowDataset(Dataset):
     """Examples of one corpus split: `window` frames of left context and the frame that follows.
 
-    Items are `(inputs, target)` float32 tensors of shape (window, 88) and (88,).
+    Items are `(inputs, target)` float32 tensors of shape (window, input width) and (88,).
     """
 
-    def __init__(self, corpus: Corpus, split: str, window: int = DEFAULT_WINDOW, transpose: bool = False):
+    def __init__(
+        self,
+        corpus: Corpus,
+        split: str,
+        window: int = DEFAULT_WINDOW,
+        transpose: bool = False,
+        inputs: tuple[str, ...] = DEFAULT_INPUTS,
+    ):
         self.pieces = split_pieces(corpus, split, window)
-        self.window = window
-        self.transpose = transpose
+        self.window, self.transpose, self.inputs = window, transpose, inputs
         frames = np.array([piece.frames for piece in self.pieces])
         self.starts = np.concatenate([[0], np.cumsum(frames)])  # example index where each piece begins
 
@@ -115,14 +123,14 @@ class WindowDataset(Dataset):
         block = self.example(index)
         if self.transpose:
             block = random_transposition(block)
-        tensor = torch.from_numpy(block.astype(np.float32))
-        return tensor[:-1], tensor[-1]
+        frame = self.locate(index)[1]
+        return encode(block[:-1], frame - self.window, self.inputs), torch.from_numpy(block[-1].astype(np.float32))
 
 
 class ChunkDataset(Dataset):
     """Chunks of a corpus split for objective `all`: every frame a target once, after >= `window` frames.
 
-    Items are `(inputs, targets, mask)`: float32 (window + chunk - 1, 88), float32 (chunk, 88) and
+    Items are `(inputs, targets, mask)`: float32 (window + chunk - 1, input width), float32 (chunk, 88) and
     bool (chunk,). The model's outputs at input positions window - 1 onwards predict `targets`;
     `mask` is False for the padding after a piece's last frame.
     """
@@ -134,9 +142,10 @@ class ChunkDataset(Dataset):
         window: int = DEFAULT_WINDOW,
         chunk: int = DEFAULT_CHUNK,
         transpose: bool = False,
+        inputs: tuple[str, ...] = DEFAULT_INPUTS,
     ):
         self.pieces = split_pieces(corpus, split, window, chunk)
-        self.window, self.chunk, self.transpose = window, chunk, transpose
+        self.window, self.chunk, self.transpose, self.inputs = window, chunk, transpose, inputs
         self.items = [
             (number, start) for number, piece in enumerate(self.pieces) for start in range(0, piece.frames, chunk)
         ]
@@ -150,9 +159,9 @@ class ChunkDataset(Dataset):
         block = read_frames(piece, start - self.window, start + self.chunk)  # (window + chunk, 88)
         if self.transpose:
             block = random_transposition(block)
-        tensor = torch.from_numpy(block.astype(np.float32))
         mask = torch.arange(start, start + self.chunk) < piece.frames
-        return tensor[:-1], tensor[self.window :], mask
+        targets = torch.from_numpy(block[self.window :].astype(np.float32))
+        return encode(block[:-1], start - self.window, self.inputs), targets, mask
 
 
 class PieceStreams(IterableDataset):
@@ -162,7 +171,7 @@ class PieceStreams(IterableDataset):
     so little is padding. A group's first batch is its pieces' lead-in and first `chunk` frames, like a
     `ChunkDataset` item; every later batch holds the next `chunk` frames only, read from the state the
     previous batch left. Items are `(inputs, targets, mask, first)`: float32 (batch, window + chunk - 1
-    or chunk, 88), float32 (batch, chunk, 88), bool (batch, chunk), and a bool that is True on a
+    or chunk, input width), float32 (batch, chunk, 88), bool (batch, chunk), and a bool that is True on a
     group's first chunk, where the state starts from zero. The model's last `chunk` outputs predict
     `targets`. Training streams are reshuffled every epoch by `seed` and the epoch (and transposed,
     per piece, as `random_transposition` draws); under DDP each process takes its share of the
@@ -181,10 +190,11 @@ class PieceStreams(IterableDataset):
         transpose: bool = False,
         shuffle: bool = False,
         seed: int = 0,
+        inputs: tuple[str, ...] = DEFAULT_INPUTS,
     ):
         self.pieces = split_pieces(corpus, split, window, chunk)
         self.window, self.chunk, self.batch_size = window, chunk, batch_size
-        self.transpose, self.shuffle, self.seed = transpose, shuffle, seed
+        self.transpose, self.shuffle, self.seed, self.inputs = transpose, shuffle, seed, inputs
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -229,6 +239,7 @@ class PieceStreams(IterableDataset):
             if self.transpose:
                 blocks = [random_transposition(block) for block in blocks]
             frames = torch.from_numpy(np.stack(blocks).astype(np.float32))  # (group, window + frames_read, 88)
+            rows = encode(frames, -self.window, self.inputs)  # (group, window + frames_read, input width)
             known = torch.stack([torch.arange(frames_read) < piece.frames for piece in pieces])
             for start in range(0, frames_read, self.chunk):
                 if batches == 0:
@@ -237,7 +248,7 @@ class PieceStreams(IterableDataset):
                 first_input = 0 if start == 0 else self.window + start - 1
                 targets = slice(self.window + start, self.window + start + self.chunk)
                 yield (
-                    frames[:, first_input : targets.stop - 1],
+                    rows[:, first_input : targets.stop - 1],
                     frames[:, targets],
                     known[:, start : start + self.chunk],
                     start == 0,

@@ -1,6 +1,7 @@
 """The seed's network in plain PyTorch: LSTM -> LSTM -> Dense ReLU -> Dropout, then an output head.
 
-`MusicLSTM` reads rolls (batch, steps, 88) and gives, after each step, features (batch, steps,
+`MusicLSTM` reads encoded rolls (batch, steps, input_width), the rows `reading.encode` makes from a
+roll (today its 88 keys), and gives, after each step, features (batch, steps,
 dense_units) from which its head (`heads`) predicts the next step: probabilities for scoring,
 notes for composing, the loss for training. With the specification's `IndependentHead`, the
 whole is LSTM 512 -> LSTM 512 -> Dense 256 ReLU -> Dropout 0.4 -> Dense 88. Its folder on disk is
@@ -20,6 +21,7 @@ from torch.func import functional_call
 
 from musiclstm.config import N_KEYS, ModelConfig, MusicLSTMError
 from musiclstm.heads import make_head
+from musiclstm.reading import input_width
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +123,7 @@ class MusicLSTM(nn.Module):
     def __init__(self, config: ModelConfig, pos_weight: float = 1.0):
         super().__init__()
         self.config = config
-        self.lstm1 = nn.LSTM(N_KEYS, config.lstm_units, batch_first=True)
+        self.lstm1 = nn.LSTM(input_width(config), config.lstm_units, batch_first=True)
         self.lstm2 = nn.LSTM(config.lstm_units, config.lstm_units, batch_first=True)
         self.dense = nn.Linear(config.lstm_units, config.dense_units)
         self.head = make_head(config, pos_weight)
@@ -184,7 +186,7 @@ class MusicLSTM(nn.Module):
 def keras_parameter_count(config: ModelConfig) -> int:
     """Parameters of the same network in Keras, which has one bias per LSTM gate where PyTorch has two."""
     units, dense = config.lstm_units, config.dense_units
-    lstm1 = 4 * (units * (N_KEYS + units) + units)
+    lstm1 = 4 * (units * (input_width(config) + units) + units)
     lstm2 = 4 * (units * (units + units) + units)
     return lstm1 + lstm2 + (units * dense + dense) + (dense * N_KEYS + N_KEYS)
 

@@ -18,19 +18,20 @@ imports Lightning or reads a file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from musiclstm.config import N_KEYS, ModelConfig, MusicLSTMError
+from musiclstm.config import CONTEXTS, N_KEYS, ModelConfig, MusicLSTMError, check_one_of
 
 if TYPE_CHECKING:
     from musiclstm.model import MusicLSTM
 
 WINDOWS_PER_BATCH = 256  # windows scored per forward pass in context `window`
+DEFAULT_INPUTS = ModelConfig().inputs  # the 88 keys alone, what every model read before inputs were named
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,14 @@ def input_width(config: ModelConfig) -> int:
     return sum(input_feature(name).width for name in config.inputs)
 
 
-def encode(frames: np.ndarray | torch.Tensor, start: int, config: ModelConfig) -> torch.Tensor:
+def encode(frames: np.ndarray | torch.Tensor, start: int, inputs: tuple[str, ...] = DEFAULT_INPUTS) -> torch.Tensor:
     """The rows the network reads for frames (..., steps, 88) whose first step is at position `start`.
 
-    Returns float32 (..., steps, input_width(config)): the config's inputs side by side, in its order.
+    Returns float32 (..., steps, width): the `inputs` named (a model's `config.inputs`) side by side, in order.
     """
     keys = torch.as_tensor(frames).to(torch.float32)
     positions = torch.arange(start, start + keys.shape[-2])
-    columns = [input_feature(name).columns(keys, positions) for name in config.inputs]
+    columns = [input_feature(name).columns(keys, positions) for name in inputs]
     return columns[0] if len(columns) == 1 else torch.cat(columns, dim=-1)
 
 
@@ -87,7 +88,7 @@ def with_lead_in(frames: np.ndarray, silent_steps: int) -> np.ndarray:
 def read_with_lead_in(primer: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.Tensor:
     """A primer's frames (..., steps, 88) encoded after its lead-in: (..., window + steps, input_width)."""
     window = config.window
-    return encode(with_lead_in(np.asarray(primer, dtype=np.float32), window), -window, config)
+    return encode(with_lead_in(np.asarray(primer, dtype=np.float32), window), -window, config.inputs)
 
 
 def copies(tensor: torch.Tensor, batch: int, dim: int = 0) -> torch.Tensor:
@@ -112,7 +113,7 @@ class StatefulReader:
 
     def read(self, frame: torch.Tensor) -> None:
         """Take the next step's frames (batch, 88)."""
-        row = encode(frame[:, None], self.position, self.model.config)  # (batch, 1, input_width)
+        row = encode(frame[:, None], self.position, self.model.config.inputs)  # (batch, 1, input_width)
         self.features, self.state = self.model(row, self.state)
         self.position += 1
 
@@ -152,7 +153,7 @@ class WindowReader:
 
     def read(self, frame: torch.Tensor) -> None:
         """Take the next step's frames (batch, 88)."""
-        row = encode(frame, self.position, self.model.config)  # (batch, input_width)
+        row = encode(frame, self.position, self.model.config.inputs)  # (batch, input_width)
         self.position += 1
         if self.lanes:
             self.read_lanes(row)
@@ -187,3 +188,29 @@ def open_reader(
     """A reader of `primer` (batch or 1 shared row, steps, 88), read after its lead-in, for `batch`
     pieces in a context: `features`, `read(frame)` and `select(rows)`."""
     return (StatefulReader if context == "stateful" else WindowReader)(model, primer, batch)
+
+
+@torch.inference_mode()
+def piece_features(model: MusicLSTM, roll: np.ndarray, context: str) -> Iterator[torch.Tensor]:
+    """The features that predict every frame of a piece (steps, 88), each from the frames before it, in order.
+
+    Yields them a chunk of frames at a time, (frames in the chunk, dense_units), so that scoring a
+    long piece holds one chunk's features, never the whole piece's. Context `stateful` reads the piece
+    once, its state carried through; `window` reads each frame's last `window` frames from zero.
+    """
+    check_one_of("context", context, CONTEXTS)
+    window, frames = model.config.window, len(roll)
+    padded = read_with_lead_in(roll, model.config)  # (window + frames, input_width)
+    if context == "stateful":
+        state, lead_in = None, window - 1  # the features after the lead-in's steps but its last predict nothing
+        for chunk in model.chunks(padded[None, : window + frames - 1]):
+            features, state = model(chunk, state, every_step=True)
+            if len(features[0]) > lead_in:
+                yield features[0, lead_in:]
+            lead_in = max(0, lead_in - len(features[0]))
+        return
+    windows = padded.unfold(0, window, 1)[:frames].transpose(
+        1, 2
+    )  # (frames, window, width): frame t sees t-window..t-1
+    for batch in windows.split(WINDOWS_PER_BATCH):
+        yield model(batch)[0]

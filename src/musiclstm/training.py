@@ -221,7 +221,7 @@ def make_dataset(corpus, split: str, model_config: ModelConfig, train_config: Tr
     """The examples of a split for the run's objective; only training examples are transposed."""
     transpose = train_config.transpose and split == "train"
     if train_config.objective == "last":
-        return WindowDataset(corpus, split, model_config.window, transpose)
+        return WindowDataset(corpus, split, model_config.window, transpose, model_config.inputs)
     if train_config.objective == "stateful":
         return PieceStreams(
             corpus,
@@ -232,8 +232,9 @@ def make_dataset(corpus, split: str, model_config: ModelConfig, train_config: Tr
             transpose=transpose,
             shuffle=split == "train",
             seed=train_config.seed,
+            inputs=model_config.inputs,
         )
-    return ChunkDataset(corpus, split, model_config.window, train_config.chunk, transpose)
+    return ChunkDataset(corpus, split, model_config.window, train_config.chunk, transpose, model_config.inputs)
 
 
 def make_loader(dataset, train_config: TrainConfig, shuffle: bool) -> DataLoader:
