@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from musiclstm.config import ModelConfig
+from musiclstm import reading
+from musiclstm.config import ModelConfig, MusicLSTMError
 from musiclstm.model import MusicLSTM
 from musiclstm.reading import WindowReader, open_reader, with_lead_in
 
@@ -59,3 +62,59 @@ def test_a_reader_resampled_goes_on_as_if_its_chosen_rows_had_been_read_alone(co
         reader.read(frames[rows, 16])
         alone = open_reader(model, frames[rows, :17], context, batch)
     assert torch.allclose(reader.features, alone.features, atol=1e-5)
+
+
+def parity(keys: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """A toy input: 1 on odd steps, from each step's absolute position (the lead-in's are negative)."""
+    return (positions % 2).float()[:, None].expand(*keys.shape[:-1], 1)
+
+
+@pytest.fixture
+def with_parity(monkeypatch):
+    """The step's parity added as an input in the one place inputs are defined: the encoder's registry."""
+    monkeypatch.setitem(reading.INPUT_FEATURES, "parity", reading.InputFeature(1, parity))
+    return ("keys", "parity")
+
+
+def test_the_encoder_puts_the_inputs_side_by_side_at_their_absolute_positions(with_parity):
+    frames = np.zeros((2, 4, 88), dtype=bool)
+    frames[:, :, 60] = True
+    rows = reading.encode(frames, -3, with_parity)
+    assert rows.shape == (2, 4, 89) and rows.dtype == torch.float32
+    assert rows[0, :, 60].tolist() == [1, 1, 1, 1] and rows[1, :, 88].tolist() == [1, 0, 1, 0]  # steps -3..0
+
+
+def test_an_input_added_to_the_encoder_alone_is_trained_scored_and_composed_with(with_parity, tmp_path):
+    from conftest import TICKS_PER_BEAT, write_midi
+
+    from musiclstm import MODEL_PRESETS, CorpusConfig, TrainConfig, build_corpus, generate, load_corpus, train
+    from musiclstm.evaluation import evaluate_model
+    from musiclstm.run import load_model
+
+    for number in range(4):
+        notes = [(60 + (i + number) % 7, i * TICKS_PER_BEAT, (i + 1) * TICKS_PER_BEAT) for i in range(24)]
+        write_midi(tmp_path / "midi" / f"{number}.mid", notes)
+    build_corpus(CorpusConfig(str(tmp_path / "midi"), split_fractions=(0.5, 0.25, 0.25)), tmp_path / "corpus")
+    config = replace(MODEL_PRESETS["small"], window=8, inputs=with_parity)
+    train(tmp_path / "corpus", tmp_path / "run", config, TrainConfig(epochs=1, chunk=16))
+
+    model = load_model(tmp_path / "run").eval()
+    assert model.config.inputs == with_parity and model.lstm1.input_size == 89
+    roll = load_corpus(tmp_path / "corpus").split("test")[0].roll
+    for context in ("stateful", "window"):
+        assert np.isfinite(evaluate_model(model, load_corpus(tmp_path / "corpus"), "test", context)["nll"])
+        scored = torch.cat(list(reading.piece_features(model, roll, context)))  # (frames, dense_units)
+        with torch.inference_mode():
+            reader = open_reader(model, roll[None, :5], context, 1)
+            assert torch.allclose(reader.features[0], scored[5], atol=1e-5)
+            reader.read(torch.from_numpy(roll[None, 5]))
+            assert torch.allclose(reader.features[0], scored[6], atol=1e-5)  # the reader knows where step 6 is
+        composition = generate(tmp_path / "run", length=4, num_outputs=2, context=context, seed=1)
+        assert composition.rolls.shape[1:] == (composition.primer_steps + 4, 88)
+
+
+def test_a_model_without_named_inputs_reads_the_88_keys():
+    assert ModelConfig().inputs == ("keys",) and ModelConfig(inputs=["keys"]).inputs == ("keys",)
+    assert reading.input_width(ModelConfig()) == 88
+    with pytest.raises(MusicLSTMError, match="unknown input 'beat'"):
+        MusicLSTM(ModelConfig(inputs=("keys", "beat")))
