@@ -111,3 +111,20 @@ def test_a_chunk_reads_the_window_before_it_and_predicts_from_the_window_end(two
     inputs, target, mask = dataset[0]  # piece a from its start: four frames of silence first
     assert inputs[:4].sum() == 0 and np.array_equal(inputs[4:].numpy().astype(bool), roll_a[0:3])
     assert np.array_equal(target.numpy().astype(bool), roll_a[0:4])
+
+
+def test_every_dataset_reads_its_inputs_through_the_encoder_at_their_absolute_positions(two_piece_corpus, monkeypatch):
+    from musiclstm import reading
+    from musiclstm.dataset import ChunkDataset, PieceStreams
+
+    position = reading.InputFeature(1, lambda keys, positions: positions.float()[:, None].expand(*keys.shape[:-1], 1))
+    monkeypatch.setitem(reading.INPUT_FEATURES, "position", position)
+    inputs = ("keys", "position")
+    window = WindowDataset(two_piece_corpus, "train", window=4, inputs=inputs)
+    keys = torch.from_numpy(window.example(2)[:-1].astype(np.float32))
+    assert window[2][0][:, 88].tolist() == [-2, -1, 0, 1] and torch.equal(window[2][0][:, :88], keys)
+    chunk = ChunkDataset(two_piece_corpus, "train", window=4, chunk=4, inputs=inputs)
+    assert chunk[1][0][:, 88].tolist() == list(range(0, 7))  # the chunk of frames 4..7: inputs from frame 0
+    streams = PieceStreams(two_piece_corpus, "train", batch_size=2, window=4, chunk=4, inputs=inputs)
+    first, second = list(streams)[:2]
+    assert first[0][0, :, 88].tolist() == list(range(-4, 3)) and second[0][0, :, 88].tolist() == [3, 4, 5, 6]
