@@ -186,3 +186,16 @@ def test_bf16_generation_on_a_cpu_without_a_bf16_lstm_is_refused_in_one_line_bef
         "use --precision 32\n",
     )
     assert not out.exists()
+
+
+def test_the_first_lstm_reads_as_many_columns_as_the_configs_inputs_and_old_runs_the_88_keys(monkeypatch):
+    from musiclstm import reading
+    from musiclstm.config import BUNDLED_MODEL
+    from musiclstm.run import load_model
+
+    bundled = load_model(BUNDLED_MODEL)  # its config.json names no inputs: it reads the 88 keys
+    assert bundled.config.inputs == ("keys",) and bundled.lstm1.input_size == 88
+    monkeypatch.setitem(reading.INPUT_FEATURES, "beat", reading.InputFeature(4, lambda keys, positions: keys[..., :4]))
+    config = replace(SMALL, inputs=("keys", "beat"))
+    assert MusicLSTM(config).lstm1.input_size == 92
+    assert keras_parameter_count(config) - keras_parameter_count(SMALL) == 4 * SMALL.lstm_units * 4
