@@ -23,7 +23,7 @@ def test_several_keys_can_pass_the_threshold_at_once_where_the_seeds_softmax_let
     logits = torch.full((1, 88), -6.0)
     logits[0, [39, 43, 46]] = 3.0  # a C major triad the model is sure of
     probabilities = note_probabilities(logits, temperature=0.8, allowed=None)
-    assert torch.nonzero(choose_notes(probabilities, None, top_k=0)[0]).flatten().tolist() == [39, 43, 46]
+    assert torch.nonzero(choose_notes(torch.logit(probabilities), None, top_k=0)[0]).flatten().tolist() == [39, 43, 46]
     seed_softmax = torch.softmax(torch.log(torch.sigmoid(logits)) / 0.8, dim=1)
     assert (seed_softmax > 0.5).sum() == 0
 
@@ -72,7 +72,7 @@ def test_a_silent_step_gets_its_three_most_likely_allowed_notes():
     probabilities[0, [10, 11, 12, 13]] = torch.tensor([0.3, 0.4, 0.2, 0.1])
     allowed = torch.ones(88, dtype=torch.bool)
     allowed[11] = False
-    notes = choose_notes(probabilities * allowed, allowed, threshold=0.5, top_k=3)
+    notes = choose_notes(torch.logit(probabilities * allowed), allowed, threshold=0.5, top_k=3)
     assert torch.nonzero(notes[0]).flatten().tolist() == [10, 12, 13]
     assert notes[1].sum() == 3 and not notes[1, 11]
 
@@ -80,7 +80,7 @@ def test_a_silent_step_gets_its_three_most_likely_allowed_notes():
 def test_max_notes_keeps_the_most_likely_keys_of_a_crowded_step():
     probabilities = torch.zeros(1, 88)
     probabilities[0, [5, 20, 30, 40, 50]] = torch.tensor([0.9, 0.6, 0.95, 0.7, 0.8])
-    notes = choose_notes(probabilities, None, threshold=0.5, max_notes=2)
+    notes = choose_notes(torch.logit(probabilities), None, threshold=0.5, max_notes=2)
     assert torch.nonzero(notes[0]).flatten().tolist() == [5, 30]
 
 
@@ -88,11 +88,12 @@ def test_sampling_draws_each_key_at_its_own_probability_and_repeats_with_the_see
     probabilities = torch.full((4000, 88), 0.0)
     probabilities[:, 7] = 0.25
     probabilities[:, 60] = 0.75
-    notes = choose_notes(probabilities, None, "sample", top_k=0, generator=torch.Generator().manual_seed(1))
+    logits = torch.logit(probabilities)
+    notes = choose_notes(logits, None, "sample", top_k=0, generator=torch.Generator().manual_seed(1))
     assert notes[:, 7].float().mean().item() == pytest.approx(0.25, abs=0.03)
     assert notes[:, 60].float().mean().item() == pytest.approx(0.75, abs=0.03)
     assert notes.sum() == notes[:, [7, 60]].sum()
-    again = choose_notes(probabilities, None, "sample", top_k=0, generator=torch.Generator().manual_seed(1))
+    again = choose_notes(logits, None, "sample", top_k=0, generator=torch.Generator().manual_seed(1))
     assert torch.equal(notes, again)
 
 
@@ -100,7 +101,8 @@ def test_the_threshold_is_strict():
     probabilities = torch.zeros(1, 88)
     probabilities[0, 3] = 0.5
     probabilities[0, 4] = 0.5001
-    assert torch.nonzero(choose_notes(probabilities, None, threshold=0.5, top_k=0)[0]).flatten().tolist() == [4]
+    notes = choose_notes(torch.logit(probabilities), None, threshold=0.5, top_k=0)
+    assert torch.nonzero(notes[0]).flatten().tolist() == [4]
 
 
 def test_the_strategies_are_the_specifications_table():

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from musiclstm.config import N_KEYS, ModelConfig
-from musiclstm.sampling import apply_temperature, check_choice, choose_notes, note_probabilities
+from musiclstm.sampling import apply_temperature, choose_notes, obeying, passing, uniform_draws
 
 NADE_ROWS = 1024  # frames a NADE head scores at once: 1024 x 88 x 150 float32 hidden values are 54 MB
 
@@ -34,7 +34,8 @@ class DrawRules:
     """What a drawn frame must obey: temperature, which keys may sound, and how notes are chosen.
 
     `allowed` (batch, 88) bool is the key mask (None: every key); `forced` (batch, 88) bool holds keys
-    that must sound whatever the model says. The rest are `sampling.choose_notes`'s settings.
+    that must sound whatever the model says. The rest are `sampling.choose_notes`'s settings; both heads
+    decide by `sampling`'s rules (`passing`, `obeying`).
     """
 
     temperature: float = 1.0
@@ -97,11 +98,9 @@ class IndependentHead(nn.Linear):
 
     def draw(self, features: torch.Tensor, rules: DrawRules, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw one frame per row of features (batch, dense_units): bool (batch, 88)."""
-        probabilities = note_probabilities(self.calibrated_logits(features), rules.temperature, rules.allowed)
-        if rules.forced is not None:
-            probabilities = torch.where(rules.forced, 1.0, probabilities)
+        logits = apply_temperature(self.calibrated_logits(features), rules.temperature)
         return choose_notes(
-            probabilities, rules.allowed, rules.choose, rules.threshold, rules.top_k, rules.max_notes, generator
+            logits, rules.allowed, rules.choose, rules.threshold, rules.top_k, rules.max_notes, generator, rules.forced
         )
 
 
@@ -208,16 +207,12 @@ class NadeHead(nn.Module):
         next sounding one come from one matrix product: a step costs one pass per sounding key (about
         5 in a chorale), not 88 passes of one key each, and draws exactly what deciding key by key draws.
         """
-        check_choice(rules.choose)
         batch, keys = len(features), len(self.order)
         hidden_in = self.hidden_bias(features).float()
         key_logits = apply_temperature(self.key_bias(features).float(), rules.temperature)
         hidden_to_key = apply_temperature(self.hidden_to_key.float().T, rules.temperature)  # (units, keys)
         key_to_hidden = self.key_to_hidden.float()
-        uniform = None
-        if rules.choose == "sample":
-            uniform = torch.rand(batch, keys, generator=generator, device=features.device)
-        cut = math.log(rules.threshold / (1 - rules.threshold))  # p > threshold where the logit > cut
+        uniform = uniform_draws((batch, keys), rules.choose, generator, features.device)
         allowed = None if rules.allowed is None else rules.allowed[:, self.order]
         forced = None if rules.forced is None else rules.forced[:, self.order]
         sounding = torch.zeros(batch, keys, dtype=torch.bool, device=features.device)
@@ -226,13 +221,7 @@ class NadeHead(nn.Module):
         positions, every_row = torch.arange(keys, device=features.device), torch.arange(batch, device=features.device)
         while True:
             logits = torch.addmm(key_logits, torch.sigmoid(hidden_in), hidden_to_key)  # given the keys so far
-            on = uniform < torch.sigmoid(logits) if uniform is not None else logits > cut
-            if allowed is not None:
-                on &= allowed
-            if rules.max_notes is not None:
-                on &= (count < rules.max_notes)[:, None]
-            if forced is not None:
-                on |= forced
+            on = obeying(passing(logits, rules.threshold, uniform), allowed, forced, count, rules.max_notes)
             on &= positions >= undecided[:, None]
             first = on.byte().argmax(dim=1)  # each row's first key to sound from its undecided ones
             sounds = on[every_row, first]  # False for a row with nothing more to sound: it is done

@@ -11,6 +11,8 @@ Two of the specification's formulas are wrong and are not used here (DESIGN.md, 
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from musiclstm.config import CHOICES, LOWEST_PITCH, N_KEYS, MusicLSTMError, check_one_of, scale_pitch_classes
@@ -40,26 +42,62 @@ def check_choice(choose: str) -> None:
     check_one_of("choose", choose, CHOICES, "way to choose notes")
 
 
+def uniform_draws(shape: tuple[int, ...], choose: str, generator: torch.Generator | None, device=None):
+    """One uniform number per key for `sample`, drawn up front from `generator`; None for `threshold`."""
+    check_choice(choose)
+    return torch.rand(shape, generator=generator, device=device) if choose == "sample" else None
+
+
+def passing(logits: torch.Tensor, threshold: float, uniform: torch.Tensor | None) -> torch.Tensor:
+    """The keys the choice rule plays, from log-odds after temperature, bool of the logits' shape.
+
+    With `uniform` numbers (`sample`) a key plays where its number falls below its probability; without
+    (`threshold`) where its probability exceeds `threshold`, compared as log-odds so that no probability
+    is rounded to the threshold.
+    """
+    if uniform is not None:
+        return uniform < torch.sigmoid(logits)
+    return logits > math.log(threshold / (1 - threshold))
+
+
+def obeying(
+    notes: torch.Tensor,
+    allowed: torch.Tensor | None,
+    forced: torch.Tensor | None,
+    n_sounding: torch.Tensor | None = None,
+    max_notes: int | None = None,
+) -> torch.Tensor:
+    """`notes` (batch, keys) with keys outside `allowed` off, nothing more in a row already sounding
+    `max_notes` keys (`n_sounding`, (batch,)), and `forced` keys on whatever else holds."""
+    if allowed is not None:
+        notes = notes & allowed
+    if max_notes is not None and n_sounding is not None:
+        notes = notes & (n_sounding < max_notes)[:, None]
+    return notes if forced is None else notes | forced
+
+
 def choose_notes(
-    probabilities: torch.Tensor,
+    logits: torch.Tensor,
     allowed: torch.Tensor | None,
     choose: str = "threshold",
     threshold: float = 0.5,
     top_k: int = 3,
     max_notes: int | None = None,
     generator: torch.Generator | None = None,
+    forced: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Pick the sounding keys of one step, shape (batch, 88) bool.
+    """Pick the sounding keys of one step of independent keys from their log-odds after temperature, (batch, 88) bool.
 
-    `threshold` plays every key above the threshold; `sample` draws each key from its own Bernoulli.
-    A step left silent gets its `top_k` most likely allowed keys, so pieces never stall; `max_notes`
-    keeps only the most likely keys of a crowded step.
+    `threshold` plays every key above the threshold; `sample` draws each key from its own Bernoulli;
+    keys outside `allowed` stay off and `forced` keys sound. A step left silent gets its `top_k` most
+    likely allowed keys, so pieces never stall; `max_notes` keeps only the most likely keys of a
+    crowded step, a forced key counting as certain.
     """
-    check_choice(choose)
-    if choose == "threshold":
-        notes = probabilities > threshold
-    else:
-        notes = torch.rand(probabilities.shape, generator=generator, device=probabilities.device) < probabilities
+    uniform = uniform_draws(logits.shape, choose, generator, logits.device)
+    notes = obeying(passing(logits, threshold, uniform), allowed, forced)
+    probabilities = note_probabilities(logits, 1.0, allowed)
+    if forced is not None:
+        probabilities = torch.where(forced, 1.0, probabilities)
     ranked = probabilities if allowed is None else probabilities.masked_fill(~allowed, -1.0)
     if top_k > 0:
         silent = ~notes.any(dim=1)
