@@ -26,10 +26,10 @@ import torch
 
 from musiclstm.bundle import cpu_name
 from musiclstm.config import HARMONIZE_LOOKAHEAD, GenerationSettings
-from musiclstm.evaluation import piece_features
 from musiclstm.generation import for_model, open_composer, piece_keys
 from musiclstm.harmonization import harmonize_rolls, line_roll, melody_limits
 from musiclstm.metrics import best_key_rate, pitch_class_counts
+from musiclstm.reading import piece_features
 from musiclstm.render import draw_roll
 from musiclstm.roll import top_line
 

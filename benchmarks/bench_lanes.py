@@ -18,16 +18,16 @@ import torch
 
 from musiclstm.bundle import cpu_name
 from musiclstm.config import MODEL_PRESETS, N_KEYS
-from musiclstm.generation import LaneReader, RereadingReader
 from musiclstm.heads import DrawRules
 from musiclstm.model import MusicLSTM
+from musiclstm.reading import WindowReader
 
 
 @torch.inference_mode()
-def seconds(reader_class, model: MusicLSTM, batch: int, length: int) -> float:
-    history = torch.rand(batch, 2 * model.config.window, N_KEYS, generator=torch.Generator().manual_seed(0)) < 0.05
+def seconds(lanes: bool, model: MusicLSTM, batch: int, length: int) -> float:
+    primer = torch.rand(batch, model.config.window, N_KEYS, generator=torch.Generator().manual_seed(0)) < 0.05
     started = time.perf_counter()
-    reader = reader_class(model, history.float(), batch)
+    reader = WindowReader(model, primer.float(), batch, lanes=lanes)
     for _ in range(length):
         reader.read(model.head.draw(reader.features, DrawRules()).float())
     return time.perf_counter() - started
@@ -41,13 +41,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     model = MusicLSTM(MODEL_PRESETS["seed"]).eval()
-    seconds(LaneReader, model, 1, 4)  # warm-up
+    seconds(True, model, 1, 4)  # warm-up
     print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads; seed preset, {args.length} steps per piece")
     for batch in args.batches:
-        times = {LaneReader: [], RereadingReader: []}
+        times = {True: [], False: []}  # lanes, re-reading
         for _ in range(args.repeats):
-            for reader_class in times:
-                times[reader_class].append(seconds(reader_class, model, batch, args.length))
+            for lanes in times:
+                times[lanes].append(seconds(lanes, model, batch, args.length))
         lanes, rereading = (statistics.median(values) for values in times.values())
         print(
             f"  {batch} piece(s): lanes {lanes:.2f} s, re-reading {rereading:.2f} s (medians of {args.repeats}); "
