@@ -10,6 +10,7 @@ import pytest
 from musiclstm import MusicLSTMError
 from musiclstm.judging import compare_generated, held_out_pieces, primer_steps, read_generated
 from musiclstm.render import write_midi
+from musiclstm.roll import Grid
 
 
 def write_piece(folder, name: str, sidecar: str | None, steps: int = 8):
@@ -51,13 +52,13 @@ def test_a_json_that_cannot_say_where_the_primer_ends_is_refused_by_name(tmp_pat
 def test_read_generated_judges_what_follows_the_primer_and_skips_a_piece_with_nothing_after_it(tmp_path, caplog):
     write_piece(tmp_path, "piece_1", '{"primer_steps": 3}')
     write_piece(tmp_path, "piece_2", '{"primer_steps": 8}')
-    rolls, _, skipped = read_generated(tmp_path, 4)
+    rolls, _, skipped = read_generated(tmp_path, Grid(4))
     assert {name: len(roll) for name, roll in rolls.items()} == {"piece_1.mid": 5}
     assert skipped == [{"name": "piece_2.mid", "reason": "no steps after its 8-step primer to judge"}]
     assert f"skipped {tmp_path / 'piece_2.mid'}: no steps after its 8-step primer" in caplog.text
     (tmp_path / "piece_1.json").write_text('{"primer_steps": 8}')
     with pytest.raises(MusicLSTMError, match="nothing to judge, no .mid file with steps of its own to read"):
-        read_generated(tmp_path, 4)
+        read_generated(tmp_path, Grid(4))
 
 
 def test_evaluate_generated_reports_the_two_sample_accuracy(bach_corpus, tmp_path):

@@ -21,6 +21,7 @@ from musiclstm.metrics import (
     previous_step_baseline,
     repeated_window_rate,
 )
+from musiclstm.roll import Grid
 
 
 def roll_of(*steps: list[int], width: int = 3) -> np.ndarray:
@@ -103,14 +104,14 @@ def test_music_statistics_pools_frames_and_reports_range_and_histogram():
     a[0, 39] = True  # C4
     b = np.zeros((2, 88), dtype=bool)
     b[:, [39, 46]] = True  # C4 and G4 held
-    stats = music_statistics([a, b], steps_per_beat=1)
+    stats = music_statistics([a, b], Grid(1))
     assert (stats["pieces"], stats["frames"], stats["note_density"]) == (2, 4, 5 / 4)
     assert stats["pitch_range"] == [60, 67] and stats["empty_step_rate"] == 0.25
     assert stats["pitch_class_histogram"][0] == 0.6 and stats["pitch_class_histogram"][7] == 0.4
     assert stats["notes_per_step_histogram"] == [0.25, 0.25, 0.5, 0, 0, 0, 0, 0, 0]  # steps with 0, 1, 2, ... notes
-    crowded = music_statistics([np.ones((1, 88), dtype=bool)], steps_per_beat=1)
+    crowded = music_statistics([np.ones((1, 88), dtype=bool)], Grid(1))
     assert crowded["notes_per_step_histogram"][-1] == 1.0  # the last bin holds 8 notes or more
-    assert music_statistics([], steps_per_beat=1)["notes_per_step_histogram"] == [0.0] * 9
+    assert music_statistics([], Grid(1))["notes_per_step_histogram"] == [0.0] * 9
 
 
 def test_bernoulli_nll_of_a_constant_probability_is_analytic():

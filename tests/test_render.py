@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from musiclstm import MusicLSTMError, generate, save_pieces
-from musiclstm.roll import load_midi, midi_to_roll
+from musiclstm.roll import Grid, load_midi, midi_to_roll
 
 
 def test_saved_pieces_read_back_as_the_generated_rolls_with_audio_picture_and_settings(trained_runs, tmp_path):
@@ -36,7 +36,7 @@ def test_downbeats_are_played_louder_than_offbeats(tmp_path):
 
     roll = np.zeros((17, 88), dtype=bool)
     roll[0, 39] = roll[4, 39] = roll[6, 39] = roll[16, 39] = True
-    midi = load_midi(write_piece(roll, tmp_path / "accents.mid", steps_per_beat=4))
+    midi = load_midi(write_piece(roll, tmp_path / "accents.mid", Grid(4)))
     velocities = [note.velocity for note in sorted(midi.instruments[0].notes, key=lambda note: note.start)]
     assert velocities[0] == velocities[3] > velocities[1] > velocities[2]
 
@@ -50,7 +50,7 @@ def test_audio_falls_back_to_pretty_midi_with_a_warning_where_fluidsynth_is_miss
 
     roll = np.zeros((16, 88), dtype=bool)
     roll[:8, 39] = True
-    midi = write_piece(roll, tmp_path / "c.mid", steps_per_beat=4)
+    midi = write_piece(roll, tmp_path / "c.mid", Grid(4))
     if shutil.which("fluidsynth"):
         assert render_audio(midi, tmp_path / "fluid.wav") == "fluidsynth"
     monkeypatch.setattr(render.shutil, "which", lambda name: None)

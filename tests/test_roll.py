@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from musiclstm import MusicLSTMError
-from musiclstm.roll import MAX_ROLL_STEPS, WRITE_RESOLUTION, midi_to_roll, roll_to_midi, roll_to_notes, steps_to_roll
+from musiclstm.roll import (
+    MAX_ROLL_STEPS,
+    WRITE_RESOLUTION,
+    Grid,
+    midi_to_roll,
+    roll_to_midi,
+    roll_to_notes,
+    steps_to_roll,
+)
 
 BEAT = TICKS_PER_BEAT
 
@@ -160,3 +168,30 @@ def test_a_roll_as_long_as_musiclstm_reads_survives_roll_to_midi_to_roll(tmp_pat
     roll[-1, 40] = True
     assert np.array_equal(round_trip(roll, steps_per_beat, 20.0, tmp_path / "long.mid"), roll)
     assert mido.MidiFile(tmp_path / "long.mid").ticks_per_beat <= WRITE_RESOLUTION
+
+
+def test_a_grid_in_4_4_at_sixteenths_has_16_steps_per_bar_and_counts_a_begun_bar_whole():
+    grid = Grid(4)
+    assert (grid.steps_per_bar, grid.n_bars(0), grid.n_bars(16), grid.n_bars(17)) == (16, 1, 1, 2)
+    assert list(grid.bar_starts(32)) == [0, 16, 32]
+    assert [step for step in range(9) if grid.is_beat_start(step)] == [0, 4, 8]
+    assert [grid.is_bar_start(step) for step in (0, 4, 16)] == [True, False, True]
+
+
+def test_a_grid_with_a_pickup_puts_its_bar_lines_after_it_and_counts_the_pickup_as_a_bar():
+    grid = Grid(steps_per_beat=2, beats_per_bar=3, bar_offset=2)
+    assert list(grid.bar_starts(14)) == [2, 8, 14]
+    assert (grid.n_bars(2), grid.n_bars(3), grid.n_bars(8), grid.n_bars(9)) == (1, 2, 2, 3)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"steps_per_beat": 0}, "steps_per_beat must be from 1"),
+        ({"beats_per_bar": 2.5}, "beats_per_bar must be a whole number"),
+        ({"steps_per_beat": 4, "bar_offset": 16}, "bar_offset must be from 0 to 15, got 16"),
+    ],
+)
+def test_a_grid_out_of_range_is_refused_by_name(fields, message):
+    with pytest.raises(MusicLSTMError, match=message):
+        Grid(**fields)

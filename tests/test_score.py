@@ -13,10 +13,11 @@ import musiclstm.score
 from musiclstm import MusicLSTMError
 from musiclstm.cli import main
 from musiclstm.render import write_midi
-from musiclstm.roll import roll_to_notes
+from musiclstm.roll import Grid, roll_to_notes
 from musiclstm.score import engrave, engraver, key_signature, write_score
 
 STEPS_PER_BEAT = 4
+GRID = Grid(STEPS_PER_BEAT)
 
 
 def score_notes(path, steps_per_beat: int) -> list[tuple[int, int, int]]:
@@ -46,7 +47,7 @@ def test_the_musicxml_reads_back_as_the_notes_of_the_midi(bach_corpus, tmp_path)
     roll[10:30, 70] = True  # a note across a bar line
     roll[40:44] = False  # a rest
     write_midi(roll, tmp_path / "piece.mid", STEPS_PER_BEAT, 90)
-    write_score(roll, tmp_path / "piece.musicxml", STEPS_PER_BEAT, 90, "D major")
+    write_score(roll, tmp_path / "piece.musicxml", GRID, 90, "D major")
     midi = pretty_midi.PrettyMIDI(str(tmp_path / "piece.mid"))
     seconds_per_step = 60 / 90 / STEPS_PER_BEAT
     from_midi = sorted(
@@ -63,7 +64,7 @@ def test_the_score_is_a_grand_staff_split_at_middle_c_in_four_four_with_key_and_
     roll = np.zeros((32, 88), dtype=bool)
     roll[0:16, [62 - 21, 66 - 21]] = True  # D4 and F#4 on the treble staff
     roll[0:32, 50 - 21] = True  # D3 on the bass staff
-    write_score(roll, tmp_path / "d.musicxml", STEPS_PER_BEAT, 72, "D major")
+    write_score(roll, tmp_path / "d.musicxml", GRID, 72, "D major")
     treble, bass = converter.parse(tmp_path / "d.musicxml").parts
     assert {p.midi for n in treble.recurse().notes for p in n.pitches} == {62, 66}
     assert {p.midi for n in bass.recurse().notes for p in n.pitches} == {50}
@@ -80,7 +81,7 @@ def test_without_a_key_music21_finds_one(tmp_path):
     roll = np.zeros((16, 88), dtype=bool)
     for step, pitch in enumerate([64, 66, 68, 69, 71, 73, 75, 76]):  # E major scale
         roll[2 * step : 2 * step + 2, pitch - 21] = True
-    write_score(roll, tmp_path / "e.musicxml", STEPS_PER_BEAT, 100)
+    write_score(roll, tmp_path / "e.musicxml", GRID, 100)
     found = converter.parse(tmp_path / "e.musicxml").parts[0].recurse().getElementsByClass(key.KeySignature).first()
     assert found.sharps == 4
 
@@ -111,7 +112,7 @@ def test_every_further_bar_costs_the_same_work(tmp_path):
 
     def write(n_bars: int) -> int:
         roll = np.tile(bar, (n_bars, 1))
-        return python_calls(lambda: write_score(roll, tmp_path / "s.musicxml", STEPS_PER_BEAT, 90, "D major"))
+        return python_calls(lambda: write_score(roll, tmp_path / "s.musicxml", GRID, 90, "D major"))
 
     write(1)  # music21's first-use caches
     calls = [write(n_bars) for n_bars in (8, 16, 24)]
@@ -130,7 +131,7 @@ def test_a_chord_of_all_88_keys_held_across_a_bar_line_reads_back_as_88_tied_not
     one_key[8:24, 60 - 21] = True
 
     def write(roll: np.ndarray) -> int:
-        return python_calls(lambda: write_score(roll, tmp_path / "all.musicxml", STEPS_PER_BEAT, 90, "C major"))
+        return python_calls(lambda: write_score(roll, tmp_path / "all.musicxml", GRID, 90, "C major"))
 
     write(roll)  # music21's first-use caches
     calls_per_further_key = (write(roll) - write(one_key)) / 87
@@ -153,7 +154,7 @@ def test_a_triplet_grid_reads_back_as_the_notes_of_the_roll(tmp_path):
     roll[1:8, 67 - 21] = True  # across beats, tied
     roll[10:14, 48 - 21] = True  # across the bar line
     roll[20:30, [60 - 21, 64 - 21]] = True  # to the roll's end, in the unfinished last bar
-    write_score(roll, tmp_path / "t.musicxml", 3, 90, "C major")
+    write_score(roll, tmp_path / "t.musicxml", Grid(3), 90, "C major")
     from_roll = [(pitch, start, stop - start) for pitch, start, stop in roll_to_notes(roll)]
     assert score_notes(tmp_path / "t.musicxml", 3) == sorted(from_roll)
 
@@ -162,7 +163,7 @@ def signs(roll: np.ndarray, key: str, tmp_path) -> list[tuple[str, bool]]:
     """The treble's notes as written: (name with octave, whether an accidental sign is printed), tied pieces apart."""
     from music21 import converter
 
-    write_score(roll, tmp_path / "k.musicxml", STEPS_PER_BEAT, 90, key)
+    write_score(roll, tmp_path / "k.musicxml", GRID, 90, key)
     notes = converter.parse(tmp_path / "k.musicxml").parts[0].recurse().notes
     members = [member for element in notes for member in (element.notes if element.isChord else [element])]
     return [(n.pitch.nameWithOctave, bool(n.pitch.accidental and n.pitch.accidental.displayStatus)) for n in members]
@@ -194,7 +195,7 @@ def test_without_a_key_the_analysis_is_music21s_of_the_written_notes(bach_corpus
     from music21 import converter
 
     roll = bach_corpus.split("test")[0].roll[:128]
-    write_score(roll, tmp_path / "b.musicxml", STEPS_PER_BEAT, 90)
+    write_score(roll, tmp_path / "b.musicxml", GRID, 90)
     found = converter.parse(tmp_path / "b.musicxml").analyze("key")
     assert key_signature(roll, None) == found
 
@@ -203,7 +204,7 @@ def test_a_silent_roll_without_a_key_is_written_in_c_major_as_rests(tmp_path):
     from music21 import converter, key
 
     for n_steps in (0, 20):
-        write_score(np.zeros((n_steps, 88), dtype=bool), tmp_path / "silent.musicxml", STEPS_PER_BEAT, 90)
+        write_score(np.zeros((n_steps, 88), dtype=bool), tmp_path / "silent.musicxml", GRID, 90)
         treble = converter.parse(tmp_path / "silent.musicxml").parts[0]
         assert treble.recurse().getElementsByClass(key.KeySignature).first().sharps == 0
         assert len(treble.recurse().notes) == 0
@@ -213,9 +214,9 @@ def test_a_silent_roll_without_a_key_is_written_in_c_major_as_rests(tmp_path):
 def test_progress_shows_a_bar_per_bar_written_and_is_quiet_by_default(tmp_path, capsys):
     roll = np.zeros((40, 88), dtype=bool)  # two bars and a half
     roll[:, 60 - 21] = True
-    write_score(roll, tmp_path / "p.musicxml", STEPS_PER_BEAT, 90, "C major")
+    write_score(roll, tmp_path / "p.musicxml", GRID, 90, "C major")
     assert capsys.readouterr().err == ""
-    write_score(roll, tmp_path / "p.musicxml", STEPS_PER_BEAT, 90, "C major", progress=True)
+    write_score(roll, tmp_path / "p.musicxml", GRID, 90, "C major", progress=True)
     error = capsys.readouterr().err
     assert "3/3" in error and "bar" in error
 
@@ -234,7 +235,7 @@ def test_an_interrupted_score_leaves_the_old_file_whole_and_no_other(monkeypatch
     bar_measure = musiclstm.score.bar_measure
     monkeypatch.setattr(musiclstm.score, "bar_measure", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        write_score(np.ones((64, 88), dtype=bool), path, STEPS_PER_BEAT, 90, "C major")
+        write_score(np.ones((64, 88), dtype=bool), path, GRID, 90, "C major")
     assert path.read_text() == "the old score"
     assert [file.name for file in tmp_path.iterdir()] == ["piece.musicxml"]
     assert gc.isenabled()  # the collector, paused while the score was built, runs again

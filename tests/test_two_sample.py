@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from musiclstm import BUNDLED_MODEL, load_corpus
+from musiclstm.roll import Grid
 from musiclstm.two_sample import FEATURES, passage_features, two_sample_test
 
 
@@ -51,7 +52,7 @@ def held_out():
 def test_real_against_real_is_about_chance(held_out):
     order = np.random.default_rng(0).permutation(len(held_out))  # halves drawn at random, not by catalogue number
     half = len(order) // 2
-    result = two_sample_test([held_out[i] for i in order[:half]], [held_out[i] for i in order[half:]], 4)
+    result = two_sample_test([held_out[i] for i in order[:half]], [held_out[i] for i in order[half:]], Grid(4))
     assert 0.3 <= result["accuracy"] <= 0.7
     assert result["folds"] == 5 and result["passages"]["real"] > 50 and result["passages"]["generated"] > 50
 
@@ -59,7 +60,7 @@ def test_real_against_real_is_about_chance(held_out):
 def test_real_against_random_rolls_is_told_apart(held_out):
     rng = np.random.default_rng(0)
     noise = [rng.random((256, 88)) < 4 / 88 for _ in range(12)]
-    result = two_sample_test(held_out, noise, steps_per_beat=4)
+    result = two_sample_test(held_out, noise, Grid(4))
     assert result["accuracy"] >= 0.95
     assert len(result["features"]) == 5 and {"feature", "meaning", "weight", "real", "generated"} <= set(
         result["features"][0]
@@ -67,5 +68,5 @@ def test_real_against_random_rolls_is_told_apart(held_out):
 
 
 def test_too_few_pieces_to_cross_validate_are_reported_not_classified(held_out):
-    result = two_sample_test(held_out, [held_out[0][:100]], steps_per_beat=4)
+    result = two_sample_test(held_out, [held_out[0][:100]], Grid(4))
     assert result["accuracy"] is None and "needs 2 or more pieces" in result["reason"]

@@ -44,7 +44,7 @@ from musiclstm.corpus import Corpus, Piece, build_corpus, format_summary, load_c
 from musiclstm.files import check_output_file, check_output_folder, write_json_atomically
 from musiclstm.metrics import music_statistics
 from musiclstm.ratings import GUESSES, QUESTIONS, DamagedStoreError, RatingsStore
-from musiclstm.roll import midi_to_roll, roll_to_midi
+from musiclstm.roll import Grid, midi_to_roll, roll_to_midi
 from musiclstm.serving import check_port_free, serve_page
 
 LAZY = {  # name: its module, for the names that need torch (or Lightning, for `train` alone)
@@ -101,6 +101,7 @@ __all__ = [
     "CorpusConfig",
     "DamagedStoreError",
     "GenerationSettings",
+    "Grid",
     "ModelConfig",
     "MusicLSTMError",
     "Piece",

@@ -23,6 +23,7 @@ from musiclstm import (
     KEY_NAMES,
     SCALES,
     STRATEGIES,
+    Grid,
     MusicLSTMError,
     find_model_folders,
     generate,
@@ -166,7 +167,7 @@ def compose(folder: str, settings: dict, primer, is_melody: bool = False) -> dic
     return {
         "files": files,
         "is_harmonization": is_melody,
-        "statistics": music_statistics([continuation], composition.steps_per_beat),
+        "statistics": music_statistics([continuation], Grid(composition.steps_per_beat)),
         "seed": composition.settings["seed"],
         "primer": composition.primer_sources[0],
         "key": piece["key"],

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from musiclstm.config import BEATS_PER_BAR, KEY_NAMES, MusicLSTMError
+from musiclstm.config import KEY_NAMES, MusicLSTMError
 from musiclstm.corpus import Corpus, Piece
 from musiclstm.files import write_atomically
 from musiclstm.metrics import DENSITY_BINS, kl_divergence, music_statistics, pitch_class_counts
 from musiclstm.novelty import novelty_report
-from musiclstm.roll import midi_to_roll
+from musiclstm.roll import Grid, midi_to_roll
 from musiclstm.two_sample import two_sample_test
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,8 @@ def held_out_pieces(corpus: Corpus) -> list[Piece]:
     return corpus.split("test") or corpus.split("valid")
 
 
-def read_generated(folder: str | Path, steps_per_beat: int) -> tuple[dict[str, np.ndarray], dict | None, list[dict]]:
-    """The rolls of every readable MIDI file in a folder (not recursive) by file name, read on the corpus's grid,
+def read_generated(folder: str | Path, grid: Grid) -> tuple[dict[str, np.ndarray], dict | None, list[dict]]:
+    """The rolls of every readable MIDI file in a folder (not recursive) by file name, read on `grid`,
     with the primer left out where the piece's JSON gives its length (what is judged is what the model made); the
     generation settings their JSON files record when they all share them (else None); and the files
     skipped, each with its reason, as `data` skips them.
@@ -51,7 +51,7 @@ def read_generated(folder: str | Path, steps_per_beat: int) -> tuple[dict[str, n
     rolls, read, skipped = {}, [], []
     for path in paths:
         try:
-            roll = midi_to_roll(path, steps_per_beat).roll
+            roll = midi_to_roll(path, grid.steps_per_beat).roll
             rolls[path.name] = continuation(roll, path)
             read.append(path)
         except MusicLSTMError as error:
@@ -121,14 +121,15 @@ def shared_settings(midi_paths: list[Path]) -> dict | None:
 
 def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
     """Judge generated pieces against the real pieces of a split, and against the seed's own targets."""
-    pieces, settings, skipped = read_generated(folder, corpus.steps_per_beat)
+    grid = Grid(corpus.steps_per_beat)
+    pieces, settings, skipped = read_generated(folder, grid)
     generated = list(pieces.values())
     real = [piece.roll for piece in corpus.split(split)]
     train = corpus.split("train")
     train_counts = pitch_class_counts(np.concatenate([piece.roll for piece in train]))
     result = {
-        "generated": music_statistics(generated, corpus.steps_per_beat),
-        "real": music_statistics(real, corpus.steps_per_beat),
+        "generated": music_statistics(generated, grid),
+        "real": music_statistics(real, grid),
     }
     for side, rolls in (("generated", generated), ("real", real)):
         result[side]["pitch_class_kl_from_train"] = kl_divergence(
@@ -137,10 +138,10 @@ def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
     if settings is not None:
         result["settings"] = settings
     result["skipped"] = skipped
-    result["two_sample"] = two_sample_test(real, generated, corpus.steps_per_beat)
+    result["two_sample"] = two_sample_test(real, generated, grid)
     result["two_sample_accuracy"] = result["two_sample"]["accuracy"]
-    bar = BEATS_PER_BAR * corpus.steps_per_beat
-    result["novelty"] = novelty_report(pieces, [piece.roll for piece in train], [piece.name for piece in train], bar)
+    training_rolls, names = [piece.roll for piece in train], [piece.name for piece in train]
+    result["novelty"] = novelty_report(pieces, training_rolls, names, grid.steps_per_bar)
     density = result["generated"]["note_density"]
     result["seed_targets"] = {"note_density_2_to_4": {"value": density, "passed": 2.0 <= density <= 4.0}}
     return result

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH, SCALES
+from musiclstm.config import LOWEST_PITCH, SCALES
+from musiclstm.roll import Grid, as_grid
 
 DENSITY_BINS = 9  # notes-per-step histogram: 0, 1, ..., 7, and 8 or more
 
@@ -207,13 +208,15 @@ def repeated_window_rate(roll: np.ndarray, window: int) -> float:
     return repeated / counted if counted else 0.0
 
 
-def music_statistics(rolls: list[np.ndarray], steps_per_beat: int) -> dict:
+def music_statistics(rolls: list[np.ndarray], grid: Grid | int) -> dict:
     """Describe a set of pieces as a whole: the numbers generated music is judged by, pooled over pieces.
 
     Density, polyphony and empty steps are frame-weighted over all pieces; in-key and repeated-window
-    rates are means over pieces (one bar is the window); the pitch-class histogram is
-    normalised to sum to 1, and so is the notes-per-step histogram (its last bin: DENSITY_BINS - 1 or more).
+    rates are means over pieces (one bar of `grid` is the window; whole-number steps per beat: that grid
+    in 4/4); the pitch-class histogram is normalised to sum to 1, and so is the notes-per-step histogram
+    (its last bin: DENSITY_BINS - 1 or more).
     """
+    grid = as_grid(grid)
     frames = np.concatenate(rolls) if rolls else np.zeros((0, 88), dtype=bool)
     per_step = np.bincount(np.minimum(frames.sum(axis=1), DENSITY_BINS - 1), minlength=DENSITY_BINS)
     pooled = piece_statistics(frames)
@@ -230,9 +233,7 @@ def music_statistics(rolls: list[np.ndarray], steps_per_beat: int) -> dict:
         "pitch_class_histogram": (counts / counts.sum()).round(4).tolist() if counts.sum() else [0.0] * 12,
         "notes_per_step_histogram": (per_step / max(len(frames), 1)).round(4).tolist(),
         "in_key_rate": float(np.mean(key_rates)) if key_rates else None,
-        "repeated_window_rate": float(
-            np.mean([repeated_window_rate(roll, BEATS_PER_BAR * steps_per_beat) for roll in rolls])
-        )
+        "repeated_window_rate": float(np.mean([repeated_window_rate(roll, grid.steps_per_bar) for roll in rolls]))
         if rolls
         else 0.0,
     }

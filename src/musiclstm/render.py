@@ -23,7 +23,6 @@ import pretty_midi
 from tqdm import tqdm
 
 from musiclstm.config import (
-    BEATS_PER_BAR,
     DEFAULT_TEMPO_BPM,
     LOWEST_PITCH,
     MusicLSTMError,
@@ -38,7 +37,7 @@ from musiclstm.files import (
     write_json_atomically,
 )
 from musiclstm.metrics import piece_statistics
-from musiclstm.roll import load_midi, roll_to_midi
+from musiclstm.roll import Grid, as_grid, load_midi, roll_to_midi
 from musiclstm.score import check_score_kind, engrave, write_score
 
 if TYPE_CHECKING:
@@ -70,23 +69,26 @@ def too_long_for_audio(seconds: float) -> str | None:
     )
 
 
-def accented_velocity(steps_per_beat: int):
+def accented_velocity(grid: Grid):
     """A velocity for each note's start step: strong on the bar's first beat, medium on beats, light between."""
 
     def velocity(step: int) -> int:
-        if step % (steps_per_beat * BEATS_PER_BAR) == 0:
+        if grid.is_bar_start(step):
             return BASE_VELOCITY + BAR_ACCENT
-        return BASE_VELOCITY + BEAT_ACCENT if step % steps_per_beat == 0 else BASE_VELOCITY
+        return BASE_VELOCITY + BEAT_ACCENT if grid.is_beat_start(step) else BASE_VELOCITY
 
     return velocity
 
 
 def write_midi(
-    roll: np.ndarray, path: str | Path, steps_per_beat: int, tempo_bpm: float = DEFAULT_TEMPO_BPM, program: int = 0
+    roll: np.ndarray, path: str | Path, grid: Grid | int, tempo_bpm: float = DEFAULT_TEMPO_BPM, program: int = 0
 ) -> Path:
-    """Write a roll as a MIDI file with tempo, 4/4 and accented velocities."""
-    tempo_bpm = check_tempo(tempo_bpm)
-    midi = roll_to_midi(roll, steps_per_beat, tempo_bpm, program, accented_velocity(steps_per_beat))
+    """Write a roll as a MIDI file with tempo, 4/4 and velocities accented on the grid's beats and bars.
+
+    `grid` is the roll's Grid (whole-number steps per beat: that grid in 4/4).
+    """
+    tempo_bpm, grid = check_tempo(tempo_bpm), as_grid(grid)
+    midi = roll_to_midi(roll, grid.steps_per_beat, tempo_bpm, program, accented_velocity(grid))
     write_atomically(Path(path), midi.write)
     return Path(path)
 
@@ -186,7 +188,7 @@ def check_whole_audio(rendered: Path, piece_seconds: float, wav_path: Path) -> N
 def plot_roll(
     roll: np.ndarray,
     path: str | Path,
-    steps_per_beat: int,
+    grid: Grid,
     primer_steps: int = 0,
     title: str = "",
     melody: np.ndarray | None = None,
@@ -199,7 +201,7 @@ def plot_roll(
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(max(8, min(24, len(roll) / 24)), 4.5))
-    draw_roll(axis, roll, steps_per_beat, primer_steps, title, melody)
+    draw_roll(axis, roll, grid, primer_steps, title, melody)
     figure.tight_layout()
     write_atomically(Path(path), lambda file: figure.savefig(file, format="png", dpi=100))
     plt.close(figure)
@@ -209,7 +211,7 @@ def plot_roll(
 def draw_roll(
     axis,
     roll: np.ndarray,
-    steps_per_beat: int,
+    grid: Grid,
     primer_steps: int = 0,
     title: str = "",
     melody: np.ndarray | None = None,
@@ -241,10 +243,10 @@ def draw_roll(
         axis.axvline(primer_steps, color="tab:blue", linewidth=1.5)
     if melody is not None or primer_steps:
         axis.legend(loc="lower right", bbox_to_anchor=(1, 1), ncol=2, frameon=False)
-    bars = range(0, steps + 1, steps_per_beat * BEATS_PER_BAR)
+    bars = grid.bar_starts(steps)
     if len(bars) <= MAX_BAR_LINES:
         axis.vlines(bars, 0, 1, transform=axis.get_xaxis_transform(), color="tab:gray", linewidth=0.4, alpha=0.5)
-    axis.set(xlabel=f"step ({steps_per_beat} per beat)", ylabel="MIDI pitch", title=title)
+    axis.set(xlabel=f"step ({grid.steps_per_beat} per beat)", ylabel="MIDI pitch", title=title)
 
 
 PIECE_SUFFIXES = (".mid", ".wav", ".png", ".json", ".musicxml", ".pdf")
@@ -346,26 +348,24 @@ def write_piece(
 ) -> dict:
     """Write piece `number` (from 1) into `staging`; its entry names the files as they will lie at `final`."""
     roll, key = composition.rolls[number - 1], composition.keys[number - 1]
-    settings, steps_per_beat, primer_steps = composition.settings, composition.steps_per_beat, composition.primer_steps
+    settings, grid, primer_steps = composition.settings, Grid(composition.steps_per_beat), composition.primer_steps
     tempo_bpm = settings.get("tempo_bpm", DEFAULT_TEMPO_BPM) if tempo_bpm is None else tempo_bpm
     scale = settings.get("scale")
     base = staging / final.name
-    write_midi(roll, base.with_suffix(".mid"), steps_per_beat, tempo_bpm)
+    write_midi(roll, base.with_suffix(".mid"), grid, tempo_bpm)
     files = {"midi": str(final.with_suffix(".mid"))}
-    no_audio_reason = too_long_for_audio(len(roll) * 60 / (steps_per_beat * tempo_bpm)) if audio else None
+    no_audio_reason = too_long_for_audio(len(roll) * 60 / (grid.steps_per_beat * tempo_bpm)) if audio else None
     if no_audio_reason:
         log.warning("%s: no WAV written: %s", final.name, no_audio_reason)
         files["no_audio"] = no_audio_reason
     elif audio:
         files["synthesizer"] = render_audio(base.with_suffix(".mid"), base.with_suffix(".wav"), soundfont)
         files["wav"] = str(final.with_suffix(".wav"))
-    plot_roll(roll, base.with_suffix(".png"), steps_per_beat, primer_steps, final.name, composition.melody)
+    plot_roll(roll, base.with_suffix(".png"), grid, primer_steps, final.name, composition.melody)
     files["png"] = str(final.with_suffix(".png"))
     if score is not None:
         named_key = f"{key} {scale}" if scale in ("major", "minor") else None
-        sheet = write_score(
-            roll, base.with_suffix(".musicxml"), steps_per_beat, tempo_bpm, named_key, final.name, progress
-        )
+        sheet = write_score(roll, base.with_suffix(".musicxml"), grid, tempo_bpm, named_key, final.name, progress)
         files["musicxml"] = str(final.with_suffix(".musicxml"))
         if score == "pdf":
             engrave(sheet, base.with_suffix(".pdf"))

@@ -5,7 +5,9 @@ Steps lie on the beat grid: `steps_per_beat` rows per quarter note, counted in t
 (`round(tick * steps_per_beat / ticks_per_quarter)`), so tempo changes move nothing on the grid.
 Drum tracks are left out, every pitched instrument is merged into one roll, notes off the keyboard
 are dropped and counted, and velocity is not kept. A roll cannot tell a held note from the same note
-repeated without a gap: both read back as one held note. Nothing here imports torch.
+repeated without a gap: both read back as one held note. A `Grid` says where a roll's steps fall in
+the music (steps per beat and the metre); steps per bar is computed there and nowhere else. Nothing
+here imports torch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from musiclstm.config import HIGHEST_PITCH, LOWEST_PITCH, N_KEYS, MusicLSTMError
+from musiclstm.config import (
+    BEATS_PER_BAR,
+    DEFAULT_STEPS_PER_BEAT,
+    HIGHEST_PITCH,
+    LOWEST_PITCH,
+    MAX_STEPS_PER_BEAT,
+    N_KEYS,
+    MusicLSTMError,
+    check_whole_number,
+)
 
 MIDI_HEADER = b"MThd"
 WRITE_RESOLUTION = 960  # ticks per quarter note in files we write: divisible by 1-6, 8, 10, 12, 15, 16
@@ -25,6 +36,55 @@ MAX_FILE_TICKS = 10_000_000  # pretty_midi refuses a file whose last event lies 
 END_MARKER = "musiclstm:end"  # a text event that keeps a roll's trailing silence in the file
 MAX_MIDI_BYTES = 4_000_000  # a long orchestral MIDI file is under 1 MB; this bounds the parsing work
 MAX_ROLL_STEPS = 500_000  # 35 hours at 4 steps per beat and 60 bpm; 44 MB of roll
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where a roll's steps fall in the music: its time base and its metre.
+
+    `steps_per_beat` rows per beat (a quarter note), `beats_per_bar` beats per bar, and the first bar line at
+    step `bar_offset` (0: the roll starts on a bar line; a pickup would start later). Every piece is in 4/4
+    from its first step today.
+
+    Raises:
+        MusicLSTMError: a field out of range, named.
+    """
+
+    steps_per_beat: int = DEFAULT_STEPS_PER_BEAT
+    beats_per_bar: int = BEATS_PER_BAR
+    bar_offset: int = 0  # steps before the first bar line
+
+    def __post_init__(self) -> None:
+        check_whole_number("steps_per_beat", self.steps_per_beat, 1, MAX_STEPS_PER_BEAT)
+        check_whole_number("beats_per_bar", self.beats_per_bar, 1, 64)
+        check_whole_number("bar_offset", self.bar_offset, 0, self.steps_per_bar - 1)
+
+    @property
+    def steps_per_bar(self) -> int:
+        """Steps in one bar."""
+        return self.beats_per_bar * self.steps_per_beat
+
+    def is_bar_start(self, step: int) -> bool:
+        """Whether a bar line falls before step `step` (from 0)."""
+        return (step - self.bar_offset) % self.steps_per_bar == 0
+
+    def is_beat_start(self, step: int) -> bool:
+        """Whether a beat starts at step `step` (from 0)."""
+        return (step - self.bar_offset) % self.steps_per_beat == 0
+
+    def bar_starts(self, n_steps: int) -> range:
+        """The steps from 0 to `n_steps` (both included) where a bar line falls."""
+        return range(self.bar_offset, n_steps + 1, self.steps_per_bar)
+
+    def n_bars(self, n_steps: int) -> int:
+        """The bars `n_steps` steps take, a bar begun counted whole, a pickup as a bar; at least 1."""
+        pickup = 1 if self.bar_offset else 0
+        return max(1, pickup - (-max(0, n_steps - self.bar_offset) // self.steps_per_bar))
+
+
+def as_grid(grid: Grid | int) -> Grid:
+    """A Grid as given, or whole-number steps per beat read as that grid in 4/4 from the first step."""
+    return grid if isinstance(grid, Grid) else Grid(grid)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH, N_KEYS, MusicLSTMError, check_tempo
+from musiclstm.config import LOWEST_PITCH, N_KEYS, MusicLSTMError, check_tempo
 from musiclstm.files import write_bytes_atomically
+from musiclstm.roll import Grid, as_grid
 
 SCORE_KINDS = ("musicxml", "pdf")
 MIDDLE_C = 60
@@ -156,7 +157,7 @@ def spelled_note(midi: int, spellings: list[tuple[str, int]], tie_kind: str | No
     return member
 
 
-def bar_measure(staff: np.ndarray, cuts: np.ndarray, steps_per_beat: int, spellings: list, number: int):
+def bar_measure(staff: np.ndarray, cuts: np.ndarray, grid: Grid, spellings: list, number: int):
     """One bar of a staff as a music21 Measure of notes, chords and rests, tied to its neighbours.
 
     `staff` is the staff's whole roll (steps, 88); `cuts` are the steps of this bar where the notes
@@ -171,7 +172,7 @@ def bar_measure(staff: np.ndarray, cuts: np.ndarray, steps_per_beat: int, spelli
         key_indices = np.flatnonzero(staff[begin]) if begin < n_steps else np.array([], dtype=int)
         begins = [begin == 0 or not staff[begin - 1, k] for k in key_indices]
         ends = [end >= n_steps or not staff[end, k] for k in key_indices]
-        pieces = note_values(Fraction(int(end - begin), steps_per_beat))
+        pieces = note_values(Fraction(int(end - begin), grid.steps_per_beat))
         for index, value in enumerate(pieces):
             if len(key_indices) == 0:
                 element = note.Rest(duration=value)
@@ -189,11 +190,6 @@ def bar_measure(staff: np.ndarray, cuts: np.ndarray, steps_per_beat: int, spelli
     return measure
 
 
-def bar_count(n_steps: int, steps_per_beat: int) -> int:
-    """How many 4/4 bars a roll of `n_steps` fills, an unfinished last one counted; one for an empty roll."""
-    return max(1, -(-n_steps // (BEATS_PER_BAR * steps_per_beat)))
-
-
 def staff_cuts(staff: np.ndarray, steps_per_bar: int, n_bars: int) -> list[np.ndarray]:
     """For each bar, the steps where the staff's sounding notes change or the roll ends, and its two bar lines."""
     changes = np.flatnonzero((staff[1:] != staff[:-1]).any(axis=1)) + 1
@@ -205,13 +201,13 @@ def staff_cuts(staff: np.ndarray, steps_per_bar: int, n_bars: int) -> list[np.nd
 
 def roll_score(
     roll: np.ndarray,
-    steps_per_beat: int,
+    grid: Grid,
     tempo_bpm: float,
     key: str | None = None,
     title: str = "",
     bars: tqdm | None = None,
 ):
-    """The roll as a music21 Score: a piano grand staff split at middle C, 4/4, key signature and tempo.
+    """The roll as a music21 Score: a piano grand staff split at middle C, the grid's metre, key signature and tempo.
 
     `key` is "D major", "B minor", ... (None or another scale: music21's key analysis chooses).
     Each bar of each staff is built and notated on its own, so the work grows with the roll's length
@@ -225,18 +221,17 @@ def roll_score(
     upper[:, :split], lower[:, split:] = False, False
     signature = key_signature(roll, key)
     spellings = key_spellings(signature)
-    steps_per_bar = BEATS_PER_BAR * steps_per_beat
-    n_bars = bar_count(len(roll), steps_per_beat)
+    n_bars = grid.n_bars(len(roll))
     staves = [(upper, clef.TrebleClef, stream.Part()), (lower, clef.BassClef, stream.Part())]
-    cuts = [staff_cuts(staff, steps_per_bar, n_bars) for staff, _, _ in staves]
-    contexts = [[staff_clef(), meter.TimeSignature(f"{BEATS_PER_BAR}/4")] for _, staff_clef, _ in staves]
+    cuts = [staff_cuts(staff, grid.steps_per_bar, n_bars) for staff, _, _ in staves]
+    contexts = [[staff_clef(), meter.TimeSignature(f"{grid.beats_per_bar}/4")] for _, staff_clef, _ in staves]
     previous = [None, None]
     for number in range(1, n_bars + 1):
         for index, (staff, staff_clef, part) in enumerate(staves):
-            measure = bar_measure(staff, cuts[index][number - 1], steps_per_beat, spellings, number)
+            measure = bar_measure(staff, cuts[index][number - 1], grid, spellings, number)
             notate_bar(measure, contexts[index], signature, previous[index])
             if number == 1:
-                header = [staff_clef(), copy.deepcopy(signature), meter.TimeSignature(f"{BEATS_PER_BAR}/4")]
+                header = [staff_clef(), copy.deepcopy(signature), meter.TimeSignature(f"{grid.beats_per_bar}/4")]
                 header += [tempo.MetronomeMark(number=tempo_bpm)] if staff is upper else []
                 for element in header:
                     measure.insert(0, element)
@@ -303,13 +298,15 @@ def collector_paused():
 def write_score(
     roll: np.ndarray,
     path: str | Path,
-    steps_per_beat: int,
+    grid: Grid | int,
     tempo_bpm: float,
     key: str | None = None,
     title: str = "",
     progress: bool = False,
 ) -> Path:
     """Write the roll's score as MusicXML to `path`, atomically: interrupted, it leaves the file as it was.
+
+    `grid` is the roll's Grid (whole-number steps per beat: that grid in 4/4).
 
     The work grows with the roll's length: about 0.4 s per 1,000 steps of four-voice music at 4
     steps per beat (a 100,000-step piece: 42 s and 2.3 GB of memory). `progress` shows a tqdm bar
@@ -318,9 +315,10 @@ def write_score(
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
     tempo_bpm = check_tempo(tempo_bpm)
-    n_bars = bar_count(len(roll), steps_per_beat)
+    grid = as_grid(grid)
+    n_bars = grid.n_bars(len(roll))
     with collector_paused(), tqdm(total=n_bars, desc="score", unit="bar", disable=not progress) as bars:
-        exporter = GeneralObjectExporter(roll_score(roll, steps_per_beat, tempo_bpm, key, title, bars))
+        exporter = GeneralObjectExporter(roll_score(roll, grid, tempo_bpm, key, title, bars))
         exporter.makeNotation = False  # the bars are notated: music21's copy and makeNotation would cost the square
         bars.set_description("score: writing MusicXML")
         write_bytes_atomically(Path(path), exporter.parse())

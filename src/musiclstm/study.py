@@ -35,12 +35,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from musiclstm.config import BEATS_PER_BAR, VERSION, MusicLSTMError, check_seed, check_whole_number
+from musiclstm.config import VERSION, MusicLSTMError, check_seed, check_whole_number
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_json_atomically
 from musiclstm.judging import held_out_pieces
 from musiclstm.ratings import QUESTIONS, RatingsStore
 from musiclstm.render import SAMPLE_RATE_HZ, render_audio, write_midi, write_pcm
+from musiclstm.roll import Grid
 
 SOURCES = ("generated", "real")
 STUDY_FILE = "study.json"
@@ -130,7 +131,7 @@ def real_passages(corpus: Corpus, count: int, steps: int, rng: np.random.Generat
     One passage per held-out piece (`judging.held_out_pieces`) while they last, then a second from each
     piece long enough, and so on; passages of one piece never overlap.
     """
-    bar = BEATS_PER_BAR * corpus.steps_per_beat
+    bar = Grid(corpus.steps_per_beat).steps_per_bar
     pieces = [piece for piece in held_out_pieces(corpus) if piece.frames >= steps]
     starts_of_piece = []
     for piece in pieces:
@@ -246,7 +247,8 @@ def prepare_study(
             raise MusicLSTMError(
                 f"{corpus.path}: {corpus.steps_per_beat} steps per beat, the model learned {composer.steps_per_beat}"
             )
-        steps = bars * BEATS_PER_BAR * composer.steps_per_beat
+        grid = Grid(composer.steps_per_beat)
+        steps = bars * grid.steps_per_bar
         rng = np.random.default_rng(seed)
         real = [Passage("real", *passage) for passage in real_passages(corpus, pieces, steps, rng)]
         generated, generation = generated_passages(composer, pieces, steps, seed, progress)
@@ -256,7 +258,7 @@ def prepare_study(
             "real_name": real_name or default_real_name(corpus),
             "bars": bars,
             "tempo_bpm": generation["tempo_bpm"],
-            "seconds_per_clip": bars * BEATS_PER_BAR * 60 / generation["tempo_bpm"] + TAIL_SECONDS,
+            "seconds_per_clip": bars * grid.beats_per_bar * 60 / generation["tempo_bpm"] + TAIL_SECONDS,
             "questions": list(QUESTIONS),
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             "musiclstm_version": VERSION,
@@ -269,7 +271,7 @@ def prepare_study(
             "clips": {clip_id: {"source": clip.source, "origin": clip.origin} for clip_id, clip in clips.items()},
         }
         with staging(out) as building:
-            write_clips(building, clips, composer.steps_per_beat, settings, soundfont, progress)
+            write_clips(building, clips, grid, settings, soundfont, progress)
             write_json_atomically(building / STUDY_FILE, settings)
             write_json_atomically(building / MANIFEST_FILE, answer_key)
             RatingsStore.create(building / RATINGS_FILE, list(clips))
@@ -337,15 +339,13 @@ def staging(out: Path) -> Iterator[Path]:
     scratch.rmdir()
 
 
-def write_clips(
-    folder: Path, clips: dict[str, Passage], steps_per_beat: int, settings: dict, soundfont, progress: bool
-) -> None:
+def write_clips(folder: Path, clips: dict[str, Passage], grid: Grid, settings: dict, soundfont, progress: bool) -> None:
     """Write each passage as `midi/<id>.mid` and, rendered and levelled with all the others, `clips/<id>.wav`."""
     (folder / "midi").mkdir(parents=True)
     (folder / CLIPS_FOLDER).mkdir()
     waves = []
     for clip_id, clip in tqdm(clips.items(), desc="rendering clips", unit="clip", disable=not progress):
-        midi = write_midi(clip.roll, folder / "midi" / f"{clip_id}.mid", steps_per_beat, settings["tempo_bpm"])
+        midi = write_midi(clip.roll, folder / "midi" / f"{clip_id}.mid", grid, settings["tempo_bpm"])
         render_audio(midi, folder / "rendered.wav", soundfont)
         waves.append(read_wav(folder / "rendered.wav"))
     (folder / "rendered.wav").unlink()

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from musiclstm.config import BEATS_PER_BAR, LOWEST_PITCH
+from musiclstm.config import LOWEST_PITCH
 from musiclstm.metrics import best_key_rate, pitch_class_counts
-from musiclstm.roll import bottom_line, roll_to_notes, top_line
+from musiclstm.roll import Grid, bottom_line, roll_to_notes, top_line
 
 PASSAGE_BARS = 4
 MAX_FOLDS = 5
@@ -75,9 +75,9 @@ def passage_features(roll: np.ndarray, steps_per_bar: int) -> np.ndarray:
     return np.array([values[name] for name in FEATURES], dtype=float)
 
 
-def passages(rolls: list[np.ndarray], steps_per_beat: int) -> tuple[np.ndarray, np.ndarray]:
+def passages(rolls: list[np.ndarray], grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Every whole 4-bar passage of the pieces (from each piece's start), as features and the piece it came from."""
-    steps_per_bar = BEATS_PER_BAR * steps_per_beat
+    steps_per_bar = grid.steps_per_bar
     length = PASSAGE_BARS * steps_per_bar
     rows, pieces = [], []
     for number, roll in enumerate(rolls):
@@ -87,7 +87,7 @@ def passages(rolls: list[np.ndarray], steps_per_beat: int) -> tuple[np.ndarray, 
     return np.array(rows).reshape(-1, len(FEATURES)), np.array(pieces, dtype=int)
 
 
-def two_sample_test(real: list[np.ndarray], generated: list[np.ndarray], steps_per_beat: int, seed: int = 0) -> dict:
+def two_sample_test(real: list[np.ndarray], generated: list[np.ndarray], grid: Grid, seed: int = 0) -> dict:
     """How well a cross-validated classifier tells generated passages from real ones.
 
     Returns `accuracy` (balanced, 0.5 = indistinguishable; None with too few pieces to cross-validate,
@@ -95,8 +95,8 @@ def two_sample_test(real: list[np.ndarray], generated: list[np.ndarray], steps_p
     separate the sets most (largest standardised coefficients of the classifier fitted on all
     passages), each with its mean on both sides.
     """
-    real_rows, real_pieces = passages(real, steps_per_beat)
-    made_rows, made_pieces = passages(generated, steps_per_beat)
+    real_rows, real_pieces = passages(real, grid)
+    made_rows, made_pieces = passages(generated, grid)
     result = {"passage_bars": PASSAGE_BARS, "passages": {"real": len(real_rows), "generated": len(made_rows)}}
     pieces_per_side = min(len(set(real_pieces)), len(set(made_pieces)))
     if pieces_per_side < 2:
