@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from musiclstm.config import CONTEXTS, CorpusConfig, MusicLSTMError
+from musiclstm.config import CONTEXTS, CorpusConfig, MusicLSTMError, check_one_of
 from musiclstm.corpus import Corpus, build_corpus, load_corpus
 from musiclstm.files import check_output_folder
 from musiclstm.judging import compare_generated, format_music, plot_comparison
@@ -31,8 +31,8 @@ from musiclstm.run import load_model, model_folder, read_run_config
 
 
 def check_context(context: str) -> None:
-    if context not in CONTEXTS:
-        raise MusicLSTMError(f"unknown context '{context}': choose one of {', '.join(CONTEXTS)}")
+    """Refuse a context that is not one of CONTEXTS, as `GenerationSettings` does."""
+    check_one_of("context", context, CONTEXTS)
 
 
 @torch.inference_mode()

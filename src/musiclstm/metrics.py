@@ -10,6 +10,8 @@ of per-piece means). Nothing here imports torch.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logit
+from scipy.stats import entropy
 
 from musiclstm.config import LOWEST_PITCH, SCALES
 from musiclstm.roll import Grid, as_grid
@@ -136,10 +138,6 @@ def shift_down(roll: np.ndarray) -> np.ndarray:
     return before
 
 
-def logit(probability: np.ndarray) -> np.ndarray:
-    return np.log(probability) - np.log1p(-probability)
-
-
 def baseline_logits(rolls: list[np.ndarray], train_rolls: list[np.ndarray]) -> dict[str, np.ndarray]:
     """Both baselines' logits for every frame of `rolls`, fitted on `train_rolls`: {name: (frames, 88)}."""
     frames = sum(len(roll) for roll in rolls)
@@ -187,7 +185,7 @@ def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
     """KL(P || Q) in nats between two histograms, each add-one smoothed so that no bin is empty."""
     p = (p_counts + 1) / (p_counts + 1).sum()
     q = (q_counts + 1) / (q_counts + 1).sum()
-    return float((p * np.log(p / q)).sum())
+    return float(entropy(p, q))
 
 
 def repeated_window_rate(roll: np.ndarray, window: int) -> float:

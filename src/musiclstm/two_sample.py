@@ -11,6 +11,7 @@ when every passage is recognised. Rolls are (steps, 88) bool; nothing here impor
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import entropy
 
 from musiclstm.config import LOWEST_PITCH
 from musiclstm.metrics import best_key_rate, pitch_class_counts
@@ -68,7 +69,7 @@ def passage_features(roll: np.ndarray, steps_per_bar: int) -> np.ndarray:
         "bass_line_leap": line_leap(bass),
         "held_steps": (roll[1:] == roll[:-1]).all(axis=1).mean() if len(roll) > 1 else 0.0,
         "repeated_bars": 1 - len(set(bars)) / len(bars),
-        "pitch_class_entropy": -(shares * np.log2(shares)).sum(),
+        "pitch_class_entropy": entropy(shares, base=2),
         "in_key": best_key_rate(roll) or 0.0,
         "dissonant_steps": np.mean(dissonant) if dissonant else 0.0,
     }
