@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import math
+from dataclasses import replace
 
+import numpy as np
 import pytest
+import torch
 from conftest import write_midi as write_notes
 
-from musiclstm import BUNDLED_MODEL, generate, harmonize, open_composer
+from musiclstm import BUNDLED_MODEL, ModelConfig, generate, harmonize, open_composer
+from musiclstm.composing import StepPlan, compose, resample, trace_back
+from musiclstm.heads import DrawRules
+from musiclstm.model import MusicLSTM
 from musiclstm.render import write_midi
 
 # sha256 of each piece's MIDI bytes as the code before the step loop wrote them (issue 26): the loop
@@ -53,3 +60,61 @@ def test_harmonize_writes_the_same_midi_bytes_as_before_the_step_loop(bundled, l
     melody = write_notes(tmp_path / "melody.mid", [(pitch, n * 480, (n + 1) * 480) for n, pitch in enumerate(tune)])
     composition = harmonize(melody, bundled, seed=5, num_outputs=2, lookahead=lookahead)
     assert midi_hashes(composition, tmp_path) == HARMONIZED[lookahead]
+
+
+def tiny_model(head: str) -> MusicLSTM:
+    torch.manual_seed(0)
+    return MusicLSTM(ModelConfig(window=8, lstm_units=16, dense_units=8, head=head, nade_units=8)).eval()
+
+
+@pytest.mark.parametrize("head", ["independent", "nade"])
+def test_every_step_sounds_its_forced_keys_never_a_disallowed_one_and_no_more_than_the_cap(head):
+    generator = torch.Generator().manual_seed(3)
+    forced = torch.zeros(12, 88, dtype=torch.bool)
+    forced[torch.arange(12), torch.randint(0, 88, (12,), generator=generator)] = True
+    forced[::4] = False  # some steps force nothing
+    may_sound = torch.rand(12, 88, generator=generator) < 0.5
+    key_masks = torch.rand(2, 88, generator=generator) < 0.7
+    rules = DrawRules(temperature=3.0, allowed=key_masks, choose="sample", max_notes=3)
+    plan = StepPlan(2, 12, rules, forced=forced, may_sound=may_sound, n_particles=2)
+    pieces = compose(tiny_model(head), np.zeros((1, 0, 88), bool), "stateful", plan, seed=1, every_particle=True)
+    assert pieces.shape == (4, 12, 88)
+    assert (pieces | ~forced).all()  # forced keys sound
+    permitted = (may_sound & key_masks.repeat_interleave(2, dim=0)[:, None]) | forced  # (4, 12, 88)
+    assert not (pieces & ~permitted).any()
+    chosen = (pieces & ~forced).sum(-1)  # the keys the model chose: the hot draw reaches the cap, never passes it
+    assert chosen.max() == 3
+    if head == "independent":  # the whole frame is capped, forced keys ranked first; NADE stops choosing at the cap
+        assert pieces.sum(-1).max() == 3
+
+
+def test_resampling_gives_every_particle_the_past_of_the_one_that_holds_all_the_weight():
+    model, silence = tiny_model("independent"), np.zeros((1, 0, 88), bool)
+    rules = DrawRules(temperature=2.0, choose="sample", top_k=0)
+    free = StepPlan(2, 6, rules, n_particles=4)
+    favoured = 2  # particle 2 of each piece alone is likely at step 4
+    weighed = replace(
+        free,
+        log_likelihood=lambda features, step: torch.where(torch.arange(8) % 4 == favoured, 0.0, -math.inf).double(),
+        weighed=[4],
+    )
+    apart = compose(model, silence, "stateful", free, seed=7, every_particle=True).view(2, 4, 6, 88)
+    joined = compose(model, silence, "stateful", weighed, seed=7, every_particle=True).view(2, 4, 6, 88)
+    assert not all(torch.equal(apart[p, 0, :4], apart[p, k, :4]) for p in range(2) for k in range(4))  # pasts differed
+    for piece in range(2):  # the draws before step 4 are the same in both; after it, each particle goes on from 2's
+        assert all(torch.equal(joined[piece, k, :4], apart[piece, favoured, :4]) for k in range(4))
+    first = compose(model, silence, "stateful", weighed, seed=7)
+    assert torch.equal(first, joined[:, 0])
+
+
+def test_the_trace_back_follows_each_survivor_through_its_parents_to_its_own_past():
+    frames = [torch.eye(3, 88, dtype=torch.bool).roll(step, dims=1) for step in range(3)]  # row r plays key r + step
+    parents = [None, torch.tensor([2, 2, 0]), None]  # before step 1, rows 0 and 1 go on from 2, row 2 from 0
+    pieces = trace_back(frames, parents, torch.tensor([0, 2]))
+    assert [row.nonzero().flatten().tolist() for row in pieces[0]] == [[2], [1], [2]]
+    assert [row.nonzero().flatten().tolist() for row in pieces[1]] == [[0], [3], [4]]
+
+
+def test_resample_draws_only_the_particle_that_holds_all_the_weight_of_its_piece():
+    log_weights = torch.tensor([[-math.inf, 0.0, -math.inf], [0.0, -math.inf, -math.inf]], dtype=torch.float64)
+    assert resample(log_weights, torch.Generator().manual_seed(0)).tolist() == [1, 1, 1, 3, 3, 3]

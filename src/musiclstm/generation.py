@@ -1,151 +1,45 @@
-"""Compose: run a trained model forward one step at a time, its head drawing each step's notes.
+"""Generate: continue a primer with a trained model, the plainest builder of the step loop (`composing`).
 
 A piece is its primer (the steps it opens with) followed by `length` generated steps, a bool roll of
-shape (primer steps + length, 88). The model reads `window` steps of silence before the primer (the
-lead-in, as in training). Each step: the model's features -> its head draws a frame under the
-`DrawRules` (temperature, key mask, threshold or sample, top-k fallback, cap) -> append. A reader
-keeps the context: `stateful` carries the LSTM state, one step of work per step; `window` predicts
-each step from the last `window` steps alone, as the seed's loop does. All `num_outputs` pieces
-are generated together as one batch.
+shape (primer steps + length, 88). The primer is a MIDI file, else a held-out passage of the model's
+corpus moved into the asked key, else a few in-key notes. The loop draws every step under the
+settings' `DrawRules` (temperature, key mask, threshold or sample, top-k fallback, cap), one particle
+per piece and nothing weighed; all `num_outputs` pieces are generated together as one batch.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from dataclasses import dataclass, replace
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
-from musiclstm.config import (
-    AUTO_KEY,
-    BEATS_PER_BAR,
-    HEAD_CHOICE,
-    KEY_NAMES,
-    N_KEYS,
-    GenerationSettings,
-    MusicLSTMError,
-    key_root,
+from musiclstm.composing import (
+    Composer,
+    Composition,
+    StepPlan,
+    check_path_or_none,
+    compose,
+    draw_rules,
+    for_model,
+    open_composer,
+    piece_keys,
+    read_music,
+    settings_record,
+    with_novelty,
 )
+from musiclstm.config import AUTO_KEY, BEATS_PER_BAR, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError, key_root
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.dataset import allowed_shifts, shift_keys
-from musiclstm.heads import DrawRules
 from musiclstm.metrics import best_root, music_statistics
-from musiclstm.model import MusicLSTM, cpu_autocast
-from musiclstm.novelty import COPY_WARNING_BARS, PassageHashes, copies_bars, novelty
-from musiclstm.reading import open_reader
-from musiclstm.roll import MAX_ROLL_STEPS, midi_to_roll
-from musiclstm.run import load_model, model_folder, read_run_config
+from musiclstm.model import MusicLSTM
+from musiclstm.roll import MAX_ROLL_STEPS
 from musiclstm.sampling import scale_mask
 
 log = logging.getLogger(__name__)
 
 QUIET_START_NOTES = 3  # notes in the one-step primer used when there is nothing else to start from
 QUIET_START_KEYS = slice(27, 52)  # MIDI 48-72, the octaves around middle C
-
-
-@dataclass(frozen=True)
-class Composition:
-    """Generated pieces: `rolls` (num_outputs, primer_steps + length, 88) bool, the primer first."""
-
-    rolls: np.ndarray
-    primer_steps: int
-    steps_per_beat: int
-    settings: dict  # the GenerationSettings used, with the strategy's temperature and scale filled in
-    primer_sources: tuple[str, ...]  # where each piece's primer came from
-    keys: tuple[str, ...]  # each piece's key (a root; its scale is in settings)
-    melody: np.ndarray | None = None  # (steps, 88) bool: the melody a harmonization keeps on top
-    novelty: tuple[dict, ...] | None = None  # each piece's `novelty.novelty` against the training pieces
-
-
-@dataclass(frozen=True)
-class Composer:
-    """A trained model opened for composing: load it once, compose with it many times."""
-
-    folder: Path
-    model: MusicLSTM
-    run_settings: dict  # the folder's config.json
-
-    @property
-    def steps_per_beat(self) -> int:
-        return self.run_settings["data"]["steps_per_beat"]
-
-    @property
-    def steps_per_bar(self) -> int:
-        return BEATS_PER_BAR * self.steps_per_beat
-
-    @property
-    def corpus(self) -> Path:
-        """The model's corpus folder; a relative path lies inside the model folder (as in the bundled model)."""
-        return self.folder / self.run_settings["data"]["corpus"]
-
-    @cached_property
-    def training_passages(self) -> tuple[PassageHashes, list[str]] | None:
-        """The hashed passages of the model's training pieces and their names, built once; None where the
-        corpus is gone or holds no train split (a model folder exported before the train split was kept)."""
-        try:
-            pieces = load_corpus(self.corpus).split("train")
-        except MusicLSTMError:
-            return None
-        return (PassageHashes([piece.roll for piece in pieces]), [piece.name for piece in pieces]) if pieces else None
-
-
-def settings_record(options: GenerationSettings, context: str, composer: Composer, **more) -> dict:
-    """What a composition records of how it was made: the settings with the strategy's temperature and
-    scale filled in, the context and the model, and `more`."""
-    return dict(
-        options.to_dict(),
-        context=context,
-        temperature=options.effective_temperature,
-        scale=options.effective_scale,
-        model=str(composer.folder),
-        **more,
-    )
-
-
-def with_novelty(composition: Composition, composer: Composer) -> Composition:
-    """The composition with each piece's novelty against the model's training pieces (the primer left out);
-    a warning for each piece that copies COPY_WARNING_BARS bars or more. Unchanged where the training
-    pieces are not at hand."""
-    if composer.training_passages is None:
-        return composition
-    training, names = composer.training_passages
-    bar = composition.steps_per_beat * BEATS_PER_BAR
-    found = tuple(novelty(roll, training, names, bar, composition.primer_steps) for roll in composition.rolls)
-    for number, entry in enumerate(found, start=1):
-        if copies_bars(entry, COPY_WARNING_BARS):
-            log.warning(
-                "piece %d copies %g bars of the training piece %s (from its step %d)",
-                number,
-                entry["longest_shared_bars"],
-                entry["source"],
-                entry["source_step"],
-            )
-    return replace(composition, novelty=found)
-
-
-def open_composer(model: str | Path | Composer | None = None) -> Composer:
-    """Load the model in a run folder (None: the bundled model), ready to compose; a Composer passes through.
-
-    Raises:
-        MusicLSTMError: `model` is none of those, or the folder, its config or its weights are missing,
-            damaged or do not match.
-    """
-    if isinstance(model, Composer):
-        return model
-    check_path_or_none("model", model, "a model folder, a Composer from open_composer, or None (the bundled model)")
-    folder = model_folder(model)
-    return Composer(folder, load_model(folder), read_run_config(folder))
-
-
-def check_path_or_none(name: str, value: object, takes: str) -> None:
-    """Refuse an argument that is neither a path (str or os.PathLike) nor None, saying what it takes."""
-    if value is not None and not isinstance(value, str | os.PathLike):
-        raise MusicLSTMError(f"{name} must be {takes}; got {value!r}")
 
 
 def held_out_statistics(composer: Composer) -> dict | None:
@@ -158,41 +52,6 @@ def held_out_statistics(composer: Composer) -> dict | None:
     return music_statistics([piece.roll for piece in pieces], corpus.steps_per_beat) if pieces else None
 
 
-def piece_keys(primers: np.ndarray, settings: GenerationSettings) -> list[str]:
-    """Each piece's key: the one asked for, or for `auto` the root whose scale best fits the piece's primer.
-
-    `primers` is one primer (steps, 88) shared by every piece, or one per piece (num_outputs, steps, 88).
-    """
-    if settings.key != AUTO_KEY:
-        return [settings.key] * settings.num_outputs
-    scale = settings.effective_scale or "chromatic"
-    roots = (
-        [best_root(primers, scale)] * settings.num_outputs
-        if primers.ndim == 2
-        else [best_root(primer, scale) for primer in primers]
-    )
-    return [settings.fixed_key if root is None else KEY_NAMES[root] for root in roots]
-
-
-def for_model(settings: GenerationSettings, model: MusicLSTM) -> GenerationSettings:
-    """The settings with the way of choosing notes filled in from the model's head where none was given."""
-    return replace(settings, choose=settings.choose or HEAD_CHOICE[model.config.head])
-
-
-def draw_rules(settings: GenerationSettings, keys: list[str]) -> DrawRules:
-    """The rules each step is drawn by: the settings' temperature and choice, and each piece's key mask."""
-    scale = settings.effective_scale
-    return DrawRules(
-        temperature=settings.effective_temperature,
-        allowed=torch.stack([scale_mask(key, scale) for key in keys]) if scale else None,  # (batch, 88)
-        choose=settings.choose,
-        threshold=settings.threshold,
-        top_k=settings.top_k,
-        max_notes=settings.max_notes,
-    )
-
-
-@torch.inference_mode()
 def compose_rolls(
     model: MusicLSTM,
     primers: np.ndarray,
@@ -205,19 +64,13 @@ def compose_rolls(
 
     `primers` is one primer (steps, 88) shared by every piece, or one per piece (num_outputs, steps, 88);
     `keys` gives each piece's key (default: `piece_keys`); `progress` shows a bar of steps composed.
+    The plan is the plainest of the step loop's: the settings' rules and key masks, one particle, no weights.
     """
-    model.eval()
     settings = for_model(settings, model)
     batch, primers = settings.num_outputs, np.asarray(primers, dtype=bool)
-    generator = torch.Generator().manual_seed(settings.seed)
-    rules = draw_rules(settings, keys or piece_keys(primers, settings))
-    rows = primers[None] if primers.ndim == 2 else primers  # one shared primer is read once
-    with cpu_autocast(settings.precision):  # bf16 is refused here, before composing, where oneDNN lacks it
-        reader = open_reader(model, rows, context, batch)
-        steps = torch.empty(batch, settings.length, N_KEYS, dtype=torch.bool)
-        for step in tqdm(range(settings.length), desc="composing", unit="step", disable=not progress):
-            steps[:, step] = model.head.draw(reader.features, rules, generator)
-            reader.read(steps[:, step].float())
+    plan = StepPlan(batch, settings.length, draw_rules(settings, keys or piece_keys(primers, settings)))
+    steps = compose(model, primers, context, plan, settings.seed, settings.precision, "composing" if progress else None)
+    rows = primers[None] if primers.ndim == 2 else primers
     return np.concatenate([np.broadcast_to(rows, (batch, *rows.shape[1:])), steps.numpy()], axis=1)
 
 
@@ -296,12 +149,7 @@ def choose_primers(
     count = settings.num_outputs
     if primer is not None:
         name = primer_name or str(primer)
-        try:
-            roll = midi_to_roll(primer, composer.steps_per_beat).roll
-        except MusicLSTMError as error:
-            raise MusicLSTMError(str(error).replace(str(primer), name)) from None
-        if not roll.any():
-            raise MusicLSTMError(f"{name}: no notes on the 88 keys to start from")
+        roll = read_music(primer, name, composer, "start from").roll
         if len(roll) + settings.length > MAX_ROLL_STEPS:
             raise MusicLSTMError(
                 f"{name}: {len(roll):,} steps long at {composer.steps_per_beat} per beat; with {settings.length:,} "

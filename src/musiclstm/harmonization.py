@@ -21,13 +21,25 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from musiclstm.composing import (
+    Composer,
+    Composition,
+    StepPlan,
+    check_path_or_none,
+    compose,
+    draw_rules,
+    for_model,
+    open_composer,
+    piece_keys,
+    read_music,
+    settings_record,
+    with_novelty,
+)
 from musiclstm.config import (
     HARMONIZE_LOOKAHEAD,
     MAX_LENGTH,
@@ -37,20 +49,8 @@ from musiclstm.config import (
     MusicLSTMError,
     check_whole_number,
 )
-from musiclstm.generation import (
-    Composer,
-    Composition,
-    check_path_or_none,
-    draw_rules,
-    for_model,
-    open_composer,
-    piece_keys,
-    settings_record,
-    with_novelty,
-)
 from musiclstm.model import MusicLSTM
-from musiclstm.reading import open_reader
-from musiclstm.roll import load_midi, midi_to_roll, top_line
+from musiclstm.roll import load_midi, top_line
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,6 @@ def melody_nll(model: MusicLSTM, features: torch.Tensor, step: int, forced: torc
     return model.head.key_nll(features, frames)[:, ~below[step] | forced[step]].sum(-1)
 
 
-@torch.inference_mode()
 def harmonize_rolls(
     model: MusicLSTM,
     line: np.ndarray,
@@ -102,45 +101,26 @@ def harmonize_rolls(
     lookahead: int = HARMONIZE_LOOKAHEAD,
     progress: bool = False,
 ) -> np.ndarray:
-    """Harmonize a top line (steps,) `settings.num_outputs` times; return the rolls (num_outputs, steps, 88)."""
-    model.eval()
+    """Harmonize a top line (steps,) `settings.num_outputs` times; return the rolls (num_outputs, steps, 88).
+
+    The step loop's plan: the melody's key forced and the keys above it kept silent at every step,
+    `lookahead` particles per version weighed, before every step but the first, by the melody's note there.
+    """
     settings = for_model(settings, model)
-    versions, steps = settings.num_outputs, len(line)
-    batch = versions * lookahead
-    generator = torch.Generator().manual_seed(settings.seed)
     forced, below = melody_limits(line)
-    rules = draw_rules(settings, keys)
-    allowed = rules.allowed.repeat_interleave(lookahead, dim=0) if rules.allowed is not None else None
-    reader = open_reader(model, np.zeros((1, 0, N_KEYS), bool), context, batch)
-    frames, parents = [], []  # each step's frames (batch, 88), and the rows it went on from (None: the same)
-    first_rows = torch.arange(versions)[:, None] * lookahead
-    for step in tqdm(range(steps), desc="harmonizing", unit="step", disable=not progress):
-        rows = None
-        if lookahead > 1 and step > 0:
-            weights = torch.softmax(-melody_nll(model, reader.features, step, forced, below).view(versions, -1), dim=1)
-            rows = (first_rows + torch.multinomial(weights, lookahead, replacement=True, generator=generator)).flatten()
-            reader.select(rows)
-        may_sound = below[step] if allowed is None else allowed & below[step]
-        step_rules = replace(
-            rules, allowed=(may_sound | forced[step]).expand(batch, -1), forced=forced[step].expand(batch, -1)
-        )
-        frames.append(model.head.draw(reader.features, step_rules, generator))
-        parents.append(rows)
-        reader.read(frames[-1].float())
-    return trace_back(frames, parents, first_rows.flatten()).numpy()
-
-
-def trace_back(frames: list[torch.Tensor], parents: list[torch.Tensor | None], rows: torch.Tensor) -> torch.Tensor:
-    """The pieces that end in `rows`, step by step back through the resamplings: (len(rows), steps, 88).
-
-    Following each particle's line back costs one step of work per step, where copying every particle's
-    whole past at each resampling would cost a step per step already drawn."""
-    pieces = torch.empty(len(rows), len(frames), N_KEYS, dtype=torch.bool)
-    for step in reversed(range(len(frames))):
-        pieces[:, step] = frames[step][rows]
-        if parents[step] is not None:
-            rows = parents[step][rows]
-    return pieces
+    plan = StepPlan(
+        settings.num_outputs,
+        len(line),
+        draw_rules(settings, keys),
+        forced=forced,
+        may_sound=below,
+        n_particles=lookahead,
+        log_likelihood=lambda features, step: -melody_nll(model, features, step, forced, below),
+        weighed=range(1, len(line)),
+    )
+    silence = np.zeros((1, 0, N_KEYS), dtype=bool)
+    progress_name = "harmonizing" if progress else None
+    return compose(model, silence, context, plan, settings.seed, settings.precision, progress_name).numpy()
 
 
 def read_melody(melody: str | Path, name: str, composer: Composer, length: int | None) -> tuple[np.ndarray, int]:
@@ -150,15 +130,10 @@ def read_melody(melody: str | Path, name: str, composer: Composer, length: int |
     Raises:
         MusicLSTMError: the file cannot be read, holds no note on the keyboard, or none within `length`.
     """
-    try:
-        read = midi_to_roll(melody, composer.steps_per_beat)
-    except MusicLSTMError as error:
-        raise MusicLSTMError(str(error).replace(str(melody), name)) from None
+    read = read_music(melody, name, composer, "harmonize")
     if read.n_off_keyboard:
         log.warning("%s: %d notes off the 88 keys (below A0 or above C8) are left out", name, read.n_off_keyboard)
     sounding = np.flatnonzero(read.roll.any(axis=1))
-    if not sounding.size:
-        raise MusicLSTMError(f"{name}: no notes on the 88 keys to harmonize")
     first_bar = sounding[0] // composer.steps_per_bar * composer.steps_per_bar
     if first_bar:
         log.warning(
