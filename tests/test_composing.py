@@ -118,3 +118,22 @@ def test_the_trace_back_follows_each_survivor_through_its_parents_to_its_own_pas
 def test_resample_draws_only_the_particle_that_holds_all_the_weight_of_its_piece():
     log_weights = torch.tensor([[-math.inf, 0.0, -math.inf], [0.0, -math.inf, -math.inf]], dtype=torch.float64)
     assert resample(log_weights, torch.Generator().manual_seed(0)).tolist() == [1, 1, 1, 3, 3, 3]
+
+
+def test_given_steps_are_read_as_they_are_by_every_particle_and_weigh_them_before_the_resampling():
+    model, silence = tiny_model("independent"), np.zeros((1, 0, 88), bool)
+    given = torch.zeros(2, 88, dtype=torch.bool)
+    given[0, :10] = True  # ten keys: over the cap, outside the key mask
+    seen = []
+
+    def log_likelihood(features, step):
+        seen.append(step)
+        return -model.head.frame_nll(features, given[step - 4].expand(len(features), -1).float())
+
+    rules = DrawRules(allowed=torch.zeros(1, 88, dtype=torch.bool), choose="sample", max_notes=2)
+    plan = StepPlan(
+        1, 6, rules, n_particles=3, log_likelihood=log_likelihood, weighed=[4, 5], resampled=[5], given=given
+    )
+    pieces = compose(model, silence, "window", plan, seed=2, every_particle=True)
+    assert torch.equal(pieces[:, 4:], given.expand(3, -1, -1)) and not pieces[:, :4].any()
+    assert seen == [4, 5]

@@ -203,7 +203,9 @@ class StepPlan:
     `log_likelihood(features, step)` takes the features that predict `step` (particles, dense_units)
     and gives each particle's log p(what the builder knows of that step | its past), float64
     (particles,); it is asked at the `weighed` steps. `resampled` names the steps before which each
-    piece's particles are drawn again by their weights (None: the weighed ones).
+    piece's particles are drawn again by their weights (None: the weighed ones). The `given` steps
+    are known music every particle reads (infill: the real music after the gap, to weigh by): they
+    obey no rule, not even the cap, and draw nothing from the generator.
     """
 
     n_pieces: int
@@ -215,6 +217,7 @@ class StepPlan:
     log_likelihood: Callable[[torch.Tensor, int], torch.Tensor] | None = None
     weighed: Container[int] = ()
     resampled: Container[int] | None = None
+    given: torch.Tensor | None = None  # (n_given, 88) bool: the last n_given steps, read as they are, not drawn
 
     def step_rules(self, step: int, key_masks: torch.Tensor | None, batch: int) -> DrawRules:
         """The rules of one step for `batch` particles, whose key masks are `key_masks` (batch, 88) or None."""
@@ -288,6 +291,7 @@ def compose(
     resampled = plan.weighed if plan.resampled is None else plan.resampled
     weighing = particles > 1 and plan.log_likelihood is not None
     log_weights = torch.zeros(batch, dtype=torch.float64)
+    n_drawn = plan.n_steps - (0 if plan.given is None else len(plan.given))
     frames, parents = [], []  # each step's frames (batch, 88), and the rows it went on from (None: the same)
     with cpu_autocast(precision):  # bf16 is refused here, before composing, where oneDNN lacks it
         reader = open_reader(model, rows, context, batch)
@@ -299,7 +303,10 @@ def compose(
                 chosen = resample(log_weights.view(plan.n_pieces, particles), generator)
                 reader.select(chosen)
                 log_weights = torch.zeros(batch, dtype=torch.float64)
-            frames.append(model.head.draw(reader.features, plan.step_rules(step, key_masks, batch), generator))
+            if step >= n_drawn:
+                frames.append(plan.given[step - n_drawn].expand(batch, -1))
+            else:
+                frames.append(model.head.draw(reader.features, plan.step_rules(step, key_masks, batch), generator))
             parents.append(chosen)
             reader.read(frames[-1].float())
     survivors = torch.arange(batch) if every_particle else torch.arange(plan.n_pieces) * particles
