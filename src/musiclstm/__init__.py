@@ -49,12 +49,12 @@ from musiclstm.serving import check_port_free, serve_page
 
 LAZY = {  # name: its module, for the names that need torch (or Lightning, for `train` alone)
     "WindowDataset": "musiclstm.dataset",
-    "Composer": "musiclstm.generation",
-    "Composition": "musiclstm.generation",
+    "Composer": "musiclstm.composing",
+    "Composition": "musiclstm.composing",
     "generate": "musiclstm.generation",
     "held_out_statistics": "musiclstm.generation",
     "harmonize": "musiclstm.harmonization",
-    "open_composer": "musiclstm.generation",
+    "open_composer": "musiclstm.composing",
     "MusicLSTM": "musiclstm.model",
     "keras_parameter_count": "musiclstm.model",
     "summary_rows": "musiclstm.model",

@@ -239,7 +239,7 @@ def prepare_study(
     with writing_alone(out):
         if out.exists() and any(out.iterdir()):
             raise MusicLSTMError(f"{out}: already holds files (perhaps another study's ratings); choose another --out")
-        from musiclstm.generation import open_composer  # torch: only once the arguments and the folder are good
+        from musiclstm.composing import open_composer  # torch: only once the arguments and the folder are good
 
         composer = open_composer(model)
         corpus = load_corpus(data if data is not None else composer.corpus)
