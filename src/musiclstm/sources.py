@@ -176,7 +176,11 @@ def _die_with_parent(parent: int) -> None:
     """Pool worker set-up: on Linux, end the worker when the reading process dies, even by SIGKILL.
 
     Without it, a `data` run killed mid-way left its workers waiting for work that never comes.
+    Ctrl-C and SIGTERM reach the whole process group; the reading process alone answers them (a
+    worker would print its own traceback), and its workers end with it.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent was gone before the signal was set up
@@ -191,7 +195,11 @@ def read_files(source: Source, steps_per_beat: int, workers: int = 1, progress: 
     bar = dict(total=len(jobs), desc=f"reading {source.kind}", unit="file", disable=not progress)
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-            results = list(tqdm(pool.map(_read_one, jobs, chunksize=4), **bar))
+            try:
+                results = list(tqdm(pool.map(_read_one, jobs, chunksize=4), **bar))
+            except BaseException:  # Ctrl-C or SIGTERM: the files not begun are not read
+                pool.shutdown(cancel_futures=True)
+                raise
     else:
         results = [_read_one(job) for job in tqdm(jobs, **bar)]
     for path, result in zip(source.files, results, strict=True):
