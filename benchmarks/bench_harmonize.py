@@ -31,7 +31,7 @@ from musiclstm.harmonization import harmonize_rolls, line_roll, melody_limits
 from musiclstm.metrics import best_key_rate, pitch_class_counts
 from musiclstm.reading import piece_features
 from musiclstm.render import draw_roll
-from musiclstm.roll import top_line
+from musiclstm.roll import Grid, top_line
 
 LOWEST_PITCH = 21
 
@@ -149,9 +149,9 @@ def draw(bach: np.ndarray, pictured: tuple, soprano: np.ndarray, path: str) -> N
 
     strategy, lookahead, made = pictured
     figure, axes = plt.subplots(2, 1, figsize=(12, 8), sharex=True)
-    draw_roll(axes[0], bach, 4, title="Bach's harmonization (held out)", melody=line_roll(soprano))
+    draw_roll(axes[0], bach, Grid(4), title="Bach's harmonization (held out)", melody=line_roll(soprano))
     title = f"musiclstm's harmonization of the same soprano ({strategy}, lookahead {lookahead})"
-    draw_roll(axes[1], made, 4, title=title, melody=line_roll(soprano))
+    draw_roll(axes[1], made, Grid(4), title=title, melody=line_roll(soprano))
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from musiclstm.bundle import cpu_name
 from musiclstm.corpus import load_corpus
-from musiclstm.evaluation import primer_steps
+from musiclstm.judging import primer_steps
 from musiclstm.novelty import PassageHashes, novelty
 from musiclstm.roll import midi_to_roll
 
