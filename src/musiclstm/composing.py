@@ -33,14 +33,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from musiclstm.config import AUTO_KEY, BEATS_PER_BAR, HEAD_CHOICE, KEY_NAMES, GenerationSettings, MusicLSTMError
+from musiclstm.config import AUTO_KEY, HEAD_CHOICE, KEY_NAMES, GenerationSettings, MusicLSTMError
 from musiclstm.corpus import load_corpus
 from musiclstm.heads import DrawRules
 from musiclstm.metrics import best_root
 from musiclstm.model import MusicLSTM, cpu_autocast
 from musiclstm.novelty import COPY_WARNING_BARS, PassageHashes, copies_bars, novelty
 from musiclstm.reading import open_reader
-from musiclstm.roll import ReadRoll, midi_to_roll
+from musiclstm.roll import Grid, ReadRoll, midi_to_roll
 from musiclstm.run import load_model, model_folder, read_run_config
 from musiclstm.sampling import scale_mask
 
@@ -74,8 +74,13 @@ class Composer:
         return self.run_settings["data"]["steps_per_beat"]
 
     @property
+    def grid(self) -> Grid:
+        """The grid the model composes on: its steps per beat, in 4/4 from the first step."""
+        return Grid(self.steps_per_beat)
+
+    @property
     def steps_per_bar(self) -> int:
-        return BEATS_PER_BAR * self.steps_per_beat
+        return self.grid.steps_per_bar
 
     @property
     def corpus(self) -> Path:
@@ -148,7 +153,7 @@ def with_novelty(composition: Composition, composer: Composer) -> Composition:
     if composer.training_passages is None:
         return composition
     training, names = composer.training_passages
-    bar = composition.steps_per_beat * BEATS_PER_BAR
+    bar = Grid(composition.steps_per_beat).steps_per_bar
     found = tuple(novelty(roll, training, names, bar, composition.primer_steps) for roll in composition.rolls)
     for number, entry in enumerate(found, start=1):
         if copies_bars(entry, COPY_WARNING_BARS):

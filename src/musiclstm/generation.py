@@ -28,12 +28,12 @@ from musiclstm.composing import (
     settings_record,
     with_novelty,
 )
-from musiclstm.config import AUTO_KEY, BEATS_PER_BAR, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError, key_root
+from musiclstm.config import AUTO_KEY, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError, key_root
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.dataset import allowed_shifts, shift_keys
 from musiclstm.metrics import best_root, music_statistics
 from musiclstm.model import MusicLSTM
-from musiclstm.roll import MAX_ROLL_STEPS
+from musiclstm.roll import MAX_ROLL_STEPS, Grid
 from musiclstm.sampling import scale_mask
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def held_out_openings(corpus: Corpus, window: int, settings: GenerationSettings)
     if not pieces:
         raise LookupError("no held-out piece")
     steps = min(window, max(piece.frames for piece in pieces))
-    bar = BEATS_PER_BAR * corpus.steps_per_beat
+    bar = Grid(corpus.steps_per_beat).steps_per_bar
     passages = [(piece, start) for piece in pieces for start in range(0, piece.frames - steps + 1, bar)]
     count = settings.num_outputs
     drawn = np.random.default_rng(settings.seed).choice(len(passages), size=count, replace=count > len(passages))

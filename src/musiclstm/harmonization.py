@@ -14,7 +14,9 @@ harmonizations of each version side by side (particles) and, before each step, r
 how likely the model finds the melody's note there after each one's past: a particle filter that
 keeps the pasts which lead where the melody goes. With `threshold` every particle is the same, so
 it helps only with `sample`. Particles cost time and memory in proportion, so their number, and
-their number times the melody's steps, are capped (MAX_PARTICLES, MAX_PARTICLE_STEPS).
+their number times the melody's steps, are capped (MAX_PARTICLES, MAX_PARTICLE_STEPS). All of it is
+a `composing.StepPlan` (the melody forced, the keys above it kept silent, the melody's NLL as the
+particles' weights) run by the one step loop.
 """
 
 from __future__ import annotations
