@@ -11,8 +11,8 @@ import pytest
 import torch
 from conftest import write_midi as write_notes
 
-from musiclstm import BUNDLED_MODEL, ModelConfig, generate, harmonize, open_composer
-from musiclstm.composing import StepPlan, compose, resample, trace_back
+from musiclstm import BUNDLED_MODEL, ModelConfig, MusicLSTMError, generate, harmonize, open_composer
+from musiclstm.composing import StepPlan, compose, read_music, resample, trace_back
 from musiclstm.heads import DrawRules
 from musiclstm.model import MusicLSTM
 from musiclstm.render import write_midi
@@ -137,3 +137,16 @@ def test_given_steps_are_read_as_they_are_by_every_particle_and_weigh_them_befor
     pieces = compose(model, silence, "window", plan, seed=2, every_particle=True)
     assert torch.equal(pieces[:, 4:], given.expand(3, -1, -1)) and not pieces[:, :4].any()
     assert seen == [4, 5]
+
+
+def test_a_midi_file_is_read_once_for_every_builder_its_off_keyboard_notes_counted_and_silence_refused(
+    bundled, tmp_path, caplog
+):
+    path = write_notes(tmp_path / "low.mid", [(12, 0, 480), (60, 0, 480)])
+    with caplog.at_level("WARNING"):
+        read = read_music(path, "low.mid", bundled, "start from")
+    assert read.roll.sum() == 4 and read.roll[:, 60 - 21].all()  # one beat of middle C at 4 steps per beat
+    assert "low.mid: 1 notes off the 88 keys (below A0 or above C8) are left out" in caplog.text
+    write_notes(tmp_path / "off.mid", [(12, 0, 480)])
+    with pytest.raises(MusicLSTMError, match="off.mid: no notes on the 88 keys to harmonize"):
+        read_music(tmp_path / "off.mid", "off.mid", bundled, "harmonize")

@@ -119,7 +119,7 @@ def check_path_or_none(name: str, value: object, takes: str) -> None:
 
 
 def read_music(path: str | Path, name: str, composer: Composer, purpose: str) -> ReadRoll:
-    """A MIDI file read on the model's grid, errors naming it `name`.
+    """A MIDI file read on the model's grid, errors naming it `name`; a warning counts notes off the keyboard.
 
     Raises:
         MusicLSTMError: the file cannot be read, or no note of it sounds on the 88 keys (nothing `to purpose`).
@@ -128,6 +128,8 @@ def read_music(path: str | Path, name: str, composer: Composer, purpose: str) ->
         read = midi_to_roll(path, composer.steps_per_beat)
     except MusicLSTMError as error:
         raise MusicLSTMError(str(error).replace(str(path), name)) from None
+    if read.n_off_keyboard:
+        log.warning("%s: %d notes off the 88 keys (below A0 or above C8) are left out", name, read.n_off_keyboard)
     if not read.roll.any():
         raise MusicLSTMError(f"{name}: no notes on the 88 keys to {purpose}")
     return read

@@ -133,8 +133,6 @@ def read_melody(melody: str | Path, name: str, composer: Composer, length: int |
         MusicLSTMError: the file cannot be read, holds no note on the keyboard, or none within `length`.
     """
     read = read_music(melody, name, composer, "harmonize")
-    if read.n_off_keyboard:
-        log.warning("%s: %d notes off the 88 keys (below A0 or above C8) are left out", name, read.n_off_keyboard)
     sounding = np.flatnonzero(read.roll.any(axis=1))
     first_bar = sounding[0] // composer.steps_per_bar * composer.steps_per_bar
     if first_bar:
