@@ -12,8 +12,8 @@ from conftest import write_midi as write_notes
 
 from musiclstm import BUNDLED_MODEL, MusicLSTMError, harmonize, midi_to_roll, open_composer
 from musiclstm.cli import main
-from musiclstm.reading import open_reader
 from musiclstm.harmonization import line_roll, melody_limits
+from musiclstm.reading import open_reader
 from musiclstm.render import write_midi
 from musiclstm.roll import top_line
 
