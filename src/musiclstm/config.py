@@ -519,3 +519,97 @@ class GenerationSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+MAX_STUDY_PIECES, MAX_STUDY_BARS = 500, 64
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """What a listening study holds and where: `pieces` generated clips of `bars` bars by `model`, as many real
+    ones from `data`, who made the real music (None: the corpus's composer), the SoundFont that renders them
+    all. A seed of None is drawn and recorded."""
+
+    out: str = setting(MISSING, "the study folder to write (must not exist or be empty)")
+    model: str | None = setting(None, "a run or model folder", default_text="the bundled Bach model")
+    data: str | None = setting(None, "the corpus whose held-out pieces give the real clips", default_text="the model's")
+    pieces: int = setting(20, "generated clips, and as many real")
+    bars: int = setting(16, "bars per clip")
+    seed: int | None = setting(None, "random seed of the music and the real passages", default_text="drawn")
+    real_name: str | None = setting(None, "who made the real music, for 'X or computer?'", default_text="the corpus's")
+
+    soundfont: str | None = setting(None, "a .sf2 General MIDI SoundFont", default_text="pretty_midi's")
+
+    def __post_init__(self) -> None:
+        check_whole_number("pieces", self.pieces, 1, MAX_STUDY_PIECES)
+        check_whole_number("bars", self.bars, 1, MAX_STUDY_BARS)
+        if self.seed is None:
+            object.__setattr__(self, "seed", secrets.randbelow(2**31))
+        check_seed(self.seed)
+        if self.real_name is not None and not isinstance(self.real_name, str):
+            raise MusicLSTMError(f"real_name must be a name (str) or None, got {self.real_name!r}")
+
+
+SCORE_KINDS = ("musicxml", "pdf")  # sheet music as MusicXML, or engraved as a PDF too
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where and how composed pieces are written: the output flags of generate and harmonize."""
+
+    out: str = setting("out", "folder for the pieces", default_text="./out")
+    no_audio: bool = setting(False, "skip the WAV")
+    force: bool = setting(False, "replace the pieces of an earlier run in --out")
+    soundfont: str | None = setting(None, "a .sf2 General MIDI SoundFont for the WAV", default_text="pretty_midi's")
+    score: str | None = setting(
+        None,
+        "also write sheet music: piece_N.musicxml (a piano grand staff); '--score pdf' engraves a PDF too, "
+        "with LilyPond or MuseScore",
+        choices=SCORE_KINDS,
+        nargs="?",
+        const="musicxml",
+    )
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What `export` packs and how its model card is titled: the arguments of `bundle.export_model`."""
+
+    run_dir: str = setting(MISSING, "a run folder made by 'musiclstm train'", flag="--run")
+    out: str = setting(MISSING, "the model folder to write (replaced whole)")
+    evaluation: str | None = setting(None, "a report from 'musiclstm evaluate --json', put in the card")
+    name: str | None = setting(None, "the model card's title", default_text="from the corpus")
+    made_by: str | None = setting(
+        None, "Markdown naming the command that made the run", default_text="its data and train commands"
+    )
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What `evaluate` scores and judges, and where its report goes: the flags of that command."""
+
+    data: str = setting(MISSING, "a corpus folder made by 'musiclstm data', or a benchmark file (.pickle/.pkl/.json)")
+    model: str | None = setting(None, "a run or model folder", default_text="the bundled Bach model")
+    split: str = setting("test", "which split to score", choices=SPLITS)
+    context: str | None = setting(
+        None,
+        "'stateful': state carried through each whole piece (the literature's protocol); "
+        "'window': each frame from the window before it (the seed's)",
+        choices=CONTEXTS,
+        default_text="the model's own",
+    )
+    generated: str | None = setting(None, "a folder of generated .mid files to judge against the split's music")
+    plots: str | None = setting(None, "a folder for pitch-class and density plots, generated beside real")
+    json: str | None = setting(None, "also write the report as JSON to FILE", metavar="FILE")
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """Where a page is served: the flags of `demo` and `listen serve`. A port of None is the command's own."""
+
+    port: int | None = setting(None, "the port to serve on", default_text="8501 for demo, 8502 for listen serve")
+    address: str = setting(
+        "localhost",
+        "the address to serve on: localhost for this machine only, 0.0.0.0 opens it to the local network",
+    )
+    no_browser: bool = setting(False, "do not open a browser window")

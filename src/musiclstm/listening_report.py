@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musiclstm.files import write_atomically, write_bytes_atomically
+from musiclstm.files import check_output_file, write_atomically, write_bytes_atomically, write_json_atomically
 from musiclstm.ratings import QUESTIONS, RATING_RANGE, Answer, DamagedStoreError
 from musiclstm.study import SOURCES, Study, as_study, read_answer_key
 
@@ -240,3 +240,27 @@ def plot_ratings(study: Study | str | Path, path: str | Path) -> Path:
     write_atomically(Path(path), lambda file: figure.savefig(file, format="png", dpi=100))
     plt.close(figure)
     return Path(path)
+
+
+def save_study_report(
+    study: Study | str | Path,
+    json: str | Path | None = None,
+    csv: str | Path | None = None,
+    plot: str | Path | None = None,
+) -> dict:
+    """A study's report, written where asked as JSON, every answer as CSV and the rating distributions as PNG.
+
+    Every path is checked before the store is read, so a bad one costs nothing.
+    """
+    for path in (json, csv, plot):
+        if path:
+            check_output_file(path)
+    study = as_study(study)
+    report = study_report(study)
+    if json:
+        write_json_atomically(Path(json), report)
+    if csv:
+        write_ratings_csv(study, csv)
+    if plot:
+        plot_ratings(study, plot)
+    return report

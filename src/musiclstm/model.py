@@ -207,3 +207,20 @@ def summary_rows(config: ModelConfig) -> list[tuple[str, str, int]]:
         *model.head.layer_rows(),
         ("total", "", parameter_count(model)),
     ]
+
+
+def format_network(config: ModelConfig) -> str:
+    """The layer table and true parameter count of a network, with how it compares to Keras's count."""
+    lines = [f"{'layer':<30} {'output shape':<18} {'parameters':>12}"]
+    lines += [f"{layer:<30} {shape:<18} {count:>12,}" for layer, shape, count in summary_rows(config)]
+    if config.head != "independent":
+        lines.append(
+            "\nThe NADE head follows RNN-NADE (Boulanger-Lewandowski 2012); the specification has no Keras twin."
+        )
+        return "\n".join(lines)
+    lines.append(
+        f"\nKeras counts {keras_parameter_count(config):,} for this network: PyTorch's LSTM keeps two bias vectors "
+        "per layer (input and recurrent) where Keras keeps one, 4 x units more per layer.\n"
+        "The specification's table (6,451,624) does not match its own architecture."
+    )
+    return "\n".join(lines)

@@ -384,3 +384,16 @@ def write_piece(
     write_json_atomically(base.with_suffix(".json"), entry)
     files["json"] = str(final.with_suffix(".json"))
     return entry
+
+
+def format_pieces(pieces: list[dict]) -> str:
+    """One line per written piece: its MIDI file, key and in-key share, notes per step and polyphony."""
+    lines = []
+    for piece in pieces:
+        statistics = piece["statistics"]
+        key = f"{piece['key']}, {statistics['in_key_rate']:.0%} in key, " if piece["key"] else ""
+        lines.append(
+            f"{piece['files']['midi']}: {key}{statistics['note_density']:.2f} notes per step, "
+            f"polyphony {statistics['polyphony']:.2f}"
+        )
+    return "\n".join(lines)

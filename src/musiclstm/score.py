@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from musiclstm.config import LOWEST_PITCH, N_KEYS, MusicLSTMError, check_tempo
+from musiclstm.config import LOWEST_PITCH, N_KEYS, SCORE_KINDS, MusicLSTMError, check_tempo
 from musiclstm.files import write_bytes_atomically
 from musiclstm.roll import Grid, as_grid
 
-SCORE_KINDS = ("musicxml", "pdf")
 MIDDLE_C = 60
 MUSESCORE_COMMANDS = ("mscore", "musescore", "mscore4portable", "musescore4", "mscore3")
 ENGRAVE_SECONDS = 300

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from musiclstm.config import VERSION, MusicLSTMError, check_seed, check_whole_number
+from musiclstm.config import VERSION, MusicLSTMError, StudyConfig
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_json_atomically
 from musiclstm.judging import held_out_pieces
@@ -51,7 +51,6 @@ CLIPS_FOLDER = "clips"
 TAIL_SECONDS = 1.5  # after the last bar: the final chord's release, faded out
 FADE_SECONDS = 0.5
 TARGET_RMS = 0.1  # -20 dBFS, lowered for every clip alike if one would clip
-MAX_PIECES, MAX_BARS = 500, 64
 
 logger = logging.getLogger(__name__)
 
@@ -231,9 +230,8 @@ def prepare_study(
             not empty, another `prepare_study` is writing `out`, a bad model or corpus, too few held-out
             passages, or a failed rendering.
     """
-    check_whole_number("pieces", pieces, 1, MAX_PIECES)
-    check_whole_number("bars", bars, 1, MAX_BARS)
-    seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else check_seed(seed)
+    study = StudyConfig(out, model, data, pieces, bars, seed, real_name, soundfont)  # checked before any work
+    pieces, bars, seed = study.pieces, study.bars, study.seed
     out = check_output_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with writing_alone(out):

@@ -431,3 +431,12 @@ def ended_by(trainer: L.Trainer, config: TrainConfig, epochs: int) -> str:
     if epochs >= trainer.max_epochs:
         return f"the epoch cap ({trainer.max_epochs})"
     return f"the time budget ({config.max_minutes:g} minutes)"
+
+
+def format_training(result: dict) -> str:
+    """The line a finished training run is summed up in."""
+    return (
+        f"Trained {result['epochs']} epochs in {result['seconds']} s, ended by {result['ended_by']}: "
+        f"best validation NLL {result['best_val_nll']:.3f} nats per frame (val_loss {result['best_val_loss']:.4f})."
+        f" Model in {result['run']}"
+    )
