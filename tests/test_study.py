@@ -14,7 +14,6 @@ import pytest
 
 from musiclstm import MusicLSTMError, midi_to_roll, open_study, prepare_study
 from musiclstm.cli import main
-from musiclstm.judging import held_out_pieces
 from musiclstm.study import SAMPLE_RATE_HZ, level_clips, read_answer_key, read_wav, real_passages
 
 CONSOLE = str(Path(sys.executable).with_name("musiclstm"))
@@ -30,7 +29,7 @@ def test_a_study_holds_as_many_generated_as_real_clips_under_random_ids(study, b
     key = read_answer_key(study)
     assert sorted(entry["source"] for entry in key.values()) == ["generated", "generated", "real", "real"]
     assert all(len(clip) == 8 and int(clip, 16) >= 0 for clip in study.clip_ids)
-    held_out = {piece.name for piece in held_out_pieces(bach_corpus)}
+    held_out = {piece.name for piece in bach_corpus.held_out()}
     real = [entry["origin"] for entry in key.values() if entry["source"] == "real"]
     assert all(origin.split(",")[0] in held_out for origin in real)
     page_knows = (study.folder / "study.json").read_text()
@@ -72,7 +71,7 @@ def test_each_rater_gets_their_own_order_and_keeps_it(study):
 
 def test_real_passages_take_one_per_piece_first_and_never_overlap(bach_corpus):
     steps = 2 * 4 * bach_corpus.steps_per_beat  # two bars
-    count = len([piece for piece in held_out_pieces(bach_corpus) if piece.frames >= steps]) + 3
+    count = len([piece for piece in bach_corpus.held_out() if piece.frames >= steps]) + 3
     chosen = real_passages(bach_corpus, count, steps, np.random.default_rng(0))
     names = [origin.split(",")[0] for origin, _ in chosen]
     first_round = names[: count - 3]

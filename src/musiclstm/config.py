@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import secrets
-from dataclasses import MISSING, Field, asdict, dataclass, field, replace
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -141,6 +141,16 @@ def setting(
     """
     metadata = dict(help=help, choices=choices, default_text=default_text, flag=flag, argparse=more)
     return field(default=default, metadata=metadata)
+
+
+def with_values(settings_class: type, values: dict, base: object | None = None, kind: str = "generation"):
+    """A settings object of `settings_class` made from `values` (over `base`, if given), a name that is no
+    field of it refused by name ("unknown generation setting: colour"): the one check of unknown
+    settings, for the API's keyword arguments."""
+    unknown = sorted(set(values) - {field.name for field in fields(settings_class)})
+    if unknown:
+        raise MusicLSTMError(f"unknown {kind} setting: {', '.join(unknown)}")
+    return replace(base, **values) if base is not None else settings_class(**values)
 
 
 def flag_name(setting_field: Field) -> str:

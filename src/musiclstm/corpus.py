@@ -70,6 +70,11 @@ class Corpus:
             raise MusicLSTMError(f"unknown split '{name}': choose one of {', '.join(SPLITS)}")
         return [piece for piece in self.pieces if piece.split == name]
 
+    def held_out(self) -> list[Piece]:
+        """What musiclstm means by held-out pieces (primers, real music to compare with, listening clips):
+        the test split, else (a corpus without one) the valid split; may be empty."""
+        return self.split("test") or self.split("valid")
+
     def __iter__(self) -> Iterator[Piece]:
         return iter(self.pieces)
 

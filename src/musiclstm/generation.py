@@ -28,7 +28,7 @@ from musiclstm.composing import (
     settings_record,
     with_novelty,
 )
-from musiclstm.config import AUTO_KEY, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError, key_root
+from musiclstm.config import AUTO_KEY, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError, key_root, with_values
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.dataset import allowed_shifts, shift_keys
 from musiclstm.metrics import best_root, music_statistics
@@ -48,7 +48,7 @@ def held_out_statistics(composer: Composer) -> dict | None:
         corpus = load_corpus(composer.corpus)
     except MusicLSTMError:
         return None
-    pieces = corpus.split("test") or corpus.split("valid")
+    pieces = corpus.held_out()
     return music_statistics([piece.roll for piece in pieces], corpus.steps_per_beat) if pieces else None
 
 
@@ -91,7 +91,7 @@ def held_out_openings(corpus: Corpus, window: int, settings: GenerationSettings)
     The pieces of a batch get different passages while there are enough to go round, so pieces chosen
     by threshold differ too. Raises LookupError when the corpus holds no held-out piece.
     """
-    pieces = corpus.split("test") or corpus.split("valid")
+    pieces = corpus.held_out()
     if not pieces:
         raise LookupError("no held-out piece")
     steps = min(window, max(piece.frames for piece in pieces))
@@ -184,10 +184,7 @@ def generate(
     Raises:
         MusicLSTMError: a bad model folder, primer or setting; settings are checked before any work.
     """
-    try:
-        options = GenerationSettings(**settings)
-    except TypeError as err:  # a name that is not a setting
-        raise MusicLSTMError(f"unknown generation setting: {err}") from None
+    options = with_values(GenerationSettings, settings)
     check_path_or_none("primer", primer, "a MIDI file's path, or None (a held-out passage of the model's corpus)")
     check_path_or_none("primer_name", primer_name, "a name (str) for the primer, or None (its path)")
     composer = open_composer(model)

@@ -50,6 +50,7 @@ from musiclstm.config import (
     GenerationSettings,
     MusicLSTMError,
     check_whole_number,
+    with_values,
 )
 from musiclstm.model import MusicLSTM
 from musiclstm.roll import load_midi, top_line
@@ -216,10 +217,7 @@ def harmonize(
     check_path_or_none("melody_name", melody_name, "a name (str) for the melody, or None (its path)")
     check_whole_number("lookahead", lookahead, 1, MAX_LOOKAHEAD)
     length = settings.pop("length", None)
-    try:
-        GenerationSettings(**settings, length=1 if length is None else length)  # every setting, before any work
-    except TypeError as err:  # a name that is not a setting
-        raise MusicLSTMError(f"unknown generation setting: {err}") from None
+    with_values(GenerationSettings, dict(settings, length=1 if length is None else length))  # before any work
     composer = open_composer(model)
     name = melody_name or str(melody)
     roll, first_note = read_melody(melody, name, composer, length)

@@ -5,7 +5,7 @@ writes beside it (its `primer_steps` says where the model's own music starts, an
 made it); the primer is left out, so what is judged is what the model made. The pieces are set beside
 the corpus's real pieces of a split: `metrics.music_statistics` on both sides, the pitch-class KL from
 the train split, `two_sample` (can a classifier tell 4-bar passages apart?) and `novelty` (how much of
-each piece the training pieces hold). `held_out_pieces` is what every part of the package means by
+each piece the training pieces hold). `Corpus.held_out` is what every part of the package means by
 held-out music. Scoring a model's predictions is `evaluation`'s job, not this module's.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from musiclstm.config import KEY_NAMES, MusicLSTMError
-from musiclstm.corpus import Corpus, Piece
+from musiclstm.corpus import Corpus
 from musiclstm.files import write_atomically
 from musiclstm.metrics import DENSITY_BINS, kl_divergence, music_statistics, pitch_class_counts
 from musiclstm.novelty import novelty_report
@@ -26,11 +26,6 @@ from musiclstm.roll import Grid, midi_to_roll
 from musiclstm.two_sample import two_sample_test
 
 log = logging.getLogger(__name__)
-
-
-def held_out_pieces(corpus: Corpus) -> list[Piece]:
-    """The corpus's held-out pieces: its test split, else (a corpus without one) its valid split; may be empty."""
-    return corpus.split("test") or corpus.split("valid")
 
 
 def read_generated(folder: str | Path, grid: Grid) -> tuple[dict[str, np.ndarray], dict | None, list[dict]]:

@@ -41,7 +41,7 @@ from musiclstm.roll import Grid, as_grid, load_midi, roll_to_midi
 from musiclstm.score import check_score_kind, engrave, write_score
 
 if TYPE_CHECKING:
-    from musiclstm.generation import Composition
+    from musiclstm.composing import Composition
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,6 @@ from tqdm import tqdm
 from musiclstm.config import VERSION, MusicLSTMError, StudyConfig
 from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_json_atomically
-from musiclstm.judging import held_out_pieces
 from musiclstm.ratings import QUESTIONS, RatingsStore
 from musiclstm.render import SAMPLE_RATE_HZ, render_audio, write_midi, write_pcm
 from musiclstm.roll import Grid
@@ -127,11 +126,11 @@ def read_answer_key(study: Study) -> dict[str, dict]:
 def real_passages(corpus: Corpus, count: int, steps: int, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     """`count` passages of `steps` steps from held-out pieces, each starting on a bar line.
 
-    One passage per held-out piece (`judging.held_out_pieces`) while they last, then a second from each
+    One passage per held-out piece (`Corpus.held_out`) while they last, then a second from each
     piece long enough, and so on; passages of one piece never overlap.
     """
     bar = Grid(corpus.steps_per_beat).steps_per_bar
-    pieces = [piece for piece in held_out_pieces(corpus) if piece.frames >= steps]
+    pieces = [piece for piece in corpus.held_out() if piece.frames >= steps]
     starts_of_piece = []
     for piece in pieces:
         starts: list[int] = []

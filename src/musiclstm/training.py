@@ -13,7 +13,6 @@ import logging
 import os
 import time
 import warnings
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 
-from musiclstm.config import EPOCH_CAP, ModelConfig, MusicLSTMError, TrainConfig
+from musiclstm.config import EPOCH_CAP, ModelConfig, MusicLSTMError, TrainConfig, with_values
 from musiclstm.corpus import load_corpus
 from musiclstm.dataset import ChunkDataset, PieceStreams, WindowDataset, key_frequencies
 from musiclstm.files import check_output_folder
@@ -341,10 +340,7 @@ def run_settings(
 
 
 def changed(train_config: TrainConfig, changes: dict) -> TrainConfig:
-    try:
-        return replace(train_config, **changes)
-    except TypeError as err:  # a name that is not a field
-        raise MusicLSTMError(f"unknown training setting: {err}") from None
+    return with_values(TrainConfig, changes, train_config, kind="training")
 
 
 def train(
