@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from musiclstm import TrainConfig, train
+from musiclstm import TrainConfig, midi_to_roll, train
 from musiclstm.cli import main
 from musiclstm.config import MODEL_PRESETS
 from musiclstm.evaluation import evaluate_model
@@ -96,7 +96,8 @@ def test_greedy_draw_forced_keys_the_key_mask_and_the_note_cap_are_honoured():
         capped = head.draw(features, DrawRules(allowed=allowed, forced=forced, max_notes=3))
         sampled = head.draw(features, DrawRules(allowed=allowed, choose="sample"), torch.Generator().manual_seed(0))
     assert torch.equal(greedy, head.draw(features, DrawRules(top_k=0)))
-    assert greedy.sum() > 0
+    # the greedy frame is the one each of whose keys is the likelier given the keys decided before it
+    assert torch.equal(head.decisions(features, greedy.float()), greedy) and (greedy.sum(dim=1) > 0).all()
     for frames in (free, capped, sampled):
         assert not (frames & ~allowed).any()
     assert capped[:, [40, 41]].all() and (capped & ~forced).sum(dim=1).tolist() == [3] * 6  # the cap: chosen keys
@@ -106,12 +107,14 @@ def test_a_nade_model_trains_on_real_chorales_and_its_loss_falls(bach_corpus, tm
     result = train(bach_corpus.path, tmp_path / "run", SMALL_NADE, TrainConfig(epochs=4, lr=3e-3))
     history = read_history(tmp_path / "run")
     assert history[-1]["loss"] < history[0]["loss"] and history[-1]["val_nll"] < history[0]["val_nll"]
-    assert result["best_val_nll"] < 20
     model = load_model(tmp_path / "run")
     assert isinstance(model.head, NadeHead) and model.config == SMALL_NADE
     for context in ("stateful", "window"):
         report = evaluate_model(model, bach_corpus, "valid", context)
-        assert report["head"] == "nade" and 0 < report["nll"] < 20 and 0 <= report["frame_accuracy"] <= 1
+        assert report["head"] == "nade" and 0 <= report["frame_accuracy"] <= 1
+        # scoring the valid split reads as validation did (the model's own context, stateful, within float error);
+        # the window context sees less of each piece's past but, on pieces this short, nearly the same
+        assert report["nll"] == pytest.approx(result["best_val_nll"], abs=1e-2 if context == "stateful" else 0.1)
 
 
 @pytest.mark.parametrize(
@@ -167,8 +170,11 @@ def test_a_nade_model_trains_resumes_evaluates_and_composes_through_the_cli(bach
         "--choose",
         "sample",
     )
+    in_g_major = scale_mask("G", "major")
     for name in ("piece_1.mid", "piece_2.mid"):
-        assert (out / name).stat().st_size > 0
+        record = json.loads((out / name).with_suffix(".json").read_text())
+        roll = midi_to_roll(out / name, 4).roll[record["primer_steps"] :]
+        assert len(roll) == 32 and roll.any() and not (roll & ~in_g_major.numpy()).any()
     summary = musiclstm("summary", *small)
     assert "NADE, low-to-high" in summary
 
