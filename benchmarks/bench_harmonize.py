@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     composer = open_composer(args.model)
-    model, context = composer.model.eval(), composer.run_settings["context"]
+    model, context = composer.model.eval(), composer.run_config["context"]
     pieces = json.load(open(args.data))[args.split][: args.limit]
     bachs = [voices_roll(piece) for piece in pieces]
     sopranos = [top_line(voices_roll(piece, slice(0, 1))) for piece in pieces]

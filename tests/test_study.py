@@ -34,12 +34,12 @@ def test_a_study_holds_as_many_generated_as_real_clips_under_random_ids(study, b
     assert all(origin.split(",")[0] in held_out for origin in real)
     page_knows = (study.folder / "study.json").read_text()
     assert "generated" not in page_knows and not any(entry["origin"] in page_knows for entry in key.values())
-    assert study.real_name == "Bach" and study.settings["bars"] == 2
+    assert study.real_name == "Bach" and study.info["bars"] == 2
 
 
 def test_every_clip_has_the_same_length_and_loudness(study):
     waves = [read_wav(study.clip_path(clip)) for clip in study.clip_ids]
-    seconds = study.settings["seconds_per_clip"]
+    seconds = study.info["seconds_per_clip"]
     assert {len(samples) for samples in waves} == {round(seconds * SAMPLE_RATE_HZ)}
     loudness = [np.sqrt(np.mean(samples**2)) for samples in waves]
     assert max(loudness) - min(loudness) < 0.002 and min(loudness) > 0.01

@@ -76,11 +76,12 @@ def export_model(
         MusicLSTMError: the run, its corpus or the evaluation file cannot be read.
     """
     run_dir, out = Path(run_dir), check_output_folder(out)
-    settings = read_run_config(run_dir)
-    corpus = load_corpus(settings["data"]["corpus"])
+    run_config = read_run_config(run_dir)
+    corpus = load_corpus(run_config["data"]["corpus"])
     report = read_json_object(Path(evaluation)) if evaluation else None
-    made_by = made_by or f"{data_command(corpus, settings['data']['corpus'])}, then {train_command(settings, run_dir)}"
-    facts = CardFacts(settings, corpus, read_history(run_dir), report, name, made_by)
+    corpus_path = run_config["data"]["corpus"]
+    made_by = made_by or f"{data_command(corpus, corpus_path)}, then {train_command(run_config, run_dir)}"
+    facts = CardFacts(run_config, corpus, read_history(run_dir), report, name, made_by)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as scratch:
         staged = Path(scratch) / out.name
@@ -94,10 +95,10 @@ def export_model(
             staged / CORPUS_FOLDER,
             [SourcePiece(piece.name, piece.roll) for piece in corpus],
             [piece.split for piece in corpus],
-            dict(manifest, source=portable_path(corpus.source), copied_from=portable_path(settings["data"]["corpus"])),
+            dict(manifest, source=portable_path(corpus.source), copied_from=portable_path(corpus_path)),
         )
-        data = dict(settings["data"], corpus=CORPUS_FOLDER, source=portable_path(settings["data"]["source"]))
-        config = dict(settings, data=data)
+        data = dict(run_config["data"], corpus=CORPUS_FOLDER, source=portable_path(run_config["data"]["source"]))
+        config = dict(run_config, data=data)
         write_json_atomically(staged / CONFIG_FILE, config)
         for file in (HISTORY_CSV, HISTORY_PNG):
             shutil.copy2(run_dir / file, staged / file)
@@ -166,12 +167,12 @@ def data_command(corpus, corpus_path: str | Path) -> str:
     return f"`{' '.join([command, *flags])}`"
 
 
-def train_command(settings: dict, run_dir: Path) -> str:
+def train_command(run_config: dict, run_dir: Path) -> str:
     """The `musiclstm train` command that config.json describes, as Markdown code, paths portable."""
-    train = settings["train"]
+    train = run_config["train"]
     seed_defaults = TrainConfig(objective=train.get("objective", "all")).resolved()
-    flags = changed_flags(model_config_of(settings).to_dict(), ModelConfig()) + changed_flags(train, seed_defaults)
-    data, out = shlex.quote(portable_path(settings["data"]["corpus"])), shlex.quote(portable_path(run_dir))
+    flags = changed_flags(model_config_of(run_config).to_dict(), ModelConfig()) + changed_flags(train, seed_defaults)
+    data, out = shlex.quote(portable_path(run_config["data"]["corpus"])), shlex.quote(portable_path(run_dir))
     command = f"musiclstm train --data {data} --out {out}"
     return f"`{' '.join([command, *flags])}`"
 
@@ -180,7 +181,7 @@ def train_command(settings: dict, run_dir: Path) -> str:
 class CardFacts:
     """What a model card says, all read from the run: its config.json, corpus, history and evaluation."""
 
-    settings: dict
+    run_config: dict
     corpus: object
     history: list[dict]
     report: dict | None
@@ -204,11 +205,11 @@ class CardFacts:
 
 def model_card(facts: CardFacts, weights_sha256: str) -> str:
     """MODEL_CARD.md: data, split, command, time and machine, metrics, limits, checksum."""
-    corpus, settings, history = facts.corpus, facts.settings, facts.history
+    corpus, run_config, history = facts.corpus, facts.run_config, facts.history
     counts = {split: len(corpus.split(split)) for split in ("train", "valid", "test")}
     frames = {split: sum(piece.frames for piece in corpus.split(split)) for split in counts}
     best = min(history, key=lambda row: row["val_nll"]) if history else None
-    model, train = settings["model"], settings["train"]
+    model, train = run_config["model"], run_config["train"]
     grid = GRIDS.get(corpus.steps_per_beat)
     split_seed = (
         f"seed {corpus.manifest.get('seed')}, by piece"
@@ -235,7 +236,7 @@ def model_card(facts: CardFacts, weights_sha256: str) -> str:
         f"{train['lr']}, {'' if is_nade(model) else 'pos_weight ' + str(train['pos_weight']) + ', '}"
         f"precision {train['precision']}, seed {train['seed']}, "
         + (f"at most {train['epochs']} epochs." if train.get("epochs") else "until early stopping or the time budget."),
-        f"- Command: {facts.made_by}; torch {settings['torch_version']}.",
+        f"- Command: {facts.made_by}; torch {run_config['torch_version']}.",
     ]
     if best is not None:
         lines.append(
@@ -265,7 +266,7 @@ def limits(facts: CardFacts) -> list[str]:
             (
                 "- It has no sense of phrase or cadence beyond a few bars, and it cannot tell a held note "
                 "from one struck again (a piano roll does not say)."
-                if is_nade(facts.settings["model"])
+                if is_nade(facts.run_config["model"])
                 else "- Its pieces hold notes longer and repeat bars more than Bach does; it has no sense of "
                 "phrase or cadence beyond a few bars."
             ),
@@ -277,7 +278,7 @@ def limits(facts: CardFacts) -> list[str]:
             f"{facts.corpus.steps_per_beat} steps per beat, all parts merged onto the piano keys.",
             "- It reads at most a few bars of context well; it has no sense of phrase or form.",
         ]
-    if facts.settings["train"]["pos_weight"] != 1 and not is_nade(facts.settings["model"]):
+    if facts.run_config["train"]["pos_weight"] != 1 and not is_nade(facts.run_config["model"]):
         reach.append(
             "- Probabilities are calibrated by shifting each logit by -ln(pos_weight); thresholds "
             "other than 0.5 change the density."

@@ -67,11 +67,11 @@ class Composer:
 
     folder: Path
     model: MusicLSTM
-    run_settings: dict  # the folder's config.json
+    run_config: dict  # the folder's config.json
 
     @property
     def steps_per_beat(self) -> int:
-        return self.run_settings["data"]["steps_per_beat"]
+        return self.run_config["data"]["steps_per_beat"]
 
     @property
     def grid(self) -> Grid:
@@ -85,7 +85,7 @@ class Composer:
     @property
     def corpus(self) -> Path:
         """The model's corpus folder; a relative path lies inside the model folder (as in the bundled model)."""
-        return self.folder / self.run_settings["data"]["corpus"]
+        return self.folder / self.run_config["data"]["corpus"]
 
     @cached_property
     def training_passages(self) -> tuple[PassageHashes, list[str]] | None:

@@ -137,8 +137,8 @@ def evaluate(
             raise MusicLSTMError(f"{plots}: the plots draw generated music beside real; give --generated too")
         check_output_folder(plots)
     folder = model_folder(model)
-    settings = read_run_config(folder)
-    steps_per_beat = settings["data"]["steps_per_beat"]
+    run_config = read_run_config(folder)
+    steps_per_beat = run_config["data"]["steps_per_beat"]
     with tempfile.TemporaryDirectory() as scratch:
         corpus = open_data(data, steps_per_beat, Path(scratch))
         if corpus.steps_per_beat != steps_per_beat:
@@ -148,7 +148,7 @@ def evaluate(
             )
         baselines = baseline_reports(corpus, split)  # before the model's scoring: a corpus without train fails fast
         judged = compare_generated(generated, corpus, split) if generated is not None else None
-        report = evaluate_model(load_model(folder), corpus, split, context or settings["context"], progress)
+        report = evaluate_model(load_model(folder), corpus, split, context or run_config["context"], progress)
         report.update(model=str(folder), corpus=str(data), baselines=baselines)
         if judged is not None:
             report["generated"] = judged

@@ -189,7 +189,7 @@ def generate(
     check_path_or_none("primer_name", primer_name, "a name (str) for the primer, or None (its path)")
     composer = open_composer(model)
     options = for_model(options, composer.model)
-    context = options.context or composer.run_settings.get("context", "window")
+    context = options.context or composer.run_config.get("context", "window")
     primers, primer_sources = choose_primers(composer, primer, options, primer_name)
     if primer is not None and options.num_outputs > 1 and options.choose == "threshold":
         log.warning(

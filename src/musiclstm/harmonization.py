@@ -230,7 +230,7 @@ def harmonize(
     line = top_line(roll)
     melody_only = line_roll(line)
     keys = piece_keys(melody_only, options)
-    context = options.context or composer.run_settings.get("context", "window")
+    context = options.context or composer.run_config.get("context", "window")
     rolls = harmonize_rolls(composer.model, line, options, context, keys, lookahead, progress)
     saved = settings_record(options, context, composer, harmonized=name, lookahead=lookahead, **record)
     names = (name,) * options.num_outputs

@@ -45,7 +45,7 @@ def cached_study(folder: str):
 
 def start_page(study) -> None:
     st.write(
-        f"You will hear {len(study.clip_ids)} short clips of {study.settings['bars']} bars, one after another. "
+        f"You will hear {len(study.clip_ids)} short clips of {study.info['bars']} bars, one after another. "
         f"Some are by {study.real_name}, some were composed by a computer. Rate each one, then guess who made it. "
         "There are no right ratings: say what you hear. You can stop at any time and come back with the "
         "address the page shows once you start."

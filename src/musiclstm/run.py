@@ -140,9 +140,9 @@ def load_model(run_dir: str | Path) -> MusicLSTM:
         MusicLSTMError: the folder, its config or its weights are missing, damaged or do not match.
     """
     run_dir = Path(run_dir)
-    settings = read_run_config(run_dir)
+    run_config = read_run_config(run_dir)
     try:
-        model_config = model_config_of(settings)
+        model_config = model_config_of(run_config)
         with torch.device("meta"):
             shapes = {name: tuple(tensor.shape) for name, tensor in MusicLSTM(model_config).state_dict().items()}
     except (TypeError, MusicLSTMError) as err:
@@ -161,7 +161,7 @@ def load_model(run_dir: str | Path) -> MusicLSTM:
         weights = load_file(weights_path)
     except (SafetensorError, OSError, RuntimeError) as err:
         raise MusicLSTMError(f"{weights_path}: weights do not load ({err})") from err
-    model = MusicLSTM(model_config, settings["train"]["pos_weight"])
+    model = MusicLSTM(model_config, run_config["train"]["pos_weight"])
     model.load_state_dict(weights)
     return model.eval()
 

@@ -59,16 +59,16 @@ class Study:
     """A prepared study folder, as the rating page sees it: no answer key."""
 
     folder: Path
-    settings: dict  # study.json
+    info: dict  # study.json: the clips, who made the real music, bars, tempo
     ratings: RatingsStore  # the answers, in ratings.sqlite
 
     @property
     def clip_ids(self) -> list[str]:
-        return list(self.settings["clips"])
+        return list(self.info["clips"])
 
     @property
     def real_name(self) -> str:
-        return self.settings["real_name"]
+        return self.info["real_name"]
 
     def clip_path(self, clip_id: str) -> Path:
         return self.folder / CLIPS_FOLDER / f"{clip_id}.wav"
@@ -87,15 +87,15 @@ def open_study(folder: str | Path) -> Study:
         raise MusicLSTMError(
             f"{folder}: not a study folder (no {STUDY_FILE}); make one with 'musiclstm listen prepare'"
         )
-    settings = read_json_object(folder / STUDY_FILE)
-    clips = settings.get("clips")
+    info = read_json_object(folder / STUDY_FILE)
+    clips = info.get("clips")
     has_clip_list = isinstance(clips, list) and all(isinstance(clip, str) for clip in clips)
-    if not has_clip_list or not isinstance(settings.get("real_name"), str) or not isinstance(settings.get("bars"), int):
+    if not has_clip_list or not isinstance(info.get("real_name"), str) or not isinstance(info.get("bars"), int):
         raise MusicLSTMError(f"{folder / STUDY_FILE}: clips, real_name or bars missing or wrong; was it edited?")
     missing = [clip for clip in clips if not (folder / CLIPS_FOLDER / f"{clip}.wav").is_file()]
     if missing or not clips:
         raise MusicLSTMError(f"{folder}: the study's clips are missing ({', '.join(missing[:3]) or 'none listed'})")
-    return Study(folder, settings, RatingsStore(folder / RATINGS_FILE))  # a bad database is named now
+    return Study(folder, info, RatingsStore(folder / RATINGS_FILE))  # a bad database is named now
 
 
 def as_study(study: Study | str | Path) -> Study:
@@ -250,7 +250,7 @@ def prepare_study(
         real = [Passage("real", *passage) for passage in real_passages(corpus, pieces, steps, rng)]
         generated, generation = generated_passages(composer, pieces, steps, seed, progress)
         clips = dict(zip(unique_ids(2 * pieces), generated + real, strict=True))
-        settings = {
+        info = {
             "clips": sorted(clips),
             "real_name": real_name or default_real_name(corpus),
             "bars": bars,
@@ -268,8 +268,8 @@ def prepare_study(
             "clips": {clip_id: {"source": clip.source, "origin": clip.origin} for clip_id, clip in clips.items()},
         }
         with staging(out) as building:
-            write_clips(building, clips, grid, settings, soundfont, progress)
-            write_json_atomically(building / STUDY_FILE, settings)
+            write_clips(building, clips, grid, info, soundfont, progress)
+            write_json_atomically(building / STUDY_FILE, info)
             write_json_atomically(building / MANIFEST_FILE, answer_key)
             RatingsStore.create(building / RATINGS_FILE, list(clips))
     return open_study(out)
@@ -336,17 +336,17 @@ def staging(out: Path) -> Iterator[Path]:
     scratch.rmdir()
 
 
-def write_clips(folder: Path, clips: dict[str, Passage], grid: Grid, settings: dict, soundfont, progress: bool) -> None:
+def write_clips(folder: Path, clips: dict[str, Passage], grid: Grid, info: dict, soundfont, progress: bool) -> None:
     """Write each passage as `midi/<id>.mid` and, rendered and levelled with all the others, `clips/<id>.wav`."""
     (folder / "midi").mkdir(parents=True)
     (folder / CLIPS_FOLDER).mkdir()
     waves = []
     for clip_id, clip in tqdm(clips.items(), desc="rendering clips", unit="clip", disable=not progress):
-        midi = write_midi(clip.roll, folder / "midi" / f"{clip_id}.mid", grid, settings["tempo_bpm"])
+        midi = write_midi(clip.roll, folder / "midi" / f"{clip_id}.mid", grid, info["tempo_bpm"])
         render_audio(midi, folder / "rendered.wav", soundfont)
         waves.append(read_wav(folder / "rendered.wav"))
     (folder / "rendered.wav").unlink()
-    for clip_id, samples in zip(clips, level_clips(waves, settings["seconds_per_clip"]), strict=True):
+    for clip_id, samples in zip(clips, level_clips(waves, info["seconds_per_clip"]), strict=True):
         write_pcm(samples, folder / CLIPS_FOLDER / f"{clip_id}.wav")
 
 

@@ -317,7 +317,7 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", module="lightning")
 
 
-def run_settings(
+def configs_of_run(
     data: str | Path | None,
     run_dir: Path,
     model_config: ModelConfig | None,
@@ -369,7 +369,7 @@ def train(
     """
     run_dir = check_output_folder(run_dir)
     checkpoint = check_checkpoint(run_dir) if resume else None
-    data, model_config, train_config = run_settings(data, run_dir, model_config, train_config, resume, changes)
+    data, model_config, train_config = configs_of_run(data, run_dir, model_config, train_config, resume, changes)
     train_config = train_config.resolved()
     if train_config.precision == "bf16-mixed" and runs_on_cpu(train_config.accelerator):
         check_bf16_lstm()  # else oneDNN fails in the first batch, after the folder is written
