@@ -43,6 +43,7 @@ from musiclstm.config import (
     StudyConfig,
     TrainConfig,
     bundled_model,
+    draw_seed,
     flag_name,
 )
 from musiclstm.config import VERSION as __version__
@@ -125,6 +126,7 @@ __all__ = [
     "__version__",
     "build_corpus",
     "bundled_model",
+    "draw_seed",
     "check_output_file",
     "check_output_folder",
     "check_port_free",

@@ -10,7 +10,6 @@ MUSICLSTM_RUNS. Every user error is shown on the page.
 from __future__ import annotations
 
 import os
-import secrets
 import tempfile
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from musiclstm import (
     STRATEGIES,
     Grid,
     MusicLSTMError,
+    draw_seed,
     find_model_folders,
     generate,
     harmonize,
@@ -128,7 +128,7 @@ def sidebar_settings() -> tuple[dict, object, bool]:
         threshold=threshold,
         max_notes=int(max_notes) or None,
         tempo_bpm=tempo,
-        seed=secrets.randbelow(2**31) if fresh else int(seed),
+        seed=draw_seed() if fresh else int(seed),
     )
     return settings, primer, mode == HARMONIZE
 

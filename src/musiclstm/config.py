@@ -42,6 +42,11 @@ def check_whole_number(name: str, value: object, low: int, high: int) -> int:
     return value
 
 
+def draw_seed() -> int:
+    """A seed for a user who gave none: drawn from the system's entropy, then recorded so the work can be made again."""
+    return secrets.randbelow(2**31)
+
+
 def check_seed(seed: object, name: str = "seed") -> int:
     """A random seed as every generator here takes it: a whole number from 0 to MAX_SEED."""
     return check_whole_number(name, seed, 0, MAX_SEED)
@@ -504,7 +509,7 @@ class GenerationSettings:
             check_one_of("scale", self.scale, SCALES)
         scale_pitch_classes(self.fixed_key, self.effective_scale or "chromatic")  # refuses an unknown key or scale now
         if self.seed is None:
-            object.__setattr__(self, "seed", secrets.randbelow(2**31))
+            object.__setattr__(self, "seed", draw_seed())
         check_seed(self.seed)
 
     def set_number(self, field_name: str, low: float, high: float, range_text: str, **options) -> None:
@@ -554,7 +559,7 @@ class StudyConfig:
         check_whole_number("pieces", self.pieces, 1, MAX_STUDY_PIECES)
         check_whole_number("bars", self.bars, 1, MAX_STUDY_BARS)
         if self.seed is None:
-            object.__setattr__(self, "seed", secrets.randbelow(2**31))
+            object.__setattr__(self, "seed", draw_seed())
         check_seed(self.seed)
         if self.real_name is not None and not isinstance(self.real_name, str):
             raise MusicLSTMError(f"real_name must be a name (str) or None, got {self.real_name!r}")

@@ -93,3 +93,14 @@ def check_output_file(path: str | Path) -> Path:
         raise MusicLSTMError(f"{path}: is a folder; give a file name")
     check_output_folder(path.parent)
     return path
+
+
+def pyplot():
+    """matplotlib's pyplot drawing to files only (the Agg backend), so no display is ever needed; imported when
+    first drawn with, as matplotlib takes a second to load."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

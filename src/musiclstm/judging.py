@@ -19,7 +19,7 @@ import numpy as np
 
 from musiclstm.config import KEY_NAMES, MusicLSTMError
 from musiclstm.corpus import Corpus
-from musiclstm.files import write_atomically
+from musiclstm.files import pyplot, write_atomically
 from musiclstm.metrics import DENSITY_BINS, kl_divergence, music_statistics, pitch_class_counts
 from musiclstm.novelty import novelty_report
 from musiclstm.roll import Grid, midi_to_roll
@@ -146,10 +146,7 @@ def plot_comparison(generated: dict | None, folder: Path) -> list[str]:
     """Draw the pitch-class histograms and densities of generated beside real music; return the files."""
     if generated is None:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     folder.mkdir(parents=True, exist_ok=True)
     figure, (classes, density) = plt.subplots(1, 2, figsize=(12, 4))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musiclstm.files import check_output_file, write_atomically, write_bytes_atomically, write_json_atomically
+from musiclstm.files import check_output_file, pyplot, write_atomically, write_bytes_atomically, write_json_atomically
 from musiclstm.ratings import QUESTIONS, RATING_RANGE, Answer, DamagedStoreError
 from musiclstm.study import SOURCES, Study, as_study, read_answer_key
 
@@ -218,10 +218,7 @@ def write_ratings_csv(study: Study | str | Path, path: str | Path) -> Path:
 
 def plot_ratings(study: Study | str | Path, path: str | Path) -> Path:
     """Draw, per question, the share of each rating 1-5 for generated beside real music, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     study = as_study(study)
     answers, key = keyed_answers(study)

@@ -91,7 +91,7 @@ def read_with_lead_in(primer: np.ndarray | torch.Tensor, config: ModelConfig) ->
     return encode(with_lead_in(np.asarray(primer, dtype=np.float32), window), -window, config.inputs)
 
 
-def copies(tensor: torch.Tensor, batch: int, dim: int = 0) -> torch.Tensor:
+def as_batch(tensor: torch.Tensor, batch: int, dim: int = 0) -> torch.Tensor:
     """`tensor`, whose size along `dim` is 1 or `batch`, as `batch` rows of its own."""
     return tensor.expand(*tensor.shape[:dim], batch, *tensor.shape[dim + 1 :]).contiguous()
 
@@ -108,8 +108,8 @@ class StatefulReader:
         self.model = model
         features, state = model(read_with_lead_in(primer, model.config))
         self.position = np.shape(primer)[-2]
-        self.features = copies(features, batch)
-        self.state = tuple((copies(hidden, batch, 1), copies(cell, batch, 1)) for hidden, cell in state)
+        self.features = as_batch(features, batch)
+        self.state = tuple((as_batch(hidden, batch, 1), as_batch(cell, batch, 1)) for hidden, cell in state)
 
     def read(self, frame: torch.Tensor) -> None:
         """Take the next step's frames (batch, 88)."""
@@ -139,7 +139,7 @@ class WindowReader:
         self.model, self.window = model, model.config.window
         self.lanes = batch == 1 if lanes is None else lanes
         self.position = np.shape(primer)[-2]
-        history = copies(read_with_lead_in(primer, model.config)[:, -self.window :], batch)  # (batch, window, width)
+        history = as_batch(read_with_lead_in(primer, model.config)[:, -self.window :], batch)  # (batch, window, width)
         if not self.lanes:
             self.history = history
             self.features, _ = model(history)

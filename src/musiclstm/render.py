@@ -33,6 +33,7 @@ from musiclstm.files import (
     check_output_file,
     check_output_folder,
     describe_os_error,
+    pyplot,
     write_atomically,
     write_json_atomically,
 )
@@ -195,10 +196,7 @@ def plot_roll(
 ) -> Path:
     """Draw a roll as a PNG: time across, pitch up, bar lines (up to MAX_BAR_LINES), the primer shaded, and
     the notes of a harmonized `melody` (a roll of the same shape) in red."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(max(8, min(24, len(roll) / 24)), 4.5))
     draw_roll(axis, roll, grid, primer_steps, title, melody)

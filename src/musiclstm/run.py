@@ -35,7 +35,7 @@ from musiclstm.config import (
     TrainConfig,
     bundled_model,
 )
-from musiclstm.files import read_json_object, write_bytes_atomically, write_json_atomically
+from musiclstm.files import pyplot, read_json_object, write_bytes_atomically, write_json_atomically
 from musiclstm.model import MusicLSTM
 
 CONFIG_FILE = "config.json"
@@ -212,10 +212,7 @@ def write_history(run_dir: Path, rows: list[dict]) -> None:
 
 def plot_history(rows: list[dict]) -> bytes:
     """Draw loss and val_loss, validation NLL, binary accuracy and the learning rate per epoch; return PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     epochs = [row["epoch"] + 1 for row in rows]
     figure, (losses, nll, accuracy, rate) = plt.subplots(1, 4, figsize=(17, 3.8))

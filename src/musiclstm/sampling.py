@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from musiclstm.config import CHOICES, LOWEST_PITCH, N_KEYS, MusicLSTMError, check_one_of, scale_pitch_classes
+from musiclstm.config import CHOICES, LOWEST_PITCH, N_KEYS, check_one_of, scale_pitch_classes
 
 
 def scale_mask(key: str, scale: str) -> torch.Tensor:
@@ -25,9 +25,10 @@ def scale_mask(key: str, scale: str) -> torch.Tensor:
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Scale each key's logit by 1 / temperature: below 1 sharpens its probability, above 1 flattens it."""
-    if not temperature > 0:
-        raise MusicLSTMError(f"temperature must be above 0, got {temperature}")
+    """Scale each key's logit by 1 / temperature: below 1 sharpens its probability, above 1 flattens it.
+
+    The temperature is checked where it is set (GenerationSettings): above 0 and finite.
+    """
     return logits / temperature
 
 
