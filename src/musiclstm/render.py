@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pretty_midi
+from scipy.io import wavfile
 from tqdm import tqdm
 
 from musiclstm.config import (
@@ -103,15 +104,7 @@ def write_wav_samples(samples: np.ndarray, path: Path, sample_rate_hz: int) -> N
 def write_pcm(samples: np.ndarray, path: Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
     """Write mono float samples in [-1, 1] (clipped there) as a 16-bit PCM WAV file, atomically."""
     pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-
-    def write(file) -> None:
-        with wave.open(file, "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(sample_rate_hz)
-            out.writeframes(pcm.tobytes())
-
-    write_atomically(path, write)
+    write_atomically(path, lambda file: wavfile.write(file, sample_rate_hz, pcm))
 
 
 def render_audio(

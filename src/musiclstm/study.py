@@ -26,13 +26,13 @@ import secrets
 import shutil
 import tempfile
 import time
-import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.io import wavfile
 from tqdm import tqdm
 
 from musiclstm.config import VERSION, MusicLSTMError, StudyConfig
@@ -161,9 +161,8 @@ def real_passages(corpus: Corpus, count: int, steps: int, rng: np.random.Generat
 
 def read_wav(path: Path) -> np.ndarray:
     """A 16-bit WAV file as mono float samples in [-1, 1]."""
-    with wave.open(str(path), "rb") as source:
-        channels, frames = source.getnchannels(), source.readframes(source.getnframes())
-    return np.frombuffer(frames, "<i2").reshape(-1, channels).mean(axis=1) / 32768
+    samples = wavfile.read(path)[1]  # (frames,) or (frames, channels), int16
+    return (samples.reshape(len(samples), -1).mean(axis=1) / 32768).astype(np.float64)
 
 
 def level_clips(waves: list[np.ndarray], seconds: float) -> list[np.ndarray]:
