@@ -66,6 +66,7 @@ def check_one_of(name: str, value: object, choices, what: str | None = None) -> 
 LOWEST_PITCH = 21  # A0, the piano's lowest key, as a MIDI pitch
 N_KEYS = 88
 HIGHEST_PITCH = LOWEST_PITCH + N_KEYS - 1  # C8
+KEY_PITCH_CLASSES = tuple((LOWEST_PITCH + key_index) % 12 for key_index in range(N_KEYS))  # column k's: A0 is 9
 
 MAX_STEPS_PER_BEAT = 96
 DEFAULT_STEPS_PER_BEAT = 4  # sixteenth notes: a beat is a quarter note

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from musiclstm.config import DEFAULT_CHUNK, DEFAULT_WINDOW, N_KEYS, TRANSPOSE_RANGE, MusicLSTMError
 from musiclstm.corpus import Corpus, Piece, unpack_roll
+from musiclstm.metrics import smoothed_frequencies
 from musiclstm.reading import DEFAULT_INPUTS, encode, with_lead_in
 
 
@@ -70,7 +71,7 @@ def key_frequencies(corpus: Corpus, split: str = "train") -> torch.Tensor:
     for piece in corpus.split(split):
         sounding += piece.roll.sum(axis=0)
         frames += piece.frames
-    return torch.from_numpy((sounding + 1) / (frames + 2)).float()
+    return torch.from_numpy(smoothed_frequencies(sounding, frames)).float()
 
 
 def split_pieces(corpus: Corpus, split: str, window: int, chunk: int = 1) -> list[Piece]:

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.special import logit
 from scipy.stats import entropy
 
-from musiclstm.config import LOWEST_PITCH, SCALES
+from musiclstm.config import KEY_PITCH_CLASSES, LOWEST_PITCH, SCALES
 from musiclstm.roll import Grid, as_grid
 
 DENSITY_BINS = 9  # notes-per-step histogram: 0, 1, ..., 7, and 8 or more
@@ -104,8 +104,7 @@ def piece_statistics(roll: np.ndarray, allowed_pitch_classes: frozenset[int] | N
         "in_key_rate": None,
     }
     if allowed_pitch_classes is not None and roll.any():
-        pitch_classes = (np.arange(roll.shape[1]) + LOWEST_PITCH) % 12
-        in_key = np.isin(pitch_classes, sorted(allowed_pitch_classes))
+        in_key = np.isin(KEY_PITCH_CLASSES, sorted(allowed_pitch_classes))
         statistics["in_key_rate"] = float(roll[:, in_key].sum() / roll.sum())
     return statistics
 
@@ -116,7 +115,13 @@ def marginal_baseline(train_rolls: list[np.ndarray]) -> np.ndarray:
     p_k = (frames where key k sounds + 1) / (frames + 2). A baseline that knows no context at all.
     """
     frames = np.concatenate(train_rolls)
-    return (frames.sum(axis=0) + 1) / (len(frames) + 2)
+    return smoothed_frequencies(frames.sum(axis=0), len(frames))
+
+
+def smoothed_frequencies(sounding: np.ndarray, frames: int) -> np.ndarray:
+    """Each key's share of `frames` in which it sounds, given its `sounding` count, add-one smoothed (one sounding
+    and one silent frame more), so that no key has probability 0 or 1 and its log-odds stay finite."""
+    return (sounding + 1) / (frames + 2)
 
 
 def previous_step_baseline(train_rolls: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -175,10 +180,7 @@ def best_root(roll: np.ndarray, scale: str) -> int | None:
 
 def pitch_class_counts(roll: np.ndarray) -> np.ndarray:
     """How many sounding key-steps fall on each pitch class, C first, shape (12,)."""
-    per_key = np.asarray(roll, dtype=bool).sum(axis=0)
-    counts = np.zeros(12)
-    np.add.at(counts, (np.arange(len(per_key)) + LOWEST_PITCH) % 12, per_key)
-    return counts
+    return np.bincount(KEY_PITCH_CLASSES, weights=np.asarray(roll, dtype=bool).sum(axis=0), minlength=12)
 
 
 def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray) -> float:

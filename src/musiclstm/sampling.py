@@ -15,13 +15,13 @@ import math
 
 import torch
 
-from musiclstm.config import CHOICES, LOWEST_PITCH, N_KEYS, check_one_of, scale_pitch_classes
+from musiclstm.config import CHOICES, KEY_PITCH_CLASSES, check_one_of, scale_pitch_classes
 
 
 def scale_mask(key: str, scale: str) -> torch.Tensor:
     """The 88 keys that belong to a key and scale, as a bool tensor; column k is MIDI pitch 21 + k."""
     allowed = scale_pitch_classes(key, scale)
-    return torch.tensor([(LOWEST_PITCH + k) % 12 in allowed for k in range(N_KEYS)])
+    return torch.tensor([pitch_class in allowed for pitch_class in KEY_PITCH_CLASSES])
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:

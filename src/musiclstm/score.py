@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from musiclstm.config import LOWEST_PITCH, N_KEYS, SCORE_KINDS, MusicLSTMError, check_tempo
+from musiclstm.config import LOWEST_PITCH, SCORE_KINDS, MusicLSTMError, check_tempo
 from musiclstm.files import write_bytes_atomically
+from musiclstm.metrics import pitch_class_counts
 from musiclstm.roll import Grid, as_grid
 
 MIDDLE_C = 60
@@ -72,7 +73,7 @@ def key_signature(roll: np.ndarray, key: str | None):
     root, _, mode = (key or "").partition(" ")
     if mode in ("major", "minor"):
         return keys.Key(root, mode)
-    steps_per_pitch_class = np.bincount((np.arange(N_KEYS) + LOWEST_PITCH) % 12, weights=roll.sum(axis=0), minlength=12)
+    steps_per_pitch_class = pitch_class_counts(roll)
     if not steps_per_pitch_class.any():
         return keys.Key("C", "major")
     stand_ins = stream.Stream()
