@@ -10,7 +10,7 @@ And once, for the model: the NLL of Bach's three lower voices given the soprano 
 per frame (exact for a NADE head ordered high-to-low), beside the NLL of Bach's whole frames.
 
     .venv/bin/python benchmarks/bench_harmonize.py --model runs/jsb16_nade \\
-        --data ../shared/data/jsb/Jsb16thSeparated.json --split test --picture docs/harmonize_jsb.png
+        --data jsb/Jsb16thSeparated.json --split test --picture docs/harmonize_jsb.png
 
 Asserts nothing; run it alone (two cores).
 """

@@ -7,7 +7,7 @@ trains the package's default network (or `--preset`) on the same corpus under th
 judged by its best validation NLL; `--test` also scores the best weights on the test split in the
 stateful context (report it, never choose by it).
 
-    musiclstm data --source ../shared/data/jsb/jsb-chorales-quarter.json --out data/jsb
+    musiclstm data --source jsb/jsb-chorales-quarter.json --out data/jsb
     .venv/bin/python benchmarks/bench_recipes.py --data data/jsb --minutes 5 \\
         --recipe default= --recipe stateful=objective:stateful --plot recipes.png
 

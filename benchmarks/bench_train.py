@@ -7,7 +7,7 @@ Measures, in one run, side by side:
   (the recurrent gate product (batch, units) x (units, 4 units), and the input projection of
   all steps at once), through oneDNN in the same precision;
 - optionally the specification's Keras model (`--seed-python` names a Python with tensorflow-cpu
-  and keras, running ../shared/bench/seed_reference.py), and the ratio to it;
+  and keras, running the specification's Keras code as written), and the ratio to it;
 - optionally (`--quality-files N`) validation loss after one epoch on N Bach chorales in fp32 and
   bf16-mixed, same data and seed.
 
