@@ -30,11 +30,6 @@ from musiclstm.reading import piece_features
 from musiclstm.run import load_model, model_folder, read_run_config
 
 
-def check_context(context: str) -> None:
-    """Refuse a context that is not one of CONTEXTS, as `GenerationSettings` does."""
-    check_one_of("context", context, CONTEXTS)
-
-
 @torch.inference_mode()
 def score_piece(model: MusicLSTM, roll: np.ndarray, context: str) -> tuple[np.ndarray, np.ndarray, float]:
     """A piece's per-frame NLL (frames,), the head's predicted frames (frames, 88) and its summed training loss."""
@@ -57,7 +52,7 @@ def evaluate_model(
     left out, the convention of Bai et al. 2018's code), `loss` (the training loss), `pieces`, `split`,
     `context`, `head`, `pos_weight`.
     """
-    check_context(context)
+    check_one_of("context", context, CONTEXTS)  # now, not when the first piece is read
     pieces = corpus.split(split)
     if not pieces:
         raise MusicLSTMError(f"{corpus.path}: the '{split}' split has no pieces")

@@ -37,18 +37,20 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     except OSError as err:
         if temporary:
             Path(temporary).unlink(missing_ok=True)
-        raise MusicLSTMError(f"{path}: could not be written ({describe_os_error(err)})") from err
+        raise write_failure(path, err) from err
     except BaseException:
         if temporary:
             Path(temporary).unlink(missing_ok=True)
         raise
 
 
-def describe_os_error(err: OSError) -> str:
-    """An operating system's refusal in a few words, with what to do for a full disk."""
-    if err.errno == errno.ENOSPC:
-        return "no space left on the device; free some space or choose another folder"
-    return err.strerror or str(err)
+def write_failure(path: str | Path, err: OSError) -> MusicLSTMError:
+    """The user's error for a file or folder the system would not let us write, naming it and the reason, with
+    what to do for a full disk."""
+    reason = (
+        "no space left on the device; free some space or choose another folder" if err.errno == errno.ENOSPC else None
+    )
+    return MusicLSTMError(f"{path}: could not be written ({reason or err.strerror or err})")
 
 
 def write_bytes_atomically(path: Path, data: bytes) -> None:

@@ -209,8 +209,7 @@ def piece_features(model: MusicLSTM, roll: np.ndarray, context: str) -> Iterator
                 yield features[0, lead_in:]
             lead_in = max(0, lead_in - len(features[0]))
         return
-    windows = padded.unfold(0, window, 1)[:frames].transpose(
-        1, 2
-    )  # (frames, window, width): frame t sees t-window..t-1
+    # (frames, window, width): frame t sees t-window..t-1
+    windows = padded.unfold(0, window, 1)[:frames].transpose(1, 2)
     for batch in windows.split(WINDOWS_PER_BATCH):
         yield model(batch)[0]

@@ -33,9 +33,9 @@ from musiclstm.config import (
 from musiclstm.files import (
     check_output_file,
     check_output_folder,
-    describe_os_error,
     pyplot,
     write_atomically,
+    write_failure,
     write_json_atomically,
 )
 from musiclstm.metrics import piece_statistics
@@ -142,7 +142,7 @@ def render_audio(
             check_whole_audio(Path(scratch) / "out.wav", midi.get_end_time(), wav_path)
             (Path(scratch) / "out.wav").replace(wav_path)
     except OSError as err:
-        raise MusicLSTMError(f"{wav_path}: could not be written ({describe_os_error(err)})") from err
+        raise write_failure(wav_path, err) from err
     return "fluidsynth"
 
 
@@ -305,7 +305,7 @@ def save_pieces(
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{stem}s-"))
     except OSError as err:
-        raise MusicLSTMError(f"{out_dir}: could not be written ({describe_os_error(err)})") from err
+        raise write_failure(out_dir, err) from err
     try:
         written = [
             write_piece(
@@ -318,7 +318,7 @@ def save_pieces(
         for staged in sorted(staging.iterdir()):
             staged.replace(out_dir / staged.name)
     except OSError as err:
-        raise MusicLSTMError(f"{out_dir}: could not be written ({describe_os_error(err)})") from err
+        raise write_failure(out_dir, err) from err
     except MusicLSTMError as err:  # name the files where the user will look for them, not the hidden folder
         raise MusicLSTMError(str(err).replace(str(staging), str(out_dir))) from err
     finally:
