@@ -490,8 +490,10 @@ class GenerationSettings:
         if self.max_notes is not None:
             check_whole_number("max_notes", self.max_notes, 1, N_KEYS)
         if self.temperature is not None:
-            self.set_number("temperature", 0, math.inf, "above 0 and finite", low_included=False, high_included=False)
-        self.set_number("threshold", 0, 1, "between 0 and 1", low_included=False, high_included=False)
+            temperature = check_number("temperature", self.temperature, 0, math.inf, "above 0 and finite", False, False)
+            object.__setattr__(self, "temperature", temperature)
+        threshold = check_number("threshold", self.threshold, 0, 1, "between 0 and 1", False, False)
+        object.__setattr__(self, "threshold", threshold)
         object.__setattr__(self, "tempo_bpm", check_tempo(self.tempo_bpm))
         if self.length * self.num_outputs > MAX_TOTAL_STEPS:
             raise MusicLSTMError(
@@ -512,13 +514,6 @@ class GenerationSettings:
         if self.seed is None:
             object.__setattr__(self, "seed", draw_seed())
         check_seed(self.seed)
-
-    def set_number(self, field_name: str, low: float, high: float, range_text: str, **options) -> None:
-        """Keep a number field as a float once `check_number` has taken it."""
-        value = check_number(
-            options.pop("name", None) or field_name, getattr(self, field_name), low, high, range_text, **options
-        )
-        object.__setattr__(self, field_name, value)
 
     @property
     def effective_temperature(self) -> float:
@@ -553,7 +548,6 @@ class StudyConfig:
     bars: int = setting(16, "bars per clip")
     seed: int | None = setting(None, "random seed of the music and the real passages", default_text="drawn")
     real_name: str | None = setting(None, "who made the real music, for 'X or computer?'", default_text="the corpus's")
-
     soundfont: str | None = setting(None, "a .sf2 General MIDI SoundFont", default_text="pretty_midi's")
 
     def __post_init__(self) -> None:
