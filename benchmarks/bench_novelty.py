@@ -24,7 +24,7 @@ from musiclstm.bundle import cpu_name
 from musiclstm.corpus import load_corpus
 from musiclstm.judging import primer_steps
 from musiclstm.novelty import PassageHashes, novelty
-from musiclstm.roll import midi_to_roll
+from musiclstm.roll import Grid, midi_to_roll
 
 
 def transposed(roll: np.ndarray, semitones: int) -> np.ndarray:
@@ -49,10 +49,11 @@ def main() -> None:
     training = [transposed(roll, shift) for shift in shifts for roll in train]
     if args.generated:
         paths = sorted(Path(args.generated).glob("*.mid"))[: args.pieces]
-        judged = [midi_to_roll(path, corpus.steps_per_beat).roll[primer_steps(path) :] for path in paths]
+        rolls = [midi_to_roll(path, corpus.steps_per_beat).roll for path in paths]
+        judged = [roll[primer_steps(path, len(roll)) :] for path, roll in zip(paths, rolls, strict=True)]
     else:
         judged = [piece.roll for piece in corpus.split("test")][: args.pieces]
-    bar = 4 * corpus.steps_per_beat
+    bar = Grid(corpus.steps_per_beat).steps_per_bar
     started = time.perf_counter()
     index = PassageHashes(training)
     hashed = time.perf_counter() - started

@@ -43,12 +43,13 @@ def read_generated(folder: str | Path, grid: Grid) -> tuple[dict[str, np.ndarray
     paths = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in (".mid", ".midi"))
     if not paths:
         raise MusicLSTMError(f"{folder}: no .mid files to judge")
-    rolls, read, skipped = {}, [], []
+    rolls, sidecars, skipped = {}, [], []
     for path in paths:
         try:
+            sidecar = read_sidecar(path)
             roll = midi_to_roll(path, grid.steps_per_beat).roll
-            rolls[path.name] = continuation(roll, path)
-            read.append(path)
+            rolls[path.name] = continuation(roll, path, sidecar)
+            sidecars.append(sidecar)
         except MusicLSTMError as error:
             reason = str(error).removeprefix(f"{path}: ")
             log.warning("skipped %s: %s", path, reason)
@@ -56,16 +57,34 @@ def read_generated(folder: str | Path, grid: Grid) -> tuple[dict[str, np.ndarray
     if not rolls:
         reasons = "; ".join(f"{entry['name']}: {entry['reason']}" for entry in skipped[:5])
         raise MusicLSTMError(f"{folder}: nothing to judge, no .mid file with steps of its own to read ({reasons})")
-    return rolls, shared_settings(read), skipped
+    return rolls, shared_settings(sidecars), skipped
 
 
-def continuation(roll: np.ndarray, midi_path: Path) -> np.ndarray:
-    """The steps of a generated piece after its primer, which the JSON beside it gives (none without one).
+def read_sidecar(midi_path: Path) -> dict | None:
+    """The JSON `save_pieces` wrote beside a generated piece, read once; None where there is none.
 
     Raises:
-        MusicLSTMError: the JSON cannot say where the primer ends, or nothing follows the primer.
+        MusicLSTMError: the JSON is there but unreadable or not an object; the message names it.
     """
-    steps = primer_steps(midi_path, len(roll))
+    sidecar = midi_path.with_suffix(".json")
+    if not sidecar.exists():
+        return None
+    try:
+        recorded = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise MusicLSTMError(f"{midi_path}: its {sidecar.name} is unreadable ({err})") from err
+    if not isinstance(recorded, dict):
+        raise MusicLSTMError(f"{midi_path}: its {sidecar.name} is a JSON {type(recorded).__name__}, not an object")
+    return recorded
+
+
+def continuation(roll: np.ndarray, midi_path: Path, sidecar: dict | None) -> np.ndarray:
+    """The steps of a generated piece after its primer, which its `sidecar` gives (none without one).
+
+    Raises:
+        MusicLSTMError: the sidecar cannot say where the primer ends, or nothing follows the primer.
+    """
+    steps = primer_steps_in(sidecar, midi_path, len(roll))
     if steps == len(roll):
         what = f"after its {steps}-step primer" if steps else "in it"
         raise MusicLSTMError(f"{midi_path}: no steps {what} to judge")
@@ -82,32 +101,25 @@ def primer_steps(midi_path: Path, n_steps: int) -> int:
     Raises:
         MusicLSTMError: the JSON is there but does not say where the primer ends; the message names the JSON.
     """
-    sidecar = midi_path.with_suffix(".json")
-    if not sidecar.exists():
-        return 0
-    try:
-        recorded = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise MusicLSTMError(f"{midi_path}: its {sidecar.name} is unreadable ({err})") from err
-    if not isinstance(recorded, dict):
-        raise MusicLSTMError(f"{midi_path}: its {sidecar.name} is a JSON {type(recorded).__name__}, not an object")
-    steps = recorded.get("primer_steps", 0)
+    return primer_steps_in(read_sidecar(midi_path), midi_path, n_steps)
+
+
+def primer_steps_in(sidecar: dict | None, midi_path: Path, n_steps: int) -> int:
+    """The primer's steps a piece's read `sidecar` records (0 without one), refused unless 0 to `n_steps`."""
+    steps = 0 if sidecar is None else sidecar.get("primer_steps", 0)
     if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps <= n_steps:
         raise MusicLSTMError(
-            f"{midi_path}: its {sidecar.name} gives primer_steps {steps!r}, not a whole number from 0 to {n_steps} "
-            "(the piece's steps), so where the model's music starts is unknown"
+            f"{midi_path}: its {midi_path.with_suffix('.json').name} gives primer_steps {steps!r}, not a whole "
+            f"number from 0 to {n_steps} (the piece's steps), so where the model's music starts is unknown"
         )
     return steps
 
 
-def shared_settings(midi_paths: list[Path]) -> dict | None:
-    """The generation settings in the JSON beside each piece, when every piece has one and all agree but the seed."""
+def shared_settings(sidecars: list[dict | None]) -> dict | None:
+    """The generation settings the pieces' sidecars record, when every piece has one and all agree but the seed."""
     found = []
-    for path in midi_paths:
-        try:
-            settings = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))["settings"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+    for sidecar in sidecars:
+        settings = None if sidecar is None else sidecar.get("settings")
         if not isinstance(settings, dict):
             return None
         found.append({name: value for name, value in settings.items() if name != "seed"})
