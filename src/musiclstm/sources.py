@@ -2,11 +2,12 @@
 
 Three kinds of source, told apart by `resolve_source`:
 - `bach`: the chorales in music21's corpus (MusicXML and Humdrum), read on the beat grid in
-  quarter-length offsets, ties merged, every part merged into one roll;
+  quarter-length offsets, ties merged, every part merged into one roll, the metre from the measures;
 - a folder: every `.mid`/`.midi` file under it, recursively (see `roll.midi_to_roll`);
 - a benchmark file of Boulanger-Lewandowski et al. (2012), `.pickle`/`.pkl`/`.json`: a dict of
   `train`/`valid`/`test`, each a list of pieces, each a list of steps, each a list of MIDI pitches.
-  Its split is kept. A pickle is untrusted: only plain containers, numbers and NumPy scalars load.
+  Its split is kept; it holds no onsets (derived from the roll: a repeated key is held) and no metre
+  (4/4 from the first step). A pickle is untrusted: only plain containers, numbers and NumPy scalars load.
 
 A file that cannot be used is skipped with its reason, never fatal. Nothing here imports torch.
 """
@@ -37,7 +38,7 @@ from musiclstm.config import (
     SPLITS,
     MusicLSTMError,
 )
-from musiclstm.roll import ReadRoll, empty_roll, midi_to_roll, steps_to_roll
+from musiclstm.roll import Grid, ReadRoll, midi_to_roll, onsets_of, spans_to_roll, steps_to_roll
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,18 @@ class Source:
 
 @dataclass(frozen=True)
 class SourcePiece:
+    """One piece read from a source: its keys sounding and struck at each step, and its metre."""
+
     name: str
-    roll: np.ndarray  # (steps, 88) bool
+    roll: np.ndarray  # (steps, 88) bool: the keys sounding
     split: str | None = None  # the source's own split, or None when the corpus must choose
+    onsets: np.ndarray | None = None  # (steps, 88) bool: the keys struck; None: what the roll alone tells
+    grid: Grid | None = None  # the piece's metre; None: 4/4 from the first step at the corpus's steps per beat
+    n_merged: int = 0  # notes the grid could not hold apart (see roll.ReadRoll)
+
+    def __post_init__(self) -> None:
+        if self.onsets is None:
+            object.__setattr__(self, "onsets", onsets_of(self.roll))
 
 
 @dataclass
@@ -123,7 +133,11 @@ def natural_steps_per_beat(kind: str) -> int:
 
 
 def score_to_roll(path: str | Path, steps_per_beat: int) -> ReadRoll:
-    """Read a MusicXML or Humdrum score with music21, on the beat grid of its quarter-length offsets."""
+    """Read a MusicXML or Humdrum score with music21, on the beat grid of its quarter-length offsets.
+
+    Tied notes are one note (`stripTies`), struck where the tie begins. The grid comes from the
+    measures of the first part (`score_grid`). Grace notes are left out.
+    """
     import music21  # a heavy import, paid only by sources that need it
 
     try:
@@ -143,10 +157,25 @@ def score_to_roll(path: str | Path, steps_per_beat: int) -> ReadRoll:
             else:
                 n_off_keyboard += 1
     n_steps = max([round(float(score.highestTime) * steps_per_beat)] + [end for _, _, end in spans])
-    roll = empty_roll(n_steps)
-    for pitch, start, end in spans:
-        roll[start:end, pitch - LOWEST_PITCH] = True
-    return ReadRoll(roll, len(spans), n_off_keyboard, 0)
+    roll, onsets, n_merged = spans_to_roll(spans, n_steps)
+    return ReadRoll(roll, len(spans), n_off_keyboard, 0, onsets, score_grid(score, steps_per_beat), n_merged)
+
+
+def score_grid(score, steps_per_beat: int) -> Grid:
+    """The metre of a music21 score: a bar line where each measure of its first part starts, with
+    the bar length of the time signature in force (`Grid.from_bar_lines`), so a first measure shorter
+    than its time signature is a pickup and a change of time signature a change of the Grid.
+    A score without measures is 4/4 from its first step.
+    """
+    parts = score.parts or [score]
+    bar_lines, signature = [], None
+    for measure in parts[0].getElementsByClass("Measure"):
+        signature = measure.timeSignature or signature
+        if signature is None:
+            continue
+        steps_per_bar = max(1, round(float(signature.barDuration.quarterLength) * steps_per_beat))
+        bar_lines.append((round(float(measure.offset) * steps_per_beat), steps_per_bar))
+    return Grid.from_bar_lines(steps_per_beat, bar_lines)
 
 
 def why_unusable(read: ReadRoll) -> str | None:
@@ -213,7 +242,9 @@ def read_files(source: Source, steps_per_beat: int, workers: int = 1, progress: 
         if reason:
             reading.skipped.append((name, reason))
         else:
-            reading.pieces.append(SourcePiece(name, result.roll))
+            reading.pieces.append(
+                SourcePiece(name, result.roll, onsets=result.onsets, grid=result.grid, n_merged=result.n_merged)
+            )
     return reading
 
 
@@ -262,8 +293,14 @@ def load_benchmark_data(path: Path) -> dict:
         raise MusicLSTMError(f"{path}: not a readable benchmark file ({type(err).__name__}: {err})") from err
 
 
-def read_benchmark(source: Source, limit: int | None = None) -> SourceReading:
-    """Read a benchmark file, keeping its own train/valid/test split."""
+def read_benchmark(
+    source: Source, limit: int | None = None, steps_per_beat: int = BENCHMARK_STEPS_PER_BEAT
+) -> SourceReading:
+    """Read a benchmark file, keeping its own train/valid/test split.
+
+    The file holds only the keys sounding at each step, so a key struck again without a gap is one
+    held note (`onsets_of`), and every piece is 4/4 from its first step.
+    """
     path = source.files[0]
     data = load_benchmark_data(path)
     if not isinstance(data, dict) or not set(data) & set(SPLITS):
@@ -281,11 +318,12 @@ def read_benchmark(source: Source, limit: int | None = None) -> SourceReading:
                 reading.skipped.append((name, f"not a list of steps of MIDI pitches ({err})"))
                 continue
             reading.n_off_keyboard += n_off
-            reason = why_unusable(ReadRoll(roll, int(roll.sum()), n_off, 0))
+            read = ReadRoll(roll, int(roll.sum()), n_off, 0, onsets_of(roll), Grid(steps_per_beat))
+            reason = why_unusable(read)
             if reason:
                 reading.skipped.append((name, reason))
             else:
-                reading.pieces.append(SourcePiece(name, roll, split))
+                reading.pieces.append(SourcePiece(name, roll, split, read.onsets, read.grid))
     return reading
 
 
@@ -294,5 +332,5 @@ def read_source(
 ) -> SourceReading:
     """Read any kind of source into pieces."""
     if source.kind == "benchmark":
-        return read_benchmark(source, limit)
+        return read_benchmark(source, limit, steps_per_beat)
     return read_files(source, steps_per_beat, workers, progress)
