@@ -168,7 +168,7 @@ SPLITS = ("train", "valid", "test")
 DEFAULT_SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 DEFAULT_SEED = 42
 
-CORPUS_FORMAT_VERSION = 1
+CORPUS_FORMAT_VERSION = 2  # 2: struck keys beside the sounding ones, and each piece's metre
 
 BUNDLED_MODEL = Path(__file__).parent / "models" / "bach"  # the seed preset trained on the chorales
 STUDIO_PAGE = str(Path(__file__).with_name("app.py"))  # the Streamlit page that `musiclstm demo` serves

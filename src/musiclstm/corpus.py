@@ -1,10 +1,13 @@
 """Turn a source into a corpus on disk, and load it back.
 
 A corpus is a folder:
-- `rolls-<hash>.npy`: every piece's roll once, end to end, bit-packed along the keys: a uint8 array
-  of shape (total_frames, 11), 11 bytes per frame; loaded memory-mapped.
+- `rolls-<hash>.npy`: every piece's events once, end to end, bit-packed along the keys: a uint8
+  array of shape (total_frames, 22), bytes 0-10 the keys sounding at each frame, bytes 11-21 the
+  keys struck there (a subset of those sounding); loaded memory-mapped.
 - `manifest.json`: the settings, the source's fingerprint, and `pieces`, a list of
-  `{"name", "split", "frames", "offset"}` in storage order; also the skipped files with reasons.
+  `{"name", "split", "frames", "offset", "grid", "merged"}` in storage order (`grid` is the piece's
+  metre, `Grid.to_dict()`; `merged` the notes the grid could not hold apart); also the skipped files
+  with reasons. Format 2; a corpus of format 1 (no struck keys, no metre) must be rebuilt.
 
 The manifest is written last and names its rolls file, so replacing it is the one step that commits
 a build: an interrupted run leaves the previous corpus whole. Splits are by piece, never by window.
@@ -25,27 +28,36 @@ import numpy as np
 
 from musiclstm.config import CORPUS_FORMAT_VERSION, N_KEYS, SPLITS, VERSION, CorpusConfig, MusicLSTMError
 from musiclstm.files import check_output_folder, read_json_object, write_atomically, write_json_atomically
+from musiclstm.roll import Grid
 from musiclstm.sources import Source, SourcePiece, natural_steps_per_beat, read_source, resolve_source
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-PACKED_WIDTH = (N_KEYS + 7) // 8  # bytes per frame on disk
+KEY_BYTES = (N_KEYS + 7) // 8  # bytes for one frame's 88 keys
+PACKED_WIDTH = 2 * KEY_BYTES  # bytes per frame on disk: the keys sounding, then the keys struck
+MOST_MERGED_SHOWN = 3  # files named in the summary's line on merged notes
 
 
 @dataclass(frozen=True)
 class Piece:
-    """One piece of a corpus; `roll` is unpacked from the stored bits on each access."""
+    """One piece of a corpus; `roll` and `onsets` are unpacked from the stored bits on each access."""
 
     name: str
     split: str
     frames: int
-    packed: np.ndarray = field(repr=False, compare=False)  # (frames, 11) uint8, a view of the rolls file
+    packed: np.ndarray = field(repr=False, compare=False)  # (frames, 22) uint8, a view of the rolls file
+    grid: Grid | None = None  # the piece's metre; None only for a Piece built without one
 
     @property
     def roll(self) -> np.ndarray:
-        """The piece as a (frames, 88) bool array; column k is MIDI pitch 21 + k."""
+        """The keys sounding, a (frames, 88) bool array; column k is MIDI pitch 21 + k."""
         return unpack_roll(self.packed)
+
+    @property
+    def onsets(self) -> np.ndarray:
+        """The keys struck at each frame, a (frames, 88) bool array; always among the keys sounding."""
+        return unpack_roll(np.asarray(self.packed)[:, KEY_BYTES:])
 
 
 @dataclass(frozen=True)
@@ -90,9 +102,26 @@ def pack_roll(roll: np.ndarray) -> np.ndarray:
     return np.packbits(np.asarray(roll, dtype=bool), axis=1)
 
 
+def pack_events(roll: np.ndarray, onsets: np.ndarray) -> np.ndarray:
+    """Pack the keys sounding and struck, each (frames, 88) bool, into (frames, 22) bytes.
+
+    A struck key that is not sounding is dropped: onsets are kept a subset of the roll.
+    """
+    roll = np.asarray(roll, dtype=bool)
+    return np.concatenate([pack_roll(roll), pack_roll(roll & np.asarray(onsets, dtype=bool))], axis=1)
+
+
 def unpack_roll(packed: np.ndarray) -> np.ndarray:
-    """Unpack (frames, 11) bytes into a (frames, 88) bool roll."""
-    return np.unpackbits(np.asarray(packed), axis=1, count=N_KEYS).astype(bool)
+    """Unpack the keys sounding, a (frames, 88) bool roll, from (frames, 22) events or (frames, 11) bytes."""
+    return np.unpackbits(np.asarray(packed)[:, :KEY_BYTES], axis=1, count=N_KEYS).astype(bool)
+
+
+def unpack_events(packed: np.ndarray) -> np.ndarray:
+    """Unpack (frames, 22) bytes into (frames, 176) bool: the 88 keys sounding, then the 88 keys struck."""
+    packed = np.asarray(packed)
+    if packed.ndim != 2 or packed.shape[1] != PACKED_WIDTH:
+        raise MusicLSTMError(f"packed events must have shape (frames, {PACKED_WIDTH}), got {packed.shape}")
+    return np.unpackbits(packed, axis=1).astype(bool)  # 88 keys fill 11 bytes exactly: no padding between
 
 
 def assign_splits(pieces: list[SourcePiece], fractions: tuple[float, float, float], seed: int) -> list[str]:
@@ -163,7 +192,11 @@ def load_corpus(path: str | Path) -> Corpus:
         )
     pieces = [
         Piece(
-            entry["name"], entry["split"], entry["frames"], packed[entry["offset"] : entry["offset"] + entry["frames"]]
+            entry["name"],
+            entry["split"],
+            entry["frames"],
+            packed[entry["offset"] : entry["offset"] + entry["frames"]],
+            Grid.from_dict(entry["grid"]),
         )
         for entry in manifest["pieces"]
     ]
@@ -222,17 +255,31 @@ def build_corpus(config: CorpusConfig, out: str | Path, force: bool = False, pro
 
 
 def write_corpus(out: Path, pieces: list[SourcePiece], splits: list[str], settings: dict) -> dict:
-    """Store the rolls once and commit them with the manifest; remove rolls files no manifest names."""
+    """Store the rolls and onsets once and commit them with the manifest; remove rolls files no manifest names.
+
+    A piece without a grid is 4/4 from its first step at the settings' `steps_per_beat`.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    default_grid = Grid(settings["steps_per_beat"])
     order = sorted(range(len(pieces)), key=lambda i: (SPLITS.index(splits[i]), pieces[i].name))
-    packed = np.concatenate([pack_roll(pieces[i].roll) for i in order])
+    packed = np.concatenate([pack_events(pieces[i].roll, pieces[i].onsets) for i in order])
     digest = hashlib.sha256(packed.tobytes()).hexdigest()[:16]
     rolls_file = f"rolls-{digest}.npy"
     write_atomically(out / rolls_file, lambda file: np.save(file, packed, allow_pickle=False))
     entries, offset = [], 0
     for i in order:
-        frames = len(pieces[i].roll)
-        entries.append({"name": pieces[i].name, "split": splits[i], "frames": frames, "offset": offset})
+        piece, frames = pieces[i], len(pieces[i].roll)
+        grid = (piece.grid or default_grid).to_dict()
+        entries.append(
+            {
+                "name": piece.name,
+                "split": splits[i],
+                "frames": frames,
+                "offset": offset,
+                "grid": grid,
+                "merged": piece.n_merged,
+            }
+        )
         offset += frames
     manifest = dict(
         format_version=CORPUS_FORMAT_VERSION,
@@ -250,18 +297,25 @@ def write_corpus(out: Path, pieces: list[SourcePiece], splits: list[str], settin
 
 
 def summarize(corpus: Corpus, seconds: float, reused: bool) -> dict:
-    """Count pieces, frames and notes per frame by split, with the skipped files and their reasons."""
+    """Count pieces, frames and notes per frame by split, the notes kept and merged on the grid, and
+    the skipped files with their reasons.
+
+    `notes_kept` counts the struck keys (one per note the corpus holds); `notes_merged` the notes
+    lost because another note of the same key started on the same step, with `most_merged` the
+    files that lost most, as [name, count].
+    """
     manifest = corpus.manifest
     splits = {}
     for split in SPLITS:
         pieces = corpus.split(split)
         frames = sum(piece.frames for piece in pieces)
-        sounding = sum(int(np.unpackbits(np.asarray(piece.packed)).sum()) for piece in pieces)
+        sounding = sum(int(np.unpackbits(np.asarray(piece.packed)[:, :KEY_BYTES]).sum()) for piece in pieces)
         splits[split] = {
             "pieces": len(pieces),
             "frames": frames,
             "notes_per_frame": round(sounding / frames, 3) if frames else 0.0,
         }
+    merged = sorted((entry for entry in manifest["pieces"] if entry["merged"]), key=lambda entry: -entry["merged"])
     return {
         "path": str(corpus.path),
         "source": manifest["source"],
@@ -271,6 +325,9 @@ def summarize(corpus: Corpus, seconds: float, reused: bool) -> dict:
         "skipped": manifest["skipped"],
         "notes_off_keyboard": manifest["notes_off_keyboard"],
         "drum_notes": manifest["drum_notes"],
+        "notes_kept": sum(int(np.unpackbits(np.asarray(piece.packed)[:, KEY_BYTES:]).sum()) for piece in corpus),
+        "notes_merged": sum(entry["merged"] for entry in manifest["pieces"]),
+        "most_merged": [[entry["name"], entry["merged"]] for entry in merged[:MOST_MERGED_SHOWN]],
         "bytes_on_disk": (corpus.path / manifest["rolls_file"]).stat().st_size,
         "seconds": round(seconds, 2),
         "reused": reused,
@@ -296,6 +353,11 @@ def format_summary(summary: dict) -> str:
         dropped.append(f"{summary['drum_notes']} drum notes")
     if dropped:
         lines.append("  dropped: " + ", ".join(dropped))
+    lines.append(f"  notes kept: {summary['notes_kept']:,}")
+    merged = f"  notes merged on the grid: {summary['notes_merged']:,} (two notes of one key starting in one step)"
+    if summary["most_merged"]:
+        merged += "; most in " + ", ".join(f"{name} ({count:,})" for name, count in summary["most_merged"])
+    lines.append(merged)
     skipped = summary["skipped"]
     lines.append(f"  skipped {len(skipped)} of {summary['files_read']} files" if skipped else "  skipped none")
     lines += [f"    {entry['name']}: {entry['reason']}" for entry in skipped]
