@@ -8,9 +8,17 @@ import numpy as np
 import pytest
 
 from musiclstm import MusicLSTMError
-from musiclstm.judging import compare_generated, primer_steps, read_generated
+from musiclstm.judging import (
+    compare_generated,
+    counted_alike,
+    format_music,
+    format_rhythm,
+    primer_steps,
+    read_generated,
+)
+from musiclstm.metrics import PlacedRoll
 from musiclstm.render import write_midi
-from musiclstm.roll import Grid
+from musiclstm.roll import Grid, onsets_of, roll_to_midi
 
 
 def write_piece(folder, name: str, sidecar: str | None, steps: int = 8):
@@ -52,8 +60,8 @@ def test_a_json_that_cannot_say_where_the_primer_ends_is_refused_by_name(tmp_pat
 def test_read_generated_judges_what_follows_the_primer_and_skips_a_piece_with_nothing_after_it(tmp_path, caplog):
     write_piece(tmp_path, "piece_1", '{"primer_steps": 3}')
     write_piece(tmp_path, "piece_2", '{"primer_steps": 8}')
-    rolls, _, skipped = read_generated(tmp_path, Grid(4))
-    assert {name: len(roll) for name, roll in rolls.items()} == {"piece_1.mid": 5}
+    pieces, _, skipped = read_generated(tmp_path, Grid(4))
+    assert {name: (len(piece.roll), piece.first_step) for name, piece in pieces.items()} == {"piece_1.mid": (5, 3)}
     assert skipped == [{"name": "piece_2.mid", "reason": "no steps after its 8-step primer to judge"}]
     assert f"skipped {tmp_path / 'piece_2.mid'}: no steps after its 8-step primer" in caplog.text
     (tmp_path / "piece_1.json").write_text('{"primer_steps": 8}')
@@ -67,6 +75,65 @@ def test_evaluate_generated_reports_the_two_sample_accuracy(bach_corpus, tmp_pat
         write_midi(rng.random((128, 88)) < 4 / 88, tmp_path / f"noise_{number}.mid", bach_corpus.steps_per_beat)
     judged = compare_generated(tmp_path, bach_corpus, "test")
     assert judged["two_sample_accuracy"] == judged["two_sample"]["accuracy"] >= 0.9
+
+
+def test_evaluate_generated_reports_rhythm_beside_the_real_musics_with_the_beat_kept_after_a_primer(
+    bach_corpus, tmp_path
+):
+    beat = bach_corpus.steps_per_beat
+    roll, onsets = np.zeros((4 * beat, 88), dtype=bool), np.zeros((4 * beat, 88), dtype=bool)
+    roll[0, 62 - 21] = onsets[0, 62 - 21] = True  # the primer: one step of D
+    for start, pitch in ((beat, 60), (2 * beat, 60), (3 * beat, 64)):  # C, C struck again, E: a beat each
+        roll[start : start + beat, pitch - 21] = onsets[start, pitch - 21] = True
+    roll_to_midi(roll, beat, onsets=onsets).write(str(tmp_path / "piece_1.mid"))
+    (tmp_path / "piece_1.json").write_text('{"primer_steps": 1}')
+    judged = compare_generated(tmp_path, bach_corpus, "test")
+    generated, real = judged["generated"]["rhythm"], judged["real"]["rhythm"]
+    assert generated == {
+        "notes": 3,
+        "steps_per_beat": beat,
+        "position_unit": "sixteenth",
+        "onsets_by_position": [1.0, 0.0, 0.0, 0.0],  # on the piece's beats, not 1 step before them
+        "one_step_note_rate": 0.0,
+        "mean_note_beats": 1.0,
+        "struck_again_rate": pytest.approx(1 / 3),
+    }
+    assert real["steps_per_beat"] == beat and real["struck_again_rate"] is not None
+    assert real["onsets_by_position"][0] > real["onsets_by_position"][1]  # chorales move on the beat
+    lines = "\n".join(format_music(judged))
+    assert "onsets on each sixteenth of the beat (%)" in lines and "100.0/0.0/0.0/0.0" in lines
+    assert "notes struck again" in lines and "33.3%" in lines
+
+
+def test_notes_are_held_runs_on_both_sides_where_no_real_piece_strikes_a_key_again():
+    roll = np.zeros((4, 88), dtype=bool)
+    roll[:, 39] = True
+    struck_twice = onsets_of(roll)
+    struck_twice[2, 39] = True
+    held, repeated = PlacedRoll(roll, onsets_of(roll), Grid(4), 0), PlacedRoll(roll, struck_twice, Grid(4), 0)
+    kept = counted_alike({"generated": [repeated], "real": [repeated, held]})
+    assert [piece.onsets is not None for piece in kept["generated"] + kept["real"]] == [True, True, True]
+    dropped = counted_alike({"generated": [repeated], "real": [held]})  # as from a benchmark file
+    assert [piece.onsets for piece in dropped["generated"] + dropped["real"]] == [None, None]
+
+
+def test_the_rhythm_table_counts_by_step_where_the_grid_has_no_sixteenths_and_says_so():
+    rhythm = {
+        "notes": 3,
+        "steps_per_beat": 3,
+        "position_unit": "step",
+        "onsets_by_position": [0.5, 0.25, 0.25],
+        "one_step_note_rate": 0.125,
+        "mean_note_beats": 0.75,
+        "struck_again_rate": None,
+    }
+    silent = dict(rhythm, notes=0, onsets_by_position=None, one_step_note_rate=None, mean_note_beats=None)
+    lines = format_rhythm({"generated": {"rhythm": silent}, "real": {"rhythm": rhythm}})
+    assert lines[1].split() == "onsets on each step of the beat (%) - 50.0/25.0/25.0".split()
+    assert lines[2].split() == ["one-step", "notes", "-", "12.5%"]
+    assert lines[3].split()[-2:] == ["-", "0.75"] and lines[4].split()[-2:] == ["-", "-"]
+    assert lines[5].startswith("  onsets by step, first step of the beat first: 3 steps per beat do not divide")
+    assert lines[6].startswith("  notes struck again: unknown")
 
 
 def test_held_out_pieces_are_the_test_split_else_the_valid_split(bach_corpus):

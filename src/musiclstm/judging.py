@@ -2,11 +2,12 @@
 
 A folder of generated pieces is read as MIDI on the corpus's grid, each with the JSON sidecar `save_pieces`
 writes beside it (its `primer_steps` says where the model's own music starts, and its `settings` what
-made it); the primer is left out, so what is judged is what the model made. The pieces are set beside
-the corpus's real pieces of a split: `metrics.music_statistics` on both sides, the pitch-class KL from
-the train split, `two_sample` (can a classifier tell 4-bar passages apart?) and `novelty` (how much of
-each piece the training pieces hold). `Corpus.held_out` is what every part of the package means by
-held-out music. Scoring a model's predictions is `evaluation`'s job, not this module's.
+made it); the primer is left out, so what is judged is what the model made, its beats where the piece
+had them. The pieces are set beside the corpus's real pieces of a split: `metrics.music_statistics` on
+both sides (their rhythm too, notes counted one way on both), the pitch-class KL from the train split,
+`two_sample` (can a classifier tell 4-bar passages apart?) and `novelty` (how much of each piece the
+training pieces hold). `Corpus.held_out` is what every part of the package means by held-out music.
+Scoring a model's predictions is `evaluation`'s job, not this module's.
 """
 
 from __future__ import annotations
@@ -20,17 +21,18 @@ import numpy as np
 from musiclstm.config import KEY_NAMES, MusicLSTMError
 from musiclstm.corpus import Corpus
 from musiclstm.files import pyplot, write_atomically
-from musiclstm.metrics import DENSITY_BINS, kl_divergence, music_statistics, pitch_class_counts
+from musiclstm.metrics import DENSITY_BINS, PlacedRoll, kl_divergence, music_statistics, pitch_class_counts
 from musiclstm.novelty import novelty_report
-from musiclstm.roll import Grid, midi_to_roll
+from musiclstm.roll import Grid, ReadRoll, midi_to_roll
 from musiclstm.two_sample import two_sample_test
 
 log = logging.getLogger(__name__)
 
 
-def read_generated(folder: str | Path, grid: Grid) -> tuple[dict[str, np.ndarray], dict | None, list[dict]]:
-    """The rolls of every readable MIDI file in a folder (not recursive) by file name, read on `grid`,
-    with the primer left out where the piece's JSON gives its length (what is judged is what the model made); the
+def read_generated(folder: str | Path, grid: Grid) -> tuple[dict[str, PlacedRoll], dict | None, list[dict]]:
+    """Every readable MIDI file in a folder (not recursive) by file name, read at `grid`'s steps per beat with
+    its onsets and its own metre, the primer left out where the piece's JSON gives its length (what is judged
+    is what the model made; `first_step` says where the rest starts, so beats stay where they were); the
     generation settings their JSON files record when they all share them (else None); and the files
     skipped, each with its reason, as `data` skips them.
 
@@ -43,21 +45,20 @@ def read_generated(folder: str | Path, grid: Grid) -> tuple[dict[str, np.ndarray
     paths = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in (".mid", ".midi"))
     if not paths:
         raise MusicLSTMError(f"{folder}: no .mid files to judge")
-    rolls, sidecars, skipped = {}, [], []
+    pieces, sidecars, skipped = {}, [], []
     for path in paths:
         try:
             sidecar = read_sidecar(path)
-            roll = midi_to_roll(path, grid.steps_per_beat).roll
-            rolls[path.name] = continuation(roll, path, sidecar)
+            pieces[path.name] = continuation(midi_to_roll(path, grid.steps_per_beat), path, sidecar)
             sidecars.append(sidecar)
         except MusicLSTMError as error:
             reason = str(error).removeprefix(f"{path}: ")
             log.warning("skipped %s: %s", path, reason)
             skipped.append({"name": path.name, "reason": reason})
-    if not rolls:
+    if not pieces:
         reasons = "; ".join(f"{entry['name']}: {entry['reason']}" for entry in skipped[:5])
         raise MusicLSTMError(f"{folder}: nothing to judge, no .mid file with steps of its own to read ({reasons})")
-    return rolls, shared_settings(sidecars), skipped
+    return pieces, shared_settings(sidecars), skipped
 
 
 def read_sidecar(midi_path: Path) -> dict | None:
@@ -78,17 +79,18 @@ def read_sidecar(midi_path: Path) -> dict | None:
     return recorded
 
 
-def continuation(roll: np.ndarray, midi_path: Path, sidecar: dict | None) -> np.ndarray:
-    """The steps of a generated piece after its primer, which its `sidecar` gives (none without one).
+def continuation(read: ReadRoll, midi_path: Path, sidecar: dict | None) -> PlacedRoll:
+    """The steps of a generated piece after its primer, which its `sidecar` gives (none without one), with their
+    onsets, on the piece's grid from the primer's end.
 
     Raises:
         MusicLSTMError: the sidecar cannot say where the primer ends, or nothing follows the primer.
     """
-    steps = primer_steps_in(sidecar, midi_path, len(roll))
-    if steps == len(roll):
+    steps = primer_steps_in(sidecar, midi_path, len(read.roll))
+    if steps == len(read.roll):
         what = f"after its {steps}-step primer" if steps else "in it"
         raise MusicLSTMError(f"{midi_path}: no steps {what} to judge")
-    return roll[steps:]
+    return PlacedRoll(read.roll[steps:], read.onsets[steps:], read.grid, steps)
 
 
 def primer_steps(midi_path: Path, n_steps: int) -> int:
@@ -127,31 +129,56 @@ def shared_settings(sidecars: list[dict | None]) -> dict | None:
 
 
 def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
-    """Judge generated pieces against the real pieces of a split, and against the seed's own targets."""
+    """Judge generated pieces against the real pieces of a split, and against the seed's own targets.
+
+    Both sides are read at the corpus's steps per beat, each piece on its own metre, and their notes are told
+    apart by onsets only where the real pieces' onsets say more than their rolls (`counted_alike`), so that
+    the two rhythms compare.
+    """
     grid = Grid(corpus.steps_per_beat)
     pieces, settings, skipped = read_generated(folder, grid)
-    generated = list(pieces.values())
-    real = [piece.roll for piece in corpus.split(split)]
+    sides = counted_alike(
+        {
+            "generated": list(pieces.values()),
+            "real": [PlacedRoll(piece.roll, piece.onsets, piece.grid or grid, 0) for piece in corpus.split(split)],
+        }
+    )
+    result = {side: music_statistics(placed, grid) for side, placed in sides.items()}
+    rolls = {side: [piece.roll for piece in placed] for side, placed in sides.items()}
     train = corpus.split("train")
     train_counts = pitch_class_counts(np.concatenate([piece.roll for piece in train]))
-    result = {
-        "generated": music_statistics(generated, grid),
-        "real": music_statistics(real, grid),
-    }
-    for side, rolls in (("generated", generated), ("real", real)):
+    for side, side_rolls in rolls.items():
         result[side]["pitch_class_kl_from_train"] = kl_divergence(
-            pitch_class_counts(np.concatenate(rolls)), train_counts
+            pitch_class_counts(np.concatenate(side_rolls)), train_counts
         )
     if settings is not None:
         result["settings"] = settings
     result["skipped"] = skipped
-    result["two_sample"] = two_sample_test(real, generated, grid)
+    result["two_sample"] = two_sample_test(rolls["real"], rolls["generated"], grid)
     result["two_sample_accuracy"] = result["two_sample"]["accuracy"]
     training_rolls, names = [piece.roll for piece in train], [piece.name for piece in train]
-    result["novelty"] = novelty_report(pieces, training_rolls, names, grid.steps_per_bar)
+    result["novelty"] = novelty_report(
+        {name: piece.roll for name, piece in pieces.items()}, training_rolls, names, grid.steps_per_bar
+    )
     density = result["generated"]["note_density"]
     result["seed_targets"] = {"note_density_2_to_4": {"value": density, "passed": 2.0 <= density <= 4.0}}
     return result
+
+
+def counted_alike(sides: dict[str, list[PlacedRoll]]) -> dict[str, list[PlacedRoll]]:
+    """The `generated` and `real` sides with their onsets, or both without, so that neither side splits notes
+    that the other would leave whole: without where a piece has none, or where no real piece strikes a key
+    again (a benchmark file holds only the keys sounding, so its onsets are its roll's), and notes are then
+    held runs of steps on both sides."""
+    every_piece = [piece for pieces in sides.values() for piece in pieces]
+    if all(piece.onsets is not None for piece in every_piece) and any(map(strikes_again, sides["real"])):
+        return sides
+    return {side: [piece._replace(onsets=None) for piece in pieces] for side, pieces in sides.items()}
+
+
+def strikes_again(piece: PlacedRoll) -> bool:
+    """Whether a piece strikes a key that sounded at the step before: what a roll alone cannot tell."""
+    return piece.onsets is not None and bool((piece.onsets[1:] & piece.roll[:-1]).any())
 
 
 def plot_comparison(generated: dict | None, folder: Path) -> list[str]:
@@ -216,8 +243,45 @@ def format_novelty(novelty: dict) -> str:
     )
 
 
+RHYTHM_ROWS = {  # label: key of metrics.rhythm_statistics, and how its value is written
+    "one-step notes": ("one_step_note_rate", "{:.1%}"),
+    "mean note length (beats)": ("mean_note_beats", "{:.2f}"),
+    "notes struck again": ("struck_again_rate", "{:.1%}"),
+}
+
+
+def format_rhythm(generated: dict) -> list[str]:
+    """A small table for the terminal: the rhythm of generated music beside the real music's."""
+    rhythms = [generated[side]["rhythm"] for side in ("generated", "real")]
+    unit = rhythms[1]["position_unit"]
+    rows = {
+        f"onsets on each {unit} of the beat (%)": [
+            "/".join(f"{100 * share:.1f}" for share in rhythm["onsets_by_position"])
+            if rhythm["onsets_by_position"]
+            else "-"
+            for rhythm in rhythms
+        ]
+    }
+    for label, (key, style) in RHYTHM_ROWS.items():
+        rows[label] = [style.format(rhythm[key]) if rhythm[key] is not None else "-" for rhythm in rhythms]
+    lines = [f"  {'rhythm':<38} {'generated':>22} {'real':>22}"]
+    lines += [f"  {label:<38} {made:>22} {real:>22}" for label, (made, real) in rows.items()]
+    if unit == "step":
+        lines.append(
+            f"  onsets by step, first step of the beat first: {rhythms[1]['steps_per_beat']} steps per beat do "
+            "not divide a beat into sixteenths"
+        )
+    if rhythms[0]["struck_again_rate"] is None:
+        lines.append(
+            "  notes struck again: unknown, the real pieces' source tells no key struck again from a held one; "
+            "notes on both sides are held runs of steps"
+        )
+    return lines
+
+
 def format_music(generated: dict) -> list[str]:
-    """The lines of a judged folder for the terminal: generated beside real, the two-sample test, novelty, skips."""
+    """The lines of a judged folder for the terminal: generated beside real, their rhythm, the two-sample test,
+    novelty, skips."""
     lines = [f"  {'music':<24} {'density':>8} {'polyphony':>10} {'in key':>8} {'empty':>7} {'repeats':>8} {'KL':>6}"]
     for side in ("generated", "real"):
         row = generated[side]
@@ -228,6 +292,7 @@ def format_music(generated: dict) -> list[str]:
             f"{row['pitch_class_kl_from_train']:>6.3f}"
         )
     target = generated["seed_targets"]["note_density_2_to_4"]
+    lines += format_rhythm(generated)
     lines.append(format_two_sample(generated["two_sample"]))
     lines.append(format_novelty(generated["novelty"]))
     lines += [f"  skipped {entry['name']}: {entry['reason']}" for entry in generated.get("skipped", [])]
