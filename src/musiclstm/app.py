@@ -42,6 +42,12 @@ STATISTICS = {  # label: key of music_statistics
     "in the best-fitting key": "in_key_rate",
     "bars repeating an earlier bar": "repeated_window_rate",
 }
+RHYTHM = {  # label: key of music_statistics' rhythm; the first label names its position unit
+    "onsets on each {} of the beat": "onsets_by_position",
+    "one-step notes": "one_step_note_rate",
+    "mean note length (beats)": "mean_note_beats",
+    "notes struck again": "struck_again_rate",
+}
 
 
 @st.cache_resource(show_spinner="Loading the model...")
@@ -164,10 +170,12 @@ def compose(folder: str, settings: dict, primer, is_melody: bool = False) -> dic
             kind: Path(piece["files"][kind]).read_bytes() for kind in ("midi", "wav", "png") if kind in piece["files"]
         }
     continuation = composition.rolls[0, composition.primer_steps :]
+    grid = Grid(composition.steps_per_beat)
+    placed = (continuation, None, grid, composition.primer_steps)  # its beats where the whole piece has them
     return {
         "files": files,
         "is_harmonization": is_melody,
-        "statistics": music_statistics([continuation], Grid(composition.steps_per_beat)),
+        "statistics": music_statistics([placed], grid),
         "seed": composition.settings["seed"],
         "primer": composition.primer_sources[0],
         "key": piece["key"],
@@ -177,6 +185,8 @@ def compose(folder: str, settings: dict, primer, is_melody: bool = False) -> dic
 
 
 def show(value) -> str:
+    if isinstance(value, list):
+        return "/".join(f"{share:.2f}" for share in value)
     return value if isinstance(value, str) else "-" if value is None else f"{value:.2f}"
 
 
@@ -198,11 +208,20 @@ def show_piece(piece: dict, reference: dict | None) -> None:
     midi_column.download_button("Download MIDI", piece["files"]["midi"], "musiclstm.mid", "audio/midi")
     if not piece["no_audio"]:
         wav_column.download_button("Download WAV", piece["files"]["wav"], "musiclstm.wav", "audio/wav")
-    columns = {"": list(STATISTICS), "this piece": [], "held-out music of the model's corpus": []}
-    for name in STATISTICS.values():
-        columns["this piece"].append(piece["statistics"][name])
-        columns["held-out music of the model's corpus"].append(reference[name] if reference else None)
-    st.table({title: [show(value) for value in values] for title, values in columns.items()})
+    statistics, rhythm = piece["statistics"], piece["statistics"]["rhythm"]
+    rows = [(label, statistics[name], reference and reference[name]) for label, name in STATISTICS.items()]
+    rows += [
+        (label.format(rhythm["position_unit"]), rhythm[name], reference and reference["rhythm"][name])
+        for label, name in RHYTHM.items()
+    ]
+    labels, values, held_out = zip(*rows, strict=True)
+    st.table(
+        {
+            "": list(labels),
+            "this piece": [show(value) for value in values],
+            "held-out music of the model's corpus": [show(value) for value in held_out],
+        }
+    )
 
 
 def main() -> None:
