@@ -1,9 +1,12 @@
-"""MIDI <-> roll: the beat grid, what is left out, named errors, and the round-trip property."""
+"""MIDI <-> roll: the beat grid, struck keys, the metre, what is left out, named errors, and the round-trip property."""
 
 from __future__ import annotations
 
+import json
+
 import mido
 import numpy as np
+import pretty_midi
 import pytest
 from conftest import TICKS_PER_BEAT, write_midi
 from hypothesis import given, settings
@@ -15,9 +18,12 @@ from musiclstm.roll import (
     MAX_ROLL_STEPS,
     WRITE_RESOLUTION,
     Grid,
+    ReadRoll,
     midi_to_roll,
+    onsets_of,
     roll_to_midi,
     roll_to_notes,
+    signature_of,
     steps_to_roll,
 )
 
@@ -195,3 +201,169 @@ def test_a_grid_with_a_pickup_puts_its_bar_lines_after_it_and_counts_the_pickup_
 def test_a_grid_out_of_range_is_refused_by_name(fields, message):
     with pytest.raises(MusicLSTMError, match=message):
         Grid(**fields)
+
+
+def test_place_in_bar_runs_the_first_section_backwards_through_the_pickup_and_follows_each_change():
+    # bars of 6 steps from step 2 (a pickup of 2), of 4 from step 14, of 3 from step 22 on
+    grid = Grid(steps_per_beat=2, beats_per_bar=3, bar_offset=2, changes=((14, 4), (22, 3)))
+    positions = np.array([-3, -1, 0, 1, 2, 7, 8, 13, 14, 17, 18, 21, 22, 24, 25, 40])
+    since_bar, bar_length = grid.place_in_bar(positions)
+    assert since_bar.tolist() == [1, 3, 4, 5, 0, 5, 0, 5, 0, 3, 0, 3, 0, 2, 0, 0]
+    assert bar_length.tolist() == [6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 3, 3, 3, 3]
+    assert grid.bar_starts(30).tolist() == [2, 8, 14, 18, 22, 25, 28]
+    assert (grid.n_bars(2), grid.n_bars(22), grid.n_bars(30)) == (1, 5, 8)
+    assert [grid.is_bar_start(step) for step in (0, 2, 14, 16, 18)] == [False, True, True, False, True]
+
+
+def test_place_in_bar_keeps_the_shape_of_its_positions():
+    since_bar, bar_length = Grid(4).place_in_bar(np.arange(-16, 16).reshape(4, 8))
+    assert since_bar.shape == bar_length.shape == (4, 8)
+    assert since_bar[0].tolist() == [0, 1, 2, 3, 4, 5, 6, 7] and (bar_length == 16).all()
+
+
+def test_a_first_bar_of_7_8_is_a_change_at_the_first_bar_line_and_beats_count_from_each_bar_line():
+    grid = Grid(4, changes=((0, 14),))
+    assert grid.steps_per_bar == 14 and grid.bar_starts(28).tolist() == [0, 14, 28]
+    assert [step for step in range(20) if grid.is_beat_start(step)] == [0, 4, 8, 12, 14, 18]
+    assert Grid(4, 3, 0, ((0, 14),)) == grid  # no whole number of beats tells the bar: beats_per_bar is 4
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"changes": ((6, 12),)}, r"changes\[0\] \(6, 12\): step 6 is not on a bar line .*bars of 16 steps from 0"),
+        ({"changes": ((16, 12), (16, 8))}, r"changes\[1\] \(16, 8\): its step must come after 16"),
+        ({"bar_offset": 4, "changes": ((0, 12),)}, r"changes\[0\] \(0, 12\): its step must come after 4"),
+        ({"changes": ((16, 16),)}, "keeps the bar of 16 steps of the section before; leave it out"),
+        ({"changes": ((0, 12),)}, "a first bar of whole beats is beats_per_bar=3, not a change"),
+        ({"bar_offset": 14, "changes": ((14, 10),)}, "bar_offset must be from 0 to 9, got 14"),
+        ({"changes": ((16,),)}, r"changes\[0\] must be a \(step, steps per bar\) pair"),
+        ({"changes": ((16, 0),)}, r"changes\[0\] steps per bar must be from 1"),
+        ({"changes": ((16, 12.0),)}, r"changes\[0\] steps per bar must be a whole number"),
+        ({"changes": "16 12"}, "changes must be a tuple of"),
+    ],
+)
+def test_a_grid_whose_changes_are_off_its_bar_lines_is_refused_by_name(fields, message):
+    with pytest.raises(MusicLSTMError, match=message):
+        Grid(**dict({"steps_per_beat": 4}, **fields))
+
+
+def test_a_grid_goes_through_json_and_a_dict_without_changes_is_4_4_or_its_own_bar():
+    grid = Grid(4, 3, 2, ((14, 10), (24, 16)))
+    assert Grid.from_dict(json.loads(json.dumps(grid.to_dict()))) == grid
+    assert Grid.from_dict({"steps_per_beat": 4, "beats_per_bar": 3, "bar_offset": 2}) == Grid(4, 3, 2)
+    with pytest.raises(MusicLSTMError, match="a grid has no field metre"):
+        Grid.from_dict({"steps_per_beat": 4, "metre": "3/4"})
+
+
+@pytest.mark.parametrize(
+    ("bar_lines", "grid"),
+    [
+        ([], Grid(4)),
+        ([(0, 16), (4, 16)], Grid(4, 4, bar_offset=4)),  # the first bar cut short: a pickup
+        ([(0, 4), (4, 16)], Grid(4, 1, 0, ((4, 16),))),  # a short first bar of its own time signature
+        ([(0, 4), (4, 16), (24, 16)], Grid(4, 1, 0, ((4, 16), (20, 4), (24, 16)))),  # and a bar cut short later
+        ([(0, 16), (32, 12), (44, 12)], Grid(4, 4, 0, ((32, 12),))),
+        ([(0, 16), (40, 12)], Grid(4, 4, 0, ((32, 8), (40, 12)))),  # a bar cut short later: a bar of its own
+        ([(0, 16), (0, 12)], Grid(4, 3)),  # the last stated at a step wins
+        ([(0, 14), (2, 14)], Grid(4, 4, 2, ((2, 14),))),  # a pickup of a bar of 7/8
+    ],
+)
+def test_from_bar_lines_reads_pickups_changes_and_bars_cut_short(bar_lines, grid):
+    assert Grid.from_bar_lines(4, bar_lines) == grid
+
+
+@pytest.mark.parametrize(
+    ("steps_per_bar", "steps_per_beat", "signature"),
+    [(16, 4, (4, 4)), (12, 4, (3, 4)), (14, 4, (7, 8)), (7, 4, (7, 16)), (3, 1, (3, 4)), (4, 3, (3, 8))],
+)
+def test_a_bar_is_written_in_quarters_when_it_can_be_else_in_the_longest_value_that_reads_back(
+    steps_per_bar, steps_per_beat, signature
+):
+    assert signature_of(steps_per_bar, steps_per_beat) == signature
+
+
+def test_a_bar_no_time_signature_can_write_is_refused_by_name():
+    with pytest.raises(MusicLSTMError, match="a bar of 401 steps at 96 per beat has no time signature"):
+        signature_of(401, 96)
+
+
+def test_onsets_of_a_roll_are_the_keys_turning_on():
+    roll = np.zeros((5, 88), dtype=bool)
+    roll[0:3, 0] = roll[4, 0] = roll[2:5, 87] = True
+    onsets = onsets_of(roll)
+    assert np.flatnonzero(onsets[:, 0]).tolist() == [0, 4] and np.flatnonzero(onsets[:, 87]).tolist() == [2]
+    assert onsets.sum() == 3
+
+
+def test_roll_to_notes_starts_a_new_note_where_a_held_key_is_struck_again():
+    roll = np.zeros((6, 88), dtype=bool)
+    roll[0:6, 39] = roll[1:3, 0] = True
+    onsets = np.zeros_like(roll)
+    onsets[[0, 2, 3], 39] = onsets[1, 0] = onsets[5, 1] = True  # key 1 is silent: its onset means nothing
+    assert roll_to_notes(roll, onsets) == [(21, 1, 3), (60, 0, 2), (60, 2, 3), (60, 3, 6)]
+    assert roll_to_notes(roll) == [(21, 1, 3), (60, 0, 6)]
+    with pytest.raises(MusicLSTMError, match=r"onsets must have the roll's shape \(6, 88\), got \(5, 88\)"):
+        roll_to_notes(roll, onsets[:5])
+
+
+def test_midi_to_roll_strikes_a_repeated_note_again_and_counts_unisons_as_merged(tmp_path):
+    # the note track twice (channels 0 and 1): every note has a unison twin starting on its step
+    notes = [(60, 0, BEAT), (60, BEAT, 2 * BEAT), (64, 0, 2 * BEAT), (67, BEAT + BEAT // 8, 2 * BEAT)]
+    read = midi_to_roll(write_midi(tmp_path / "twice.mid", notes, extra_tracks=1), steps_per_beat=4)
+    assert (read.n_notes, read.n_merged) == (8, 4)
+    assert np.flatnonzero(read.onsets[:, 60 - 21]).tolist() == [0, 4]
+    assert np.flatnonzero(read.roll[:, 60 - 21]).tolist() == list(range(8))
+    assert roll_to_notes(read.roll, read.onsets) == [(60, 0, 4), (60, 4, 8), (64, 0, 8), (67, 4, 8)]
+    assert not (read.onsets & ~read.roll).any()
+    assert read.grid == Grid(4)  # no time signature in the file: 4/4 from the first step
+
+
+def test_midi_to_roll_reads_the_metre_from_time_signatures_on_its_own_grid(tmp_path):
+    midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=90)
+    instrument = pretty_midi.Instrument(0)
+    instrument.notes.append(pretty_midi.Note(80, 60, 0.0, 12.0))
+    midi.instruments.append(instrument)
+    seconds_per_beat = 60 / 90
+    for numerator, denominator, beat in ((6, 8, 0), (2, 4, 6), (5, 8, 8)):
+        midi.time_signature_changes.append(pretty_midi.TimeSignature(numerator, denominator, beat * seconds_per_beat))
+    midi.write(str(tmp_path / "metre.mid"))
+    assert midi_to_roll(tmp_path / "metre.mid", 2).grid == Grid(2, 3, 0, ((12, 4), (16, 5)))
+
+
+def test_a_read_roll_without_onsets_takes_the_ones_its_roll_tells():
+    roll = np.zeros((3, 88), dtype=bool)
+    roll[:, 5] = True
+    assert np.array_equal(ReadRoll(roll, 1, 0, 0).onsets, onsets_of(roll))
+
+
+GRIDS = [
+    Grid(4),
+    Grid(4, 3, 2),
+    Grid(4, 2, 4, ((12, 12), (24, 14))),
+    Grid(4, 4, 0, ((0, 14),)),
+    Grid(3, 2, 1, ((7, 4),)),
+    Grid(2, 5, 3, ((13, 6),)),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    roll=arrays(bool, st.tuples(st.integers(24, 48), st.just(88)), elements=st.booleans()),
+    strikes=arrays(bool, st.tuples(st.just(48), st.just(88)), elements=st.booleans()),
+    grid=st.sampled_from(GRIDS),
+    tempo_bpm=st.floats(30, 240),
+)
+def test_roll_to_midi_to_roll_keeps_struck_keys_and_the_metre(tmp_path_factory, roll, strikes, grid, tempo_bpm):
+    path = tmp_path_factory.mktemp("struck") / "piece.mid"
+    onsets = strikes[: len(roll)]
+    roll_to_midi(roll, grid.steps_per_beat, tempo_bpm, onsets=onsets, grid=grid).write(str(path))
+    back = midi_to_roll(path, grid.steps_per_beat)
+    assert np.array_equal(back.roll, roll)
+    assert np.array_equal(back.onsets, (roll & onsets) | onsets_of(roll))
+    assert back.grid == grid and back.n_merged == 0
+
+
+def test_roll_to_midi_refuses_a_grid_of_other_steps_per_beat():
+    with pytest.raises(MusicLSTMError, match="the grid has 2 steps per beat, the roll 4"):
+        roll_to_midi(np.zeros((4, 88), dtype=bool), 4, grid=Grid(2))

@@ -51,8 +51,9 @@ class Grid:
     `beats_per_bar` beats with the first bar line at step `bar_offset` (0: the roll starts on a bar
     line; a pickup starts later). The metre may change: `changes` are later sections, each
     (step of a bar line, steps per bar from there on), steps increasing, each on a bar line of the
-    section before. A change may sit at `bar_offset` itself, to give the first section a bar that is
-    not a whole number of beats (7/8 at 4 steps per beat: 14 steps). Before the first bar line the
+    section before, and of another length. A change may sit at `bar_offset` itself, to give the first
+    section a bar that is not a whole number of beats (7/8 at 4 steps per beat: 14 steps); `beats_per_bar`
+    is then BEATS_PER_BAR, as no whole number of beats tells that bar. Before the first bar line the
     first section runs backwards (a pickup is the end of a bar); after the last change the last
     section runs on. A bar of n/d time is n * 4 / d quarter notes: `round(n * 4 / d * steps_per_beat)`
     steps (`bar_steps`).
@@ -70,11 +71,22 @@ class Grid:
         check_whole_number("steps_per_beat", self.steps_per_beat, 1, MAX_STEPS_PER_BEAT)
         check_whole_number("beats_per_bar", self.beats_per_bar, 1, MAX_BEATS_PER_BAR)
         object.__setattr__(self, "changes", checked_changes(self.changes, self.steps_per_beat))
+        if self.changes and self.changes[0][0] == self.bar_offset:
+            steps_per_bar = self.changes[0][1]
+            if steps_per_bar % self.steps_per_beat == 0:
+                raise MusicLSTMError(
+                    f"changes[0] ({self.bar_offset}, {steps_per_bar}): a first bar of whole beats is "
+                    f"beats_per_bar={steps_per_bar // self.steps_per_beat}, not a change"
+                )
+            object.__setattr__(self, "beats_per_bar", BEATS_PER_BAR)  # no whole number of beats tells this bar
         check_whole_number("bar_offset", self.bar_offset, 0, self.steps_per_bar - 1)
         start, length = self.bar_offset, self.beats_per_bar * self.steps_per_beat
         for index, (step, steps_per_bar) in enumerate(self.changes):
+            if index == 0 and step == start:
+                start, length = step, steps_per_bar
+                continue
             name = f"changes[{index}] ({step}, {steps_per_bar})"
-            if step < start or (step == start and index > 0):
+            if step <= start:
                 raise MusicLSTMError(f"{name}: its step must come after {start}, where the section before starts")
             if (step - start) % length:
                 raise MusicLSTMError(
@@ -159,30 +171,32 @@ class Grid:
 
         Each (step, steps per bar) starts a bar at `step` and bars of that length from there on (a
         second one at a step replaces the first); 4/4 from step 0 until the first. One that falls
-        inside a bar cuts that bar short: cut at the very start, the short bar is a pickup
-        (`bar_offset`), when the bar after it is longer; elsewhere it is a section of one bar.
-        Steps per bar are capped at MAX_BEATS_PER_BAR beats. Equal bars in a row are one section,
-        so a Grid written by `roll_to_midi` reads back equal.
+        inside a bar cuts that bar short, making it a section of one bar; the first bar cut short,
+        when shorter than the bars after it, is a pickup: the end of a bar of the next section
+        (`bar_offset`). A short first bar with a time signature of its own stays a bar. Equal bars in
+        a row are one section. Steps per bar are capped at MAX_BEATS_PER_BAR beats. A Grid written by
+        `roll_to_midi` (`time_signatures`) reads back equal.
         """
         pairs = sorted(((int(step), int(length)) for step, length in bar_lines), key=lambda pair: pair[0])
         stated = dict(pairs)  # the sort is stable: the last stated at a step wins
         longest = MAX_BEATS_PER_BAR * steps_per_beat
-        sections, bar_offset = [(0, BEATS_PER_BAR * steps_per_beat)], 0
+        sections, is_first_bar_cut = [(0, BEATS_PER_BAR * steps_per_beat)], False
         for step, length in stated.items():
-            length = min(max(1, length), longest)
-            start, current = sections[-1]
+            start, current = sections.pop()
             last_bar = start + (step - start) // current * current
-            if last_bar == step:
-                sections[-1:] = [(step, length)] if step == start else [(start, current), (step, length)]
-            elif last_bar == 0 and step < length:  # the first bar cut short is the end of a bar: a pickup
-                sections, bar_offset = [(step, length)], step
-            else:
-                cut = [(start, step - start)] if last_bar == start else [(start, current), (last_bar, step - last_bar)]
-                sections[-1:] = cut + [(step, length)]
+            if last_bar > start:
+                sections.append((start, current))
+            if last_bar < step:
+                sections.append((last_bar, step - last_bar))
+                is_first_bar_cut |= last_bar == 0
+            sections.append((step, min(max(1, length), longest)))
         merged = [sections[0]]
         for step, length in sections[1:]:
             if length != merged[-1][1]:
                 merged.append((step, length))
+        bar_offset = 0
+        if is_first_bar_cut and len(merged) > 1 and merged[1][0] == merged[0][1] < merged[1][1]:
+            bar_offset = merged.pop(0)[1]
         (_, first), changes = merged[0], merged[1:]
         if first % steps_per_beat:
             return cls(steps_per_beat, BEATS_PER_BAR, bar_offset, tuple(merged))
