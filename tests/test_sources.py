@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from musiclstm import CorpusConfig, MusicLSTMError, build_corpus, load_corpus
+from musiclstm.roll import Grid, onsets_of, roll_to_notes
+from musiclstm.sources import score_to_roll
 
 
 def benchmark_data(scalar=int):
@@ -37,6 +39,15 @@ def test_benchmark_pickle_with_numpy_scalars_keeps_its_own_split(tmp_path):
         {"name": "test/0001", "reason": "all 1 notes fall outside the 88 keys (MIDI 21..108)"}
     ]
     assert summary["notes_off_keyboard"] == 2
+
+
+def test_a_benchmark_piece_repeats_a_key_as_one_held_note_in_4_4_from_its_first_step(tmp_path):
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"train": [[[60], [60], [60, 64], []]]}))
+    build_corpus(CorpusConfig(str(path)), tmp_path / "corpus")
+    (piece,) = load_corpus(tmp_path / "corpus")
+    assert np.array_equal(piece.onsets, onsets_of(piece.roll)) and piece.onsets.sum() == 2
+    assert piece.grid == Grid(1)
 
 
 def test_benchmark_pickle_from_numpy_1_in_protocol_2_loads(tmp_path):
@@ -85,3 +96,45 @@ def test_the_bach_source_reads_real_chorales_in_four_voices(bach_corpus):
     for piece in bach_corpus:
         sounding = piece.roll.sum(axis=1)
         assert piece.frames > 64 and 3.0 <= sounding.mean() <= 5.5, piece.name
+
+
+def test_a_chorale_keeps_every_note_music21_gives_after_merging_ties_and_its_pickup():
+    import music21
+
+    path = music21.corpus.getWork("bach/bwv66.6")
+    notes = [
+        (pitch.midi, round(float(element.offset) * 4))
+        for element in music21.converter.parse(path).stripTies().flatten().notes
+        for pitch in element.pitches
+    ]
+    read = score_to_roll(path, 4)
+    assert read.n_notes == len(notes) == 163
+    assert read.n_merged == len(notes) - len(set(notes)) == 9  # voices in unison, struck on one step
+    assert [(pitch, start) for pitch, start, _ in roll_to_notes(read.roll, read.onsets)] == sorted(set(notes))
+    assert read.grid == Grid(4, 4, bar_offset=4)  # a pickup of one beat, then 4/4
+
+
+def test_a_score_with_a_pickup_and_a_change_of_time_signature_gives_its_grid_and_one_onset_per_tie(tmp_path):
+    import music21
+
+    part = music21.stream.Part()
+    pickup = music21.stream.Measure(number=0)
+    pickup.append([music21.meter.TimeSignature("3/4"), music21.note.Note("C4", quarterLength=1)])
+    pickup.paddingLeft = 2.0
+    part.append(pickup)
+    for number in (1, 2):
+        measure = music21.stream.Measure(number=number)
+        measure.append([music21.note.Note("C4", quarterLength=2), music21.note.Note("E4", quarterLength=1)])
+        part.append(measure)
+    last = music21.stream.Measure(number=3)
+    tied_from = music21.note.Note("E4", quarterLength=2)
+    last.append([music21.meter.TimeSignature("2/4"), tied_from])
+    part.append(last)
+    part.measure(2).notes[-1].tie = music21.tie.Tie("start")
+    tied_from.tie = music21.tie.Tie("stop")
+    path = tmp_path / "score.musicxml"
+    music21.stream.Score([part]).write("musicxml", fp=str(path))
+    read = score_to_roll(path, 2)
+    assert read.grid == Grid(2, 3, bar_offset=2, changes=((14, 4),))
+    assert roll_to_notes(read.roll, read.onsets) == [(60, 0, 2), (60, 2, 6), (60, 8, 12), (64, 6, 8), (64, 12, 18)]
+    assert roll_to_notes(read.roll) == [(60, 0, 6), (60, 8, 12), (64, 6, 8), (64, 12, 18)]
