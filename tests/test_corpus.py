@@ -1,6 +1,9 @@
-"""Sources into corpora: skipping with reasons, splits by piece, safe pickles, reuse, atomic writes."""
+"""Sources into corpora: skipping with reasons, splits by piece, safe pickles, reuse, atomic writes,
+struck keys beside the sounding ones, each piece's metre, and the notes the grid merges."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -8,7 +11,8 @@ from conftest import TICKS_PER_BEAT, write_midi
 
 from musiclstm import CorpusConfig, MusicLSTMError, build_corpus, load_corpus
 from musiclstm import corpus as corpus_module
-from musiclstm.corpus import assign_splits
+from musiclstm.corpus import assign_splits, format_summary, unpack_events, unpack_roll, write_corpus
+from musiclstm.roll import Grid
 from musiclstm.sources import SourcePiece
 
 BEAT = TICKS_PER_BEAT
@@ -125,3 +129,65 @@ def test_load_corpus_names_a_folder_that_is_not_a_corpus_and_a_damaged_rolls_fil
     rolls.write_bytes(rolls.read_bytes()[:-11])
     with pytest.raises(MusicLSTMError, match="rebuild the corpus"):
         load_corpus(tmp_path / "corpus")
+
+
+def test_a_corpus_stores_struck_keys_beside_the_sounding_ones_and_each_piece_its_grid(tmp_path):
+    write_midi(tmp_path / "midi" / "again.mid", [(60, 0, BEAT), (60, BEAT, 2 * BEAT), (64, 0, 2 * BEAT)])
+    build_corpus(CorpusConfig(str(tmp_path / "midi"), steps_per_beat=2), tmp_path / "corpus")
+    corpus = load_corpus(tmp_path / "corpus")
+    (piece,) = corpus.pieces
+    assert np.load(tmp_path / "corpus" / corpus.manifest["rolls_file"]).shape == (4, 22)
+    assert np.flatnonzero(piece.roll[:, 60 - 21]).tolist() == [0, 1, 2, 3]
+    assert np.flatnonzero(piece.onsets[:, 60 - 21]).tolist() == [0, 2]
+    assert np.flatnonzero(piece.onsets[:, 64 - 21]).tolist() == [0] and piece.onsets.sum() == 3
+    assert piece.grid == Grid(2) and corpus.manifest["pieces"][0]["grid"] == Grid(2).to_dict()
+    events = unpack_events(piece.packed)
+    assert events.shape == (4, 176)
+    assert np.array_equal(events[:, :88], piece.roll) and np.array_equal(events[:, 88:], piece.onsets)
+    assert np.array_equal(unpack_roll(np.asarray(piece.packed)[:, :11]), piece.roll)
+
+
+def test_a_struck_key_that_is_not_sounding_is_not_stored(tmp_path):
+    roll = np.zeros((3, 88), dtype=bool)
+    roll[0:2, 10] = True
+    onsets = np.zeros_like(roll)
+    onsets[0, 10] = onsets[2, 10] = onsets[1, 20] = True
+    write_corpus(tmp_path, [SourcePiece("p", roll, onsets=onsets)], ["train"], {"steps_per_beat": 4})
+    (piece,) = load_corpus(tmp_path)
+    assert np.argwhere(piece.onsets).tolist() == [[0, 10]]
+    assert piece.grid == Grid(4)  # a piece given without a grid is 4/4 from its first step
+
+
+def test_a_corpus_of_format_1_is_refused_with_the_rebuild_message_and_rebuilt_by_data(tmp_path):
+    source = midi_folder(tmp_path / "midi")
+    build_corpus(CorpusConfig(str(source)), tmp_path / "corpus")
+    manifest_path = tmp_path / "corpus" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    (rolls,) = (tmp_path / "corpus").glob("rolls-*.npy")
+    np.save(rolls, np.load(rolls)[:, :11])  # the old layout: sounding keys only
+    manifest["format_version"] = 1
+    for entry in manifest["pieces"]:
+        del entry["grid"], entry["merged"]
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(
+        MusicLSTMError, match="corpus format 1 is not the supported 2; rebuild it with 'musiclstm data'"
+    ):
+        load_corpus(tmp_path / "corpus")
+    assert build_corpus(CorpusConfig(str(source)), tmp_path / "corpus")["reused"] is False
+    assert load_corpus(tmp_path / "corpus").manifest["format_version"] == 2
+
+
+def test_the_summary_counts_notes_kept_and_names_the_files_that_merge_most(tmp_path):
+    source = tmp_path / "midi"
+    write_midi(source / "a.mid", [(60, 0, BEAT), (60, BEAT, 2 * BEAT)], extra_tracks=2)  # 6 notes, 2 kept
+    write_midi(source / "b.mid", [(62, 0, BEAT)], extra_tracks=1)  # 2 notes, 1 kept
+    write_midi(source / "c.mid", [(64, 0, BEAT), (64, BEAT, 2 * BEAT)])  # struck again: both kept
+    summary = build_corpus(CorpusConfig(str(source)), tmp_path / "corpus")
+    assert (summary["notes_kept"], summary["notes_merged"]) == (5, 5)
+    assert summary["most_merged"] == [["a.mid", 4], ["b.mid", 1]]
+    lines = format_summary(summary).splitlines()
+    assert "  notes kept: 5" in lines
+    assert (
+        "  notes merged on the grid: 5 (two notes of one key starting in one step); most in a.mid (4), b.mid (1)"
+        in lines
+    )
