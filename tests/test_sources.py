@@ -138,3 +138,11 @@ def test_a_score_with_a_pickup_and_a_change_of_time_signature_gives_its_grid_and
     assert read.grid == Grid(2, 3, bar_offset=2, changes=((14, 4),))
     assert roll_to_notes(read.roll, read.onsets) == [(60, 0, 2), (60, 2, 6), (60, 8, 12), (64, 6, 8), (64, 12, 18)]
     assert roll_to_notes(read.roll) == [(60, 0, 6), (60, 8, 12), (64, 6, 8), (64, 12, 18)]
+
+
+def test_a_bar_a_chorale_notates_in_two_at_its_repeats_is_one_bar_of_the_grid():
+    import music21
+
+    # measures 4 and 8 are 3 beats, 4a and 8a the beat that completes them (paddingLeft 3)
+    read = score_to_roll(music21.corpus.getWork("bach/bwv101.7"), 4)
+    assert read.grid == Grid(4, 4, bar_offset=4)

@@ -165,11 +165,15 @@ def score_grid(score, steps_per_beat: int) -> Grid:
     """The metre of a music21 score: a bar line where each measure of its first part starts, with
     the bar length of the time signature in force (`Grid.from_bar_lines`), so a first measure shorter
     than its time signature is a pickup and a change of time signature a change of the Grid.
-    A score without measures is 4/4 from its first step.
+    A later measure that starts part-way through its bar (`paddingLeft`: the second half of a bar
+    notated in two, at a repeat or a phrase's end in most chorales) draws no bar line. A score
+    without measures is 4/4 from its first step.
     """
     parts = score.parts or [score]
     bar_lines, signature = [], None
-    for measure in parts[0].getElementsByClass("Measure"):
+    for index, measure in enumerate(parts[0].getElementsByClass("Measure")):
+        if index and measure.paddingLeft and measure.timeSignature is None:
+            continue
         signature = measure.timeSignature or signature
         if signature is None:
             continue
