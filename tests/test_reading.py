@@ -11,12 +11,20 @@ import torch
 from musiclstm import reading
 from musiclstm.config import ModelConfig, MusicLSTMError
 from musiclstm.model import MusicLSTM
-from musiclstm.reading import WindowReader, open_reader, with_lead_in
+from musiclstm.reading import WindowReader, as_events, open_reader, with_lead_in
+from musiclstm.roll import Grid
 
 
 def small_model(**changes) -> MusicLSTM:
     torch.manual_seed(0)
     return MusicLSTM(ModelConfig(window=8, lstm_units=16, dense_units=8, **changes)).eval()
+
+
+def random_events(*shape: int, density: float = 0.1) -> torch.Tensor:
+    """Events (*shape, 176) float32 of a random roll, some held keys struck again."""
+    roll = np.random.default_rng(0).random((*shape, 88)) < density
+    again = np.random.default_rng(1).random((*shape, 88)) < 0.3
+    return torch.from_numpy(as_events(roll, again & roll).astype(np.float32))
 
 
 def test_the_lead_in_is_silence_before_the_first_frame():
@@ -28,11 +36,11 @@ def test_the_lead_in_is_silence_before_the_first_frame():
 @pytest.mark.parametrize("lanes", [True, False])
 def test_the_window_reader_predicts_each_step_from_the_last_window_steps_alone(lanes):
     model = small_model()
-    frames = (torch.rand(3, 30, 88) < 0.1).float()
+    frames = random_events(3, 30)
     with torch.inference_mode():
         reader = WindowReader(model, frames[:, :10], 3, lanes=lanes)
         for end in range(10, 30):
-            expected, _ = model(frames[:, end - 8 : end])
+            expected, _ = model(reading.encode(frames[:, end - 8 : end], end - 8, model.config.inputs))
             assert torch.allclose(reader.features, expected, atol=1e-5)
             reader.read(frames[:, end])
 
@@ -40,7 +48,7 @@ def test_the_window_reader_predicts_each_step_from_the_last_window_steps_alone(l
 @pytest.mark.parametrize("context", ["stateful", "window"])
 def test_a_primer_shared_by_every_piece_is_read_once_and_each_piece_goes_on_from_it(context):
     model = small_model()
-    primer, after = (torch.rand(1, 40, 88) < 0.1).float(), (torch.rand(3, 5, 88) < 0.1).float()
+    primer, after = random_events(1, 40), random_events(3, 5, density=0.3)
     with torch.inference_mode():
         shared = open_reader(model, primer, context, 3)
         separate = open_reader(model, primer.expand(3, -1, -1), context, 3)
@@ -54,7 +62,7 @@ def test_a_primer_shared_by_every_piece_is_read_once_and_each_piece_goes_on_from
 @pytest.mark.parametrize(("context", "batch"), [("stateful", 3), ("window", 3), ("window", 1)])
 def test_a_reader_resampled_goes_on_as_if_its_chosen_rows_had_been_read_alone(context, batch):
     model = small_model()
-    frames = torch.rand(batch, 20, 88) < 0.05
+    frames = random_events(batch, 20, density=0.05)
     rows = torch.tensor([batch - 1] * batch)
     with torch.inference_mode():
         reader = open_reader(model, frames[:, :16], context, batch)
@@ -64,9 +72,9 @@ def test_a_reader_resampled_goes_on_as_if_its_chosen_rows_had_been_read_alone(co
     assert torch.allclose(reader.features, alone.features, atol=1e-5)
 
 
-def parity(keys: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+def parity(events: torch.Tensor, positions: np.ndarray, grids) -> torch.Tensor:
     """A toy input: 1 on odd steps, from each step's absolute position (the lead-in's are negative)."""
-    return (positions % 2).float()[:, None].expand(*keys.shape[:-1], 1)
+    return torch.from_numpy(positions % 2).float()[:, None].expand(*events.shape[:-1], 1)
 
 
 @pytest.fixture
@@ -79,7 +87,7 @@ def with_parity(monkeypatch):
 def test_the_encoder_puts_the_inputs_side_by_side_at_their_absolute_positions(with_parity):
     frames = np.zeros((2, 4, 88), dtype=bool)
     frames[:, :, 60] = True
-    rows = reading.encode(frames, -3, with_parity)
+    rows = reading.encode(as_events(frames), -3, with_parity)
     assert rows.shape == (2, 4, 89) and rows.dtype == torch.float32
     assert rows[0, :, 60].tolist() == [1, 1, 1, 1] and rows[1, :, 88].tolist() == [1, 0, 1, 0]  # steps -3..0
 
@@ -100,21 +108,46 @@ def test_an_input_added_to_the_encoder_alone_is_trained_scored_and_composed_with
 
     model = load_model(tmp_path / "run").eval()
     assert model.config.inputs == with_parity and model.lstm1.input_size == 89
-    roll = load_corpus(tmp_path / "corpus").split("test")[0].roll
+    piece = load_corpus(tmp_path / "corpus").split("test")[0]
+    events = as_events(piece.roll, piece.onsets)
     for context in ("stateful", "window"):
         assert np.isfinite(evaluate_model(model, load_corpus(tmp_path / "corpus"), "test", context)["nll"])
-        scored = torch.cat(list(reading.piece_features(model, roll, context)))  # (frames, dense_units)
+        scored = torch.cat(list(reading.piece_features(model, events, context, piece.grid)))  # (frames, dense_units)
         with torch.inference_mode():
-            reader = open_reader(model, roll[None, :5], context, 1)
+            reader = open_reader(model, events[None, :5], context, 1, piece.grid)
             assert torch.allclose(reader.features[0], scored[5], atol=1e-5)
-            reader.read(torch.from_numpy(roll[None, 5]))
+            reader.read(torch.from_numpy(events[None, 5]))
             assert torch.allclose(reader.features[0], scored[6], atol=1e-5)  # the reader knows where step 6 is
         composition = generate(tmp_path / "run", length=4, num_outputs=2, context=context, seed=1)
         assert composition.rolls.shape[1:] == (composition.primer_steps + 4, 88)
 
 
-def test_a_model_without_named_inputs_reads_the_88_keys():
-    assert ModelConfig().inputs == ("keys",) and ModelConfig(inputs=["keys"]).inputs == ("keys",)
-    assert reading.input_width(ModelConfig()) == 88
+def test_a_model_reads_the_keys_sounding_and_struck_and_the_metre_unless_told_otherwise():
+    assert ModelConfig().inputs == ("keys", "struck", "metre") and ModelConfig(inputs=["keys"]).inputs == ("keys",)
+    assert reading.input_width(ModelConfig()) == 88 + 88 + 5
+    assert reading.input_width(ModelConfig(inputs=("keys",))) == 88  # the seed's network
     with pytest.raises(MusicLSTMError, match="unknown input 'beat'"):
         MusicLSTM(ModelConfig(inputs=("keys", "beat")))
+
+
+def test_the_metre_input_marks_bars_strong_beats_beats_and_eighths_from_the_pieces_own_bar_lines():
+    grid = Grid(4, 4, bar_offset=4)  # a one-beat pickup, then bars of 4/4
+    rows = reading.encode(as_events(np.zeros((20, 88), dtype=bool)), -4, ("metre",), grid)
+    bar, strong, beat, eighth, sixteenth = rows.T.numpy()
+    assert np.flatnonzero(bar).tolist() == [8]  # rows are steps -4..15: the bar line at step 4
+    assert np.flatnonzero(strong).tolist() == [0, 16] and np.flatnonzero(beat).tolist() == [0, 4, 8, 12, 16]
+    assert np.flatnonzero(eighth).tolist() == list(range(0, 20, 2)) and sixteenth.all()
+    waltz = reading.encode(as_events(np.zeros((12, 88), dtype=bool)), 0, ("metre",), Grid(4, 3))
+    assert not waltz[:, 1].any()  # three beats: no second half-bar
+
+
+def test_each_piece_of_a_batch_reads_its_own_metre():
+    model = small_model()
+    events = random_events(2, 12)
+    grids = [Grid(4, 4), Grid(4, 3, bar_offset=2)]
+    with torch.inference_mode():
+        together = open_reader(model, events, "stateful", 2, grids)
+        alone = [open_reader(model, events[i : i + 1], "stateful", 1, grids[i]) for i in range(2)]
+    for number in range(2):
+        assert torch.allclose(together.features[number], alone[number].features[0], atol=1e-6)
+    assert not torch.allclose(alone[0].features, open_reader(model, events[1:], "stateful", 1, grids[0]).features)

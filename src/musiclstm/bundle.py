@@ -93,7 +93,7 @@ def export_model(
             manifest.pop(key, None)
         write_corpus(
             staged / CORPUS_FOLDER,
-            [SourcePiece(piece.name, piece.roll) for piece in corpus],
+            [SourcePiece(piece.name, piece.roll, onsets=piece.onsets, grid=piece.grid) for piece in corpus],
             [piece.split for piece in corpus],
             dict(manifest, source=portable_path(corpus.source), copied_from=portable_path(corpus_path)),
         )

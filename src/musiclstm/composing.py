@@ -1,11 +1,13 @@
 """Compose step by step: the one loop that generate, harmonize and infill build on, and what they share.
 
-A composition is `n_pieces` pieces of `n_steps` steps, each a bool roll (n_steps, 88) drawn after a
-primer (the steps before it; none for a harmonization) that the model reads after its lead-in. A
-builder says what the steps obey in a `StepPlan`: the `DrawRules` (temperature, the choice rule of
+A composition is `n_pieces` pieces of `n_steps` steps, each drawn as events (n_steps, 176: the keys
+sounding, then the keys struck, `reading.as_events`) after a primer (the steps before it; none for a
+harmonization) that the model reads after its lead-in, on each piece's metre (`Grid`). A builder
+says what the steps obey in a `StepPlan`: the `DrawRules` (temperature, the choice rule of
 `sampling`, threshold, top-k fallback, the cap, each piece's key mask as `allowed`) and, step by step,
-keys `forced` on and keys that `may_sound` (every piece alike). Each step the model's head draws a
-frame under them and the reader reads it.
+keys `forced` on (and whether each is `struck` there) and keys that `may_sound` (every piece alike).
+Each step the model's heads draw the keys and their strikes under them (`MusicLSTM.draw`) and the
+reader reads them.
 
 A piece may be drawn as `n_particles` particles side by side. Before the steps a builder names
 (`weighed`), each particle's log weight grows by the log-likelihood the model gives, after that
@@ -33,14 +35,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from musiclstm.config import AUTO_KEY, HEAD_CHOICE, KEY_NAMES, GenerationSettings, MusicLSTMError
+from musiclstm.config import AUTO_KEY, HEAD_CHOICE, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError
 from musiclstm.corpus import load_corpus
 from musiclstm.heads import DrawRules
 from musiclstm.metrics import best_root
 from musiclstm.model import MusicLSTM, cpu_autocast
 from musiclstm.novelty import COPY_WARNING_BARS, PassageHashes, copies_bars, novelty
-from musiclstm.reading import open_reader
-from musiclstm.roll import Grid, ReadRoll, midi_to_roll
+from musiclstm.reading import EVENT_WIDTH, open_reader
+from musiclstm.roll import COMMON_TIME, Grid, ReadRoll, midi_to_roll
 from musiclstm.run import load_model, model_folder, read_run_config
 from musiclstm.sampling import scale_mask
 
@@ -49,9 +51,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Composition:
-    """Composed pieces: `rolls` (num_outputs, primer_steps + length, 88) bool, the primer first."""
+    """Composed pieces: `rolls` (num_outputs, primer_steps + length, 88) bool, the primer first; `onsets`
+    the keys struck at each step, the same shape (a key struck while it sounds starts a new note)."""
 
     rolls: np.ndarray
+    onsets: np.ndarray
     primer_steps: int
     steps_per_beat: int
     settings: dict  # the GenerationSettings used, with the strategy's temperature and scale filled in
@@ -59,6 +63,11 @@ class Composition:
     keys: tuple[str, ...]  # each piece's key (a root; its scale is in settings)
     melody: np.ndarray | None = None  # (steps, 88) bool: the melody a harmonization keeps on top
     novelty: tuple[dict, ...] | None = None  # each piece's `novelty.novelty` against the training pieces
+    grids: tuple[Grid, ...] | None = None  # each piece's metre (None: 4/4 from the first step)
+
+    def grid(self, number: int) -> Grid:
+        """The metre of piece `number` (from 0)."""
+        return self.grids[number] if self.grids else Grid(self.steps_per_beat)
 
 
 @dataclass(frozen=True)
@@ -220,11 +229,12 @@ class StepPlan:
     rules: DrawRules  # `allowed`: each piece's key mask (n_pieces, 88) or None; `forced` is not read
     forced: torch.Tensor | None = None  # (n_steps, 88) bool: keys that sound at each step, in every piece
     may_sound: torch.Tensor | None = None  # (n_steps, 88) bool: keys that may sound at each step (and forced ones)
+    struck: torch.Tensor | None = None  # (n_steps, 88) bool: where a forced key sounds, whether it is struck there
     n_particles: int = 1
     log_likelihood: Callable[[torch.Tensor, int], torch.Tensor] | None = None
     weighed: Container[int] = ()
     resampled: Container[int] | None = None
-    given: torch.Tensor | None = None  # (n_given, 88) bool: the last n_given steps, read as they are, not drawn
+    given: torch.Tensor | None = None  # (n_given, 176) bool events: the last n_given steps, read as they are
 
     def step_rules(self, step: int, key_masks: torch.Tensor | None, batch: int) -> DrawRules:
         """The rules of one step for `batch` particles, whose key masks are `key_masks` (batch, 88) or None."""
@@ -252,13 +262,13 @@ def resample(log_weights: torch.Tensor, generator: torch.Generator) -> torch.Ten
 
 
 def trace_back(frames: list[torch.Tensor], parents: list[torch.Tensor | None], rows: torch.Tensor) -> torch.Tensor:
-    """The pieces that end in `rows`, step by step back through the resamplings: (len(rows), steps, 88).
+    """The pieces that end in `rows`, step by step back through the resamplings: (len(rows), steps, width).
 
-    `frames[step]` (batch, 88) is what each row drew at `step`; `parents[step]` the rows it went on
+    `frames[step]` (batch, width) is what each row drew at `step`; `parents[step]` the rows it went on
     from (None: the same rows). Following each particle's line back costs one step of work per step,
     where copying every particle's whole past at each resampling would cost a step per step already drawn.
     """
-    pieces = torch.empty(len(rows), len(frames), frames[0].shape[-1] if frames else 88, dtype=torch.bool)
+    pieces = torch.empty(len(rows), len(frames), frames[0].shape[-1] if frames else EVENT_WIDTH, dtype=torch.bool)
     for step in reversed(range(len(frames))):
         pieces[:, step] = frames[step][rows]
         if parents[step] is not None:
@@ -276,14 +286,15 @@ def compose(
     precision: str = "32",
     progress: str | None = None,
     every_particle: bool = False,
+    grids: Grid | list[Grid] = COMMON_TIME,
 ) -> torch.Tensor:
-    """Draw `plan.n_steps` steps after `primers` under the plan; return them, bool (n_pieces, n_steps, 88).
+    """Draw `plan.n_steps` steps after `primers` under the plan; return their events, bool (n_pieces, n_steps, 176).
 
-    `primers` is one primer (steps, 88) or (1, steps, 88) shared by every piece, or one per piece
-    (n_pieces, steps, 88); `seed` starts the one generator of every draw; `progress`, when given,
-    names a bar of the steps drawn. Each piece is its first particle after the last resampling
-    (`every_particle`: all of them, (n_pieces x n_particles, n_steps, 88), particle k of piece p at row
-    p x n_particles + k).
+    `primers` is one primer's events (steps, 176) or (1, steps, 176) shared by every piece, or one per
+    piece (n_pieces, steps, 176); `grids` the metre of every piece, or one per piece; `seed` starts the
+    one generator of every draw; `progress`, when given, names a bar of the steps drawn. Each piece is
+    its first particle after the last resampling (`every_particle`: all of them, (n_pieces x
+    n_particles, n_steps, 176), particle k of piece p at row p x n_particles + k).
     """
     model.eval()
     particles = plan.n_particles
@@ -292,6 +303,10 @@ def compose(
     rows = primers[None] if primers.ndim == 2 else primers
     if len(rows) > 1 and particles > 1:
         rows = rows.repeat(particles, axis=0)
+    if not isinstance(grids, Grid) and len(grids) > 1 and particles > 1:
+        grids = [grid for grid in grids for _ in range(particles)]
+    previous = torch.as_tensor(rows[:, -1, :N_KEYS] if rows.shape[1] else np.zeros((1, N_KEYS), dtype=bool))
+    previous = previous.bool().expand(batch, -1)  # the keys sounding before the step drawn
     key_masks = plan.rules.allowed
     if key_masks is not None and particles > 1:
         key_masks = key_masks.repeat_interleave(particles, dim=0)
@@ -301,7 +316,7 @@ def compose(
     n_drawn = plan.n_steps - (0 if plan.given is None else len(plan.given))
     frames, parents = [], []  # each step's frames (batch, 88), and the rows it went on from (None: the same)
     with cpu_autocast(precision):  # bf16 is refused here, before composing, where oneDNN lacks it
-        reader = open_reader(model, rows, context, batch)
+        reader = open_reader(model, rows, context, batch, grids)
         for step in tqdm(range(plan.n_steps), desc=progress, unit="step", disable=progress is None):
             chosen = None
             if weighing and step in plan.weighed:
@@ -309,12 +324,16 @@ def compose(
             if weighing and step in resampled:
                 chosen = resample(log_weights.view(plan.n_pieces, particles), generator)
                 reader.select(chosen)
+                previous = previous[chosen]
                 log_weights = torch.zeros(batch, dtype=torch.float64)
             if step >= n_drawn:
                 frames.append(plan.given[step - n_drawn].expand(batch, -1))
             else:
-                frames.append(model.head.draw(reader.features, plan.step_rules(step, key_masks, batch), generator))
+                rules = plan.step_rules(step, key_masks, batch)
+                struck = None if plan.struck is None else plan.struck[step].expand(batch, -1)
+                frames.append(model.draw(reader.features, previous, rules, generator, struck))
             parents.append(chosen)
+            previous = frames[-1][:, :N_KEYS]
             reader.read(frames[-1].float())
     survivors = torch.arange(batch) if every_particle else torch.arange(plan.n_pieces) * particles
     return trace_back(frames, parents, survivors)

@@ -285,7 +285,13 @@ class ModelConfig:
     key_order: str = setting(
         "high-to-low", "NADE head: the order the keys of a step are decided in", choices=KEY_ORDERS
     )
-    inputs: tuple[str, ...] = ("keys",)  # what the network reads per step (reading.INPUT_FEATURES), in order
+    inputs: tuple[str, ...] = setting(
+        ("keys", "struck", "metre"),
+        "what the network reads per step, in order: keys (sounding), struck (keys struck), metre (the step's "
+        "place in the beat and bar); the seed's network reads keys alone",
+        nargs="+",
+    )
+    strikes: bool = setting(True, "predict which held keys are struck again (a head beside the sounding keys' head)")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))  # config.json holds a list
@@ -309,8 +315,8 @@ class ModelConfig:
 
 MODEL_PRESETS = {
     "nade": ModelConfig(),  # the default: the seed's trunk with the NADE head (README, "The output head")
-    "seed": ModelConfig(head="independent"),  # the specification's architecture, exactly
-    "small": ModelConfig(lstm_units=64, dense_units=32, head="independent"),  # the seed's, small: quick runs, tests
+    "seed": ModelConfig(head="independent", inputs=("keys",), strikes=False),  # the specification's network, exactly
+    "small": ModelConfig(lstm_units=64, dense_units=32, head="independent"),  # small: quick runs, tests
 }
 
 

@@ -3,7 +3,7 @@
 Every frame is a target exactly once per epoch, and every piece is read after `window` frames of
 silence (its lead-in, `with_lead_in`), so a target is never predicted from less than `window` frames of context.
 - `WindowDataset` (objective `last`, the seed's): one example per frame t, the `window` frames
-  before t as input (window, 88) and frame t as target (88,). window LSTM steps per target.
+  before t as input and frame t as target. window LSTM steps per target.
 - `ChunkDataset` (objective `all`): each piece cut into chunks of `chunk` target frames; a chunk's
   input is the `window` frames before it and the chunk itself but its last frame, and the model's
   outputs from the window's last step on predict the chunk: about (window + chunk) / chunk LSTM
@@ -12,11 +12,12 @@ silence (its lead-in, `with_lead_in`), so a target is never predicted from less 
   its lead-in to its end in chunks of `chunk` target frames, the LSTM state carried from one chunk to
   the next (truncated backpropagation through time): about one LSTM step per target, the window read
   once per piece instead of once per chunk, as the `stateful` context scores.
-Examples are cut from the bit-packed, memory-mapped rolls when asked for, so memory holds 11 bytes
-per frame instead of the seed's window x 88 x 4 bytes per example. Transposition (-5..+6 semitones)
-is drawn per example, among the shifts that keep every note of that example on the keyboard. Inputs
-are the rows `reading.encode` makes of an example's frames for the model's `inputs` (width 88 for the
-keys alone), after the transposition; targets are the keys (88).
+Examples are cut from the bit-packed, memory-mapped events (the keys sounding and struck) when asked
+for, so memory holds 22 bytes per frame instead of the seed's window x 88 x 4 bytes per example.
+Transposition (-5..+6 semitones) is drawn per example, among the shifts that keep every note of that
+example on the keyboard. Inputs are the rows `reading.encode` makes of an example's events and its
+piece's metre for the model's `inputs` (width 88 for the keys alone), after the transposition;
+targets are `reading.step_targets` (each frame's events and the keys sounding before it, 264).
 """
 
 from __future__ import annotations
@@ -27,34 +28,36 @@ import torch.distributed as dist
 from torch.utils.data import Dataset, IterableDataset
 
 from musiclstm.config import DEFAULT_CHUNK, DEFAULT_WINDOW, N_KEYS, TRANSPOSE_RANGE, MusicLSTMError
-from musiclstm.corpus import Corpus, Piece, unpack_roll
+from musiclstm.corpus import Corpus, Piece, unpack_events
 from musiclstm.metrics import smoothed_frequencies
-from musiclstm.reading import DEFAULT_INPUTS, encode, with_lead_in
+from musiclstm.reading import DEFAULT_INPUTS, encode, step_targets, with_lead_in
 
 
 def shift_keys(block: np.ndarray, semitones: int) -> np.ndarray:
-    """Move every note of a (steps, 88) block up by `semitones` (down when negative); notes pushed off drop."""
-    shifted = np.zeros_like(block)
+    """Move every note of a (steps, 88 x planes) block up by `semitones` (down when negative), each plane of
+    88 keys (sounding, struck) alike; notes pushed off drop."""
+    planes = block.reshape(len(block), -1, N_KEYS)
+    shifted = np.zeros_like(planes)
     if semitones >= 0:
-        shifted[:, semitones:] = block[:, : N_KEYS - semitones]
+        shifted[..., semitones:] = planes[..., : N_KEYS - semitones]
     else:
-        shifted[:, :semitones] = block[:, -semitones:]
-    return shifted
+        shifted[..., :semitones] = planes[..., -semitones:]
+    return shifted.reshape(block.shape)
 
 
 def allowed_shifts(block: np.ndarray, low: int = TRANSPOSE_RANGE[0], high: int = TRANSPOSE_RANGE[1]) -> range:
-    """The semitone shifts in low..high that keep every note of a (steps, 88) block on the keyboard."""
-    sounding = np.flatnonzero(block.any(axis=0))
+    """The semitone shifts in low..high that keep every note of a (steps, 88 or 176) block on the keyboard."""
+    sounding = np.flatnonzero(block[:, :N_KEYS].any(axis=0))
     if sounding.size == 0:
         return range(low, high + 1)
     return range(max(low, -int(sounding[0])), min(high, N_KEYS - 1 - int(sounding[-1])) + 1)
 
 
 def read_frames(piece: Piece, first: int, stop: int) -> np.ndarray:
-    """Frames first..stop-1 of a piece as a bool block (stop - first, 88): the lead-in's silence before 0,
-    silence past the end."""
+    """Events of frames first..stop-1 of a piece as a bool block (stop - first, 176): the lead-in's silence
+    before 0, silence past the end."""
     start, end = max(first, 0), min(max(stop, 0), piece.frames)
-    block = with_lead_in(unpack_roll(piece.packed[start:end]), start - first)
+    block = with_lead_in(unpack_events(piece.packed[start:end]), start - first)
     return np.pad(block, [(0, stop - first - len(block)), (0, 0)])
 
 
@@ -89,7 +92,7 @@ def split_pieces(corpus: Corpus, split: str, window: int, chunk: int = 1) -> lis
 class WindowDataset(Dataset):
     """Examples of one corpus split: `window` frames of left context and the frame that follows.
 
-    Items are `(inputs, target)` float32 tensors of shape (window, input width) and (88,).
+    Items are `(inputs, target)` float32 tensors of shape (window, input width) and (264,).
     """
 
     def __init__(
@@ -116,7 +119,7 @@ class WindowDataset(Dataset):
         return piece, index - int(self.starts[piece])
 
     def example(self, index: int) -> np.ndarray:
-        """The example as a bool block of shape (window + 1, 88): the context then the target."""
+        """The example as a bool block of shape (window + 1, 176): the context then the target."""
         piece, frame = self.locate(index)
         return read_frames(self.pieces[piece], frame - self.window, frame + 1)
 
@@ -124,14 +127,16 @@ class WindowDataset(Dataset):
         block = self.example(index)
         if self.transpose:
             block = random_transposition(block)
-        frame = self.locate(index)[1]
-        return encode(block[:-1], frame - self.window, self.inputs), torch.from_numpy(block[-1].astype(np.float32))
+        number, frame = self.locate(index)
+        events = torch.from_numpy(block.astype(np.float32))
+        inputs = encode(events[:-1], frame - self.window, self.inputs, self.pieces[number].grid)
+        return inputs, step_targets(events[-2:])[0]
 
 
 class ChunkDataset(Dataset):
     """Chunks of a corpus split for objective `all`: every frame a target once, after >= `window` frames.
 
-    Items are `(inputs, targets, mask)`: float32 (window + chunk - 1, input width), float32 (chunk, 88) and
+    Items are `(inputs, targets, mask)`: float32 (window + chunk - 1, input width), float32 (chunk, 264) and
     bool (chunk,). The model's outputs at input positions window - 1 onwards predict `targets`;
     `mask` is False for the padding after a piece's last frame.
     """
@@ -157,12 +162,13 @@ class ChunkDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         number, start = self.items[index]
         piece = self.pieces[number]
-        block = read_frames(piece, start - self.window, start + self.chunk)  # (window + chunk, 88)
+        block = read_frames(piece, start - self.window, start + self.chunk)  # (window + chunk, 176)
         if self.transpose:
             block = random_transposition(block)
         mask = torch.arange(start, start + self.chunk) < piece.frames
-        targets = torch.from_numpy(block[self.window :].astype(np.float32))
-        return encode(block[:-1], start - self.window, self.inputs), targets, mask
+        events = torch.from_numpy(block.astype(np.float32))
+        targets = step_targets(events[self.window - 1 :])
+        return encode(events[:-1], start - self.window, self.inputs, piece.grid), targets, mask
 
 
 class PieceStreams(IterableDataset):
@@ -172,7 +178,7 @@ class PieceStreams(IterableDataset):
     so little is padding. A group's first batch is its pieces' lead-in and first `chunk` frames, like a
     `ChunkDataset` item; every later batch holds the next `chunk` frames only, read from the state the
     previous batch left. Items are `(inputs, targets, mask, first)`: float32 (batch, window + chunk - 1
-    or chunk, input width), float32 (batch, chunk, 88), bool (batch, chunk), and a bool that is True on a
+    or chunk, input width), float32 (batch, chunk, 264), bool (batch, chunk), and a bool that is True on a
     group's first chunk, where the state starts from zero. The model's last `chunk` outputs predict
     `targets`. Training streams are reshuffled every epoch by `seed` and the epoch (and transposed,
     per piece, as `random_transposition` draws); under DDP each process takes its share of the
@@ -239,8 +245,10 @@ class PieceStreams(IterableDataset):
             blocks = [read_frames(piece, -self.window, frames_read) for piece in pieces]
             if self.transpose:
                 blocks = [random_transposition(block) for block in blocks]
-            frames = torch.from_numpy(np.stack(blocks).astype(np.float32))  # (group, window + frames_read, 88)
-            rows = encode(frames, -self.window, self.inputs)  # (group, window + frames_read, input width)
+            frames = torch.from_numpy(np.stack(blocks).astype(np.float32))  # (group, window + frames_read, 176)
+            grids = [piece.grid for piece in pieces]
+            rows = encode(frames, -self.window, self.inputs, grids)  # (group, window + frames_read, input width)
+            targets_read = step_targets(frames)  # (group, window + frames_read - 1, 264): frame i + 1's
             known = torch.stack([torch.arange(frames_read) < piece.frames for piece in pieces])
             for start in range(0, frames_read, self.chunk):
                 if batches == 0:
@@ -250,7 +258,7 @@ class PieceStreams(IterableDataset):
                 targets = slice(self.window + start, self.window + start + self.chunk)
                 yield (
                     rows[:, first_input : targets.stop - 1],
-                    frames[:, targets],
+                    targets_read[:, targets.start - 1 : targets.stop - 1],
                     known[:, start : start + self.chunk],
                     start == 0,
                 )

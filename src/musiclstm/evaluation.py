@@ -26,21 +26,28 @@ from musiclstm.files import check_output_folder
 from musiclstm.judging import compare_generated, format_music, plot_comparison
 from musiclstm.metrics import baseline_logits, bernoulli_report, predictive_report
 from musiclstm.model import MusicLSTM
-from musiclstm.reading import piece_features
+from musiclstm.reading import as_events, piece_features, step_targets, with_lead_in
+from musiclstm.roll import COMMON_TIME, Grid
 from musiclstm.run import load_model, model_folder, read_run_config
 
 
 @torch.inference_mode()
-def score_piece(model: MusicLSTM, roll: np.ndarray, context: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """A piece's per-frame NLL (frames,), the head's predicted frames (frames, 88) and its summed training loss."""
-    frames = torch.from_numpy(np.asarray(roll, dtype=np.float32))
-    nll, predicted, loss, start = [], [], 0.0, 0
-    for features in piece_features(model, roll, context):
-        targets, start = frames[start : start + len(features)], start + len(features)
-        nll.append(model.head.frame_nll(features, targets).numpy())
+def score_piece(
+    model: MusicLSTM, events: np.ndarray, context: str, grid: Grid = COMMON_TIME
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, float]:
+    """A piece's per-frame NLL of the sounding keys (frames,), of the whole step where the model predicts
+    strikes (frames,; else None), the head's predicted frames (frames, 88) and its summed training loss."""
+    targets_of = step_targets(torch.from_numpy(with_lead_in(np.asarray(events, dtype=np.float32), 1)))
+    nll, event_nll, predicted, loss, start = [], [], [], 0.0, 0
+    for features in piece_features(model, events, context, grid):
+        targets, start = targets_of[start : start + len(features)], start + len(features)
+        nll.append(model.frame_nll(features, targets).numpy())
+        if model.strikes is not None:
+            event_nll.append(model.event_nll(features, targets).numpy())
         predicted.append(model.head.predicted_frames(features).numpy())
-        loss += float(model.head.loss(features, targets)) * len(targets)
-    return np.concatenate(nll), np.concatenate(predicted), loss
+        loss += float(model.loss(features, targets)) * len(targets)
+    events_scored = np.concatenate(event_nll) if event_nll else None
+    return np.concatenate(nll), events_scored, np.concatenate(predicted), loss
 
 
 def evaluate_model(
@@ -48,20 +55,24 @@ def evaluate_model(
 ) -> dict:
     """Predictive metrics of a model on one split of a corpus, all frames pooled.
 
-    Returns the report of `metrics.predictive_report` plus `nll_after_first` (each piece's first frame
-    left out, the convention of Bai et al. 2018's code), `loss` (the training loss), `pieces`, `split`,
-    `context`, `head`, `pos_weight`.
+    Returns the report of `metrics.predictive_report` (its `nll`: the sounding keys', the literature's
+    frame NLL) plus `nll_after_first` (each piece's first frame left out, the convention of Bai et al.
+    2018's code), `event_nll` (the NLL of the keys sounding and struck, for a model with a strike head;
+    else None), `loss` (the training loss), `pieces`, `split`, `context`, `head`, `pos_weight`.
     """
     check_one_of("context", context, CONTEXTS)  # now, not when the first piece is read
     pieces = corpus.split(split)
     if not pieces:
         raise MusicLSTMError(f"{corpus.path}: the '{split}' split has no pieces")
     model.eval()
-    nlls, predicted, rolls, loss = [], [], [], 0.0
+    nlls, event_nlls, predicted, rolls, loss = [], [], [], [], 0.0
     for piece in tqdm(pieces, desc=f"scoring {split} ({context})", unit="piece", disable=not progress):
         rolls.append(piece.roll)
-        nll, frames, piece_loss = score_piece(model, rolls[-1], context)
+        nll, event_nll, frames, piece_loss = score_piece(
+            model, as_events(piece.roll, piece.onsets), context, piece.grid
+        )
         nlls.append(nll)
+        event_nlls.append(event_nll)
         predicted.append(frames)
         loss += piece_loss
     all_rolls = np.concatenate(rolls)
@@ -72,6 +83,7 @@ def evaluate_model(
         head=model.config.head,
         pos_weight=model.head.pos_weight,
         nll_after_first=float(after_first.mean()) if after_first.size else float("nan"),
+        event_nll=None if model.strikes is None else float(np.concatenate(event_nlls).mean()),
         pieces=len(pieces),
         split=split,
         context=context,
@@ -177,6 +189,8 @@ def format_report(report: dict) -> str:
         f"  model: NLL without each piece's first frame {report['nll_after_first']:.3f}; binary accuracy "
         f"{report['binary_accuracy']:.4f} (not a quality bar); training loss {report['loss']:.4f}",
     ]
+    if report.get("event_nll") is not None:
+        lines.append(f"  model: NLL of each whole step (keys sounding and keys struck again) {report['event_nll']:.3f}")
     if "generated" in report:
         lines += format_music(report["generated"])
     for plot in report.get("plots", []):

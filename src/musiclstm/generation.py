@@ -1,8 +1,9 @@
 """Generate: continue a primer with a trained model, the plainest builder of the step loop (`composing`).
 
-A piece is its primer (the steps it opens with) followed by `length` generated steps, a bool roll of
-shape (primer steps + length, 88). The primer is a MIDI file, else a held-out passage of the model's
-corpus moved into the asked key, else a few in-key notes. The loop draws every step under the
+A piece is its primer (the steps it opens with) followed by `length` generated steps: events of shape
+(primer steps + length, 176), the keys sounding and the keys struck (`reading.as_events`), on the
+primer's metre. The primer is a MIDI file, else a held-out passage of the model's corpus (from one
+of its bar lines) moved into the asked key, else a few in-key notes. The loop draws every step under the
 settings' `DrawRules` (temperature, key mask, threshold or sample, top-k fallback, cap), one particle
 per piece and nothing weighed; all `num_outputs` pieces are generated together as one batch.
 """
@@ -33,6 +34,7 @@ from musiclstm.corpus import Corpus, load_corpus
 from musiclstm.dataset import allowed_shifts, shift_keys
 from musiclstm.metrics import best_root, music_statistics
 from musiclstm.model import MusicLSTM
+from musiclstm.reading import EVENT_WIDTH, as_events
 from musiclstm.roll import MAX_ROLL_STEPS, Grid
 from musiclstm.sampling import scale_mask
 
@@ -59,34 +61,45 @@ def compose_rolls(
     context: str,
     keys: list[str] | None = None,
     progress: bool = False,
+    grids: Grid | list[Grid] | None = None,
 ) -> np.ndarray:
-    """Generate `settings.num_outputs` pieces from `primers`; return them, primer first.
+    """Generate `settings.num_outputs` pieces from `primers`; return their events, primer first.
 
-    `primers` is one primer (steps, 88) shared by every piece, or one per piece (num_outputs, steps, 88);
+    `primers` is one primer's events (steps, 176) shared by every piece, or one per piece (num_outputs,
+    steps, 176) (a roll of 88 keys is read with the keys turning on as its strikes); `grids` the metre
+    of all (None: 4/4 from the first step) or of each;
     `keys` gives each piece's key (default: `piece_keys`); `progress` shows a bar of steps composed.
     The plan is the plainest of the step loop's: the settings' rules and key masks, one particle, no weights.
     """
     settings = for_model(settings, model)
-    batch, primers = settings.num_outputs, np.asarray(primers, dtype=bool)
-    plan = StepPlan(batch, settings.length, draw_rules(settings, keys or piece_keys(primers, settings)))
-    steps = compose(model, primers, context, plan, settings.seed, settings.precision, "composing" if progress else None)
+    primers = np.asarray(primers, dtype=bool)
+    primers = primers if primers.shape[-1] == EVENT_WIDTH else as_events(primers)
+    batch, rolls = settings.num_outputs, primers[..., :N_KEYS]
+    plan = StepPlan(batch, settings.length, draw_rules(settings, keys or piece_keys(rolls, settings)))
+    progress_name = "composing" if progress else None
+    grids = grids if grids is not None else Grid()
+    steps = compose(model, primers, context, plan, settings.seed, settings.precision, progress_name, grids=grids)
     rows = primers[None] if primers.ndim == 2 else primers
     return np.concatenate([np.broadcast_to(rows, (batch, *rows.shape[1:])), steps.numpy()], axis=1)
 
 
 def quiet_start(settings: GenerationSettings) -> np.ndarray:
-    """One step per piece with QUIET_START_NOTES random in-key notes around middle C: a start that is not silence."""
+    """One step per piece with QUIET_START_NOTES random in-key notes around middle C, struck: a start that is
+    not silence, as events (num_outputs, 1, 176)."""
     rng = np.random.default_rng(settings.seed)
     allowed = scale_mask(settings.fixed_key, settings.effective_scale or "chromatic").numpy()
     middle = np.flatnonzero(allowed[QUIET_START_KEYS]) + QUIET_START_KEYS.start
     primers = np.zeros((settings.num_outputs, 1, N_KEYS), dtype=bool)
     for primer in primers:
         primer[0, rng.choice(middle, QUIET_START_NOTES, replace=False)] = True
-    return primers
+    return as_events(primers)
 
 
-def held_out_openings(corpus: Corpus, window: int, settings: GenerationSettings) -> tuple[np.ndarray, list[str]]:
-    """A primer per piece: `window` steps from a bar line of a held-out piece, drawn by the seed.
+def held_out_openings(
+    corpus: Corpus, window: int, settings: GenerationSettings
+) -> tuple[np.ndarray, list[str], list[Grid]]:
+    """A primer per piece: the events of `window` steps from a bar line of a held-out piece, drawn by the
+    seed, with the piece's metre from there.
 
     The pieces of a batch get different passages while there are enough to go round, so pieces chosen
     by threshold differ too. Raises LookupError when the corpus holds no held-out piece.
@@ -95,13 +108,15 @@ def held_out_openings(corpus: Corpus, window: int, settings: GenerationSettings)
     if not pieces:
         raise LookupError("no held-out piece")
     steps = min(window, max(piece.frames for piece in pieces))
-    bar = Grid(corpus.steps_per_beat).steps_per_bar
-    passages = [(piece, start) for piece in pieces for start in range(0, piece.frames - steps + 1, bar)]
+    passages = [(piece, int(start)) for piece in pieces for start in piece.grid.bar_starts(piece.frames - steps)]
+    if not passages:  # every piece shorter than its first bar line plus the primer: start where they start
+        passages = [(piece, 0) for piece in pieces if piece.frames >= steps]
     count = settings.num_outputs
     drawn = np.random.default_rng(settings.seed).choice(len(passages), size=count, replace=count > len(passages))
     chosen = [passages[i] for i in drawn]
-    primers = np.stack([piece.roll[start : start + steps] for piece, start in chosen])
-    return primers, [f"{piece.name}, steps {start}-{start + steps} (held out)" for piece, start in chosen]
+    primers = np.stack([as_events(piece.roll, piece.onsets)[start : start + steps] for piece, start in chosen])
+    sources = [f"{piece.name}, steps {start}-{start + steps} (held out)" for piece, start in chosen]
+    return primers, sources, [piece.grid.shifted(start) for piece, start in chosen]
 
 
 def nearest_shift(roll: np.ndarray, interval: int) -> int | None:
@@ -112,7 +127,7 @@ def nearest_shift(roll: np.ndarray, interval: int) -> int | None:
 
 
 def in_asked_key(primers: np.ndarray, sources: list[str], settings: GenerationSettings) -> tuple[np.ndarray, list]:
-    """Held-out primers (num_outputs, steps, 88) moved into the key the user fixed, each source saying how.
+    """Held-out primers' events (num_outputs, steps, 176) moved into the key the user fixed, each source saying how.
 
     A passage keeps its own key, and under the asked key's mask the model would go on from music whose
     notes it may no longer play; so each moves by the nearest shift from the root whose scale fits it
@@ -123,10 +138,10 @@ def in_asked_key(primers: np.ndarray, sources: list[str], settings: GenerationSe
         return primers, sources
     moved, named = primers.copy(), list(sources)
     for number, primer in enumerate(primers):
-        root = best_root(primer, scale)
+        root = best_root(primer[:, :N_KEYS], scale)
         if root is None:
             continue
-        shift = nearest_shift(primer, key_root(settings.key) - root)
+        shift = nearest_shift(primer[:, :N_KEYS], key_root(settings.key) - root)
         if shift is None:
             named[number] += f", left in {KEY_NAMES[root]} {scale} (no move to {settings.key} keeps it on the keyboard)"
         elif shift:
@@ -137,11 +152,12 @@ def in_asked_key(primers: np.ndarray, sources: list[str], settings: GenerationSe
 
 def choose_primers(
     composer: Composer, primer: str | Path | None, settings: GenerationSettings, primer_name: str | None = None
-) -> tuple[np.ndarray, list[str]]:
+) -> tuple[np.ndarray, list[str], list[Grid]]:
     """What each piece opens with: a MIDI file, else a held-out passage of the model's corpus, else a quiet start.
 
-    Returns the primers, one per piece (num_outputs, steps, 88) or a MIDI file's one roll (steps, 88)
-    shared by all, and for each piece where its primer came from (a held-out passage is moved into a
+    Returns the primers' events, one per piece (num_outputs, steps, 176) or a MIDI file's one
+    (steps, 176) shared by all, each piece's metre (the primer's, going on past it), and for each
+    piece where its primer came from (a held-out passage is moved into a
     fixed key: `in_asked_key`; a MIDI primer stays as it is); a MIDI primer is named
     `primer_name` (its path when None), in that list and in any error about it. A MIDI primer and
     the steps composed after it may be at most MAX_ROLL_STEPS long together, the most musiclstm reads.
@@ -149,18 +165,21 @@ def choose_primers(
     count = settings.num_outputs
     if primer is not None:
         name = primer_name or str(primer)
-        roll = read_music(primer, name, composer, "start from").roll
+        read = read_music(primer, name, composer, "start from")
+        roll = read.roll
         if len(roll) + settings.length > MAX_ROLL_STEPS:
             raise MusicLSTMError(
                 f"{name}: {len(roll):,} steps long at {composer.steps_per_beat} per beat; with {settings.length:,} "
                 f"more, the pieces would be over the limit of {MAX_ROLL_STEPS:,} steps that musiclstm reads back"
             )
-        return roll, [name] * count
+        return as_events(roll, read.onsets), [name] * count, [read.grid] * count
     try:
-        primers, sources = held_out_openings(load_corpus(composer.corpus), composer.model.config.window, settings)
+        primers, sources, grids = held_out_openings(
+            load_corpus(composer.corpus), composer.model.config.window, settings
+        )
     except (MusicLSTMError, LookupError):  # the corpus was moved, deleted or holds nothing held out
-        return quiet_start(settings), ["a quiet start (random in-key notes)"] * count
-    return in_asked_key(primers, sources, settings)
+        return quiet_start(settings), ["a quiet start (random in-key notes)"] * count, [composer.grid] * count
+    return (*in_asked_key(primers, sources, settings), grids)
 
 
 def generate(
@@ -190,17 +209,24 @@ def generate(
     composer = open_composer(model)
     options = for_model(options, composer.model)
     context = options.context or composer.run_config.get("context", "window")
-    primers, primer_sources = choose_primers(composer, primer, options, primer_name)
+    primers, primer_sources, grids = choose_primers(composer, primer, options, primer_name)
     if primer is not None and options.num_outputs > 1 and options.choose == "threshold":
         log.warning(
             "choosing by threshold is deterministic: the %d pieces share one primer and will be the same; "
             "use --choose sample for different pieces",
             options.num_outputs,
         )
-    keys = piece_keys(primers, options)
-    rolls = compose_rolls(composer.model, primers, options, context, keys, progress)
+    keys = piece_keys(primers[..., :N_KEYS], options)
+    events = compose_rolls(composer.model, primers, options, context, keys, progress, grids)
     saved = settings_record(options, context, composer)
     composition = Composition(
-        rolls, primers.shape[-2], composer.steps_per_beat, saved, tuple(primer_sources), tuple(keys)
+        events[..., :N_KEYS],
+        events[..., N_KEYS:],
+        primers.shape[-2],
+        composer.steps_per_beat,
+        saved,
+        tuple(primer_sources),
+        tuple(keys),
+        grids=tuple(grids),
     )
     return with_novelty(composition, composer)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,8 @@ from musiclstm.config import (
     with_values,
 )
 from musiclstm.model import MusicLSTM
-from musiclstm.roll import load_midi, top_line
+from musiclstm.reading import EVENT_WIDTH
+from musiclstm.roll import COMMON_TIME, Grid, load_midi, onsets_of, top_line
 
 log = logging.getLogger(__name__)
 
@@ -103,58 +105,78 @@ def harmonize_rolls(
     keys: list[str],
     lookahead: int = HARMONIZE_LOOKAHEAD,
     progress: bool = False,
+    struck: np.ndarray | None = None,
+    grid: Grid = COMMON_TIME,
 ) -> np.ndarray:
-    """Harmonize a top line (steps,) `settings.num_outputs` times; return the rolls (num_outputs, steps, 88).
+    """Harmonize a top line (steps,) `settings.num_outputs` times; return the events (num_outputs, steps, 176).
 
-    The step loop's plan: the melody's key forced and the keys above it kept silent at every step,
+    The step loop's plan: the melody's key forced and the keys above it kept silent at every step, the
+    melody's key struck where the melody strikes it (`struck` (steps,) bool; None: where it changes),
     `lookahead` particles per version weighed, before every step but the first, by the melody's note there.
     """
     settings = for_model(settings, model)
     forced, below = melody_limits(line)
+    if struck is None:
+        struck = onsets_of(line_roll(line)).any(axis=1)
     plan = StepPlan(
         settings.num_outputs,
         len(line),
         draw_rules(settings, keys),
         forced=forced,
         may_sound=below,
+        struck=forced & torch.from_numpy(np.asarray(struck, dtype=bool))[:, None],
         n_particles=lookahead,
         log_likelihood=lambda features, step: -melody_nll(model, features, step, forced, below),
         weighed=range(1, len(line)),
     )
-    silence = np.zeros((1, 0, N_KEYS), dtype=bool)
+    silence = np.zeros((1, 0, EVENT_WIDTH), dtype=bool)
     progress_name = "harmonizing" if progress else None
-    return compose(model, silence, context, plan, settings.seed, settings.precision, progress_name).numpy()
+    events = compose(model, silence, context, plan, settings.seed, settings.precision, progress_name, grids=grid)
+    return events.numpy()
 
 
-def read_melody(melody: str | Path, name: str, composer: Composer, length: int | None) -> tuple[np.ndarray, int]:
-    """The melody file's roll (steps, 88) from the bar of its first note, cut to `length` steps when given,
-    and the step of the file where that note starts; a warning for each thing left out.
+@dataclass(frozen=True)
+class Melody:
+    """A melody file read for harmonizing: its roll and struck keys from the bar of its first note, the
+    step of the file where that note starts, and the metre from that bar."""
+
+    roll: np.ndarray  # (steps, 88) bool
+    onsets: np.ndarray  # (steps, 88) bool
+    first_note: int
+    grid: Grid
+
+
+def read_melody(melody: str | Path, name: str, composer: Composer, length: int | None) -> Melody:
+    """The melody file from the bar of its first note, cut to `length` steps when given; a warning for each
+    thing left out.
 
     Raises:
         MusicLSTMError: the file cannot be read, holds no note on the keyboard, or none within `length`.
     """
     read = read_music(melody, name, composer, "harmonize")
     sounding = np.flatnonzero(read.roll.any(axis=1))
-    first_bar = sounding[0] // composer.steps_per_bar * composer.steps_per_bar
+    place, _ = read.grid.place_in_bar(sounding[:1])
+    first_bar = max(0, int(sounding[0] - place[0]))
     if first_bar:
+        bars = len([line for line in read.grid.bar_starts(first_bar) if line < first_bar])
         log.warning(
             "%s: the melody's first note is at step %s; the %s silent steps (%s bars) before its bar are left out",
             name,
             f"{sounding[0]:,}",
             f"{first_bar:,}",
-            f"{first_bar // composer.steps_per_bar:,}",
+            f"{bars:,}",
         )
-    roll = read.roll[first_bar:]
+    roll, onsets = read.roll[first_bar:], read.onsets[first_bar:]
     if length is not None and length > len(roll):
         log.warning("%s: length %s is past the melody's end: cut to %s steps", name, f"{length:,}", f"{len(roll):,}")
-    roll = roll[:length]
+    roll, onsets = roll[:length], onsets[:length]
     if not roll.any():
         raise MusicLSTMError(f"{name}: no notes in the first {length:,} steps (from step {first_bar:,}) to harmonize")
     if len(roll) > MAX_LENGTH:
         raise MusicLSTMError(
             f"{name}: {len(roll):,} steps long, over the {MAX_LENGTH:,} steps harmonize takes: give a length"
         )
-    return roll, int(sounding[0])
+    return Melody(roll, onsets, int(sounding[0]), read.grid.shifted(first_bar))
 
 
 def melody_tempo(melody: str | Path, step: int, steps_per_beat: int) -> tuple[float, str]:
@@ -220,20 +242,40 @@ def harmonize(
     with_values(GenerationSettings, dict(settings, length=1 if length is None else length))  # before any work
     composer = open_composer(model)
     name = melody_name or str(melody)
-    roll, first_note = read_melody(melody, name, composer, length)
+    read = read_melody(melody, name, composer, length)
     record = {}
     if "tempo_bpm" not in settings:
-        settings["tempo_bpm"], record["tempo_from"] = melody_tempo(melody, first_note, composer.steps_per_beat)
-    options = for_model(GenerationSettings(**settings, length=len(roll)), composer.model)
+        settings["tempo_bpm"], record["tempo_from"] = melody_tempo(melody, read.first_note, composer.steps_per_beat)
+    options = for_model(GenerationSettings(**settings, length=len(read.roll)), composer.model)
     lookahead = lookahead if options.choose == "sample" else 1  # by threshold, every particle would be the same
-    check_particles(options.num_outputs, lookahead, len(roll))
-    line = top_line(roll)
+    check_particles(options.num_outputs, lookahead, len(read.roll))
+    line = top_line(read.roll)
     melody_only = line_roll(line)
+    struck = read.onsets[np.arange(len(line)), line] & (line >= 0)  # the melody's own strikes
     keys = piece_keys(melody_only, options)
     context = options.context or composer.run_config.get("context", "window")
-    rolls = harmonize_rolls(composer.model, line, options, context, keys, lookahead, progress)
+    events = harmonize_rolls(
+        composer.model,
+        line,
+        options,
+        context,
+        keys,
+        lookahead,
+        progress,
+        struck | onsets_of(melody_only).any(1),
+        read.grid,
+    )
     saved = settings_record(options, context, composer, harmonized=name, lookahead=lookahead, **record)
     names = (name,) * options.num_outputs
-    return with_novelty(
-        Composition(rolls, 0, composer.steps_per_beat, saved, names, tuple(keys), melody_only), composer
+    composition = Composition(
+        events[..., :N_KEYS],
+        events[..., N_KEYS:],
+        0,
+        composer.steps_per_beat,
+        saved,
+        names,
+        tuple(keys),
+        melody_only,
+        grids=(read.grid,) * options.num_outputs,
     )
+    return with_novelty(composition, composer)

@@ -12,6 +12,11 @@ answers what the rest of musiclstm asks of that distribution:
 Calibration lives here, nowhere else. `IndependentHead` is the specification's output layer;
 `NadeHead` decides the keys of a step one after another, each seeing the ones already decided.
 `make_head` builds the one a ModelConfig names.
+
+`StrikeHead` predicts the rest of a step given its sounding keys: which of the keys that sounded the
+step before and sound again are struck again (a new note) rather than held. A key that starts to
+sound is struck, a silent one is not, so p(sounding, struck) = p(sounding) x p(struck | sounding)
+exactly, and the sounding keys' likelihood is the sound head's, unchanged.
 """
 
 from __future__ import annotations
@@ -234,6 +239,70 @@ class NadeHead(nn.Module):
         frame = torch.empty_like(sounding)
         frame[:, self.order] = sounding
         return frame
+
+
+class StrikeHead(nn.Module):
+    """p(each key struck again | the features, the keys sounding now), for keys sounding now and the step before.
+
+    Each such key is an independent Bernoulli given the features and the step's sounding keys (a
+    chord struck again is struck together); every other key's strike is decided by the sounding
+    keys. Its loss is the exact NLL of those decisions, summed over them and divided by 88 like the
+    sound head's per-key mean, so the two add into the NLL of the whole step / 88.
+    """
+
+    def __init__(self, in_features: int, keys: int = N_KEYS):
+        super().__init__()
+        self.from_features = nn.Linear(in_features, keys)
+        self.from_keys = nn.Linear(keys, keys, bias=False)  # the keys sounding in the same step
+        nn.init.zeros_(self.from_keys.weight)
+        with torch.no_grad():
+            self.from_features.bias.fill_(-2.0)  # about 1 in 8 held-over keys struck again, as in the chorales
+
+    def layer_rows(self) -> list[tuple[str, str, int]]:
+        """The head's lines of the layer table: (layer, output shape, parameters)."""
+        keys = self.from_keys.in_features
+        count = sum(parameter.numel() for parameter in self.parameters())
+        return [("strikes (Linear, features + keys)", f"(batch, {keys}) logits", count)]
+
+    def logits(self, features: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Log-odds that each key is struck again, (..., 88) float32, given the step's sounding keys (..., 88)."""
+        return (self.from_features(features) + self.from_keys(keys.to(self.from_keys.weight.dtype))).float()
+
+    def strike_nll(
+        self, features: torch.Tensor, keys: torch.Tensor, struck: torch.Tensor, previous: torch.Tensor
+    ) -> torch.Tensor:
+        """-log p(struck | keys, past) in nats, shape (...), float64: the held-over keys' decisions summed."""
+        held_over = (keys > 0.5) & (previous > 0.5)
+        nll = F.binary_cross_entropy_with_logits(
+            self.logits(features, keys).double(), struck.double(), reduction="none"
+        )
+        return (nll * held_over).sum(-1)
+
+    def loss(self, features: torch.Tensor, keys: torch.Tensor, struck: torch.Tensor, previous: torch.Tensor):
+        """The strike NLL per step / 88, averaged over steps: added to the sound head's per-key loss."""
+        held_over = (keys > 0.5) & (previous > 0.5)
+        nll = F.binary_cross_entropy_with_logits(self.logits(features, keys), struck.float(), reduction="none")
+        return (nll * held_over).sum(-1).mean() / keys.shape[-1]
+
+    def draw(
+        self,
+        features: torch.Tensor,
+        keys: torch.Tensor,
+        previous: torch.Tensor,
+        rules: DrawRules,
+        generator: torch.Generator | None = None,
+        struck: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The keys struck in a step whose sounding keys are drawn, bool (batch, 88): every key that starts
+        to sound, and the held-over keys struck again by the rules' temperature and choice. `struck`
+        (batch, 88) decides the held-over keys it covers (a melody's own notes) where it is given,
+        together with `rules.forced`: forced keys are struck exactly where `struck` says."""
+        held_over = keys & previous
+        logits = apply_temperature(self.logits(features, keys.float()), rules.temperature)
+        again = passing(logits, rules.threshold, uniform_draws(tuple(keys.shape), rules.choose, generator))
+        if struck is not None and rules.forced is not None:
+            again = torch.where(rules.forced, struck, again)
+        return (keys & ~previous) | (held_over & again)
 
 
 def key_order(name: str, keys: int = N_KEYS) -> torch.Tensor:

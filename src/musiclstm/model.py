@@ -1,9 +1,11 @@
 """The seed's network in plain PyTorch: LSTM -> LSTM -> Dense ReLU -> Dropout, then an output head.
 
-`MusicLSTM` reads encoded rolls (batch, steps, input_width), the rows `reading.encode` makes from a
-roll (today its 88 keys), and gives, after each step, features (batch, steps,
-dense_units) from which its head (`heads`) predicts the next step: probabilities for scoring,
-notes for composing, the loss for training. With the specification's `IndependentHead`, the
+`MusicLSTM` reads encoded steps (batch, steps, input_width), the rows `reading.encode` makes of a
+piece's events (its keys sounding and struck, its metre, as the config names), and gives, after each
+step, features (batch, steps, dense_units) from which its heads (`heads`) predict the next step:
+the sound head the keys sounding, the strike head (where the config has one) which held keys are
+struck again. `loss`, `frame_nll`, `event_nll` and `draw` put the two together for training,
+scoring and composing. With the specification's `IndependentHead`, the
 whole is LSTM 512 -> LSTM 512 -> Dense 256 ReLU -> Dropout 0.4 -> Dense 88. Its folder on disk is
 `run`'s business; nothing here imports Lightning or reads a file. `check_bf16_lstm` says, before any
 work, whether this CPU can run the network under bf16 autocast at all.
@@ -20,7 +22,7 @@ from torch import nn
 from torch.func import functional_call
 
 from musiclstm.config import N_KEYS, ModelConfig, MusicLSTMError
-from musiclstm.heads import make_head
+from musiclstm.heads import DrawRules, StrikeHead, make_head
 from musiclstm.reading import input_width
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,45 @@ class MusicLSTM(nn.Module):
         self.dense = nn.Linear(config.lstm_units, config.dense_units)
         self.head = make_head(config, pos_weight)
         self.apply(keras_initialisation)
+        self.strikes = StrikeHead(config.dense_units) if config.strikes else None  # its own start, not Keras's
+
+    def loss(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The training loss of step targets (..., 264) (`reading.step_targets`): the sound head's, plus the
+        strike head's where there is one (both per key decision, so they add)."""
+        keys, struck, previous = split_targets(targets)
+        loss = self.head.loss(features, keys)
+        return loss if self.strikes is None else loss + self.strikes.loss(features, keys, struck, previous)
+
+    def frame_nll(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """-log p(the keys sounding) per step, (...) float64: the literature's frame NLL."""
+        return self.head.frame_nll(features, split_targets(targets)[0])
+
+    def event_nll(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
+        """-log p(the keys sounding and the keys struck) per step, (...) float64; None without a strike head."""
+        if self.strikes is None:
+            return None
+        keys, struck, previous = split_targets(targets)
+        return self.head.frame_nll(features, keys) + self.strikes.strike_nll(features, keys, struck, previous)
+
+    def draw(
+        self,
+        features: torch.Tensor,
+        previous: torch.Tensor,
+        rules: DrawRules,
+        generator: torch.Generator | None = None,
+        struck: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Draw one step's events (batch, 176) bool after the keys sounding before it, `previous` (batch, 88):
+        the sound head draws the keys, the strike head which held keys are struck again (without one,
+        none: a held key goes on). `struck` decides the forced keys' strikes (see `StrikeHead.draw`)."""
+        keys = self.head.draw(features, rules, generator)
+        if self.strikes is None:
+            strikes = keys & ~previous
+            if struck is not None and rules.forced is not None:
+                strikes |= keys & rules.forced & struck
+        else:
+            strikes = self.strikes.draw(features, keys, previous, rules, generator, struck)
+        return torch.cat([keys, strikes], dim=-1)
 
     def run_lstm(self, lstm: nn.LSTM, inputs: torch.Tensor, state: LSTMState | None):
         if not self.training and inputs.shape[1] == 1:
@@ -183,6 +224,11 @@ class MusicLSTM(nn.Module):
         return F.dropout(F.relu(self.dense(hidden)), self.config.dense_dropout, self.training)
 
 
+def split_targets(targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Step targets (..., 264) as the keys sounding, the keys struck, and the keys sounding the step before."""
+    return targets[..., :N_KEYS], targets[..., N_KEYS : 2 * N_KEYS], targets[..., 2 * N_KEYS :]
+
+
 def keras_parameter_count(config: ModelConfig) -> int:
     """Parameters of the same network in Keras, which has one bias per LSTM gate where PyTorch has two."""
     units, dense = config.lstm_units, config.dense_units
@@ -205,6 +251,7 @@ def summary_rows(config: ModelConfig) -> list[tuple[str, str, int]]:
         ("dense (Linear, ReLU)", f"(batch, {config.dense_units})", parameter_count(model.dense)),
         (f"dropout ({config.dense_dropout})", f"(batch, {config.dense_units})", 0),
         *model.head.layer_rows(),
+        *(model.strikes.layer_rows() if model.strikes is not None else []),
         ("total", "", parameter_count(model)),
     ]
 

@@ -1,24 +1,27 @@
 """How the network reads a piece: the input encoder, the silence lead-in, and the two contexts.
 
-A piece is read as frames, a roll (steps, 88) of keys (bool or float), each step at an absolute
-position: 0 is the piece's first step, and the `window` steps of silence read before it (its
-lead-in, `with_lead_in`) are -window..-1. `encode` turns frames and the position of the first into
-the rows the network reads, float32 (steps, input_width), one `INPUT_FEATURES` entry after another
-as the model's config names them (`ModelConfig.inputs`; today the 88 keys alone). Training's
-datasets, scoring (`piece_features`) and composing (the readers) all read through it, so an input
-(a step's place in the bar, keys struck again) is added here once.
+A piece is read as events: (steps, 176) bool or float, each step the 88 keys sounding, then the 88
+keys struck there (a note starting; a key struck again while it sounds starts a new note). `as_events`
+makes them from a roll and its onsets. Each step has an absolute position: 0 is the piece's first
+step, and the `window` steps of silence read before it (its lead-in, `with_lead_in`) are -window..-1;
+a piece's `Grid` says where each position falls in its beat and bar, the lead-in's and the steps
+composed past its end too. `encode` turns events, the position of the first and the grids into the
+rows the network reads, float32 (steps, input_width), one `INPUT_FEATURES` entry after another as
+the model's config names them (`ModelConfig.inputs`). Training's datasets, scoring
+(`piece_features`) and composing (the readers) all read through it. `step_targets` gives what the
+heads predict of each step: its events and the keys that sounded the step before.
 
 A reader keeps one of the two contexts a model predicts in, for a batch of pieces composed step by
 step: `StatefulReader` (context `stateful`: the LSTM state runs on through the whole piece) and
 `WindowReader` (context `window`: each step predicted from the last `window` steps alone, from a
-zero state). Both hold `features` (batch, dense_units), which predict the next step, `read(frame)`
+zero state). Both hold `features` (batch, dense_units), which predict the next step, `read(events)`
 the step drawn, and `select(rows)` (go on with these rows of the batch, for particles). Nothing here
 imports Lightning or reads a file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,28 +29,87 @@ import numpy as np
 import torch
 
 from musiclstm.config import CONTEXTS, N_KEYS, ModelConfig, MusicLSTMError, check_one_of
+from musiclstm.roll import COMMON_TIME, Grid, onsets_of
 
 if TYPE_CHECKING:
     from musiclstm.model import MusicLSTM
 
 WINDOWS_PER_BATCH = 256  # windows scored per forward pass in context `window`
-DEFAULT_INPUTS = ModelConfig().inputs  # the 88 keys alone, what every model read before inputs were named
+EVENT_WIDTH = 2 * N_KEYS  # a step's events: the keys sounding, then the keys struck
+TARGET_WIDTH = 3 * N_KEYS  # a step's target: its events, then the keys sounding the step before
+DEFAULT_INPUTS = ("keys",)  # what every model read before inputs were named
+Grids = Grid | Sequence[Grid]  # one grid for every row of a batch, or one per row
+
+
+def as_events(roll: np.ndarray, onsets: np.ndarray | None = None) -> np.ndarray:
+    """Events (..., steps, 176) bool from a roll (..., steps, 88) and its struck keys (None: the keys
+    turning on, all a roll alone can tell)."""
+    roll = np.asarray(roll, dtype=bool)
+    struck = onsets_of(roll) if onsets is None else np.asarray(onsets, dtype=bool) & roll
+    return np.concatenate([roll, struck | onsets_of(roll)], axis=-1)
+
+
+def metre_flags(grid: Grid, positions: np.ndarray) -> np.ndarray:
+    """Where each position falls in the metre, (steps, 5) float32: it starts a bar, the second half of a
+    bar of an even number of beats, a beat, an eighth, a sixteenth (all on the quarter-note beat)."""
+    place, length = grid.place_in_bar(positions)
+    beat = grid.steps_per_beat
+    return np.stack(
+        [
+            place == 0,
+            (length % (2 * beat) == 0) & (2 * place == length),
+            place % beat == 0,
+            (2 * place) % beat == 0,
+            (4 * place) % beat == 0,
+        ],
+        axis=-1,
+    ).astype(np.float32)
+
+
+def beat_places(grid: Grid, positions: np.ndarray) -> np.ndarray:
+    """Where each position falls, one-hot, (steps, 12) float32: its sixteenth of the beat (4 columns)
+    and its beat of the bar (8 columns, the eighth beat and later sharing the last)."""
+    place, _ = grid.place_in_bar(positions)
+    beat = grid.steps_per_beat
+    sixteenth = (place % beat) * 4 // beat
+    beat_of_bar = np.minimum(place // beat, 7)
+    columns = np.zeros((len(positions), 12), dtype=np.float32)
+    columns[np.arange(len(positions)), sixteenth] = 1
+    columns[np.arange(len(positions)), 4 + beat_of_bar] = 1
+    return columns
+
+
+def metre_columns(describe: Callable[[Grid, np.ndarray], np.ndarray], width: int):
+    """An input's columns from each row's grid: (steps, width) for one grid, (rows, steps, width) for one per row."""
+
+    def columns(events: torch.Tensor, positions: np.ndarray, grids: Grids) -> torch.Tensor:
+        if isinstance(grids, Grid):
+            table = describe(grids, positions)
+        else:
+            described = {grid: describe(grid, positions) for grid in set(grids)}  # a batch shares few grids
+            table = np.stack([described[grid] for grid in grids])
+        return torch.from_numpy(table).expand(*events.shape[:-1], width)
+
+    return columns
 
 
 @dataclass(frozen=True)
 class InputFeature:
-    """One input of the network: `width` columns per step, from the keys and each step's absolute position.
+    """One input of the network: `width` columns per step, from the events and each step's place.
 
-    `columns(keys, positions)` takes keys float32 (..., steps, 88) and positions int64 (steps,) and
-    returns float32 (..., steps, width).
+    `columns(events, positions, grids)` takes events float32 (..., steps, 176), positions int64
+    (steps,) and the rows' grids, and returns float32 (..., steps, width).
     """
 
     width: int
-    columns: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    columns: Callable[[torch.Tensor, np.ndarray, Grids], torch.Tensor]
 
 
 INPUT_FEATURES = {
-    "keys": InputFeature(N_KEYS, lambda keys, positions: keys),  # the keys sounding, as 0/1
+    "keys": InputFeature(N_KEYS, lambda events, positions, grids: events[..., :N_KEYS]),  # the keys sounding
+    "struck": InputFeature(N_KEYS, lambda events, positions, grids: events[..., N_KEYS:]),  # the keys struck
+    "metre": InputFeature(5, metre_columns(metre_flags, 5)),  # bar, half bar, beat, eighth, sixteenth
+    "beat-places": InputFeature(12, metre_columns(beat_places, 12)),  # one-hot sixteenth and beat (README)
 }
 
 
@@ -63,19 +125,30 @@ def input_width(config: ModelConfig) -> int:
     return sum(input_feature(name).width for name in config.inputs)
 
 
-def encode(frames: np.ndarray | torch.Tensor, start: int, inputs: tuple[str, ...] = DEFAULT_INPUTS) -> torch.Tensor:
-    """The rows the network reads for frames (..., steps, 88) whose first step is at position `start`.
+def encode(
+    events: np.ndarray | torch.Tensor, start: int, inputs: tuple[str, ...] = DEFAULT_INPUTS, grids: Grids = COMMON_TIME
+) -> torch.Tensor:
+    """The rows the network reads for events (..., steps, 176) whose first step is at position `start`.
 
-    Returns float32 (..., steps, width): the `inputs` named (a model's `config.inputs`) side by side, in order.
+    `grids` is the metre of every row, or one per row of a batch (..., steps, 176) of one leading
+    dimension. Returns float32 (..., steps, width): the `inputs` named (a model's `config.inputs`) side by side.
     """
-    keys = torch.as_tensor(frames).to(torch.float32)
-    positions = torch.arange(start, start + keys.shape[-2])
-    columns = [input_feature(name).columns(keys, positions) for name in inputs]
+    events = torch.as_tensor(events).to(torch.float32)
+    if events.shape[-1] != EVENT_WIDTH:
+        raise MusicLSTMError(f"events must have {EVENT_WIDTH} columns (keys sounding, keys struck), got {events.shape}")
+    positions = np.arange(start, start + events.shape[-2])
+    columns = [input_feature(name).columns(events, positions, grids) for name in inputs]
     return columns[0] if len(columns) == 1 else torch.cat(columns, dim=-1)
 
 
+def step_targets(events: torch.Tensor) -> torch.Tensor:
+    """What the heads predict of steps 1.. of events (..., steps, 176): (..., steps - 1, 264), each step's
+    events then the keys sounding the step before (whether a sounding key can be struck again)."""
+    return torch.cat([events[..., 1:, :], events[..., :-1, :N_KEYS]], dim=-1)
+
+
 def with_lead_in(frames: np.ndarray, silent_steps: int) -> np.ndarray:
-    """Frames (..., steps, 88) after `silent_steps` steps of silence.
+    """Frames (..., steps, width) after `silent_steps` steps of silence.
 
     Every piece is read after `window` steps of silence (its lead-in) in training, evaluation and
     composing alike, so its first frame is predicted from silence and a model never sees a piece
@@ -85,10 +158,10 @@ def with_lead_in(frames: np.ndarray, silent_steps: int) -> np.ndarray:
     return np.pad(frames, padding)
 
 
-def read_with_lead_in(primer: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.Tensor:
-    """A primer's frames (..., steps, 88) encoded after its lead-in: (..., window + steps, input_width)."""
+def read_with_lead_in(primer: np.ndarray | torch.Tensor, config: ModelConfig, grids: Grids) -> torch.Tensor:
+    """A primer's events (..., steps, 176) encoded after its lead-in: (..., window + steps, input_width)."""
     window = config.window
-    return encode(with_lead_in(np.asarray(primer, dtype=np.float32), window), -window, config.inputs)
+    return encode(with_lead_in(np.asarray(primer, dtype=np.float32), window), -window, config.inputs, grids)
 
 
 def as_batch(tensor: torch.Tensor, batch: int, dim: int = 0) -> torch.Tensor:
@@ -96,30 +169,45 @@ def as_batch(tensor: torch.Tensor, batch: int, dim: int = 0) -> torch.Tensor:
     return tensor.expand(*tensor.shape[:dim], batch, *tensor.shape[dim + 1 :]).contiguous()
 
 
+def batch_grids(grids: Grids, batch: int) -> Grids:
+    """One grid for every row, or a grid per row of the batch (a list of 1 shared by all)."""
+    if isinstance(grids, Grid):
+        return grids
+    grids = list(grids)
+    if len(grids) == 1:
+        return grids[0]
+    if len(grids) != batch:
+        raise MusicLSTMError(f"{len(grids)} grids for a batch of {batch}")
+    return grids
+
+
 class StatefulReader:
     """Context `stateful`: the LSTM state runs on through the whole piece, one step of work per step.
 
-    The primer (1 or batch, steps, 88) is read after its lead-in. A primer of one row shared by the
-    batch's pieces is read once and its state copied, so a long primer costs the same for one piece
-    as for 256. `position` is the absolute position of the next step read.
+    The primer's events (1 or batch, steps, 176) are read after its lead-in. A primer of one row
+    shared by the batch's pieces is read once and its state copied, so a long primer costs the same
+    for one piece as for 256. `position` is the absolute position of the next step read; `grids` the
+    metre of every piece (one Grid) or of each.
     """
 
-    def __init__(self, model: MusicLSTM, primer: np.ndarray | torch.Tensor, batch: int):
-        self.model = model
-        features, state = model(read_with_lead_in(primer, model.config))
+    def __init__(self, model: MusicLSTM, primer: np.ndarray | torch.Tensor, batch: int, grids: Grids = COMMON_TIME):
+        self.model, self.grids = model, batch_grids(grids, batch)
+        primer_grids = self.grids if isinstance(self.grids, Grid) or len(primer) == batch else self.grids[0]
+        features, state = model(read_with_lead_in(primer, model.config, primer_grids))
         self.position = np.shape(primer)[-2]
         self.features = as_batch(features, batch)
         self.state = tuple((as_batch(hidden, batch, 1), as_batch(cell, batch, 1)) for hidden, cell in state)
 
-    def read(self, frame: torch.Tensor) -> None:
-        """Take the next step's frames (batch, 88)."""
-        row = encode(frame[:, None], self.position, self.model.config.inputs)  # (batch, 1, input_width)
+    def read(self, events: torch.Tensor) -> None:
+        """Take the next step's events (batch, 176)."""
+        row = encode(events[:, None], self.position, self.model.config.inputs, self.grids)  # (batch, 1, width)
         self.features, self.state = self.model(row, self.state)
         self.position += 1
 
     def select(self, rows: torch.Tensor) -> None:
         """Go on with these rows of the batch (a resampling may repeat some and drop others)."""
         self.features = self.features[rows]
+        self.grids = select_grids(self.grids, rows)
         self.state = tuple((hidden[:, rows], cell[:, rows]) for hidden, cell in self.state)
 
 
@@ -135,11 +223,20 @@ class WindowReader:
     two and slower for four (README), so only one piece uses them.
     """
 
-    def __init__(self, model: MusicLSTM, primer: np.ndarray | torch.Tensor, batch: int, lanes: bool | None = None):
-        self.model, self.window = model, model.config.window
+    def __init__(
+        self,
+        model: MusicLSTM,
+        primer: np.ndarray | torch.Tensor,
+        batch: int,
+        grids: Grids = COMMON_TIME,
+        lanes: bool | None = None,
+    ):
+        self.model, self.window, self.grids = model, model.config.window, batch_grids(grids, batch)
         self.lanes = batch == 1 if lanes is None else lanes
         self.position = np.shape(primer)[-2]
-        history = as_batch(read_with_lead_in(primer, model.config)[:, -self.window :], batch)  # (batch, window, width)
+        primer_grids = self.grids if isinstance(self.grids, Grid) or len(primer) == batch else self.grids[0]
+        history = read_with_lead_in(primer, model.config, primer_grids)[:, -self.window :]
+        history = as_batch(history, batch)  # (batch, window, width)
         if not self.lanes:
             self.history = history
             self.features, _ = model(history)
@@ -151,9 +248,9 @@ class WindowReader:
         for row in history.unbind(dim=1):
             self.read_lanes(row)
 
-    def read(self, frame: torch.Tensor) -> None:
-        """Take the next step's frames (batch, 88)."""
-        row = encode(frame, self.position, self.model.config.inputs)  # (batch, input_width)
+    def read(self, events: torch.Tensor) -> None:
+        """Take the next step's events (batch, 176)."""
+        row = encode(events[:, None], self.position, self.model.config.inputs, self.grids)[:, 0]  # (batch, width)
         self.position += 1
         if self.lanes:
             self.read_lanes(row)
@@ -175,6 +272,7 @@ class WindowReader:
     def select(self, rows: torch.Tensor) -> None:
         """Go on with these rows of the batch (a resampling may repeat some and drop others)."""
         self.features = self.features[rows]
+        self.grids = select_grids(self.grids, rows)
         if not self.lanes:
             self.history = self.history[rows]
             return
@@ -182,25 +280,33 @@ class WindowReader:
         self.state = tuple((hidden[:, lanes], cell[:, lanes]) for hidden, cell in self.state)
 
 
+def select_grids(grids: Grids, rows: torch.Tensor) -> Grids:
+    """The grids of these rows of a batch."""
+    return grids if isinstance(grids, Grid) else [grids[row] for row in rows.tolist()]
+
+
 def open_reader(
-    model: MusicLSTM, primer: np.ndarray | torch.Tensor, context: str, batch: int
+    model: MusicLSTM, primer: np.ndarray | torch.Tensor, context: str, batch: int, grids: Grids = COMMON_TIME
 ) -> StatefulReader | WindowReader:
-    """A reader of `primer` (batch or 1 shared row, steps, 88), read after its lead-in, for `batch`
-    pieces in a context: `features`, `read(frame)` and `select(rows)`."""
-    return (StatefulReader if context == "stateful" else WindowReader)(model, primer, batch)
+    """A reader of `primer`'s events (batch or 1 shared row, steps, 176), read after its lead-in, for
+    `batch` pieces on `grids` (one, or one per piece) in a context: `features`, `read(events)` and
+    `select(rows)`."""
+    return (StatefulReader if context == "stateful" else WindowReader)(model, primer, batch, grids)
 
 
 @torch.inference_mode()
-def piece_features(model: MusicLSTM, roll: np.ndarray, context: str) -> Iterator[torch.Tensor]:
-    """The features that predict every frame of a piece (steps, 88), each from the frames before it, in order.
+def piece_features(
+    model: MusicLSTM, events: np.ndarray, context: str, grid: Grid = COMMON_TIME
+) -> Iterator[torch.Tensor]:
+    """The features that predict every step of a piece's events (steps, 176), each from the steps before it.
 
     Yields them a chunk of frames at a time, (frames in the chunk, dense_units), so that scoring a
     long piece holds one chunk's features, never the whole piece's. Context `stateful` reads the piece
     once, its state carried through; `window` reads each frame's last `window` frames from zero.
     """
     check_one_of("context", context, CONTEXTS)
-    window, frames = model.config.window, len(roll)
-    padded = read_with_lead_in(roll, model.config)  # (window + frames, input_width)
+    window, frames = model.config.window, len(events)
+    padded = read_with_lead_in(events, model.config, grid)  # (window + frames, input_width)
     if context == "stateful":
         state, lead_in = None, window - 1  # the features after the lead-in's steps but its last predict nothing
         for chunk in model.chunks(padded[None, : window + frames - 1]):

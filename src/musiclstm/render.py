@@ -83,14 +83,20 @@ def accented_velocity(grid: Grid):
 
 
 def write_midi(
-    roll: np.ndarray, path: str | Path, grid: Grid | int, tempo_bpm: float = DEFAULT_TEMPO_BPM, program: int = 0
+    roll: np.ndarray,
+    path: str | Path,
+    grid: Grid | int,
+    tempo_bpm: float = DEFAULT_TEMPO_BPM,
+    program: int = 0,
+    onsets: np.ndarray | None = None,
 ) -> Path:
-    """Write a roll as a MIDI file with tempo, 4/4 and velocities accented on the grid's beats and bars.
+    """Write a roll as a MIDI file with tempo, the grid's time signatures and velocities accented on its
+    beats and bars; a key struck again (`onsets`) while it sounds starts a new note.
 
     `grid` is the roll's Grid (whole-number steps per beat: that grid in 4/4).
     """
     tempo_bpm, grid = check_tempo(tempo_bpm), as_grid(grid)
-    midi = roll_to_midi(roll, grid.steps_per_beat, tempo_bpm, program, accented_velocity(grid))
+    midi = roll_to_midi(roll, grid.steps_per_beat, tempo_bpm, program, accented_velocity(grid), onsets, grid)
     write_atomically(Path(path), midi.write)
     return Path(path)
 
@@ -338,12 +344,12 @@ def write_piece(
     progress: bool = False,
 ) -> dict:
     """Write piece `number` (from 1) into `staging`; its entry names the files as they will lie at `final`."""
-    roll, key = composition.rolls[number - 1], composition.keys[number - 1]
-    settings, grid, primer_steps = composition.settings, Grid(composition.steps_per_beat), composition.primer_steps
+    roll, onsets, key = composition.rolls[number - 1], composition.onsets[number - 1], composition.keys[number - 1]
+    settings, grid, primer_steps = composition.settings, composition.grid(number - 1), composition.primer_steps
     tempo_bpm = settings.get("tempo_bpm", DEFAULT_TEMPO_BPM) if tempo_bpm is None else tempo_bpm
     scale = settings.get("scale")
     base = staging / final.name
-    write_midi(roll, base.with_suffix(".mid"), grid, tempo_bpm)
+    write_midi(roll, base.with_suffix(".mid"), grid, tempo_bpm, onsets=onsets)
     files = {"midi": str(final.with_suffix(".mid"))}
     no_audio_reason = too_long_for_audio(len(roll) * 60 / (grid.steps_per_beat * tempo_bpm)) if audio else None
     if no_audio_reason:

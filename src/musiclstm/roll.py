@@ -142,6 +142,23 @@ class Grid:
         pickup = 1 if self.bar_offset else 0
         return max(1, pickup + int(np.count_nonzero(self.bar_starts(n_steps) < n_steps)))
 
+    def shifted(self, start: int) -> Grid:
+        """The same metre seen from step `start` on: the grid of a passage that begins at `start`.
+
+        The bar in force at `start` holds from there (a passage starting inside it opens with a pickup);
+        the later changes follow, moved by `start`. Passages start on bar lines in musiclstm; one that
+        starts inside the last bar before a change reads its pickup in the new section's bars.
+        """
+        place, length = (int(value) for value in self.place_in_bar(np.array(start)))
+        first_line = (length - place) % length
+        later = [(step - start, steps) for step, steps in self.sections() if step > start]
+        if later and later[0][0] == first_line:  # the passage's first bar line begins a new section
+            length = later.pop(0)[1]
+            first_line %= length
+        if length % self.steps_per_beat:
+            return Grid(self.steps_per_beat, BEATS_PER_BAR, first_line, ((first_line, length), *later))
+        return Grid(self.steps_per_beat, length // self.steps_per_beat, first_line, tuple(later))
+
     def to_dict(self) -> dict:
         """The grid as JSON-able values; `Grid.from_dict` reads it back."""
         return {
@@ -213,6 +230,9 @@ class Grid:
         stated = [(0, sections[0][1])] if self.bar_offset else []
         stated += [(step, length) for step, length in sections if step <= n_steps]
         return [(step, *signature_of(length, self.steps_per_beat)) for step, length in stated]
+
+
+COMMON_TIME = Grid()  # 4/4 from the first step at the default steps per beat: where nothing says otherwise
 
 
 def checked_changes(changes: object, steps_per_beat: int) -> tuple[tuple[int, int], ...]:

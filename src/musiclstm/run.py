@@ -111,8 +111,9 @@ def run_config_problem(config: dict) -> str | None:
 
 
 def model_config_of(config: dict) -> ModelConfig:
-    """The network of a config.json; folders written before there was a choice of head have the independent one."""
-    return ModelConfig(**{"head": "independent", **config["model"]})
+    """The network of a config.json. Folders written before a setting existed get what they were made with:
+    the independent head, the keys alone as input, no strike head."""
+    return ModelConfig(**{"head": "independent", "inputs": ["keys"], "strikes": False, **config["model"]})
 
 
 def run_configs(config: dict, path: Path) -> tuple[ModelConfig, TrainConfig]:

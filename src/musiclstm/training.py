@@ -27,7 +27,7 @@ from musiclstm.config import EPOCH_CAP, ModelConfig, MusicLSTMError, TrainConfig
 from musiclstm.corpus import load_corpus
 from musiclstm.dataset import ChunkDataset, PieceStreams, WindowDataset, key_frequencies
 from musiclstm.files import check_output_folder
-from musiclstm.model import MusicLSTM, check_bf16_lstm
+from musiclstm.model import MusicLSTM, check_bf16_lstm, split_targets
 from musiclstm.run import (
     CHECKPOINTS,
     CONFIG_FILE,
@@ -59,7 +59,7 @@ class LitMusicLSTM(L.LightningModule):
         self.carried = {}  # objective `stateful`: the LSTM state each stage's stream left, detached
 
     def predict(self, batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features (targets, dense_units) and frames (targets, 88) of the batch's targets, padding left out."""
+        """Features (targets, dense_units) and step targets (targets, 264) of the batch, padding left out."""
         if self.train_config.objective == "last":
             inputs, target = batch
             features, _ = self.model(inputs)  # (batch, dense_units)
@@ -78,15 +78,15 @@ class LitMusicLSTM(L.LightningModule):
 
     def shared_step(self, batch, stage: str) -> torch.Tensor:
         features, target = self.predict(batch, stage)
-        head = self.model.head
-        loss = head.loss(features, target)
+        loss = self.model.loss(features, target)
         prefix = "" if stage == "train" else "val_"
         self.log(f"{prefix}loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-        # the share of the targets x 88 key decisions the head gets right (not a quality bar)
-        accuracy = (head.decisions(features, target) == (target > 0.5)).float().mean()
+        # the share of the targets x 88 sounding-key decisions the head gets right (not a quality bar)
+        keys = split_targets(target)[0]
+        accuracy = (self.model.head.decisions(features, keys) == (keys > 0.5)).float().mean()
         self.log(f"{prefix}binary_accuracy", accuracy, on_step=False, on_epoch=True, sync_dist=True)
         if stage != "train":
-            nll = head.frame_nll(features, target).mean().float()
+            nll = self.model.frame_nll(features, target).mean().float()
             self.log("val_nll", nll, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(target))
         return loss
 
