@@ -22,7 +22,6 @@ from musiclstm import (
     KEY_NAMES,
     SCALES,
     STRATEGIES,
-    Grid,
     MusicLSTMError,
     draw_seed,
     find_model_folders,
@@ -169,9 +168,9 @@ def compose(folder: str, settings: dict, primer, is_melody: bool = False) -> dic
         files = {
             kind: Path(piece["files"][kind]).read_bytes() for kind in ("midi", "wav", "png") if kind in piece["files"]
         }
-    continuation = composition.rolls[0, composition.primer_steps :]
-    grid = Grid(composition.steps_per_beat)
-    placed = (continuation, None, grid, composition.primer_steps)  # its beats where the whole piece has them
+    start = composition.primer_steps
+    grid = composition.grid(0)
+    placed = (composition.rolls[0, start:], composition.onsets[0, start:], grid, start)  # its beats as in the piece
     return {
         "files": files,
         "is_harmonization": is_melody,

@@ -51,7 +51,8 @@ def held_out_statistics(composer: Composer) -> dict | None:
     except MusicLSTMError:
         return None
     pieces = corpus.held_out()
-    return music_statistics([piece.roll for piece in pieces], corpus.steps_per_beat) if pieces else None
+    placed = [(piece.roll, piece.onsets, piece.grid, 0) for piece in pieces]
+    return music_statistics(placed, corpus.steps_per_beat) if pieces else None
 
 
 def compose_rolls(

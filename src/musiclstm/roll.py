@@ -232,9 +232,6 @@ class Grid:
         return [(step, *signature_of(length, self.steps_per_beat)) for step, length in stated]
 
 
-COMMON_TIME = Grid()  # 4/4 from the first step at the default steps per beat: where nothing says otherwise
-
-
 def checked_changes(changes: object, steps_per_beat: int) -> tuple[tuple[int, int], ...]:
     """A Grid's changes as a tuple of (step, steps per bar) pairs of whole numbers in range, or a named error."""
     if not isinstance(changes, (list, tuple)):
@@ -273,6 +270,9 @@ def signature_of(steps_per_bar: int, steps_per_beat: int) -> tuple[int, int]:
         if 1 <= numerator <= 255 and bar_steps(numerator, denominator, steps_per_beat) == steps_per_bar:
             return numerator, denominator
     raise MusicLSTMError(f"a bar of {steps_per_bar} steps at {steps_per_beat} per beat has no time signature to write")
+
+
+COMMON_TIME = Grid()  # 4/4 from the first step at the default steps per beat: where nothing says otherwise
 
 
 def as_grid(grid: Grid | int) -> Grid:
