@@ -9,7 +9,8 @@ again), notes per step, and the two-sample classifier's accuracy against the val
 
     .venv/bin/python benchmarks/bench_rhythm.py --data data/bach --minutes 8 --out runs/rhythm
 
-Variants: `keys` (today's network: the keys alone, no strike head), `struck` (keys and keys struck,
+`--epochs N` trains each N epochs (the minutes still cap them), a fair comparison on a machine shared
+with other work; the seconds per epoch are then not comparable. Variants: `keys` (today's network: the keys alone, no strike head), `struck` (keys and keys struck,
 strike head), `metre` (the default: keys, struck, the metre flags), `beat-places` (keys, struck, the
 one-hot sixteenth and beat). Prints a table and writes `<out>/rhythm.json`. Asserts nothing.
 """
@@ -38,11 +39,11 @@ VARIANTS = {
 }
 
 
-def measure(data: Path, out: Path, name: str, minutes: float, pieces: int) -> dict:
+def measure(data: Path, out: Path, name: str, minutes: float, epochs: int | None, pieces: int) -> dict:
     """Train one variant, score it on the valid split and judge its generated pieces against the valid pieces."""
     run = out / name
     started = time.perf_counter()
-    result = train(data, run, VARIANTS[name], replace(TrainConfig(), max_minutes=minutes, seed=0))
+    result = train(data, run, VARIANTS[name], replace(TrainConfig(), max_minutes=minutes, epochs=epochs, seed=0))
     corpus = load_corpus(data)
     scored = evaluate_model(load_model(run), corpus, "valid", "stateful")
     composition = generate(run, num_outputs=pieces, length=256, seed=1)
@@ -71,10 +72,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data/bach"))
     parser.add_argument("--out", type=Path, default=Path("runs/rhythm"))
     parser.add_argument("--minutes", type=float, default=8.0)
+    parser.add_argument("--epochs", type=int, default=None, help="the same epochs for each (the minutes still cap)")
     parser.add_argument("--pieces", type=int, default=24)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
-    rows = [measure(args.data, args.out, name, args.minutes, args.pieces) for name in args.variants]
+    rows = [measure(args.data, args.out, name, args.minutes, args.epochs, args.pieces) for name in args.variants]
     (args.out / "rhythm.json").write_text(json.dumps({"cpu": cpu_name(), "rows": rows}, indent=2))
     print(f"{cpu_name()}; {args.minutes:g} minutes each; {args.pieces} pieces of 256 steps against the valid split")
     print(
