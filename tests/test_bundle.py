@@ -32,6 +32,7 @@ from musiclstm import (
 from musiclstm.bundle import CardFacts, model_card, portable_path, train_command
 from musiclstm.cli import build_parser, main, model_config
 from musiclstm.config import scale_pitch_classes
+from musiclstm.reading import as_events, encode
 from musiclstm.run import model_config_of
 
 
@@ -77,11 +78,14 @@ def test_export_packs_a_run_that_composes_without_its_corpus(trained_runs, bach_
         "MODEL_CARD.md", "config.json", "corpus", "history.csv", "history.png", "model.safetensors",
     ]  # fmt: skip
     original, packed = open_composer(run), open_composer(out)
-    rolls = torch.from_numpy(bach_corpus.split("test")[0].roll[:64].astype(np.float32))[None]
+    piece = bach_corpus.split("test")[0]
+    rows = encode(as_events(piece.roll, piece.onsets)[:64], 0, original.model.config.inputs, piece.grid)[None]
     with torch.inference_mode():
-        assert torch.allclose(original.model(rolls)[0], packed.model(rolls)[0], atol=0.02)  # float16 weights
+        assert torch.allclose(original.model(rows)[0], packed.model(rows)[0], atol=0.02)  # float16 weights
     kept = load_corpus(out / "corpus")
     assert [(piece.name, piece.split) for piece in kept] == [(piece.name, piece.split) for piece in bach_corpus]
+    for copied, piece in zip(kept, bach_corpus, strict=True):  # the struck keys and the metre came along
+        assert np.array_equal(copied.onsets, piece.onsets) and copied.grid == piece.grid
     config = json.loads((out / "config.json").read_text())
     assert config["data"]["corpus"] == "corpus"
     composition = generate(out, length=8, seed=1)

@@ -17,8 +17,8 @@ from musiclstm.heads import DrawRules
 from musiclstm.model import MusicLSTM
 from musiclstm.render import write_midi
 
-# sha256 of each piece's MIDI bytes as the code before the step loop wrote them (issue 26): the loop
-# must compose the same notes, seed for seed, for generate and harmonize alike.
+# sha256 of each piece's MIDI bytes (struck notes and time signatures included) as the bundled model
+# composes them: a change to the step loop that changes the music, seed for seed, must be deliberate.
 GENERATED = (
     "c63e8d35d4e13245d871e59e2da95c28adbc71a35cba3a14c8454dd909b0ea76",
     "4378c5c9f58023c7fdf8f589a1f4e7d27b7268f4af0d6189d8b847e4d7f831ff",
@@ -43,19 +43,19 @@ def bundled():
 def midi_hashes(composition, tmp_path) -> tuple[str, ...]:
     tempo = composition.settings["tempo_bpm"]
     paths = [
-        write_midi(roll, tmp_path / f"{n}.mid", composition.steps_per_beat, tempo)
+        write_midi(roll, tmp_path / f"{n}.mid", composition.grid(n), tempo, onsets=composition.onsets[n])
         for n, roll in enumerate(composition.rolls)
     ]
     return tuple(hashlib.sha256(path.read_bytes()).hexdigest() for path in paths)
 
 
-def test_generate_writes_the_same_midi_bytes_as_before_the_step_loop(bundled, tmp_path):
+def test_generate_writes_the_same_midi_bytes_seed_for_seed(bundled, tmp_path):
     composition = generate(bundled, seed=5, num_outputs=2, length=32)
     assert midi_hashes(composition, tmp_path) == GENERATED
 
 
 @pytest.mark.parametrize("lookahead", [16, 1])
-def test_harmonize_writes_the_same_midi_bytes_as_before_the_step_loop(bundled, lookahead, tmp_path):
+def test_harmonize_writes_the_same_midi_bytes_seed_for_seed(bundled, lookahead, tmp_path):
     tune = [72, 74, 76, 72, 76, 77, 79, 79, 81, 79, 77, 76, 74, 72, 74, 72]
     melody = write_notes(tmp_path / "melody.mid", [(pitch, n * 480, (n + 1) * 480) for n, pitch in enumerate(tune)])
     composition = harmonize(melody, bundled, seed=5, num_outputs=2, lookahead=lookahead)
@@ -77,8 +77,10 @@ def test_every_step_sounds_its_forced_keys_never_a_disallowed_one_and_no_more_th
     key_masks = torch.rand(2, 88, generator=generator) < 0.7
     rules = DrawRules(temperature=3.0, allowed=key_masks, choose="sample", max_notes=3)
     plan = StepPlan(2, 12, rules, forced=forced, may_sound=may_sound, n_particles=2)
-    pieces = compose(tiny_model(head), np.zeros((1, 0, 88), bool), "stateful", plan, seed=1, every_particle=True)
-    assert pieces.shape == (4, 12, 88)
+    events = compose(tiny_model(head), np.zeros((1, 0, 176), bool), "stateful", plan, seed=1, every_particle=True)
+    assert events.shape == (4, 12, 176)
+    pieces, struck = events[..., :88], events[..., 88:]
+    assert not (struck & ~pieces).any()  # only a sounding key is struck
     assert (pieces | ~forced).all()  # forced keys sound
     permitted = (may_sound & key_masks.repeat_interleave(2, dim=0)[:, None]) | forced  # (4, 12, 88)
     assert not (pieces & ~permitted).any()
@@ -89,7 +91,7 @@ def test_every_step_sounds_its_forced_keys_never_a_disallowed_one_and_no_more_th
 
 
 def test_resampling_gives_every_particle_the_past_of_the_one_that_holds_all_the_weight():
-    model, silence = tiny_model("independent"), np.zeros((1, 0, 88), bool)
+    model, silence = tiny_model("independent"), np.zeros((1, 0, 176), bool)
     rules = DrawRules(temperature=2.0, choose="sample", top_k=0)
     free = StepPlan(2, 6, rules, n_particles=4)
     favoured = 2  # particle 2 of each piece alone is likely at step 4
@@ -98,8 +100,8 @@ def test_resampling_gives_every_particle_the_past_of_the_one_that_holds_all_the_
         log_likelihood=lambda features, step: torch.where(torch.arange(8) % 4 == favoured, 0.0, -math.inf).double(),
         weighed=[4],
     )
-    apart = compose(model, silence, "stateful", free, seed=7, every_particle=True).view(2, 4, 6, 88)
-    joined = compose(model, silence, "stateful", weighed, seed=7, every_particle=True).view(2, 4, 6, 88)
+    apart = compose(model, silence, "stateful", free, seed=7, every_particle=True).view(2, 4, 6, 176)
+    joined = compose(model, silence, "stateful", weighed, seed=7, every_particle=True).view(2, 4, 6, 176)
     assert not all(torch.equal(apart[p, 0, :4], apart[p, k, :4]) for p in range(2) for k in range(4))  # pasts differed
     for piece in range(2):  # the draws before step 4 are the same in both; after it, each particle goes on from 2's
         assert all(torch.equal(joined[piece, k, :4], apart[piece, favoured, :4]) for k in range(4))
@@ -121,14 +123,14 @@ def test_resample_draws_only_the_particle_that_holds_all_the_weight_of_its_piece
 
 
 def test_given_steps_are_read_as_they_are_by_every_particle_and_weigh_them_before_the_resampling():
-    model, silence = tiny_model("independent"), np.zeros((1, 0, 88), bool)
-    given = torch.zeros(2, 88, dtype=torch.bool)
-    given[0, :10] = True  # ten keys: over the cap, outside the key mask
+    model, silence = tiny_model("independent"), np.zeros((1, 0, 176), bool)
+    given = torch.zeros(2, 176, dtype=torch.bool)
+    given[0, :10] = given[0, 88:98] = True  # ten keys struck: over the cap, outside the key mask
     seen = []
 
     def log_likelihood(features, step):
         seen.append(step)
-        return -model.head.frame_nll(features, given[step - 4].expand(len(features), -1).float())
+        return -model.head.frame_nll(features, given[step - 4, :88].expand(len(features), -1).float())
 
     rules = DrawRules(allowed=torch.zeros(1, 88, dtype=torch.bool), choose="sample", max_notes=2)
     plan = StepPlan(

@@ -66,10 +66,13 @@ def test_without_a_primer_each_piece_opens_on_its_own_held_out_passage_so_even_t
     composition = generate(trained_runs["all"], length=24, num_outputs=3, choose="threshold", seed=3)
     primers, continuations = np.split(composition.rolls, [composition.primer_steps], axis=1)
     assert composition.primer_steps == 64 and all("(held out)" in source for source in composition.primer_sources)
-    held_out = [piece.roll for piece in bach_corpus.split("test")]
-    for primer, source in zip(primers, composition.primer_sources, strict=True):
-        start = int(source.split("steps ")[1].split("-")[0])
-        assert start % 16 == 0 and any(np.array_equal(roll[start : start + 64], primer) for roll in held_out)
+    held_out = {piece.name: piece for piece in bach_corpus.split("test")}
+    for number, (primer, source) in enumerate(zip(primers, composition.primer_sources, strict=True)):
+        piece, start = held_out[source.split(",")[0]], int(source.split("steps ")[1].split("-")[0])
+        assert piece.grid.is_bar_start(start)  # a passage opens on one of its piece's own bar lines
+        assert np.array_equal(piece.roll[start : start + 64], primer)
+        assert np.array_equal(piece.onsets[start : start + 64], composition.onsets[number, :64])
+        assert composition.grid(number).is_bar_start(0)  # and the piece composed after it keeps that metre
     assert len({primer.tobytes() for primer in primers}) == 3
     assert len({continuation.tobytes() for continuation in continuations}) > 1  # one shared primer gave 1
 

@@ -13,7 +13,7 @@ from conftest import write_midi as write_notes
 from musiclstm import BUNDLED_MODEL, MusicLSTMError, harmonize, midi_to_roll, open_composer
 from musiclstm.cli import main
 from musiclstm.harmonization import line_roll, melody_limits
-from musiclstm.reading import open_reader
+from musiclstm.reading import as_events, open_reader
 from musiclstm.render import write_midi
 from musiclstm.roll import top_line
 
@@ -89,7 +89,7 @@ def test_harmonize_names_a_file_without_notes_or_a_bad_lookahead(tmp_path):
 def test_a_reader_resampled_goes_on_as_if_its_chosen_rows_had_been_read_alone(context, batch, trained_runs):
     model = open_composer(trained_runs["all"]).model.eval()
     torch.manual_seed(0)
-    frames = torch.rand(batch, 70, 88) < 0.05
+    frames = torch.from_numpy(as_events((torch.rand(batch, 70, 88) < 0.05).numpy()))
     rows = torch.tensor([batch - 1] * batch)
     with torch.inference_mode():
         reader = open_reader(model, frames[:, :66].float(), context, batch)
@@ -160,3 +160,16 @@ def test_harmonize_takes_the_melody_files_tempo_unless_one_is_given(
     composition = harmonize(melody, bundled, length=8, seed=1, lookahead=1, **given)
     assert composition.settings["tempo_bpm"] == tempo
     assert composition.settings.get("tempo_from") == recorded
+
+
+def test_a_melody_note_struck_again_stays_its_own_note_on_top(trained_runs, tmp_path):
+    ode = [64, 64, 65, 67, 67, 65, 64, 62]  # E E F G | G F E D: each note struck, no gap between
+    melody = write_notes(tmp_path / "ode.mid", [(pitch, n * 480, (n + 1) * 480) for n, pitch in enumerate(ode)])
+    composition = harmonize(melody, trained_runs["all"], seed=1, num_outputs=1, lookahead=1)
+    path = write_midi(
+        composition.rolls[0], tmp_path / "out.mid", composition.grid(0), 100, onsets=composition.onsets[0]
+    )
+    written = midi_to_roll(path, STEPS_PER_BEAT)
+    top = top_line(written.roll)
+    starts = [step for step in range(len(top)) if written.onsets[step, top[step]]]
+    assert [int(top[step]) + 21 for step in starts] == ode and starts == list(range(0, 32, 4))

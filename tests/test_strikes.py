@@ -82,3 +82,35 @@ def test_a_composed_key_struck_again_is_a_separate_note_in_the_midi_file(tmp_pat
     notes = pretty_midi.PrettyMIDI(entry["files"]["midi"]).instruments[0].notes
     assert len(notes) == 8 == len(roll_to_notes(roll[0], onsets[0]))  # eight struck notes, not one held
     assert len(roll_to_notes(roll[0])) == 1
+
+
+def test_a_run_folder_from_before_strikes_and_the_metre_loads_and_composes_as_it_did(bach_corpus, tmp_path):
+    import json
+
+    from musiclstm import TrainConfig, generate, train
+    from musiclstm.evaluation import evaluate_model
+    from musiclstm.run import load_model
+
+    old_network = replace(MODEL_PRESETS["small"], inputs=("keys",), strikes=False)
+    train(bach_corpus.path, tmp_path / "run", old_network, TrainConfig(epochs=1, chunk=32))
+    config_path = tmp_path / "run" / "config.json"
+    config = json.loads(config_path.read_text())
+    for setting in ("inputs", "strikes"):  # a config.json written before these settings existed
+        del config["model"][setting]
+    config_path.write_text(json.dumps(config))
+    model = load_model(tmp_path / "run")
+    assert model.config.inputs == ("keys",) and model.strikes is None and model.lstm1.input_size == N_KEYS
+    report = evaluate_model(model, bach_corpus, "test", "stateful")
+    assert np.isfinite(report["nll"]) and report["event_nll"] is None
+    composition = generate(tmp_path / "run", length=32, num_outputs=2, seed=4, choose="sample")
+    continuation = slice(composition.primer_steps, None)
+    turning_on = as_events(composition.rolls[:, continuation])[..., N_KEYS:]
+    assert np.array_equal(composition.onsets[:, continuation][:, 1:], turning_on[:, 1:])  # no key struck again
+
+
+def test_the_keys_turning_on_are_found_along_each_pieces_steps_in_a_batch():
+    rolls = np.zeros((2, 3, N_KEYS), dtype=bool)
+    rolls[0, :, 5] = True
+    rolls[1, 1:, 7] = True
+    struck = as_events(rolls)[..., N_KEYS:]
+    assert struck[0, :, 5].tolist() == [True, False, False] and struck[1, :, 7].tolist() == [False, True, False]

@@ -311,11 +311,12 @@ def empty_roll(n_steps: int) -> np.ndarray:
 def onsets_of(roll: np.ndarray) -> np.ndarray:
     """The struck keys a roll alone tells: a key sounding at a step where it was silent (or at step 0).
 
-    Returns a (steps, 88) bool array; a key struck again without a gap is not in it (the roll cannot say).
+    Takes (..., steps, 88) and returns bool of that shape; a key struck again without a gap is not in
+    it (the roll cannot say).
     """
     roll = np.asarray(roll, dtype=bool)
     onsets = roll.copy()
-    onsets[1:] &= ~roll[:-1]
+    onsets[..., 1:, :] &= ~roll[..., :-1, :]
     return onsets
 
 
