@@ -10,7 +10,8 @@ again), notes per step, and the two-sample classifier's accuracy against the val
     .venv/bin/python benchmarks/bench_rhythm.py --data data/bach --minutes 8 --out runs/rhythm
 
 `--epochs N` trains each N epochs (the minutes still cap them), a fair comparison on a machine shared
-with other work; the seconds per epoch are then not comparable. Variants: `keys` (today's network: the keys alone, no strike head), `struck` (keys and keys struck,
+with other work; the seconds per epoch are then not comparable. Variants: `keys` (today's network:
+the keys alone, no strike head), `struck` (keys and keys struck,
 strike head), `metre` (the default: keys, struck, the metre flags), `beat-places` (keys, struck, the
 one-hot sixteenth and beat). Prints a table and writes `<out>/rhythm.json`. Asserts nothing.
 """
@@ -94,7 +95,9 @@ def main() -> None:
             f"{row['notes_per_step'][0]:>5.2f}/{row['notes_per_step'][1]:<4.2f} {row['two_sample_accuracy']:>8.2f}"
         )
     real = rows[0]["real"]
-    print(f"valid pieces: one-step notes {share(real['one_step_note_rate'])}, struck again {share(real['struck_again_rate'])}")
+    print(
+        f"valid pieces: one-step notes {share(real['one_step_note_rate'])}, struck again {share(real['struck_again_rate'])}"
+    )
 
 
 if __name__ == "__main__":

@@ -14,14 +14,26 @@ import torch
 
 from musiclstm.cli import main
 from musiclstm.config import MODEL_PRESETS, ModelConfig, MusicLSTMError
-from musiclstm.heads import IndependentHead, NadeHead
+from musiclstm.heads import DrawRules, IndependentHead, NadeHead, StrikeHead
 from musiclstm.model import MusicLSTM, bf16_lstm_problem, cpu_autocast, keras_parameter_count, parameter_count
+from musiclstm.reading import as_events, encode
 
 SMALL = MODEL_PRESETS["small"]
 AS_ON_AN_AVX2_CPU = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}  # oneDNN's instruction-set limit
 ON_X86 = pytest.mark.skipif(
     platform.machine() not in ("x86_64", "AMD64"), reason="ONEDNN_MAX_CPU_ISA=AVX2 is an x86 limit"
 )
+
+
+def random_events(*shape: int, density: float = 0.1, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Events (*shape, 176) float32 of a random roll: its keys sounding, and struck where they start to sound."""
+    roll = torch.rand(*shape, 88, generator=generator) < density
+    return torch.from_numpy(as_events(roll.numpy())).float()
+
+
+def random_rows(*shape: int, config: ModelConfig = SMALL, **kwargs) -> torch.Tensor:
+    """The rows a model of `config` reads for random events (*shape, 176) from position 0: (*shape, input width)."""
+    return encode(random_events(*shape, **kwargs), 0, config.inputs)
 
 
 def test_the_seed_preset_has_the_true_parameter_count_not_the_specifications():
@@ -37,7 +49,7 @@ def test_summary_command_prints_the_layer_table_and_both_counts(capsys):
 
 def test_forward_gives_features_after_the_last_step_or_every_step_and_the_head_logits():
     model = MusicLSTM(SMALL).eval()
-    rolls = (torch.rand(3, 10, 88) < 0.1).float()
+    rolls = random_rows(3, 10)
     last, _ = model(rolls)
     every, _ = model(rolls, every_step=True)
     assert last.shape == (3, SMALL.dense_units) and every.shape == (3, 10, SMALL.dense_units)
@@ -47,7 +59,7 @@ def test_forward_gives_features_after_the_last_step_or_every_step_and_the_head_l
 
 def test_carrying_the_state_equals_reading_the_whole_sequence():
     model = MusicLSTM(SMALL).eval()
-    rolls = (torch.rand(2, 12, 88) < 0.1).float()
+    rolls = random_rows(2, 12)
     whole, _ = model(rolls, every_step=True)
     first, state = model(rolls[:, :5], every_step=True)
     second, _ = model(rolls[:, 5:], state=state, every_step=True)
@@ -57,7 +69,7 @@ def test_carrying_the_state_equals_reading_the_whole_sequence():
 def test_recurrent_dropout_drops_recurrent_weights_in_training_only():
     config = replace(SMALL, input_dropout=0.0, dense_dropout=0.0, recurrent_dropout=0.5)
     model = MusicLSTM(config)
-    rolls = (torch.rand(2, 8, 88) < 0.2).float()
+    rolls = random_rows(2, 8, config=config, density=0.2)
     torch.manual_seed(0)
     assert not torch.equal(model(rolls)[0], model(rolls)[0])
     model.eval()
@@ -68,14 +80,14 @@ def test_recurrent_dropout_drops_recurrent_weights_in_training_only():
 
 def test_recurrent_dropout_lets_gradients_reach_the_recurrent_weights():
     model = MusicLSTM(SMALL).train()
-    features, _ = model((torch.rand(2, 8, 88) < 0.2).float())
+    features, _ = model(random_rows(2, 8, density=0.2))
     model.head(features).sum().backward()
     assert model.lstm1.weight_hh_l0.grad.abs().sum() > 0
 
 
 def test_single_steps_in_eval_mode_match_the_sequence_kernel_and_training_keeps_dropout():
     model = MusicLSTM(SMALL).eval()
-    rolls = (torch.rand(3, 12, 88, generator=torch.Generator().manual_seed(0)) < 0.1).float()
+    rolls = random_rows(3, 12, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         whole, (state1, state2) = model(rolls, every_step=True)
         state, stepped = None, []
@@ -96,7 +108,8 @@ def test_outside_training_one_lstm_call_reads_at_most_rows_per_call_and_chunks_c
 
     torch.manual_seed(0)
     model = MusicLSTM(replace(MODEL_PRESETS["small"], lstm_units=8, dense_units=4, window=16)).eval()
-    rolls = (torch.rand(3, 50, 88) < 0.1).float()
+    events = random_events(3, 50)
+    rolls = encode(events, 0, model.config.inputs)  # (3, 50, 181)
     with torch.inference_mode():
         whole = model(rolls, every_step=True)[0], model(rolls)[0]
     calls = []
@@ -109,7 +122,7 @@ def test_outside_training_one_lstm_call_reads_at_most_rows_per_call_and_chunks_c
     monkeypatch.setattr(model_module, "ROWS_PER_CALL", 24)  # 8 steps at batch 3
     with torch.inference_mode():
         chunked = model(rolls, every_step=True)[0], model(rolls)[0]
-        score_piece(model, rolls[0].bool().numpy(), "stateful")
+        score_piece(model, events[0].bool().numpy(), "stateful")
     assert calls and max(batch * steps for batch, steps in calls) <= 24
     for expected, got in zip(whole, chunked, strict=True):
         torch.testing.assert_close(got, expected)
@@ -134,18 +147,23 @@ def test_the_network_starts_as_the_specifications_keras_network_does():
 
 def test_new_models_get_the_nade_head_and_the_seed_preset_keeps_the_specifications_output(capsys):
     assert ModelConfig().head == "nade" and MODEL_PRESETS["nade"] == ModelConfig()
-    assert MODEL_PRESETS["seed"] == replace(ModelConfig(), head="independent")
-    assert isinstance(MusicLSTM(ModelConfig()).head, NadeHead)
-    assert isinstance(MusicLSTM(MODEL_PRESETS["seed"]).head, IndependentHead)
+    assert ModelConfig().inputs == ("keys", "struck", "metre") and ModelConfig().strikes is True
+    assert MODEL_PRESETS["seed"] == replace(ModelConfig(), head="independent", inputs=("keys",), strikes=False)
+    new = MusicLSTM(ModelConfig())
+    assert isinstance(new.head, NadeHead) and isinstance(new.strikes, StrikeHead)
+    assert new.lstm1.input_size == 88 + 88 + 5
+    seed = MusicLSTM(MODEL_PRESETS["seed"])
+    assert isinstance(seed.head, IndependentHead) and seed.strikes is None and seed.lstm1.input_size == 88
     assert main(["summary"]) == 0
-    assert "head: NADE, high-to-low" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "head: NADE, high-to-low" in output and "strikes (Linear, features + keys)" in output
 
 
 def test_the_bf16_probe_says_whether_the_network_trains_under_bf16_autocast_on_this_cpu():
     model = MusicLSTM(SMALL).train()
     try:
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            features, _ = model((torch.rand(2, 8, 88) < 0.2).float())
+            features, _ = model(random_rows(2, 8, density=0.2))  # (2, 8, 181): the keys, struck, the metre
             logits = model.head(features)
         logits.float().sum().backward()
     except RuntimeError as err:
@@ -195,7 +213,28 @@ def test_the_first_lstm_reads_as_many_columns_as_the_configs_inputs_and_old_runs
 
     bundled = load_model(BUNDLED_MODEL)  # its config.json names no inputs: it reads the 88 keys
     assert bundled.config.inputs == ("keys",) and bundled.lstm1.input_size == 88
-    monkeypatch.setitem(reading.INPUT_FEATURES, "beat", reading.InputFeature(4, lambda keys, positions: keys[..., :4]))
+    beat = reading.InputFeature(4, lambda events, positions, grids: events[..., :4])
+    monkeypatch.setitem(reading.INPUT_FEATURES, "beat", beat)
+    keys_only = replace(SMALL, inputs=("keys",))
     config = replace(SMALL, inputs=("keys", "beat"))
-    assert MusicLSTM(config).lstm1.input_size == 92
-    assert keras_parameter_count(config) - keras_parameter_count(SMALL) == 4 * SMALL.lstm_units * 4
+    assert MusicLSTM(keys_only).lstm1.input_size == 88 and MusicLSTM(config).lstm1.input_size == 92
+    assert MusicLSTM(SMALL).lstm1.input_size == 88 + 88 + 5
+    assert keras_parameter_count(config) - keras_parameter_count(keys_only) == 4 * SMALL.lstm_units * 4
+
+
+@pytest.mark.parametrize("strikes", [True, False])
+def test_a_drawn_step_strikes_every_key_that_starts_to_sound_and_a_held_key_again_only_with_a_strike_head(strikes):
+    model = MusicLSTM(replace(SMALL, strikes=strikes)).eval()
+    with torch.no_grad():
+        model.head.bias.fill_(-20.0)
+        model.head.bias[[39, 43]] = 20.0  # C4 and E4 always sound
+        if strikes:
+            model.strikes.from_features.bias.fill_(20.0)  # every held-over key struck again
+    previous = torch.zeros(2, 88, dtype=torch.bool)
+    previous[0, 39] = True  # row 0: C4 sounded the step before; row 1: nothing did
+    with torch.no_grad():
+        events = model.draw(torch.zeros(2, SMALL.dense_units), previous, DrawRules(choose="threshold"))
+    assert events.shape == (2, 176) and events.dtype == torch.bool
+    assert [row[:88].nonzero().flatten().tolist() for row in events] == [[39, 43], [39, 43]]
+    struck = [row[88:].nonzero().flatten().tolist() for row in events]
+    assert struck == ([[39, 43], [39, 43]] if strikes else [[43], [39, 43]])
