@@ -95,9 +95,8 @@ def main() -> None:
             f"{row['notes_per_step'][0]:>5.2f}/{row['notes_per_step'][1]:<4.2f} {row['two_sample_accuracy']:>8.2f}"
         )
     real = rows[0]["real"]
-    print(
-        f"valid pieces: one-step notes {share(real['one_step_note_rate'])}, struck again {share(real['struck_again_rate'])}"
-    )
+    one_step, again = share(real["one_step_note_rate"]), share(real["struck_again_rate"])
+    print(f"valid pieces: one-step notes {one_step}, struck again {again}")
 
 
 if __name__ == "__main__":
