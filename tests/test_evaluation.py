@@ -15,6 +15,7 @@ from musiclstm.evaluation import evaluate_model, piece_features, score_piece
 from musiclstm.metrics import bernoulli_nll
 from musiclstm.model import MusicLSTM
 from musiclstm.reading import as_events, encode, input_width, with_lead_in
+from musiclstm.roll import COMMON_TIME
 
 SMALL = MODEL_PRESETS["small"]
 
@@ -29,9 +30,8 @@ def trained_like_model():
     return model
 
 
-def all_features(model, events, context, grid=None) -> np.ndarray:
-    grids = () if grid is None else (grid,)
-    return torch.cat(list(piece_features(model, events, context, *grids))).numpy()
+def all_features(model, events, context, grid=COMMON_TIME) -> np.ndarray:
+    return torch.cat(list(piece_features(model, events, context, grid))).numpy()
 
 
 def random_events(steps: int, seed: int, density: float = 0.05) -> np.ndarray:
