@@ -234,7 +234,8 @@ def keras_parameter_count(config: ModelConfig) -> int:
     units, dense = config.lstm_units, config.dense_units
     lstm1 = 4 * (units * (input_width(config) + units) + units)
     lstm2 = 4 * (units * (units + units) + units)
-    return lstm1 + lstm2 + (units * dense + dense) + (dense * N_KEYS + N_KEYS)
+    strikes = (dense * N_KEYS + N_KEYS) + N_KEYS * N_KEYS if config.strikes else 0  # two Dense layers in Keras
+    return lstm1 + lstm2 + (units * dense + dense) + (dense * N_KEYS + N_KEYS) + strikes
 
 
 def parameter_count(module: nn.Module) -> int:

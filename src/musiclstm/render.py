@@ -362,7 +362,9 @@ def write_piece(
     files["png"] = str(final.with_suffix(".png"))
     if score is not None:
         named_key = f"{key} {scale}" if scale in ("major", "minor") else None
-        sheet = write_score(roll, base.with_suffix(".musicxml"), grid, tempo_bpm, named_key, final.name, progress)
+        sheet = write_score(
+            roll, base.with_suffix(".musicxml"), grid, tempo_bpm, named_key, final.name, progress, onsets
+        )
         files["musicxml"] = str(final.with_suffix(".musicxml"))
         if score == "pdf":
             engrave(sheet, base.with_suffix(".pdf"))

@@ -157,12 +157,13 @@ def spelled_note(midi: int, spellings: list[tuple[str, int]], tie_kind: str | No
     return member
 
 
-def bar_measure(staff: np.ndarray, cuts: np.ndarray, grid: Grid, spellings: list, number: int):
+def bar_measure(staff: np.ndarray, again: np.ndarray, cuts: np.ndarray, grid: Grid, spellings: list, number: int):
     """One bar of a staff as a music21 Measure of notes, chords and rests, tied to its neighbours.
 
-    `staff` is the staff's whole roll (steps, 88); `cuts` are the steps of this bar where the notes
-    sounding change, its first and last step included (the last may lie past the roll: the rest of
-    an unfinished last bar is a hidden rest, as music21 fills it).
+    `staff` is the staff's whole roll (steps, 88) and `again` its keys struck again while sounding;
+    `cuts` are the steps of this bar where the notes sounding change or one is struck again, its
+    first and last step included (the last may lie past the roll: the rest of an unfinished last
+    bar is a hidden rest, as music21 fills it).
     """
     from music21 import note, stream
 
@@ -170,8 +171,8 @@ def bar_measure(staff: np.ndarray, cuts: np.ndarray, grid: Grid, spellings: list
     n_steps = len(staff)
     for begin, end in zip(cuts[:-1], cuts[1:], strict=True):
         key_indices = np.flatnonzero(staff[begin]) if begin < n_steps else np.array([], dtype=int)
-        begins = [begin == 0 or not staff[begin - 1, k] for k in key_indices]
-        ends = [end >= n_steps or not staff[end, k] for k in key_indices]
+        begins = [begin == 0 or not staff[begin - 1, k] or again[begin, k] for k in key_indices]
+        ends = [end >= n_steps or not staff[end, k] or again[end, k] for k in key_indices]
         pieces = note_values(Fraction(int(end - begin), grid.steps_per_beat))
         for index, value in enumerate(pieces):
             if len(key_indices) == 0:
@@ -190,9 +191,10 @@ def bar_measure(staff: np.ndarray, cuts: np.ndarray, grid: Grid, spellings: list
     return measure
 
 
-def staff_cuts(staff: np.ndarray, steps_per_bar: int, n_bars: int) -> list[np.ndarray]:
-    """For each bar, the steps where the staff's sounding notes change or the roll ends, and its two bar lines."""
-    changes = np.flatnonzero((staff[1:] != staff[:-1]).any(axis=1)) + 1
+def staff_cuts(staff: np.ndarray, again: np.ndarray, steps_per_bar: int, n_bars: int) -> list[np.ndarray]:
+    """For each bar, the steps where the staff's sounding notes change, one is struck again (`again`) or the
+    roll ends, and its two bar lines."""
+    changes = np.flatnonzero((staff[1:] != staff[:-1]).any(axis=1) | again[1:].any(axis=1)) + 1
     bar_lines = np.arange(n_bars + 1) * steps_per_bar
     cuts = np.union1d(np.append(changes, len(staff)), bar_lines)
     bounds = np.searchsorted(cuts, bar_lines)
@@ -206,16 +208,22 @@ def roll_score(
     key: str | None = None,
     title: str = "",
     bars: tqdm | None = None,
+    onsets: np.ndarray | None = None,
 ):
     """The roll as a music21 Score: a piano grand staff split at middle C, the grid's metre, key signature and tempo.
 
-    `key` is "D major", "B minor", ... (None or another scale: music21's key analysis chooses).
+    `onsets` (steps, 88) are the keys struck: one struck while it sounds starts a new note (None: each
+    held run of a key is one note). `key` is "D major", "B minor", ... (None or another scale:
+    music21's key analysis chooses).
     Each bar of each staff is built and notated on its own, so the work grows with the roll's length
     and no faster. `bars`, a tqdm bar, is advanced once per bar built.
     """
     from music21 import bar, clef, layout, metadata, meter, stream, tempo
 
     roll = np.asarray(roll, dtype=bool)
+    again = np.zeros_like(roll)
+    if onsets is not None:
+        again[1:] = np.asarray(onsets, dtype=bool)[1:] & roll[1:] & roll[:-1]
     split = MIDDLE_C - LOWEST_PITCH
     upper, lower = roll.copy(), roll.copy()
     upper[:, :split], lower[:, split:] = False, False
@@ -223,12 +231,12 @@ def roll_score(
     spellings = key_spellings(signature)
     n_bars = grid.n_bars(len(roll))
     staves = [(upper, clef.TrebleClef, stream.Part()), (lower, clef.BassClef, stream.Part())]
-    cuts = [staff_cuts(staff, grid.steps_per_bar, n_bars) for staff, _, _ in staves]
+    cuts = [staff_cuts(staff, again, grid.steps_per_bar, n_bars) for staff, _, _ in staves]
     contexts = [[staff_clef(), meter.TimeSignature(f"{grid.beats_per_bar}/4")] for _, staff_clef, _ in staves]
     previous = [None, None]
     for number in range(1, n_bars + 1):
         for index, (staff, staff_clef, part) in enumerate(staves):
-            measure = bar_measure(staff, cuts[index][number - 1], grid, spellings, number)
+            measure = bar_measure(staff, again, cuts[index][number - 1], grid, spellings, number)
             notate_bar(measure, contexts[index], signature, previous[index])
             if number == 1:
                 header = [staff_clef(), copy.deepcopy(signature), meter.TimeSignature(f"{grid.beats_per_bar}/4")]
@@ -303,10 +311,12 @@ def write_score(
     key: str | None = None,
     title: str = "",
     progress: bool = False,
+    onsets: np.ndarray | None = None,
 ) -> Path:
     """Write the roll's score as MusicXML to `path`, atomically: interrupted, it leaves the file as it was.
 
-    `grid` is the roll's Grid (whole-number steps per beat: that grid in 4/4).
+    `grid` is the roll's Grid (whole-number steps per beat: that grid in 4/4); `onsets` the keys struck
+    (a key struck while it sounds starts a new note; None: each held run is one note).
 
     The work grows with the roll's length: about 0.4 s per 1,000 steps of four-voice music at 4
     steps per beat (a 100,000-step piece: 42 s and 2.3 GB of memory). `progress` shows a tqdm bar
@@ -318,7 +328,7 @@ def write_score(
     grid = as_grid(grid)
     n_bars = grid.n_bars(len(roll))
     with collector_paused(), tqdm(total=n_bars, desc="score", unit="bar", disable=not progress) as bars:
-        exporter = GeneralObjectExporter(roll_score(roll, grid, tempo_bpm, key, title, bars))
+        exporter = GeneralObjectExporter(roll_score(roll, grid, tempo_bpm, key, title, bars, onsets))
         exporter.makeNotation = False  # the bars are notated: music21's copy and makeNotation would cost the square
         bars.set_description("score: writing MusicXML")
         write_bytes_atomically(Path(path), exporter.parse())
