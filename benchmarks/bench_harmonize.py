@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from musiclstm.bundle import cpu_name
-from musiclstm.config import HARMONIZE_LOOKAHEAD, GenerationSettings
+from musiclstm.config import HARMONIZE_LOOKAHEAD, N_KEYS, GenerationSettings
 from musiclstm.generation import for_model, open_composer, piece_keys
 from musiclstm.harmonization import harmonize_rolls, line_roll, melody_limits
 from musiclstm.metrics import best_key_rate, pitch_class_counts
-from musiclstm.reading import piece_features
+from musiclstm.reading import as_events, piece_features
 from musiclstm.render import draw_roll
 from musiclstm.roll import Grid, top_line
 
@@ -60,7 +60,7 @@ def chord_matches(made: np.ndarray, bach: np.ndarray) -> tuple[int, int]:
 @torch.inference_mode()
 def lower_voices_nll(model, bach: np.ndarray, soprano: np.ndarray, context: str) -> tuple[float, float]:
     """(NLL of the lower voices given the soprano and the past, NLL of the whole frames), summed over steps."""
-    features = torch.cat(list(piece_features(model, bach, context)))
+    features = torch.cat(list(piece_features(model, as_events(bach), context)))
     key_nll = model.head.key_nll(features, torch.from_numpy(bach).float())  # (steps, 88)
     forced, below = melody_limits(soprano)
     melody_part = (~below | forced).numpy()  # the soprano's key and everything above it
@@ -108,8 +108,8 @@ def main() -> None:
             made, started = [], time.perf_counter()
             for soprano in sopranos:
                 keys = piece_keys(line_roll(soprano), settings)
-                rolls = harmonize_rolls(model, soprano, settings, context, keys, lookahead)
-                made.append(rolls)
+                events = harmonize_rolls(model, soprano, settings, context, keys, lookahead)
+                made.append(events[..., :N_KEYS])
             seconds = (time.perf_counter() - started) / len(sopranos)
             matched = np.sum(
                 [chord_matches(roll, b) for rolls, b in zip(made, bachs, strict=True) for roll in rolls], 0

@@ -20,16 +20,19 @@ from musiclstm.bundle import cpu_name
 from musiclstm.config import MODEL_PRESETS, N_KEYS
 from musiclstm.heads import DrawRules
 from musiclstm.model import MusicLSTM
-from musiclstm.reading import WindowReader
+from musiclstm.reading import WindowReader, as_events
 
 
 @torch.inference_mode()
 def seconds(lanes: bool, model: MusicLSTM, batch: int, length: int) -> float:
     primer = torch.rand(batch, model.config.window, N_KEYS, generator=torch.Generator().manual_seed(0)) < 0.05
     started = time.perf_counter()
-    reader = WindowReader(model, primer.float(), batch, lanes=lanes)
+    reader = WindowReader(model, as_events(primer.numpy()), batch, lanes=lanes)
+    keys = primer[:, -1]
     for _ in range(length):
-        reader.read(model.head.draw(reader.features, DrawRules()).float())
+        step = model.draw(reader.features, keys, DrawRules())
+        reader.read(step.float())
+        keys = step[:, :N_KEYS]
     return time.perf_counter() - started
 
 
