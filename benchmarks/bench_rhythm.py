@@ -12,8 +12,8 @@ again), notes per step, and the two-sample classifier's accuracy against the val
 `--epochs N` trains each N epochs (the minutes still cap them), a fair comparison on a machine shared
 with other work; the seconds per epoch are then not comparable. Variants: `keys` (today's network:
 the keys alone, no strike head), `struck` (keys and keys struck,
-strike head), `metre` (the default: keys, struck, the metre flags), `beat-places` (keys, struck, the
-one-hot sixteenth and beat). Prints a table and writes `<out>/rhythm.json`. Asserts nothing.
+strike head), `metre` (the default: keys, struck, the one-hot sixteenth of the beat and beat of the
+bar), `metre-flags` (keys, struck, 5 flags: bar, half bar, beat, eighth, sixteenth). Prints a table and writes `<out>/rhythm.json`. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ VARIANTS = {
     "keys": ModelConfig(inputs=("keys",), strikes=False),
     "struck": ModelConfig(inputs=("keys", "struck")),
     "metre": ModelConfig(),
-    "beat-places": ModelConfig(inputs=("keys", "struck", "beat-places")),
+    "metre-flags": ModelConfig(inputs=("keys", "struck", "metre-flags")),
 }
 
 

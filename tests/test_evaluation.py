@@ -46,14 +46,14 @@ def test_stateful_scoring_equals_stepping_the_model_one_frame_at_a_time(trained_
     events = random_events(90, 0)
     features = all_features(model, events, "stateful")
     window = model.config.window
-    frames = encode(with_lead_in(events, window), -window, model.config.inputs)  # (window + 90, 181)
+    frames = encode(with_lead_in(events, window), -window, model.config.inputs)  # (window + 90, 188)
     state, stepped = None, []
     with torch.no_grad():
         for step in range(window + len(events) - 1):
             output, state = model(frames[None, step : step + 1], state=state)
             if step >= window - 1:
                 stepped.append(output[0])
-    # float32 rounding, which the scaled-up recurrent weights grow over 154 steps of 181 inputs (3e-5; 6e-15 in float64)
+    # float32 rounding, which the scaled-up recurrent weights grow over 154 steps of 188 inputs (3e-5; 6e-15 in float64)
     np.testing.assert_allclose(features, torch.stack(stepped).numpy(), atol=1e-4)
 
 

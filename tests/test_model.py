@@ -109,7 +109,7 @@ def test_outside_training_one_lstm_call_reads_at_most_rows_per_call_and_chunks_c
     torch.manual_seed(0)
     model = MusicLSTM(replace(MODEL_PRESETS["small"], lstm_units=8, dense_units=4, window=16)).eval()
     events = random_events(3, 50)
-    rolls = encode(events, 0, model.config.inputs)  # (3, 50, 181)
+    rolls = encode(events, 0, model.config.inputs)  # (3, 50, 188)
     with torch.inference_mode():
         whole = model(rolls, every_step=True)[0], model(rolls)[0]
     calls = []
@@ -151,7 +151,7 @@ def test_new_models_get_the_nade_head_and_the_seed_preset_keeps_the_specificatio
     assert MODEL_PRESETS["seed"] == replace(ModelConfig(), head="independent", inputs=("keys",), strikes=False)
     new = MusicLSTM(ModelConfig())
     assert isinstance(new.head, NadeHead) and isinstance(new.strikes, StrikeHead)
-    assert new.lstm1.input_size == 88 + 88 + 5
+    assert new.lstm1.input_size == 88 + 88 + 12
     seed = MusicLSTM(MODEL_PRESETS["seed"])
     assert isinstance(seed.head, IndependentHead) and seed.strikes is None and seed.lstm1.input_size == 88
     assert main(["summary"]) == 0
@@ -163,7 +163,7 @@ def test_the_bf16_probe_says_whether_the_network_trains_under_bf16_autocast_on_t
     model = MusicLSTM(SMALL).train()
     try:
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            features, _ = model(random_rows(2, 8, density=0.2))  # (2, 8, 181): the keys, struck, the metre
+            features, _ = model(random_rows(2, 8, density=0.2))  # (2, 8, 188): the keys, struck, the metre
             logits = model.head(features)
         logits.float().sum().backward()
     except RuntimeError as err:
@@ -218,7 +218,7 @@ def test_the_first_lstm_reads_as_many_columns_as_the_configs_inputs_and_old_runs
     keys_only = replace(SMALL, inputs=("keys",))
     config = replace(SMALL, inputs=("keys", "beat"))
     assert MusicLSTM(keys_only).lstm1.input_size == 88 and MusicLSTM(config).lstm1.input_size == 92
-    assert MusicLSTM(SMALL).lstm1.input_size == 88 + 88 + 5
+    assert MusicLSTM(SMALL).lstm1.input_size == 88 + 88 + 12
     assert keras_parameter_count(config) - keras_parameter_count(keys_only) == 4 * SMALL.lstm_units * 4
 
 

@@ -124,7 +124,7 @@ def test_an_input_added_to_the_encoder_alone_is_trained_scored_and_composed_with
 
 def test_a_model_reads_the_keys_sounding_and_struck_and_the_metre_unless_told_otherwise():
     assert ModelConfig().inputs == ("keys", "struck", "metre") and ModelConfig(inputs=["keys"]).inputs == ("keys",)
-    assert reading.input_width(ModelConfig()) == 88 + 88 + 5
+    assert reading.input_width(ModelConfig()) == 88 + 88 + 12
     assert reading.input_width(ModelConfig(inputs=("keys",))) == 88  # the seed's network
     with pytest.raises(MusicLSTMError, match="unknown input 'beat'"):
         MusicLSTM(ModelConfig(inputs=("keys", "beat")))
@@ -132,13 +132,22 @@ def test_a_model_reads_the_keys_sounding_and_struck_and_the_metre_unless_told_ot
 
 def test_the_metre_input_marks_bars_strong_beats_beats_and_eighths_from_the_pieces_own_bar_lines():
     grid = Grid(4, 4, bar_offset=4)  # a one-beat pickup, then bars of 4/4
-    rows = reading.encode(as_events(np.zeros((20, 88), dtype=bool)), -4, ("metre",), grid)
+    rows = reading.encode(as_events(np.zeros((20, 88), dtype=bool)), -4, ("metre-flags",), grid)
     bar, strong, beat, eighth, sixteenth = rows.T.numpy()
     assert np.flatnonzero(bar).tolist() == [8]  # rows are steps -4..15: the bar line at step 4
     assert np.flatnonzero(strong).tolist() == [0, 16] and np.flatnonzero(beat).tolist() == [0, 4, 8, 12, 16]
     assert np.flatnonzero(eighth).tolist() == list(range(0, 20, 2)) and sixteenth.all()
-    waltz = reading.encode(as_events(np.zeros((12, 88), dtype=bool)), 0, ("metre",), Grid(4, 3))
+    waltz = reading.encode(as_events(np.zeros((12, 88), dtype=bool)), 0, ("metre-flags",), Grid(4, 3))
     assert not waltz[:, 1].any()  # three beats: no second half-bar
+
+
+def test_the_metre_input_is_the_sixteenth_of_the_beat_and_the_beat_of_the_bar_one_hot():
+    grid = Grid(4, 3, bar_offset=2)  # a half-beat pickup, then bars of 3/4
+    rows = reading.encode(as_events(np.zeros((16, 88), dtype=bool)), 0, ("metre",), grid).numpy()
+    assert rows.shape == (16, 12) and (rows.sum(axis=1) == 2).all()
+    sixteenth, beat = rows[:, :4].argmax(axis=1), rows[:, 4:].argmax(axis=1)
+    assert sixteenth.tolist() == [2, 3] + [0, 1, 2, 3] * 3 + [0, 1]
+    assert beat.tolist() == [2, 2] + [0] * 4 + [1] * 4 + [2] * 4 + [0, 0]
 
 
 def test_each_piece_of_a_batch_reads_its_own_metre():

@@ -288,7 +288,7 @@ class ModelConfig:
     inputs: tuple[str, ...] = setting(
         ("keys", "struck", "metre"),
         "what the network reads per step, in order: keys (sounding), struck (keys struck), metre (the step's "
-        "place in the beat and bar); the seed's network reads keys alone",
+        "sixteenth of the beat and beat of the bar) or metre-flags; the seed's network reads keys alone",
         nargs="+",
     )
     strikes: bool = setting(True, "predict which held keys are struck again (a head beside the sounding keys' head)")

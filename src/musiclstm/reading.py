@@ -108,8 +108,8 @@ class InputFeature:
 INPUT_FEATURES = {
     "keys": InputFeature(N_KEYS, lambda events, positions, grids: events[..., :N_KEYS]),  # the keys sounding
     "struck": InputFeature(N_KEYS, lambda events, positions, grids: events[..., N_KEYS:]),  # the keys struck
-    "metre": InputFeature(5, metre_columns(metre_flags, 5)),  # bar, half bar, beat, eighth, sixteenth
-    "beat-places": InputFeature(12, metre_columns(beat_places, 12)),  # one-hot sixteenth and beat (README)
+    "metre": InputFeature(12, metre_columns(beat_places, 12)),  # one-hot sixteenth of the beat and beat of the bar
+    "metre-flags": InputFeature(5, metre_columns(metre_flags, 5)),  # bar, half bar, beat, eighth, sixteenth (README)
 }
 
 
