@@ -13,7 +13,8 @@ again), notes per step, and the two-sample classifier's accuracy against the val
 with other work; the seconds per epoch are then not comparable. Variants: `keys` (today's network:
 the keys alone, no strike head), `struck` (keys and keys struck,
 strike head), `metre` (the default: keys, struck, the one-hot sixteenth of the beat and beat of the
-bar), `metre-flags` (keys, struck, 5 flags: bar, half bar, beat, eighth, sixteenth). Prints a table and writes `<out>/rhythm.json`. Asserts nothing.
+bar), `metre-flags` (keys, struck, 5 flags: bar, half bar, beat, eighth, sixteenth). Prints a table
+and writes `<out>/rhythm.json`. Asserts nothing.
 """
 
 from __future__ import annotations
