@@ -36,6 +36,7 @@ from musiclstm.composing import (
     piece_keys,
     read_music,
     settings_record,
+    struck_after,
     with_novelty,
 )
 from musiclstm.config import (
@@ -115,6 +116,17 @@ def step_nll(model: MusicLSTM, features: torch.Tensor, events: torch.Tensor, pre
     return model.frame_nll(features, targets) if nll is None else nll
 
 
+def join_log_likelihood(model: MusicLSTM, given: torch.Tensor, n_gap: int):
+    """The step loop's weight of a draft at step `n_gap + i`: log p(the given real step i (176,) | the draft's
+    past), float64 (particles,), its strikes completed after each draft's last keys as the loop reads them."""
+
+    def log_likelihood(features: torch.Tensor, step: int, previous: torch.Tensor) -> torch.Tensor:
+        events = struck_after(given[step - n_gap].expand(len(features), -1), previous)
+        return -step_nll(model, features, events, previous)
+
+    return log_likelihood
+
+
 @torch.inference_mode()
 def join_nll(model: MusicLSTM, events: np.ndarray, context: str, grid: Grid, start: int, n_steps: int) -> float:
     """The model's NLL of the `n_steps` steps of a piece's events (steps, 176) from `start`, given the piece
@@ -168,16 +180,12 @@ def infill_events(
     n_gap, n_join = end - start, min(join_steps, len(events) - end)
     given = torch.from_numpy(events[end : end + n_join])
     limits = melody_plan(events[:, :N_KEYS], events[:, N_KEYS:], start, end, n_gap + n_join) if keep_melody else {}
-
-    def log_likelihood(features: torch.Tensor, step: int, previous: torch.Tensor) -> torch.Tensor:
-        return -step_nll(model, features, given[step - n_gap].expand(len(features), -1), previous)
-
     plan = StepPlan(
         settings.num_outputs,
         n_gap + n_join,
         draw_rules(settings, keys),
         n_particles=particles,
-        log_likelihood=log_likelihood,
+        log_likelihood=join_log_likelihood(model, given, n_gap),
         weighed=range(n_gap, n_gap + n_join),
         resampled=[n_gap + n_join - 1],
         given=given,
