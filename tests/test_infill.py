@@ -167,3 +167,30 @@ def test_a_bad_gap_is_one_line_and_exit_2_before_any_file_is_written(chorale, tm
     assert error.startswith("musiclstm: error:")
     assert re.search(message, error)
     assert not (tmp_path / "out").exists()
+
+
+class Upload:
+    """What Streamlit's file_uploader hands the studio: a name, a size and the bytes."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self.size, self.data = name, len(data), data
+
+    def getvalue(self) -> bytes:
+        return self.data
+
+
+def test_the_studios_rewrite_mode_keeps_the_piece_outside_the_bars_and_asks_for_a_piece_when_missing(chorale, tmp_path):
+    from musiclstm import BUNDLED_MODEL
+    from musiclstm.app import compose
+
+    path, read = chorale
+    settings = dict(bars=16, seed=2, rewrite_bars=(5, 8))
+    piece = compose(str(BUNDLED_MODEL), settings, Upload("chorale.mid", path.read_bytes()))
+    start, end = piece["rewritten"]["steps"]
+    (tmp_path / "made.mid").write_bytes(piece["files"]["midi"])
+    made = midi_to_roll(tmp_path / "made.mid", 4).roll
+    assert (made[:start] == read.roll[:start]).all() and (made[end:] == read.roll[end:]).all()
+    assert piece["rewritten"]["bars"] == [5, 8] and piece["files"]["png"].startswith(b"\x89PNG")
+    assert piece["statistics"]["note_density"] == pytest.approx(made[start:end].sum(1).mean())  # the gap's
+    with pytest.raises(MusicLSTMError, match="Upload a piece"):
+        compose(str(BUNDLED_MODEL), settings, None)
