@@ -194,3 +194,21 @@ def test_the_studios_rewrite_mode_keeps_the_piece_outside_the_bars_and_asks_for_
     assert piece["statistics"]["note_density"] == pytest.approx(made[start:end].sum(1).mean())  # the gap's
     with pytest.raises(MusicLSTMError, match="Upload a piece"):
         compose(str(BUNDLED_MODEL), settings, None)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (dict(particles=0), "particles"),
+        (dict(join_steps=0), "join_steps"),
+        (dict(length=64), "length: an infill's length is its gap's"),
+        (dict(temperature=-1), "temperature"),
+        (dict(colour="red"), "unknown generation setting: colour"),
+        (dict(bars=(5.5, 8)), "bars"),
+        (dict(piece=3), "piece must be a MIDI file's path"),
+    ],
+)
+def test_infill_refuses_a_bad_argument_by_name(chorale, arguments, message):
+    path, _ = chorale
+    with pytest.raises(MusicLSTMError, match=message):
+        infill(**{"piece": path, "bars": "5-8", **arguments})
