@@ -70,10 +70,23 @@ def spans(grid: Grid, n_steps: int) -> tuple[tuple[int, int], tuple[int, int]] |
     return gap, (gap[1], int(bounds[JOIN_BARS[1]]))
 
 
+def chord_match(gaps: list[np.ndarray], bachs: list[np.ndarray]) -> float:
+    """The share of Bach's sounding steps where a gap sounds exactly Bach's pitch classes (as bench_harmonize)."""
+    classes = (np.arange(N_KEYS) % 12 == np.arange(12)[:, None]).astype(int)  # (12, 88): the keys of each class
+    same = total = 0
+    for gap, bach in zip(gaps, bachs, strict=True):
+        sounding = bach.any(axis=1)
+        same += int(((gap[sounding] @ classes.T > 0) == (bach[sounding] @ classes.T > 0)).all(axis=1).sum())
+        total += int(sounding.sum())
+    return same / max(total, 1)
+
+
 def gap_figures(gaps: list[np.ndarray], bachs: list[np.ndarray], grids: list[Grid]) -> dict:
-    """Notes and onsets per step and in-key rate of the gaps, and their two-sample accuracy against Bach's bars."""
+    """Notes and onsets per step and in-key rate of the gaps, and their two-sample accuracy against Bach's bars
+    and the share of steps sounding Bach's chord (pitch classes)."""
     onsets = [onsets_of(gap).sum() / len(gap) for gap in gaps]
     return {
+        "chord_match": chord_match(gaps, bachs),
         "notes_per_step": float(np.mean([gap.sum(1).mean() for gap in gaps])),
         "onsets_per_step": float(np.mean(onsets)),
         "in_key": float(np.nanmean([best_key_rate(gap) or np.nan for gap in gaps])),
@@ -89,6 +102,11 @@ def main() -> None:
     parser.add_argument("--particles", nargs="+", type=int, default=[1, INFILL_PARTICLES])
     parser.add_argument("--joins", nargs="+", type=int, default=[INFILL_JOIN_STEPS])
     parser.add_argument("--strategy", default="balanced")
+    parser.add_argument(
+        "--keep-melody",
+        action="store_true",
+        help="keep the gap's top line; the drafts weighed in the gap by it (harmonize's lookahead) and not",
+    )
     parser.add_argument("--limit", type=int, help="only the first LIMIT pieces of 12 bars or more")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
@@ -117,28 +135,50 @@ def main() -> None:
         "data": args.jsb or f"{composer.corpus} ({args.split})",
         "pieces": len(pieces),
         "bach_join_nll": float(np.mean([join_of(e, p) for e, p in zip(events, pieces, strict=True)])),
-        "bach": gap_figures(bachs[::2], bachs[1::2], gap_grids),  # Bach against Bach, for scale
+        "bach": dict(
+            gap_figures(bachs, bachs, gap_grids),
+            two_sample_accuracy=two_sample_test(bachs[::2], bachs[1::2], gap_grids[0])["accuracy"],  # for scale
+        ),
         "settings": [],
     }
     pictured = None
-    for particles in args.particles:
-        for join_steps in args.joins if particles > 1 else args.joins[:1]:  # one draft: nothing is weighed
-            settings = for_model(GenerationSettings(strategy=args.strategy, seed=args.seed), model)
-            gaps, joins, started = [], [], time.perf_counter()
-            for piece_events, piece in zip(events, pieces, strict=True):
-                _, roll, _, grid, (gap, _) = piece
-                outside = np.delete(roll, np.s_[gap[0] : gap[1]], axis=0)
-                keys = piece_keys(outside, settings)
-                made = infill_events(model, piece_events, gap, settings, context, keys, particles, join_steps, grid)[0]
-                joins.append(join_of(made, piece))
-                gaps.append(made[gap[0] : gap[1], :N_KEYS])
-            seconds = (time.perf_counter() - started) / len(pieces)
-            row = {"particles": particles, "join_steps": join_steps if particles > 1 else None}
-            row.update(join_nll=float(np.mean(joins)), **gap_figures(gaps, bachs, gap_grids), seconds=seconds)
-            result["settings"].append(row)
-            print(json.dumps(row), flush=True)
-            if (particles, join_steps) == (INFILL_PARTICLES, INFILL_JOIN_STEPS) or pictured is None:
-                pictured = (particles, join_steps, gaps[0])
+    melody_weighings = (True, False) if args.keep_melody else (False,)
+    runs = [
+        (particles, join_steps, melody_weighed)
+        for particles in args.particles
+        for join_steps in (args.joins if particles > 1 else args.joins[:1])  # one draft: nothing is weighed
+        for melody_weighed in (melody_weighings if particles > 1 else (False,))
+    ]
+    for particles, join_steps, melody_weighed in runs:
+        settings = for_model(GenerationSettings(strategy=args.strategy, seed=args.seed), model)
+        gaps, joins, started = [], [], time.perf_counter()
+        for piece_events, piece in zip(events, pieces, strict=True):
+            _, roll, _, grid, (gap, _) = piece
+            outside = np.delete(roll, np.s_[gap[0] : gap[1]], axis=0)
+            keys = piece_keys(outside, settings)
+            made = infill_events(
+                model,
+                piece_events,
+                gap,
+                settings,
+                context,
+                keys,
+                particles,
+                join_steps,
+                grid,
+                args.keep_melody,
+                melody_weighed=melody_weighed,
+            )[0]
+            joins.append(join_of(made, piece))
+            gaps.append(made[gap[0] : gap[1], :N_KEYS])
+        seconds = (time.perf_counter() - started) / len(pieces)
+        row = {"particles": particles, "join_steps": join_steps if particles > 1 else None}
+        row.update(keep_melody=args.keep_melody, melody_weighed=melody_weighed)
+        row.update(join_nll=float(np.mean(joins)), **gap_figures(gaps, bachs, gap_grids), seconds=seconds)
+        result["settings"].append(row)
+        print(json.dumps(row), flush=True)
+        if (particles, join_steps) == (INFILL_PARTICLES, INFILL_JOIN_STEPS) or pictured is None:
+            pictured = (particles, join_steps, gaps[0])
     if args.picture:
         draw(pieces[0], bachs[0], pictured, args.picture)
     print(json.dumps(result) if args.json else table(result))
@@ -168,6 +208,13 @@ def number(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def in_the_gap(row: dict) -> str:
+    """What the gap's drafts were: free, or the melody kept (and weighed by it at each step, or not)."""
+    if not row["keep_melody"]:
+        return "free"
+    return "melody kept, weighed by it" if row["melody_weighed"] else "melody kept"
+
+
 def table(result: dict) -> str:
     bach = result["bach"]
     lines = [
@@ -175,15 +222,16 @@ def table(result: dict) -> str:
         f"Bach's bars 5-8: join NLL {result['bach_join_nll']:.3f}, {bach['notes_per_step']:.2f} notes and "
         f"{bach['onsets_per_step']:.2f} onsets per step, in key {bach['in_key']:.3f}, "
         f"two-sample accuracy of half of them against the other half {number(bach['two_sample_accuracy'])}",
-        "| drafts K | join L | join NLL (bars 9-12) | vs Bach's | notes/step | onsets/step | in key "
-        "| two-sample acc. | s per infill |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| drafts K | join L | in the gap | join NLL (bars 9-12) | vs Bach's | notes/step | onsets/step | in key "
+        "| two-sample acc. | chord match | s per infill |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in result["settings"]:
         lines.append(
-            f"| {row['particles']} | {row['join_steps'] or '-'} | {row['join_nll']:.3f} | "
+            f"| {row['particles']} | {row['join_steps'] or '-'} | {in_the_gap(row)} | {row['join_nll']:.3f} | "
             f"{row['join_nll'] / result['bach_join_nll'] - 1:+.1%} | {row['notes_per_step']:.2f} | "
             f"{row['onsets_per_step']:.2f} | {row['in_key']:.3f} | {number(row['two_sample_accuracy'])} | "
+            f"{row['chord_match']:.3f} | "
             f"{row['seconds']:.2f} |"
         )
     return "\n".join(lines)

@@ -48,7 +48,14 @@ from musiclstm.config import (
     check_whole_number,
     with_values,
 )
-from musiclstm.harmonization import MAX_PARTICLE_STEPS, MAX_PARTICLES, line_roll, melody_limits, melody_tempo
+from musiclstm.harmonization import (
+    MAX_PARTICLE_STEPS,
+    MAX_PARTICLES,
+    line_roll,
+    melody_limits,
+    melody_nll,
+    melody_tempo,
+)
 from musiclstm.model import MusicLSTM
 from musiclstm.reading import as_events, piece_features
 from musiclstm.roll import COMMON_TIME, Grid, onsets_of, top_line
@@ -165,6 +172,7 @@ def infill_events(
     grid: Grid = COMMON_TIME,
     keep_melody: bool = False,
     progress: bool = False,
+    melody_weighed: bool = True,
 ) -> np.ndarray:
     """Rewrite steps [start, end) of a piece's events (steps, 176) `settings.num_outputs` times; return the
     pieces' events (num_outputs, steps, 176), every step outside the gap the piece's own.
@@ -173,21 +181,35 @@ def infill_events(
     rules, `particles` drafts per piece; then the first `join_steps` real steps after the gap read by
     every draft, each weighed by its log-likelihood (`step_nll`), and one draft per piece drawn by the
     weights. A key of the piece's that starts to sound after a draft's last step is struck there.
+    With `keep_melody` (and `melody_weighed`), the drafts are also weighed and drawn again before each
+    step of the gap but the first by the kept melody's note there, as harmonize's lookahead does.
     """
     settings = for_model(settings, model)
     start, end = gap
     events = np.asarray(events, dtype=bool)
     n_gap, n_join = end - start, min(join_steps, len(events) - end)
     given = torch.from_numpy(events[end : end + n_join])
-    limits = melody_plan(events[:, :N_KEYS], events[:, N_KEYS:], start, end, n_gap + n_join) if keep_melody else {}
+    weigh_join = join_log_likelihood(model, given, n_gap)
+    weighed, resampled, limits = range(n_gap, n_gap + n_join), [n_gap + n_join - 1], {}
+    if keep_melody:
+        limits = melody_plan(events[:, :N_KEYS], events[:, N_KEYS:], start, end, n_gap + n_join)
+    if keep_melody and melody_weighed:
+        forced, below = limits["forced"], limits["may_sound"]
+
+        def weigh(features: torch.Tensor, step: int, previous: torch.Tensor) -> torch.Tensor:
+            if step < n_gap:
+                return -melody_nll(model, features, step, forced, below)
+            return weigh_join(features, step, previous)
+
+        weighed, resampled = range(1, n_gap + n_join), [*range(1, n_gap), n_gap + n_join - 1]
     plan = StepPlan(
         settings.num_outputs,
         n_gap + n_join,
         draw_rules(settings, keys),
         n_particles=particles,
-        log_likelihood=join_log_likelihood(model, given, n_gap),
-        weighed=range(n_gap, n_gap + n_join),
-        resampled=[n_gap + n_join - 1],
+        log_likelihood=weigh if keep_melody and melody_weighed else weigh_join,
+        weighed=weighed,
+        resampled=resampled,
         given=given,
         **limits,
     )
