@@ -212,3 +212,11 @@ def test_infill_refuses_a_bad_argument_by_name(chorale, arguments, message):
     path, _ = chorale
     with pytest.raises(MusicLSTMError, match=message):
         infill(**{"piece": path, "bars": "5-8", **arguments})
+
+
+def test_a_gap_at_the_very_start_is_drawn_from_silence_and_joins_the_rest(bundled, chorale):
+    path, read = chorale
+    composition = infill(path, bundled, bars="1-2", seed=5, particles=2)
+    start, end = composition.gap
+    assert (start, end) == (0, 20)  # the one-beat pickup is bar 1
+    assert (composition.rolls[0, end:] == read.roll[end:]).all() and composition.rolls[0, :end].any()
