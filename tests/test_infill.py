@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,3 +222,18 @@ def test_a_gap_at_the_very_start_is_drawn_from_silence_and_joins_the_rest(bundle
     start, end = composition.gap
     assert (start, end) == tuple(bar_bounds(read.grid, len(read.roll))[[0, 2]]) and start == 0
     assert (composition.rolls[0, end:] == read.roll[end:]).all() and composition.rolls[0, :end].any()
+
+
+def test_the_studio_offers_rewrite_bars_with_the_bars_to_choose_and_asks_for_a_piece(monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    import musiclstm
+
+    monkeypatch.delenv("MUSICLSTM_MODEL", raising=False)
+    monkeypatch.setenv("MUSICLSTM_RUNS", str(tmp_path))
+    page = AppTest.from_file(str(Path(musiclstm.__file__).with_name("app.py")), default_timeout=120).run()
+    page.radio(key="mode").set_value("Rewrite bars").run()
+    assert page.number_input(key="first_bar").value == 5 and page.number_input(key="last_bar").value == 8
+    assert page.slider(key="bars").disabled
+    page.button[0].click().run()
+    assert not page.exception and page.error[0].value == "Upload a piece (a MIDI file) whose bars to rewrite."
