@@ -97,7 +97,9 @@ def test_resampling_gives_every_particle_the_past_of_the_one_that_holds_all_the_
     favoured = 2  # particle 2 of each piece alone is likely at step 4
     weighed = replace(
         free,
-        log_likelihood=lambda features, step: torch.where(torch.arange(8) % 4 == favoured, 0.0, -math.inf).double(),
+        log_likelihood=lambda features, step, previous: torch.where(
+            torch.arange(8) % 4 == favoured, 0.0, -math.inf
+        ).double(),
         weighed=[4],
     )
     apart = compose(model, silence, "stateful", free, seed=7, every_particle=True).view(2, 4, 6, 176)
@@ -128,7 +130,7 @@ def test_given_steps_are_read_as_they_are_by_every_particle_and_weigh_them_befor
     given[0, :10] = given[0, 88:98] = True  # ten keys struck: over the cap, outside the key mask
     seen = []
 
-    def log_likelihood(features, step):
+    def log_likelihood(features, step, previous):
         seen.append(step)
         return -model.head.frame_nll(features, given[step - 4, :88].expand(len(features), -1).float())
 

@@ -11,6 +11,7 @@ The public API, which the command line and the studio call (and nothing else of 
     generate(composer, length=256, key="F#", scale="minor")     # -> Composition: rolls (pieces, steps, 88)
     save_pieces(composition, "out")                             # MIDI, WAV, PNG and JSON per piece
     harmonize("melody.mid", "runs/bach", num_outputs=4)         # -> Composition: the melody on top, voices below
+    infill("piece.mid", "runs/bach", bars="5-8")                # -> Composition: bars 5-8 rewritten, the rest kept
 Names that need torch are imported when first asked for, so `import musiclstm` and the corpus tools
 start quickly, and `export` never loads Lightning.
 """
@@ -24,6 +25,8 @@ from musiclstm.config import (
     CHOICES,
     CONTEXTS,
     HARMONIZE_LOOKAHEAD,
+    INFILL_JOIN_STEPS,
+    INFILL_PARTICLES,
     KEY_NAMES,
     LISTENING_PAGE,
     MODEL_PRESETS,
@@ -61,6 +64,7 @@ LAZY = {  # name: its module, for the names that need torch (or Lightning, for `
     "generate": "musiclstm.generation",
     "held_out_statistics": "musiclstm.generation",
     "harmonize": "musiclstm.harmonization",
+    "infill": "musiclstm.infilling",
     "open_composer": "musiclstm.composing",
     "MusicLSTM": "musiclstm.model",
     "keras_parameter_count": "musiclstm.model",
@@ -99,6 +103,8 @@ __all__ = [
     "CONTEXTS",
     "GUESSES",
     "HARMONIZE_LOOKAHEAD",
+    "INFILL_JOIN_STEPS",
+    "INFILL_PARTICLES",
     "KEY_NAMES",
     "LISTENING_PAGE",
     "MODEL_PRESETS",

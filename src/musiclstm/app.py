@@ -1,10 +1,10 @@
 """The Streamlit studio: compose with a trained model, then look, listen and download, in the browser.
 
 A thin view over the public API: the sidebar sets GenerationSettings, "Generate" calls `generate`
-and `save_pieces`, and the page shows the piano roll, an audio player, downloads, and the piece's
-statistics beside the held-out music of the model's corpus. Started by `musiclstm demo`, which
-passes the model to open first in MUSICLSTM_MODEL and the folder to look for more in
-MUSICLSTM_RUNS. Every user error is shown on the page.
+(or `harmonize`, or `infill` in Mode "Rewrite bars") and `save_pieces`, and the page shows the
+piano roll, an audio player, downloads, and the piece's statistics beside the held-out music of the
+model's corpus. Started by `musiclstm demo`, which passes the model to open first in MUSICLSTM_MODEL
+and the folder to look for more in MUSICLSTM_RUNS. Every user error is shown on the page.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from musiclstm import (
     generate,
     harmonize,
     held_out_statistics,
+    infill,
     music_statistics,
     open_composer,
     save_pieces,
@@ -70,14 +71,15 @@ def model_choices() -> list[str]:
 MODELS_OWN = "the model's"
 
 
-COMPOSE, HARMONIZE = "Compose", "Harmonize a melody"
+COMPOSE, HARMONIZE, REWRITE = "Compose", "Harmonize a melody", "Rewrite bars"
 
 
 def sidebar_settings() -> tuple[dict, object, bool]:
     """The generation settings the sidebar's widgets describe, the uploaded MIDI file (or None), and whether
-    it is a melody to harmonize rather than a primer to go on from."""
+    it is a melody to harmonize rather than a primer to go on from; in Mode "Rewrite bars" the settings'
+    `rewrite_bars` are the bars of the uploaded piece to rewrite (first, last), from 1."""
     bar = st.sidebar
-    mode = bar.radio("Mode", [COMPOSE, HARMONIZE], horizontal=True, key="mode")
+    mode = bar.radio("Mode", [COMPOSE, HARMONIZE, REWRITE], horizontal=True, key="mode")
     strategy = bar.selectbox("Strategy", list(STRATEGIES), index=list(STRATEGIES).index("balanced"), key="strategy")
     preset = STRATEGIES[strategy]
     temperature = bar.slider(
@@ -100,7 +102,7 @@ def sidebar_settings() -> tuple[dict, object, bool]:
     key = bar.selectbox(
         "Key", [AUTO_KEY, *KEY_NAMES], disabled=scale == "chromatic", help="auto: the key that fits the primer best"
     )
-    bars = bar.slider("Length (bars)", 1, 64, 16, key="bars")
+    bars = bar.slider("Length (bars)", 1, 64, 16, key="bars", disabled=mode == REWRITE)
     chosen = bar.radio(
         "Notes chosen by",
         [MODELS_OWN, *CHOICES],
@@ -115,7 +117,15 @@ def sidebar_settings() -> tuple[dict, object, bool]:
     tempo = bar.slider("Tempo (beats per minute)", 40, 200, 100)
     fresh = bar.checkbox("New seed on every click", value=True, key="fresh_seed")
     seed = bar.number_input("Seed", 0, 2**31 - 1, 1, disabled=fresh, key="seed")
-    if mode == HARMONIZE:
+    rewrite_bars = None
+    if mode == REWRITE:
+        primer = bar.file_uploader("Piece (MIDI file) whose bars to rewrite", type=["mid", "midi"], key="piece")
+        first = bar.number_input("First bar to rewrite (from 1)", 1, 9999, 5, key="first_bar")
+        last = bar.number_input("Last bar to rewrite", 1, 9999, 8, key="last_bar")
+        rewrite_bars = (int(first), int(last))
+        if primer is not None:
+            bar.caption(f"Bars {first}-{last} of {primer.name} will be rewritten; the rest stays as it is.")
+    elif mode == HARMONIZE:
         primer = bar.file_uploader("Melody (MIDI file; its top line is kept)", type=["mid", "midi"], key="melody")
         if primer is not None:
             bar.caption(f"The voices will go under {primer.name}'s melody (its first bars, as Length says).")
@@ -134,6 +144,7 @@ def sidebar_settings() -> tuple[dict, object, bool]:
         max_notes=int(max_notes) or None,
         tempo_bpm=tempo,
         seed=draw_seed() if fresh else int(seed),
+        rewrite_bars=rewrite_bars,
     )
     return settings, primer, mode == HARMONIZE
 
@@ -150,17 +161,22 @@ def saved_upload(upload, folder: Path) -> Path | None:
 
 
 def compose(folder: str, settings: dict, primer, is_melody: bool = False) -> dict:
-    """Compose one piece (or harmonize the uploaded melody) and read its files back: what the page shows
-    and offers for download."""
+    """Compose one piece (or harmonize the uploaded melody, or rewrite the `rewrite_bars` of the settings in
+    the uploaded piece) and read its files back: what the page shows and offers for download."""
     composer = cached_composer(folder)
     options = dict(settings)
     steps = options.pop("bars") * composer.steps_per_bar
+    rewrite_bars = options.pop("rewrite_bars", None)
     if is_melody and primer is None:
         raise MusicLSTMError("Upload a melody (a MIDI file) to harmonize.")
+    if rewrite_bars and primer is None:
+        raise MusicLSTMError("Upload a piece (a MIDI file) whose bars to rewrite.")
     with tempfile.TemporaryDirectory(prefix="musiclstm-studio-") as scratch:
         uploaded = saved_upload(primer, Path(scratch))
         name = primer.name if primer else None
-        if is_melody:
+        if rewrite_bars:
+            composition = infill(uploaded, composer, bars=rewrite_bars, piece_name=name, **options)
+        elif is_melody:
             composition = harmonize(uploaded, composer, name, length=steps, **options)
         else:
             composition = generate(composer, uploaded, name, length=steps, **options)
@@ -168,12 +184,13 @@ def compose(folder: str, settings: dict, primer, is_melody: bool = False) -> dic
         files = {
             kind: Path(piece["files"][kind]).read_bytes() for kind in ("midi", "wav", "png") if kind in piece["files"]
         }
-    start = composition.primer_steps
+    start, end = composition.gap or (composition.primer_steps, None)
     grid = composition.grid(0)
-    placed = (composition.rolls[0, start:], composition.onsets[0, start:], grid, start)  # its beats as in the piece
+    placed = (composition.rolls[0, start:end], composition.onsets[0, start:end], grid, start)  # beats as in the piece
     return {
         "files": files,
         "is_harmonization": is_melody,
+        "rewritten": piece.get("gap"),
         "statistics": music_statistics([placed], grid),
         "seed": composition.settings["seed"],
         "primer": composition.primer_sources[0],
@@ -196,6 +213,12 @@ def show_piece(piece: dict, reference: dict | None) -> None:
         if piece.get("is_harmonization")
         else f"Shaded: the primer, {piece['primer']}"
     )
+    if rewritten := piece.get("rewritten"):
+        bars = "bars {}-{}".format(*rewritten["bars"])
+        shown = (
+            f"Shaded: {bars}, rewritten; the rest is {piece['primer']}'s own. The model's NLL of the "
+            f"{rewritten['join_steps']} steps after them: {rewritten['join_nll']:.2f} nats per step"
+        )
     st.image(piece["files"]["png"], caption=f"{key}Seed {piece['seed']}. {shown}.")
     if piece["no_audio"]:
         st.caption(f"No audio: the piece is {piece['no_audio']}.")
@@ -240,7 +263,9 @@ def main() -> None:
     settings, primer, is_melody = sidebar_settings()
     if st.button("Generate", type="primary"):
         try:
-            with st.spinner("Harmonizing..." if is_melody else "Composing..."):
+            with st.spinner(
+                "Rewriting..." if settings["rewrite_bars"] else "Harmonizing..." if is_melody else "Composing..."
+            ):
                 st.session_state["piece"] = compose(folder, settings, primer, is_melody)
         except MusicLSTMError as error:
             st.session_state.pop("piece", None)

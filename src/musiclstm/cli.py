@@ -202,6 +202,36 @@ def run_harmonize(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_infill(args: argparse.Namespace) -> int:
+    """Rewrite bars inside a piece, keeping the rest of it as it is, written like generate's pieces.
+
+    Draw the gap (--bars, or --steps) again as a continuation of the music before it, several drafts side by side,
+    and keep the drafts that the model finds lead best into the real music after it. Everything outside the gap is
+    the piece's own. Each version is written as .mid, .wav, .png (the gap shaded) and .json (the gap, the drafts and
+    the join's NLL) in --out.
+    """
+    settings = given(args, musiclstm.GenerationSettings)
+    musiclstm.GenerationSettings(**settings)  # checked before the folder
+    if (args.bars is None) == (args.steps is None):
+        raise musiclstm.MusicLSTMError("give the gap as --bars 5-8 (from 1) or --steps 64-128 (from 0, end left out)")
+    output = checked_output(args)
+    composition = musiclstm.infill(
+        args.piece,
+        args.model,
+        bars=args.bars,
+        steps=args.steps,
+        particles=args.particles,
+        join_steps=args.join,
+        keep_melody=args.keep_melody,
+        progress=show_progress(),
+        **settings,
+    )
+    start, end = composition.gap
+    joins = ", ".join(f"{nll:.3f}" for nll in composition.settings["join_nll"])
+    save_and_list(composition, output, f"steps {start}-{end} of {args.piece} rewritten; join NLL {joins} nats per step")
+    return 0
+
+
 def run_render(args: argparse.Namespace) -> int:
     """Render a MIDI file to WAV audio.
 
@@ -339,6 +369,23 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     harmonize.add_argument("--lookahead", type=int, default=musiclstm.HARMONIZE_LOOKAHEAD, help=lookahead)
     add_settings_flags(harmonize, musiclstm.GenerationSettings, leave_out=("length",))
     add_settings_flags(harmonize, musiclstm.OutputConfig)
+
+    infill = new_command(commands, "infill", run_infill)
+    infill.add_argument("piece", help="a MIDI file whose bars to rewrite")
+    infill.add_argument("--model", help=MODEL_HELP)
+    infill.add_argument(
+        "--bars",
+        help="the bars to rewrite, FIRST-LAST, counted from 1 on the piece's metre "
+        "(a pickup is bar 1), both included: 5-8",
+    )
+    infill.add_argument("--steps", help="the steps to rewrite instead, START-END, from 0, END left out: 64-128")
+    particles = f"drafts of the gap drawn side by side per version (default {musiclstm.INFILL_PARTICLES})"
+    infill.add_argument("--particles", type=int, default=musiclstm.INFILL_PARTICLES, help=particles)
+    join = f"real steps after the gap that weigh the drafts (default {musiclstm.INFILL_JOIN_STEPS})"
+    infill.add_argument("--join", type=int, default=musiclstm.INFILL_JOIN_STEPS, help=join)
+    infill.add_argument("--keep-melody", action="store_true", help="keep the gap's top line, rewrite the voices below")
+    add_settings_flags(infill, musiclstm.GenerationSettings, leave_out=("length",))
+    add_settings_flags(infill, musiclstm.OutputConfig)
 
     render = new_command(commands, "render", run_render)
     render.add_argument("midi", help="the MIDI file")

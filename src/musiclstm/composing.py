@@ -64,6 +64,7 @@ class Composition:
     melody: np.ndarray | None = None  # (steps, 88) bool: the melody a harmonization keeps on top
     novelty: tuple[dict, ...] | None = None  # each piece's `novelty.novelty` against the training pieces
     grids: tuple[Grid, ...] | None = None  # each piece's metre (None: 4/4 from the first step)
+    gap: tuple[int, int] | None = None  # an infill's rewritten steps [start, end); the rest is the piece's own
 
     def grid(self, number: int) -> Grid:
         """The metre of piece `number` (from 0)."""
@@ -216,12 +217,14 @@ def draw_rules(settings: GenerationSettings, keys: list[str]) -> DrawRules:
 class StepPlan:
     """What a builder asks of the loop: the steps, what each obeys, and how particles are weighed.
 
-    `log_likelihood(features, step)` takes the features that predict `step` (particles, dense_units)
-    and gives each particle's log p(what the builder knows of that step | its past), float64
-    (particles,); it is asked at the `weighed` steps. `resampled` names the steps before which each
-    piece's particles are drawn again by their weights (None: the weighed ones). The `given` steps
-    are known music every particle reads (infill: the real music after the gap, to weigh by): they
-    obey no rule, not even the cap, and draw nothing from the generator.
+    `log_likelihood(features, step, previous)` takes the features that predict `step` (particles,
+    dense_units) and the keys each particle sounds the step before (particles, 88) bool (whether a key
+    held over can be struck again), and gives each particle's log p(what the builder knows of that
+    step | its past), float64 (particles,); it is asked at the `weighed` steps. `resampled` names the
+    steps before which each piece's particles are drawn again by their weights (None: the weighed
+    ones). The `given` steps are known music every particle reads (infill: the real music after the
+    gap, to weigh by): they obey no rule, not even the cap, and draw nothing from the generator; a
+    given key that starts to sound after a particle's past is struck there, as every event has it.
     """
 
     n_pieces: int
@@ -231,7 +234,7 @@ class StepPlan:
     may_sound: torch.Tensor | None = None  # (n_steps, 88) bool: keys that may sound at each step (and forced ones)
     struck: torch.Tensor | None = None  # (n_steps, 88) bool: where a forced key sounds, whether it is struck there
     n_particles: int = 1
-    log_likelihood: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+    log_likelihood: Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor] | None = None
     weighed: Container[int] = ()
     resampled: Container[int] | None = None
     given: torch.Tensor | None = None  # (n_given, 176) bool events: the last n_given steps, read as they are
@@ -251,6 +254,12 @@ class StepPlan:
             allowed=None if allowed is None else allowed.expand(batch, -1),
             forced=None if forced is None else forced.expand(batch, -1),
         )
+
+
+def struck_after(events: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """Events (batch, 176) with every key that starts to sound after `previous` (batch, 88) struck."""
+    keys = events[:, :N_KEYS]
+    return torch.cat([keys, events[:, N_KEYS:] | (keys & ~previous)], dim=-1)
 
 
 def resample(log_weights: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -320,14 +329,14 @@ def compose(
         for step in tqdm(range(plan.n_steps), desc=progress, unit="step", disable=progress is None):
             chosen = None
             if weighing and step in plan.weighed:
-                log_weights = log_weights + plan.log_likelihood(reader.features, step)
+                log_weights = log_weights + plan.log_likelihood(reader.features, step, previous)
             if weighing and step in resampled:
                 chosen = resample(log_weights.view(plan.n_pieces, particles), generator)
                 reader.select(chosen)
                 previous = previous[chosen]
                 log_weights = torch.zeros(batch, dtype=torch.float64)
             if step >= n_drawn:
-                frames.append(plan.given[step - n_drawn].expand(batch, -1))
+                frames.append(struck_after(plan.given[step - n_drawn].expand(batch, -1), previous))
             else:
                 rules = plan.step_rules(step, key_masks, batch)
                 struck = None if plan.struck is None else plan.struck[step].expand(batch, -1)

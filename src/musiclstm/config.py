@@ -444,6 +444,8 @@ def check_tempo(tempo_bpm: object) -> float:
 
 DEFAULT_TEMPO_BPM = 100.0
 HARMONIZE_LOOKAHEAD = 16  # harmonizations drawn side by side per version (README: Harmonize a melody)
+INFILL_PARTICLES = 16  # drafts of a gap drawn side by side per version (README: Rewrite bars)
+INFILL_JOIN_STEPS = 16  # real steps after a gap that weigh its drafts (README: Rewrite bars)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ MIDI: one piano (or `program`) track, held notes merged, the tempo and a 4/4 tim
 velocities accented on each bar's first beat and lighter on off-beats. WAV: 44.1 kHz, rendered by
 FluidSynth with a General MIDI SoundFont (pretty_midi's bundled TimGM6mb.sf2 unless another is
 given); where FluidSynth is not installed, a warning and pretty_midi's own sine-wave synthesizer.
-PNG: the roll over time, the primer shaded apart from the continuation. Every file is written
-atomically.
+PNG: the roll over time, the primer shaded apart from the continuation (an infill: its gap shaded).
+Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -192,13 +192,15 @@ def plot_roll(
     primer_steps: int = 0,
     title: str = "",
     melody: np.ndarray | None = None,
+    gap: tuple[int, int] | None = None,
 ) -> Path:
-    """Draw a roll as a PNG: time across, pitch up, bar lines (up to MAX_BAR_LINES), the primer shaded, and
-    the notes of a harmonized `melody` (a roll of the same shape) in red."""
+    """Draw a roll as a PNG: time across, pitch up, bar lines (up to MAX_BAR_LINES), the primer shaded, the
+    notes of a harmonized `melody` (a roll of the same shape) in red, and an infill's `gap` (steps [start,
+    end)) shaded."""
     plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(max(8, min(24, len(roll) / 24)), 4.5))
-    draw_roll(axis, roll, grid, primer_steps, title, melody)
+    draw_roll(axis, roll, grid, primer_steps, title, melody, gap)
     figure.tight_layout()
     write_atomically(Path(path), lambda file: figure.savefig(file, format="png", dpi=100))
     plt.close(figure)
@@ -212,6 +214,7 @@ def draw_roll(
     primer_steps: int = 0,
     title: str = "",
     melody: np.ndarray | None = None,
+    gap: tuple[int, int] | None = None,
 ) -> None:
     """Draw a roll on a matplotlib axis, as `plot_roll` describes."""
     from matplotlib.colors import ListedColormap
@@ -238,7 +241,10 @@ def draw_roll(
     if primer_steps:
         axis.axvspan(0, primer_steps, color="tab:blue", alpha=0.15, label="primer")
         axis.axvline(primer_steps, color="tab:blue", linewidth=1.5)
-    if melody is not None or primer_steps:
+    if gap is not None:
+        axis.axvspan(*gap, color="tab:orange", alpha=0.15, label="rewritten")
+        axis.vlines(gap, 0, 1, transform=axis.get_xaxis_transform(), color="tab:orange", linewidth=1.5)
+    if melody is not None or primer_steps or gap is not None:
         axis.legend(loc="lower right", bbox_to_anchor=(1, 1), ncol=2, frameon=False)
     bars = grid.bar_starts(steps)
     if len(bars) <= MAX_BAR_LINES:
@@ -302,7 +308,8 @@ def save_pieces(
     A piece longer than MAX_AUDIO_SECONDS gets no WAV: a warning says so, and its JSON says why.
     `tempo_bpm` of None takes the composition's own (its settings' `tempo_bpm`). The JSON holds the
     generation settings, the piece's key and where its primer came from, and the
-    continuation's note density, polyphony, empty-step rate and in-key rate (the primer left out).
+    continuation's note density, polyphony, empty-step rate and in-key rate (the primer left out; of an
+    infill, the gap's, and `gap`: its steps, bars, drafts and join NLL).
     Returns one entry per piece: its files, key, primer and statistics.
     """
     check_score_kind(score)
@@ -346,6 +353,8 @@ def write_piece(
     """Write piece `number` (from 1) into `staging`; its entry names the files as they will lie at `final`."""
     roll, onsets, key = composition.rolls[number - 1], composition.onsets[number - 1], composition.keys[number - 1]
     settings, grid, primer_steps = composition.settings, composition.grid(number - 1), composition.primer_steps
+    gap = composition.gap
+    shaded_primer, judged = (0, slice(*gap)) if gap else (primer_steps, slice(primer_steps, None))
     tempo_bpm = settings.get("tempo_bpm", DEFAULT_TEMPO_BPM) if tempo_bpm is None else tempo_bpm
     scale = settings.get("scale")
     base = staging / final.name
@@ -358,7 +367,7 @@ def write_piece(
     elif audio:
         files["synthesizer"] = render_audio(base.with_suffix(".mid"), base.with_suffix(".wav"), soundfont)
         files["wav"] = str(final.with_suffix(".wav"))
-    plot_roll(roll, base.with_suffix(".png"), grid, primer_steps, final.name, composition.melody)
+    plot_roll(roll, base.with_suffix(".png"), grid, shaded_primer, final.name, composition.melody, gap)
     files["png"] = str(final.with_suffix(".png"))
     if score is not None:
         named_key = f"{key} {scale}" if scale in ("major", "minor") else None
@@ -372,7 +381,7 @@ def write_piece(
     scale_classes = scale_pitch_classes(key, scale) if scale else None
     entry = {
         "files": files,
-        "statistics": piece_statistics(roll[primer_steps:], scale_classes),
+        "statistics": piece_statistics(roll[judged], scale_classes),
         "key": f"{key} {scale}" if scale else None,
         "primer": composition.primer_sources[number - 1],
         "primer_steps": primer_steps,
@@ -380,9 +389,23 @@ def write_piece(
         "settings": settings,
         "novelty": composition.novelty[number - 1] if composition.novelty else None,
     }
+    if gap:
+        entry["gap"] = gap_record(composition, number)
     write_json_atomically(base.with_suffix(".json"), entry)
     files["json"] = str(final.with_suffix(".json"))
     return entry
+
+
+def gap_record(composition: Composition, number: int) -> dict:
+    """What an infill's JSON says of piece `number`'s gap: its steps and bars, the drafts, the join and its NLL."""
+    settings = composition.settings
+    return {
+        "steps": list(composition.gap),
+        "bars": settings.get("gap_bars"),
+        "particles": settings.get("particles"),
+        "join_steps": settings.get("join_steps"),
+        "join_nll": settings["join_nll"][number - 1] if settings.get("join_nll") else None,
+    }
 
 
 def format_pieces(pieces: list[dict]) -> str:

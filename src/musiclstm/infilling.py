@@ -1,0 +1,342 @@
+"""Rewrite bars inside a piece: draw the gap again and keep the drafts that lead into the music after it.
+
+A piece is read as events (steps, 176: the keys sounding, then the keys struck; `reading.as_events`)
+on its own metre. The gap is steps [start, end), from bars counted from 1 on that metre (a pickup is
+bar 1) or from steps; everything outside it is the piece's own, unchanged. The model reads left to
+right, so the gap is drawn as a continuation of the music before it, `particles` drafts side by side;
+then each draft reads the first `join_steps` real steps after the gap and is weighed by the model's
+likelihood of them after that draft (the steps' keys and, with a strike head, which held keys are
+struck again: exact under the model), and each piece keeps a draft drawn by those weights. Nothing
+inside the gap is known, so the drafts are not weighed there: each is drawn as generate draws. The
+join's NLL, the model's nats per step of those real steps given the piece up to them, says how well
+a gap leads on.
+
+With `keep_melody`, the gap's top line is kept and the voices below it drawn again, under
+harmonize's limits (`harmonization.melody_limits`), and the drafts are weighed and drawn again at
+each step of the gap by the melody's note there, as harmonize's lookahead does (measured: Bach's
+chord found more often, for a join a little further from his; README). All of it is a `composing.StepPlan` run by the
+one step loop; nothing here writes a file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musiclstm.composing import (
+    Composer,
+    Composition,
+    StepPlan,
+    check_path_or_none,
+    compose,
+    draw_rules,
+    for_model,
+    open_composer,
+    piece_keys,
+    read_music,
+    settings_record,
+    struck_after,
+    with_novelty,
+)
+from musiclstm.config import (
+    INFILL_JOIN_STEPS,
+    INFILL_PARTICLES,
+    N_KEYS,
+    GenerationSettings,
+    MusicLSTMError,
+    check_whole_number,
+    with_values,
+)
+from musiclstm.harmonization import (
+    MAX_PARTICLE_STEPS,
+    MAX_PARTICLES,
+    line_roll,
+    melody_limits,
+    melody_nll,
+    melody_tempo,
+)
+from musiclstm.model import MusicLSTM
+from musiclstm.reading import as_events, piece_features
+from musiclstm.roll import COMMON_TIME, Grid, onsets_of, top_line
+
+MAX_JOIN_STEPS = 1_024  # real steps after the gap that weigh the drafts
+
+
+def bar_bounds(grid: Grid, n_steps: int) -> np.ndarray:
+    """Where each bar of a piece of `n_steps` steps starts, bar 1 first (a pickup is bar 1), then `n_steps`."""
+    lines = [int(step) for step in grid.bar_starts(n_steps) if 0 < step < n_steps]
+    return np.array([0, *lines, n_steps], dtype=np.int64)
+
+
+def parse_span(text: str, what: str) -> tuple[int, int]:
+    """'5-8' (or '5') as (5, 8): the two whole numbers of a span the user typed, `what` naming it in errors."""
+    first, _, last = str(text).partition("-")
+    try:
+        return int(first), int(last or first)
+    except ValueError:
+        raise MusicLSTMError(f"{what} must be two whole numbers like 5-8, got {text!r}") from None
+
+
+def gap_steps(
+    roll: np.ndarray, grid: Grid, bars: tuple[int, int] | None = None, steps: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """The gap's steps [start, end) in a roll (steps, 88): `bars` (first, last) from 1, both included, on
+    `grid`; or `steps` (start, end), from 0, the end left out. Exactly one of the two.
+
+    Raises:
+        MusicLSTMError: neither or both given, an empty gap, a gap outside the piece, or a gap with no
+            music after it (that is a continuation, for `generate --primer`).
+    """
+    if (bars is None) == (steps is None):
+        raise MusicLSTMError("give the gap as bars (5-8, from 1) or as steps (64-128, from 0, the end left out)")
+    n_steps = len(roll)
+    if bars is not None:
+        first, last = (check_whole_number("bars", bar, -(2**31), 2**31) for bar in bars)
+        named, bounds = f"bars {first}-{last}", bar_bounds(grid, n_steps)
+        n_bars = len(bounds) - 1
+        if last < first:
+            raise MusicLSTMError(f"{named}: an empty gap; the first bar comes first (5-8)")
+        if first < 1 or last > n_bars:
+            raise MusicLSTMError(f"{named}: outside the piece, whose bars are 1-{n_bars}")
+        start, end = int(bounds[first - 1]), int(bounds[last])
+    else:
+        start, end = (check_whole_number("steps", step, -(2**31), 2**31) for step in steps)
+        named = f"steps {start}-{end}"
+        if end <= start:
+            raise MusicLSTMError(f"{named}: an empty gap; the end (left out) comes after the start (64-128)")
+        if start < 0 or end > n_steps:
+            raise MusicLSTMError(f"{named}: outside the piece, whose steps are 0-{n_steps} (the end left out)")
+    if not roll[end:].any():
+        raise MusicLSTMError(
+            f"{named}: no music after the gap, so nothing to join; that is a continuation: "
+            "use 'musiclstm generate --primer' on the music before it"
+        )
+    return start, end
+
+
+def step_nll(model: MusicLSTM, features: torch.Tensor, events: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """-log p(a step's events (..., 176) | the features, the keys sounding the step before (..., 88)), float64
+    (...): the keys and the held keys struck again with a strike head, the keys alone without one."""
+    targets = torch.cat([events, previous], dim=-1).float()
+    nll = model.event_nll(features, targets)
+    return model.frame_nll(features, targets) if nll is None else nll
+
+
+def join_log_likelihood(model: MusicLSTM, given: torch.Tensor, n_gap: int):
+    """The step loop's weight of a draft at step `n_gap + i`: log p(the given real step i (176,) | the draft's
+    past), float64 (particles,), its strikes completed after each draft's last keys as the loop reads them."""
+
+    def log_likelihood(features: torch.Tensor, step: int, previous: torch.Tensor) -> torch.Tensor:
+        events = struck_after(given[step - n_gap].expand(len(features), -1), previous)
+        return -step_nll(model, features, events, previous)
+
+    return log_likelihood
+
+
+@torch.inference_mode()
+def join_nll(model: MusicLSTM, events: np.ndarray, context: str, grid: Grid, start: int, n_steps: int) -> float:
+    """The model's NLL of the `n_steps` steps of a piece's events (steps, 176) from `start`, given the piece
+    before them: nats per step (see `step_nll`)."""
+    events = torch.as_tensor(events[: start + n_steps])
+    features = torch.cat(list(piece_features(model, events.numpy(), context, grid)))[start:]
+    previous = torch.cat([torch.zeros(1, N_KEYS, dtype=torch.bool), events[:-1, :N_KEYS]])[start:]
+    return float(step_nll(model, features, events[start:], previous).mean())
+
+
+def melody_plan(roll: np.ndarray, onsets: np.ndarray, start: int, end: int, n_steps: int) -> dict:
+    """Harmonize's limits for the gap's top line: its key forced (struck where the piece strikes it or the
+    line moves), nothing above it; the join's steps free. StepPlan fields of `n_steps` rows."""
+    line = top_line(roll)
+    struck_line = onsets_of(line_roll(line)).any(axis=1) | (onsets[np.arange(len(line)), line] & (line >= 0))
+    line, struck_line = line[start:end], struck_line[start:end]
+    if not (line >= 0).any():
+        raise MusicLSTMError(f"steps {start}-{end}: the gap is silent, so it has no melody to keep")
+    forced, below = melody_limits(line)
+    free = n_steps - len(line)
+    forced = torch.cat([forced, torch.zeros(free, N_KEYS, dtype=torch.bool)])
+    below = torch.cat([below, torch.ones(free, N_KEYS, dtype=torch.bool)])
+    struck = torch.cat([torch.from_numpy(struck_line), torch.zeros(free, dtype=torch.bool)])
+    return dict(forced=forced, may_sound=below, struck=forced & struck[:, None])
+
+
+def infill_events(
+    model: MusicLSTM,
+    events: np.ndarray,
+    gap: tuple[int, int],
+    settings: GenerationSettings,
+    context: str,
+    keys: list[str],
+    particles: int = INFILL_PARTICLES,
+    join_steps: int = INFILL_JOIN_STEPS,
+    grid: Grid = COMMON_TIME,
+    keep_melody: bool = False,
+    progress: bool = False,
+    melody_weighed: bool = True,
+) -> np.ndarray:
+    """Rewrite steps [start, end) of a piece's events (steps, 176) `settings.num_outputs` times; return the
+    pieces' events (num_outputs, steps, 176), every step outside the gap the piece's own.
+
+    The step loop's plan: the music before the gap as the primer; the gap drawn under the settings'
+    rules, `particles` drafts per piece; then the first `join_steps` real steps after the gap read by
+    every draft, each weighed by its log-likelihood (`step_nll`), and one draft per piece drawn by the
+    weights. A key of the piece's that starts to sound after a draft's last step is struck there.
+    With `keep_melody` (and `melody_weighed`), the drafts are also weighed and drawn again before each
+    step of the gap but the first by the kept melody's note there, as harmonize's lookahead does.
+    """
+    settings = for_model(settings, model)
+    start, end = gap
+    events = np.asarray(events, dtype=bool)
+    n_gap, n_join = end - start, min(join_steps, len(events) - end)
+    given = torch.from_numpy(events[end : end + n_join])
+    weigh_join = join_log_likelihood(model, given, n_gap)
+    weighed, resampled, limits = range(n_gap, n_gap + n_join), [n_gap + n_join - 1], {}
+    if keep_melody:
+        limits = melody_plan(events[:, :N_KEYS], events[:, N_KEYS:], start, end, n_gap + n_join)
+    if keep_melody and melody_weighed:
+        forced, below = limits["forced"], limits["may_sound"]
+
+        def weigh(features: torch.Tensor, step: int, previous: torch.Tensor) -> torch.Tensor:
+            if step < n_gap:
+                return -melody_nll(model, features, step, forced, below)
+            return weigh_join(features, step, previous)
+
+        weighed, resampled = range(1, n_gap + n_join), [*range(1, n_gap), n_gap + n_join - 1]
+    plan = StepPlan(
+        settings.num_outputs,
+        n_gap + n_join,
+        draw_rules(settings, keys),
+        n_particles=particles,
+        log_likelihood=weigh if keep_melody and melody_weighed else weigh_join,
+        weighed=weighed,
+        resampled=resampled,
+        given=given,
+        **limits,
+    )
+    progress_name = "infilling" if progress else None
+    drawn = compose(model, events[:start], context, plan, settings.seed, settings.precision, progress_name, grids=grid)
+    pieces = np.broadcast_to(events, (settings.num_outputs, *events.shape)).copy()
+    pieces[:, start:end] = drawn[:, :n_gap].numpy()
+    return as_events(pieces[..., :N_KEYS], pieces[..., N_KEYS:])
+
+
+def check_particles(versions: int, particles: int, steps: int) -> None:
+    """Refuse an infill whose drafts (versions x particles) or draft-steps are over harmonize's caps."""
+    drafts = versions * particles
+    if drafts > MAX_PARTICLES or drafts * steps > MAX_PARTICLE_STEPS:
+        raise MusicLSTMError(
+            f"num_outputs x particles = {versions} x {particles} = {drafts:,} drafts of {steps:,} steps, over the "
+            f"limit of {MAX_PARTICLES:,} drafts and {MAX_PARTICLE_STEPS:,} draft-steps: use fewer of either"
+        )
+
+
+def infill(
+    piece: str | Path,
+    model: str | Path | Composer | None = None,
+    bars: tuple[int, int] | str | None = None,
+    steps: tuple[int, int] | str | None = None,
+    piece_name: str | None = None,
+    particles: int = INFILL_PARTICLES,
+    join_steps: int = INFILL_JOIN_STEPS,
+    keep_melody: bool = False,
+    progress: bool = False,
+    **settings,
+) -> Composition:
+    """Rewrite bars inside a MIDI file with a trained model, keeping the rest of the piece as it is.
+
+    Args:
+        piece: a MIDI file, read on the model's grid with its own metre.
+        model: a run or model folder, or a Composer (None: the bundled model).
+        bars: the gap as (first, last) or "5-8": bars from 1 on the piece's metre (a pickup is bar 1), both
+            included. Give this or `steps`.
+        steps: the gap as (start, end) or "64-128": steps from 0, the end left out.
+        piece_name: how to name the piece in records and errors (default: its path).
+        particles: drafts of the gap drawn side by side per version, one kept by how likely the model
+            finds the real music after it (with `choose` sample; by threshold all would be the same, so one
+            is drawn), 1 to 256; at most 1,024 with the versions.
+        join_steps: real steps after the gap that weigh the drafts, 1 to MAX_JOIN_STEPS (fewer where the
+            piece ends sooner).
+        keep_melody: keep the gap's top line and draw the voices below it again (harmonize's limits).
+        **settings: fields of GenerationSettings but `length` (the gap's); `key` auto (the default) takes the
+            piece's own, and `tempo_bpm`, when not given, is the file's own at its start.
+
+    Returns:
+        A Composition of whole pieces, its `gap` the steps rewritten, its settings with the join's NLL of
+        each piece (`join_nll`, nats per step).
+
+    Raises:
+        MusicLSTMError: a bad model, file, gap or setting, all checked before composing.
+    """
+    if not isinstance(piece, str | os.PathLike):
+        raise MusicLSTMError(f"piece must be a MIDI file's path, got {piece!r}")
+    check_path_or_none("piece_name", piece_name, "a name (str) for the piece, or None (its path)")
+    check_whole_number("particles", particles, 1, 256)
+    check_whole_number("join_steps", join_steps, 1, MAX_JOIN_STEPS)
+    if "length" in settings:
+        raise MusicLSTMError("length: an infill's length is its gap's; give bars or steps")
+    bars = parse_span(bars, "bars") if isinstance(bars, str) else bars
+    steps = parse_span(steps, "steps") if isinstance(steps, str) else steps
+    with_values(GenerationSettings, settings)  # before any work
+    composer = open_composer(model)
+    name = piece_name or str(piece)
+    read = read_music(piece, name, composer, "infill")
+    start, end = gap_steps(read.roll, read.grid, bars, steps)
+    record = {}
+    if "tempo_bpm" not in settings:
+        settings["tempo_bpm"], record["tempo_from"] = melody_tempo(piece, 0, composer.steps_per_beat)
+    options = for_model(GenerationSettings(**settings, length=end - start), composer.model)
+    particles = particles if options.choose == "sample" else 1  # by threshold, every draft would be the same
+    n_join = min(join_steps, len(read.roll) - end)
+    check_particles(options.num_outputs, particles, end - start + n_join)
+    events = as_events(read.roll, read.onsets)
+    outside = np.delete(read.roll, np.s_[start:end], axis=0)
+    keys = piece_keys(outside, options)
+    context = options.context or composer.run_config.get("context", "window")
+    made = infill_events(
+        composer.model,
+        events,
+        (start, end),
+        options,
+        context,
+        keys,
+        particles,
+        join_steps,
+        read.grid,
+        keep_melody,
+        progress,
+    )
+    joins = [round(join_nll(composer.model, one, context, read.grid, end, n_join), 4) for one in made]
+    saved = settings_record(
+        options,
+        context,
+        composer,
+        infilled=name,
+        gap_steps=[start, end],
+        gap_bars=list(bars) if bars is not None else None,
+        particles=particles,
+        join_steps=n_join,
+        join_nll=joins,
+        keep_melody=keep_melody,
+        **record,
+    )
+    melody = None
+    if keep_melody:
+        melody = np.zeros_like(read.roll)
+        melody[start:end] = line_roll(top_line(read.roll[start:end]))
+    composition = Composition(
+        made[..., :N_KEYS],
+        made[..., N_KEYS:],
+        start,
+        composer.steps_per_beat,
+        saved,
+        (name,) * options.num_outputs,
+        tuple(keys),
+        melody,
+        grids=(read.grid,) * options.num_outputs,
+        gap=(start, end),
+    )
+    judged = with_novelty(replace(composition, rolls=composition.rolls[:, :end]), composer)  # the gap, not Bach's rest
+    return replace(composition, novelty=judged.novelty)
