@@ -51,7 +51,7 @@ bundled-model: setup
 	rm -rf $(BUNDLE_RUN)
 	$(BIN)/musiclstm train --data data/bach --out $(BUNDLE_RUN) --max-minutes 30 --seed 0
 	$(BIN)/musiclstm generate --model $(BUNDLE_RUN) --out $(BUNDLE_RUN)/samples --num-outputs 8 \
-	  --strategy free --seed 1 --no-audio
+	  --seed 1 --no-audio
 	$(BIN)/musiclstm evaluate --model $(BUNDLE_RUN) --data data/bach --split test \
 	  --generated $(BUNDLE_RUN)/samples --json $(BUNDLE_RUN)/evaluation.json
 	$(BIN)/musiclstm export --run $(BUNDLE_RUN) --out src/musiclstm/models/bach --evaluation $(BUNDLE_RUN)/evaluation.json \
