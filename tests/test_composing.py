@@ -20,17 +20,17 @@ from musiclstm.render import write_midi
 # sha256 of each piece's MIDI bytes (struck notes and time signatures included) as the bundled model
 # composes them: a change to the step loop that changes the music, seed for seed, must be deliberate.
 GENERATED = (
-    "c63e8d35d4e13245d871e59e2da95c28adbc71a35cba3a14c8454dd909b0ea76",
-    "4378c5c9f58023c7fdf8f589a1f4e7d27b7268f4af0d6189d8b847e4d7f831ff",
+    "c75d3ae6d295989605de6436460e89b127fbc52f83b163072368857f7bc51a94",
+    "cbdda8b8000a8244edfe2e3d5366026027bb519f1bbb987a7b7a757f3912849a",
 )
 HARMONIZED = {  # by lookahead
     16: (
-        "e57c19ea37bb2a9307fb6ab7ace0a412183830a5038f7f205c8aba0f6dbdd8a2",
-        "e2b4ec41c1610a47b6af885fdf985935c9a5d4f12da0c9615e6db076ecd0ed40",
+        "ce576b6a0f386735c654ffbbb16512c2d02eb9b3a0a725f426f003a2cbf56e81",
+        "328c6d97d0e008a86a1648752c6c6fc9cb65175af3c04372407e9abd83e74798",
     ),
     1: (
-        "b854301fbfed4e6bee80cd19defdc367a69e2ba750dcd57c42049ae9a0744291",
-        "ef0091fdbf4ac6ff117bb7a12cf6115fa26dba65d778a4ba7d3dbda32918a4db",
+        "53750e061326cb5d592ab8e06e1fdb050257d762f4b3f55954b66222f85d37f8",
+        "63bdba04442f441cb510aceadef254829d4aef5d03160e5943b4f67f3bee3398",
     ),
 }
 

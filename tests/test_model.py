@@ -206,13 +206,14 @@ def test_bf16_generation_on_a_cpu_without_a_bf16_lstm_is_refused_in_one_line_bef
     assert not out.exists()
 
 
-def test_the_first_lstm_reads_as_many_columns_as_the_configs_inputs_and_old_runs_the_88_keys(monkeypatch):
+def test_the_first_lstm_reads_as_many_columns_as_the_configs_inputs(monkeypatch):
     from musiclstm import reading
     from musiclstm.config import BUNDLED_MODEL
     from musiclstm.run import load_model
 
-    bundled = load_model(BUNDLED_MODEL)  # its config.json names no inputs: it reads the 88 keys
-    assert bundled.config.inputs == ("keys",) and bundled.lstm1.input_size == 88
+    bundled = load_model(BUNDLED_MODEL)  # the default network: the keys sounding and struck, the metre
+    assert bundled.config.inputs == ("keys", "struck", "metre") and bundled.lstm1.input_size == 88 + 88 + 12
+    assert bundled.strikes is not None
     beat = reading.InputFeature(4, lambda events, positions, grids: events[..., :4])
     monkeypatch.setitem(reading.INPUT_FEATURES, "beat", beat)
     keys_only = replace(SMALL, inputs=("keys",))

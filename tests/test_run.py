@@ -11,6 +11,7 @@ import torch
 from musiclstm import BUNDLED_MODEL, MusicLSTMError
 from musiclstm.config import MODEL_PRESETS, TrainConfig
 from musiclstm.model import MusicLSTM
+from musiclstm.reading import as_events, encode
 from musiclstm.run import (
     find_model_folders,
     load_model,
@@ -38,7 +39,7 @@ def test_save_then_load_gives_identical_outputs(tmp_path):
     model = MusicLSTM(SMALL).eval()
     write_run(tmp_path, model)
     loaded = load_model(tmp_path)
-    rolls = (torch.rand(2, 16, 88) < 0.1).float()
+    rolls = encode(as_events((torch.rand(2, 16, 88) < 0.1).numpy()), 0, model.config.inputs)
     assert not loaded.training
     assert torch.equal(loaded(rolls)[0], model(rolls)[0])
 

@@ -247,19 +247,23 @@ def test_a_piece_read_as_a_stream_in_chunks_scores_as_one_pass_over_the_whole_pi
     """Objective `stateful`: the state carried from chunk to chunk gives each frame the NLL of the stateful context."""
     from musiclstm.dataset import PieceStreams
     from musiclstm.evaluation import score_piece
+    from musiclstm.reading import as_events
     from musiclstm.training import LitMusicLSTM
 
     small = replace(SMALL, window=8)
     module = LitMusicLSTM(small, TrainConfig(objective="stateful")).eval()
-    streams = PieceStreams(bach_corpus, "valid", batch_size=3, window=8, chunk=5)
+    streams = PieceStreams(bach_corpus, "valid", batch_size=3, window=8, chunk=5, inputs=small.inputs)
     nll, targets = 0.0, 0
     with torch.no_grad():
         for batch in streams:
-            features, frames = module.predict(batch, "valid")
-            nll += float(module.model.head.frame_nll(features, frames).sum())
-            targets += len(frames)
+            features, targets_read = module.predict(batch, "valid")
+            nll += float(module.model.frame_nll(features, targets_read).sum())
+            targets += len(targets_read)
     pieces = bach_corpus.split("valid")
-    whole = sum(float(score_piece(module.model, piece.roll, "stateful")[0].sum()) for piece in pieces)
+    whole = sum(
+        float(score_piece(module.model, as_events(piece.roll, piece.onsets), "stateful", piece.grid)[0].sum())
+        for piece in pieces
+    )
     assert targets == sum(piece.frames for piece in pieces) and len(list(streams)) == len(streams)
     assert nll == pytest.approx(whole, rel=1e-5)
 
