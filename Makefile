@@ -49,7 +49,7 @@ BUNDLE_RUN := runs/bach-bundled
 bundled-model: setup
 	$(BIN)/musiclstm data --source bach --out data/bach --workers 2
 	rm -rf $(BUNDLE_RUN)
-	$(BIN)/musiclstm train --data data/bach --out $(BUNDLE_RUN) --max-minutes 30 --seed 0
+	$(BIN)/musiclstm train --data data/bach --out $(BUNDLE_RUN) --max-minutes 15 --transpose --seed 0
 	$(BIN)/musiclstm generate --model $(BUNDLE_RUN) --out $(BUNDLE_RUN)/samples --num-outputs 8 \
 	  --seed 1 --no-audio
 	$(BIN)/musiclstm evaluate --model $(BUNDLE_RUN) --data data/bach --split test \
