@@ -55,6 +55,11 @@ class Piece:
         return unpack_roll(self.packed)
 
     @property
+    def events(self) -> np.ndarray:
+        """The piece as events (frames, 176) bool: the keys sounding, then the keys struck (`reading.as_events`)."""
+        return unpack_events(self.packed)
+
+    @property
     def onsets(self) -> np.ndarray:
         """The keys struck at each frame, a (frames, 88) bool array; always among the keys sounding."""
         return unpack_roll(np.asarray(self.packed)[:, KEY_BYTES:])

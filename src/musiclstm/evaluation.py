@@ -26,7 +26,7 @@ from musiclstm.files import check_output_folder
 from musiclstm.judging import compare_generated, format_music, plot_comparison
 from musiclstm.metrics import baseline_logits, bernoulli_report, predictive_report
 from musiclstm.model import MusicLSTM
-from musiclstm.reading import as_events, piece_features, step_targets, with_lead_in
+from musiclstm.reading import piece_features, step_targets, with_lead_in
 from musiclstm.roll import COMMON_TIME, Grid
 from musiclstm.run import load_model, model_folder, read_run_config
 
@@ -68,9 +68,7 @@ def evaluate_model(
     nlls, event_nlls, predicted, rolls, loss = [], [], [], [], 0.0
     for piece in tqdm(pieces, desc=f"scoring {split} ({context})", unit="piece", disable=not progress):
         rolls.append(piece.roll)
-        nll, event_nll, frames, piece_loss = score_piece(
-            model, as_events(piece.roll, piece.onsets), context, piece.grid
-        )
+        nll, event_nll, frames, piece_loss = score_piece(model, piece.events, context, piece.grid)
         nlls.append(nll)
         event_nlls.append(event_nll)
         predicted.append(frames)

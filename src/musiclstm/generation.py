@@ -35,7 +35,7 @@ from musiclstm.dataset import allowed_shifts, shift_keys
 from musiclstm.metrics import best_root, music_statistics
 from musiclstm.model import MusicLSTM
 from musiclstm.reading import EVENT_WIDTH, as_events
-from musiclstm.roll import MAX_ROLL_STEPS, Grid
+from musiclstm.roll import COMMON_TIME, MAX_ROLL_STEPS, Grid
 from musiclstm.sampling import scale_mask
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,13 @@ def compose_rolls(
     context: str,
     keys: list[str] | None = None,
     progress: bool = False,
-    grids: Grid | list[Grid] | None = None,
+    grids: Grid | list[Grid] = COMMON_TIME,
 ) -> np.ndarray:
     """Generate `settings.num_outputs` pieces from `primers`; return their events, primer first.
 
     `primers` is one primer's events (steps, 176) shared by every piece, or one per piece (num_outputs,
     steps, 176) (a roll of 88 keys is read with the keys turning on as its strikes); `grids` the metre
-    of all (None: 4/4 from the first step) or of each;
+    of all (default: 4/4 from the first step) or of each;
     `keys` gives each piece's key (default: `piece_keys`); `progress` shows a bar of steps composed.
     The plan is the plainest of the step loop's: the settings' rules and key masks, one particle, no weights.
     """
@@ -78,7 +78,6 @@ def compose_rolls(
     batch, rolls = settings.num_outputs, primers[..., :N_KEYS]
     plan = StepPlan(batch, settings.length, draw_rules(settings, keys or piece_keys(rolls, settings)))
     progress_name = "composing" if progress else None
-    grids = grids if grids is not None else Grid()
     steps = compose(model, primers, context, plan, settings.seed, settings.precision, progress_name, grids=grids)
     rows = primers[None] if primers.ndim == 2 else primers
     return np.concatenate([np.broadcast_to(rows, (batch, *rows.shape[1:])), steps.numpy()], axis=1)
@@ -115,7 +114,7 @@ def held_out_openings(
     count = settings.num_outputs
     drawn = np.random.default_rng(settings.seed).choice(len(passages), size=count, replace=count > len(passages))
     chosen = [passages[i] for i in drawn]
-    primers = np.stack([as_events(piece.roll, piece.onsets)[start : start + steps] for piece, start in chosen])
+    primers = np.stack([piece.events[start : start + steps] for piece, start in chosen])
     sources = [f"{piece.name}, steps {start}-{start + steps} (held out)" for piece, start in chosen]
     return primers, sources, [piece.grid.shifted(start) for piece, start in chosen]
 

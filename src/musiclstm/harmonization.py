@@ -76,6 +76,15 @@ def line_roll(line: np.ndarray) -> np.ndarray:
     return roll
 
 
+def melody_strikes(line: np.ndarray, onsets: np.ndarray | None = None) -> np.ndarray:
+    """Where a top line (steps,) strikes its key, (steps,) bool: where the line's key starts to sound, and,
+    given the piece's struck keys (steps, 88), where the piece strikes the line's key again."""
+    struck = onsets_of(line_roll(line)).any(axis=1)
+    if onsets is not None:
+        struck |= onsets[np.arange(len(line)), line] & (line >= 0)
+    return struck
+
+
 def melody_limits(line: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """What each step must obey: `forced` (steps, 88), the melody's key; `below` (steps, 88), the keys that may
     sound (at and under the melody's key; at a rest, under its last note; before its first, none)."""
@@ -117,7 +126,7 @@ def harmonize_rolls(
     settings = for_model(settings, model)
     forced, below = melody_limits(line)
     if struck is None:
-        struck = onsets_of(line_roll(line)).any(axis=1)
+        struck = melody_strikes(line)
     plan = StepPlan(
         settings.num_outputs,
         len(line),
@@ -251,7 +260,6 @@ def harmonize(
     check_particles(options.num_outputs, lookahead, len(read.roll))
     line = top_line(read.roll)
     melody_only = line_roll(line)
-    struck = read.onsets[np.arange(len(line)), line] & (line >= 0)  # the melody's own strikes
     keys = piece_keys(melody_only, options)
     context = options.context or composer.run_config.get("context", "window")
     events = harmonize_rolls(
@@ -262,7 +270,7 @@ def harmonize(
         keys,
         lookahead,
         progress,
-        struck | onsets_of(melody_only).any(1),
+        melody_strikes(line, read.onsets),
         read.grid,
     )
     saved = settings_record(options, context, composer, harmonized=name, lookahead=lookahead, **record)

@@ -57,11 +57,12 @@ from musiclstm.harmonization import (
     line_roll,
     melody_limits,
     melody_nll,
+    melody_strikes,
     melody_tempo,
 )
 from musiclstm.model import MusicLSTM
 from musiclstm.reading import as_events, piece_features
-from musiclstm.roll import COMMON_TIME, Grid, onsets_of, top_line
+from musiclstm.roll import COMMON_TIME, Grid, top_line
 
 MAX_JOIN_STEPS = 1_024  # real steps after the gap that weigh the drafts
 
@@ -151,8 +152,7 @@ def melody_plan(roll: np.ndarray, onsets: np.ndarray, start: int, end: int, n_st
     """Harmonize's limits for the gap's top line: its key forced (struck where the piece strikes it or the
     line moves), nothing above it; the join's steps free. StepPlan fields of `n_steps` rows."""
     line = top_line(roll)
-    struck_line = onsets_of(line_roll(line)).any(axis=1) | (onsets[np.arange(len(line)), line] & (line >= 0))
-    line, struck_line = line[start:end], struck_line[start:end]
+    line, struck_line = line[start:end], melody_strikes(line, onsets)[start:end]
     if not (line >= 0).any():
         raise MusicLSTMError(f"steps {start}-{end}: the gap is silent, so it has no melody to keep")
     forced, below = melody_limits(line)

@@ -192,8 +192,7 @@ class StatefulReader:
 
     def __init__(self, model: MusicLSTM, primer: np.ndarray | torch.Tensor, batch: int, grids: Grids = COMMON_TIME):
         self.model, self.grids = model, batch_grids(grids, batch)
-        primer_grids = self.grids if isinstance(self.grids, Grid) or len(primer) == batch else self.grids[0]
-        features, state = model(read_with_lead_in(primer, model.config, primer_grids))
+        features, state = model(read_with_lead_in(primer, model.config, grids_of_primer(self.grids, primer)))
         self.position = np.shape(primer)[-2]
         self.features = as_batch(features, batch)
         self.state = tuple((as_batch(hidden, batch, 1), as_batch(cell, batch, 1)) for hidden, cell in state)
@@ -234,8 +233,7 @@ class WindowReader:
         self.model, self.window, self.grids = model, model.config.window, batch_grids(grids, batch)
         self.lanes = batch == 1 if lanes is None else lanes
         self.position = np.shape(primer)[-2]
-        primer_grids = self.grids if isinstance(self.grids, Grid) or len(primer) == batch else self.grids[0]
-        history = read_with_lead_in(primer, model.config, primer_grids)[:, -self.window :]
+        history = read_with_lead_in(primer, model.config, grids_of_primer(self.grids, primer))[:, -self.window :]
         history = as_batch(history, batch)  # (batch, window, width)
         if not self.lanes:
             self.history = history
@@ -278,6 +276,11 @@ class WindowReader:
             return
         lanes = (rows[:, None] * self.window + torch.arange(self.window)).flatten()
         self.state = tuple((hidden[:, lanes], cell[:, lanes]) for hidden, cell in self.state)
+
+
+def grids_of_primer(grids: Grids, primer: np.ndarray | torch.Tensor) -> Grids:
+    """The grids a primer is read on: the batch's, or where one primer row is shared by every piece, the first's."""
+    return grids if isinstance(grids, Grid) or len(primer) == len(grids) else grids[0]
 
 
 def select_grids(grids: Grids, rows: torch.Tensor) -> Grids:
