@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import write_midi as write_notes
 
-from musiclstm import BUNDLED_MODEL, ModelConfig, MusicLSTMError, generate, harmonize, open_composer
+from musiclstm import BUNDLED_MODEL, ModelConfig, MusicLSTMError, generate, harmonize, infill, open_composer
 from musiclstm.composing import StepPlan, compose, read_music, resample, trace_back
 from musiclstm.heads import DrawRules
 from musiclstm.model import MusicLSTM
@@ -33,6 +33,10 @@ HARMONIZED = {  # by lookahead
         "66ac093346d652521101bf5bf634e402c0d749cfa63142d4430271f55d615fda",
     ),
 }
+INFILLED = (  # bars 2-3 of a two-voice tune
+    "bd22f8dfa84a1c2fb133b9d6fe41b22e0594f1c7d9eda437d0b12da62e606bcc",
+    "a0fb4633bbf6d2c2ae7870449d41e7c55da45e69cc1476e4ea7b8bba0f333145",
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +64,15 @@ def test_harmonize_writes_the_same_midi_bytes_seed_for_seed(bundled, lookahead, 
     melody = write_notes(tmp_path / "melody.mid", [(pitch, n * 480, (n + 1) * 480) for n, pitch in enumerate(tune)])
     composition = harmonize(melody, bundled, seed=5, num_outputs=2, lookahead=lookahead)
     assert midi_hashes(composition, tmp_path) == HARMONIZED[lookahead]
+
+
+def test_infill_writes_the_same_midi_bytes_seed_for_seed(bundled, tmp_path):
+    tune = [72, 74, 76, 72, 76, 77, 79, 79, 81, 79, 77, 76, 74, 72, 74, 72]
+    bass = [48, 55, 52, 53, 48, 53, 55, 43, 53, 52, 50, 48, 55, 57, 55, 48]
+    notes = [(pitch, n * 480, (n + 1) * 480) for line in (tune, bass) for n, pitch in enumerate(line)]
+    piece = write_notes(tmp_path / "piece.mid", notes)
+    composition = infill(piece, bundled, bars="2-3", seed=5, num_outputs=2)
+    assert midi_hashes(composition, tmp_path) == INFILLED
 
 
 def tiny_model(head: str) -> MusicLSTM:
