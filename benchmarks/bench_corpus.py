@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from musiclstm import CorpusConfig, build_corpus, load_corpus
-from musiclstm.bundle import cpu_name
 from musiclstm.config import DEFAULT_WINDOW, N_KEYS
-from musiclstm.sources import bach_chorale_files
+from musiclstm.data.sources import bach_chorale_files
+from musiclstm.network.bundle import cpu_name
 
 FLOAT32_BYTES = 4
 

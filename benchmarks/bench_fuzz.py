@@ -18,13 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from musiclstm.bundle import cpu_name
+from musiclstm.network.bundle import cpu_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from midi_fuzz import fuzz_cases  # noqa: E402
 
 from musiclstm import CorpusConfig, MusicLSTMError, build_corpus, load_corpus  # noqa: E402
-from musiclstm.roll import midi_to_roll, roll_to_midi  # noqa: E402
+from musiclstm.music.roll import midi_to_roll, roll_to_midi  # noqa: E402
 
 
 def main() -> None:

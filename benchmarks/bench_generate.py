@@ -21,10 +21,10 @@ import time
 import numpy as np
 import torch
 
-from musiclstm.bundle import cpu_name
+from musiclstm.composing.generation import compose_rolls
 from musiclstm.config import MODEL_PRESETS, N_KEYS, GenerationSettings
-from musiclstm.generation import compose_rolls
-from musiclstm.model import MusicLSTM
+from musiclstm.network.bundle import cpu_name
+from musiclstm.network.model import MusicLSTM
 
 
 def seed_loop(model: MusicLSTM, window: np.ndarray, length: int) -> np.ndarray:

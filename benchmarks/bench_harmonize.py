@@ -24,14 +24,14 @@ import time
 import numpy as np
 import torch
 
-from musiclstm.bundle import cpu_name
+from musiclstm.composing.generation import for_model, open_composer, piece_keys
+from musiclstm.composing.harmonization import harmonize_rolls, line_roll, melody_limits
 from musiclstm.config import HARMONIZE_LOOKAHEAD, N_KEYS, GenerationSettings
-from musiclstm.generation import for_model, open_composer, piece_keys
-from musiclstm.harmonization import harmonize_rolls, line_roll, melody_limits
-from musiclstm.metrics import best_key_rate, pitch_class_counts
-from musiclstm.reading import as_events, piece_features
-from musiclstm.render import draw_roll
-from musiclstm.roll import Grid, top_line
+from musiclstm.music.metrics import best_key_rate, pitch_class_counts
+from musiclstm.music.render import draw_roll
+from musiclstm.music.roll import Grid, top_line
+from musiclstm.network.bundle import cpu_name
+from musiclstm.network.reading import as_events, piece_features
 
 LOWEST_PITCH = 21
 

@@ -21,12 +21,12 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from musiclstm.bundle import cpu_name
+from musiclstm.composing.generation import compose_rolls
 from musiclstm.config import MODEL_PRESETS, N_KEYS, GenerationSettings
-from musiclstm.corpus import load_corpus
-from musiclstm.evaluation import evaluate_model
-from musiclstm.generation import compose_rolls
-from musiclstm.model import MusicLSTM
+from musiclstm.data.corpus import load_corpus
+from musiclstm.judging.evaluation import evaluate_model
+from musiclstm.network.bundle import cpu_name
+from musiclstm.network.model import MusicLSTM
 
 
 def seconds(function, *args, repeats: int = 3) -> float:

@@ -28,16 +28,16 @@ import time
 import numpy as np
 import torch
 
-from musiclstm.bundle import cpu_name
-from musiclstm.composing import for_model, open_composer, piece_keys
+from musiclstm.composing.infilling import bar_bounds, infill_events, join_nll
+from musiclstm.composing.loop import for_model, open_composer, piece_keys
 from musiclstm.config import INFILL_JOIN_STEPS, INFILL_PARTICLES, N_KEYS, GenerationSettings
-from musiclstm.corpus import load_corpus
-from musiclstm.infilling import bar_bounds, infill_events, join_nll
-from musiclstm.metrics import best_key_rate
-from musiclstm.reading import as_events
-from musiclstm.render import draw_roll
-from musiclstm.roll import Grid, onsets_of
-from musiclstm.two_sample import two_sample_test
+from musiclstm.data.corpus import load_corpus
+from musiclstm.judging.two_sample import two_sample_test
+from musiclstm.music.metrics import best_key_rate
+from musiclstm.music.render import draw_roll
+from musiclstm.music.roll import Grid, onsets_of
+from musiclstm.network.bundle import cpu_name
+from musiclstm.network.reading import as_events
 
 GAP_BARS = (5, 8)
 JOIN_BARS = (9, 12)

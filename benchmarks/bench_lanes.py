@@ -16,11 +16,11 @@ import time
 
 import torch
 
-from musiclstm.bundle import cpu_name
 from musiclstm.config import MODEL_PRESETS, N_KEYS
-from musiclstm.heads import DrawRules
-from musiclstm.model import MusicLSTM
-from musiclstm.reading import WindowReader, as_events
+from musiclstm.network.bundle import cpu_name
+from musiclstm.network.heads import DrawRules
+from musiclstm.network.model import MusicLSTM
+from musiclstm.network.reading import WindowReader, as_events
 
 
 @torch.inference_mode()

@@ -46,8 +46,8 @@ def peak_megabytes() -> float:
 def measure(way: str, steps: int) -> dict:
     """Compose 4 steps after the primer in this process; the seconds, the memory and how it ended."""
     from musiclstm import generate
-    from musiclstm import model as model_module
-    from musiclstm.generation import open_composer
+    from musiclstm.composing.generation import open_composer
+    from musiclstm.network import model as model_module
 
     if way == "one-call":
         model_module.ROWS_PER_CALL = 10**9  # the whole primer in one LSTM call, as before chunking
@@ -82,7 +82,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure(args.one, args.steps)))
         return
-    from musiclstm.bundle import cpu_name
+    from musiclstm.network.bundle import cpu_name
 
     print(f"CPU: {cpu_name()}; the bundled model, a primer of {args.steps:,} steps of silence, stateful context")
     for way in args.ways:

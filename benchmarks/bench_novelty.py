@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from musiclstm.bundle import cpu_name
-from musiclstm.corpus import load_corpus
-from musiclstm.judging import primer_steps
-from musiclstm.novelty import PassageHashes, novelty
-from musiclstm.roll import Grid, midi_to_roll
+from musiclstm.data.corpus import load_corpus
+from musiclstm.judging.comparison import primer_steps
+from musiclstm.judging.novelty import PassageHashes, novelty
+from musiclstm.music.roll import Grid, midi_to_roll
+from musiclstm.network.bundle import cpu_name
 
 
 def transposed(roll: np.ndarray, semitones: int) -> np.ndarray:

@@ -26,12 +26,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from musiclstm import TrainConfig, generate, load_corpus, train
-from musiclstm.bundle import cpu_name
+from musiclstm.composing.saving import save_pieces
 from musiclstm.config import ModelConfig
-from musiclstm.evaluation import evaluate_model
-from musiclstm.judging import compare_generated
-from musiclstm.render import save_pieces
-from musiclstm.run import load_model
+from musiclstm.judging.comparison import compare_generated
+from musiclstm.judging.evaluation import evaluate_model
+from musiclstm.network.bundle import cpu_name
+from musiclstm.network.run import load_model
 
 VARIANTS = {
     "keys": ModelConfig(inputs=("keys",), strikes=False),

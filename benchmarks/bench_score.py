@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musiclstm.bundle import cpu_name
 from musiclstm.config import LOWEST_PITCH, N_KEYS
+from musiclstm.network.bundle import cpu_name
 
 STEPS_PER_BEAT = 4
 TEMPO_BPM = 100
@@ -52,7 +52,7 @@ def generated_roll(n_steps: int, seed: int = 0) -> np.ndarray:
 def load_write_score(module_path: str | None):
     """`write_score` of musiclstm, or of the score.py file at `module_path` (an older copy, say)."""
     if module_path is None:
-        from musiclstm.score import write_score
+        from musiclstm.music.score import write_score
 
         return write_score
     spec = importlib.util.spec_from_file_location("score_under_test", module_path)
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS), help="piece lengths in steps")
     args = parser.parse_args()
     write_score = load_write_score(args.score_module)
-    print(f"write_score of {args.score_module or 'musiclstm.score'} on {cpu_name()}")
+    print(f"write_score of {args.score_module or 'musiclstm.music.score'} on {cpu_name()}")
     print(f"{'piece':>26} | {'wall s':>7} | {'CPU s':>7} | {'CPU s per 1,000 steps':>21}")
     with tempfile.TemporaryDirectory() as scratch:
         seconds_to_write(write_score, generated_roll(64), Path(scratch))

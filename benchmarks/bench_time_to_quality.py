@@ -23,11 +23,11 @@ import tempfile
 from pathlib import Path
 
 from musiclstm import CorpusConfig, build_corpus
-from musiclstm.bundle import cpu_name
 from musiclstm.config import MODEL_PRESETS, TrainConfig
-from musiclstm.evaluation import evaluate
-from musiclstm.run import read_history
-from musiclstm.training import train
+from musiclstm.judging.evaluation import evaluate
+from musiclstm.network.bundle import cpu_name
+from musiclstm.network.run import read_history
+from musiclstm.network.training import train
 
 
 def minutes_to_reach(history: list[dict], target: float) -> float | None:

@@ -29,11 +29,11 @@ import torch
 from torch.utils.mkldnn import to_mkldnn
 
 from musiclstm import CorpusConfig, build_corpus
-from musiclstm.bundle import cpu_name
 from musiclstm.config import MODEL_PRESETS, N_KEYS, TrainConfig
-from musiclstm.model import MusicLSTM
-from musiclstm.run import read_history
-from musiclstm.training import train
+from musiclstm.network.bundle import cpu_name
+from musiclstm.network.model import MusicLSTM
+from musiclstm.network.run import read_history
+from musiclstm.network.training import train
 
 SEED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "seed_reference.py"
 

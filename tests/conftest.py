@@ -76,7 +76,7 @@ def trained_runs(bach_corpus, tmp_path_factory):
 def silent_study(tmp_path):
     """A study folder without a model: four silent clips, g1 and g2 generated, r1 and r2 real (Bach)."""
     from musiclstm import RatingsStore, open_study
-    from musiclstm.render import write_pcm
+    from musiclstm.music.render import write_pcm
 
     sources = {"g1": "generated", "g2": "generated", "r1": "real", "r2": "real"}
     folder = tmp_path / "study"

@@ -13,7 +13,7 @@ import struct
 
 import mido
 
-from musiclstm.roll import MAX_MIDI_BYTES
+from musiclstm.music.roll import MAX_MIDI_BYTES
 
 CRAFTED = (
     "empty",

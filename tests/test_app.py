@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 import musiclstm
 from musiclstm import BUNDLED_MODEL, midi_to_roll
 
-APP = str(Path(musiclstm.__file__).with_name("app.py"))
+APP = musiclstm.STUDIO_PAGE
 
 
 def open_studio(monkeypatch, model: Path | None, runs: Path) -> AppTest:
@@ -99,7 +99,7 @@ class Upload:
 
 def test_an_uploaded_primer_is_kept_under_its_own_name_and_refused_over_the_size_limit(tmp_path):
     from musiclstm import MusicLSTMError
-    from musiclstm.app import MAX_PRIMER_BYTES, saved_upload
+    from musiclstm.pages.studio import MAX_PRIMER_BYTES, saved_upload
 
     assert saved_upload(None, tmp_path) is None
     saved = saved_upload(Upload("../../theme.mid", b"MThd..."), tmp_path)
@@ -110,10 +110,10 @@ def test_an_uploaded_primer_is_kept_under_its_own_name_and_refused_over_the_size
 
 def test_harmonize_mode_keeps_the_uploaded_melody_on_top_and_asks_for_one_when_missing(bach_corpus, tmp_path):
     from musiclstm import MusicLSTMError
-    from musiclstm.app import compose
-    from musiclstm.harmonization import line_roll
-    from musiclstm.render import write_midi
-    from musiclstm.roll import top_line
+    from musiclstm.composing.harmonization import line_roll
+    from musiclstm.music.render import write_midi
+    from musiclstm.music.roll import top_line
+    from musiclstm.pages.studio import compose
 
     melody = line_roll(top_line(bach_corpus.split("test")[0].roll[:32]))
     write_midi(melody, tmp_path / "tune.mid", bach_corpus.steps_per_beat)

@@ -29,11 +29,11 @@ from musiclstm import (
     save_pieces,
     write_json_atomically,
 )
-from musiclstm.bundle import CardFacts, model_card, portable_path, train_command
 from musiclstm.cli import build_parser, main, model_config
 from musiclstm.config import scale_pitch_classes
-from musiclstm.reading import as_events, encode
-from musiclstm.run import model_config_of
+from musiclstm.network.bundle import CardFacts, model_card, portable_path, train_command
+from musiclstm.network.reading import as_events, encode
+from musiclstm.network.run import model_config_of
 
 
 def test_the_bundled_model_composes_a_short_piece_in_key_from_a_held_out_chorale():
@@ -109,8 +109,8 @@ def test_export_replaces_an_older_folder_whole_and_names_a_bad_run(trained_runs,
 
 def test_evaluating_on_a_corpus_of_held_out_pieces_alone_says_to_use_the_whole_corpus(bach_corpus, tmp_path):
     from musiclstm import evaluate
-    from musiclstm.corpus import write_corpus
-    from musiclstm.sources import SourcePiece
+    from musiclstm.data.corpus import write_corpus
+    from musiclstm.data.sources import SourcePiece
 
     held_out = [piece for piece in bach_corpus if piece.split != "train"]  # what older exports kept
     pieces = [SourcePiece(piece.name, piece.roll) for piece in held_out]

@@ -12,10 +12,10 @@ import torch
 from conftest import write_midi as write_notes
 
 from musiclstm import BUNDLED_MODEL, ModelConfig, MusicLSTMError, generate, harmonize, infill, open_composer
-from musiclstm.composing import StepPlan, compose, read_music, resample, trace_back
-from musiclstm.heads import DrawRules
-from musiclstm.model import MusicLSTM
-from musiclstm.render import write_midi
+from musiclstm.composing.loop import StepPlan, compose, read_music, resample, trace_back
+from musiclstm.music.render import write_midi
+from musiclstm.network.heads import DrawRules
+from musiclstm.network.model import MusicLSTM
 
 # sha256 of each piece's MIDI bytes (struck notes and time signatures included) as the bundled model
 # composes them: a change to the step loop that changes the music, seed for seed, must be deliberate.

@@ -10,10 +10,10 @@ import pytest
 from conftest import TICKS_PER_BEAT, write_midi
 
 from musiclstm import CorpusConfig, MusicLSTMError, build_corpus, load_corpus
-from musiclstm import corpus as corpus_module
-from musiclstm.corpus import assign_splits, format_summary, unpack_events, unpack_roll, write_corpus
-from musiclstm.roll import Grid
-from musiclstm.sources import SourcePiece
+from musiclstm.data import corpus as corpus_module
+from musiclstm.data.corpus import assign_splits, format_summary, unpack_events, unpack_roll, write_corpus
+from musiclstm.data.sources import SourcePiece
+from musiclstm.music.roll import Grid
 
 BEAT = TICKS_PER_BEAT
 

@@ -8,8 +8,8 @@ import torch
 from conftest import TICKS_PER_BEAT, write_midi
 
 from musiclstm import CorpusConfig, MusicLSTMError, WindowDataset, build_corpus, load_corpus
-from musiclstm.dataset import ChunkDataset, PieceStreams, allowed_shifts, shift_keys
-from musiclstm.reading import as_events
+from musiclstm.network.dataset import ChunkDataset, PieceStreams, allowed_shifts, shift_keys
+from musiclstm.network.reading import as_events
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_a_chunk_reads_the_window_before_it_and_predicts_from_the_window_end(two
 
 
 def test_every_dataset_reads_its_inputs_through_the_encoder_at_their_absolute_positions(two_piece_corpus, monkeypatch):
-    from musiclstm import reading
+    from musiclstm.network import reading
 
     def positions_column(events, positions, grids):
         return torch.from_numpy(positions).float()[:, None].expand(*events.shape[:-1], 1)

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from musiclstm import MusicLSTMError
-from musiclstm import model as model_module
 from musiclstm.config import MODEL_PRESETS
-from musiclstm.evaluation import evaluate_model, piece_features, score_piece
-from musiclstm.metrics import bernoulli_nll
-from musiclstm.model import MusicLSTM
-from musiclstm.reading import as_events, encode, input_width, with_lead_in
-from musiclstm.roll import COMMON_TIME
+from musiclstm.judging.evaluation import evaluate_model, piece_features, score_piece
+from musiclstm.music.metrics import bernoulli_nll
+from musiclstm.music.roll import COMMON_TIME
+from musiclstm.network import model as model_module
+from musiclstm.network.model import MusicLSTM
+from musiclstm.network.reading import as_events, encode, input_width, with_lead_in
 
 SMALL = MODEL_PRESETS["small"]
 

@@ -9,7 +9,7 @@ import pytest
 from midi_fuzz import CRAFTED, fuzz_cases
 
 from musiclstm import CorpusConfig, MusicLSTMError, build_corpus
-from musiclstm.roll import MAX_ROLL_STEPS, midi_to_roll, roll_to_midi
+from musiclstm.music.roll import MAX_ROLL_STEPS, midi_to_roll, roll_to_midi
 
 CASES = 300
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from musiclstm import CorpusConfig, build_corpus
-from musiclstm.render import write_midi
+from musiclstm.music.render import write_midi
 
 CONSOLE = str(Path(sys.executable).with_name("musiclstm"))
 STEPS = 32  # each piece: two bars of sixteenth notes

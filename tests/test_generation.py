@@ -10,10 +10,10 @@ from conftest import TICKS_PER_BEAT, write_midi
 
 from musiclstm import KEY_NAMES, MusicLSTMError
 from musiclstm.cli import main
+from musiclstm.composing.generation import generate, nearest_shift
+from musiclstm.composing.saving import save_pieces
 from musiclstm.config import scale_pitch_classes
-from musiclstm.generation import generate, nearest_shift
-from musiclstm.render import save_pieces
-from musiclstm.roll import midi_to_roll
+from musiclstm.music.roll import midi_to_roll
 
 
 def pitch_classes_played(roll: np.ndarray) -> set[int]:
@@ -102,7 +102,7 @@ def test_a_model_of_either_objective_generates_in_either_context(trained_runs, o
 
 @pytest.mark.parametrize("context", ["window", "stateful"])
 def test_bf16_generation_plays_nearly_the_notes_of_fp32(trained_runs, context):
-    from musiclstm.model import bf16_lstm_problem
+    from musiclstm.network.model import bf16_lstm_problem
 
     if bf16_lstm_problem() is not None:  # an AVX2-only CPU: generate refuses bf16 (tests/test_model.py)
         pytest.skip(f"this CPU has no bf16 LSTM in oneDNN: {bf16_lstm_problem()}")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from musiclstm.heads import DrawRules, IndependentHead
-from musiclstm.metrics import bernoulli_nll
-from musiclstm.sampling import scale_mask
+from musiclstm.music.metrics import bernoulli_nll
+from musiclstm.network.heads import DrawRules, IndependentHead
+from musiclstm.network.sampling import scale_mask
 
 
 def head_with_logits(logits: torch.Tensor, pos_weight: float = 1.0) -> IndependentHead:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +11,10 @@ import torch
 
 from musiclstm import MusicLSTMError, infill, midi_to_roll, open_composer
 from musiclstm.cli import main
-from musiclstm.infilling import bar_bounds, gap_steps, join_log_likelihood, join_nll
-from musiclstm.reading import as_events, open_reader
-from musiclstm.render import write_midi
-from musiclstm.roll import Grid, top_line
+from musiclstm.composing.infilling import bar_bounds, gap_steps, join_log_likelihood, join_nll
+from musiclstm.music.render import write_midi
+from musiclstm.music.roll import Grid, top_line
+from musiclstm.network.reading import as_events, open_reader
 
 PICKUP = Grid(4, bar_offset=4)  # a bar of 16 steps after a one-beat pickup
 
@@ -183,7 +182,7 @@ class Upload:
 
 def test_the_studios_rewrite_mode_keeps_the_piece_outside_the_bars_and_asks_for_a_piece_when_missing(chorale, tmp_path):
     from musiclstm import BUNDLED_MODEL
-    from musiclstm.app import compose
+    from musiclstm.pages.studio import compose
 
     path, read = chorale
     settings = dict(bars=16, seed=2, rewrite_bars=(5, 8))
@@ -231,7 +230,7 @@ def test_the_studio_offers_rewrite_bars_with_the_bars_to_choose_and_asks_for_a_p
 
     monkeypatch.delenv("MUSICLSTM_MODEL", raising=False)
     monkeypatch.setenv("MUSICLSTM_RUNS", str(tmp_path))
-    page = AppTest.from_file(str(Path(musiclstm.__file__).with_name("app.py")), default_timeout=120).run()
+    page = AppTest.from_file(musiclstm.STUDIO_PAGE, default_timeout=120).run()
     page.radio(key="mode").set_value("Rewrite bars").run()
     assert page.number_input(key="first_bar").value == 5 and page.number_input(key="last_bar").value == 8
     assert page.slider(key="bars").disabled

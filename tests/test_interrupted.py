@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from musiclstm import MusicLSTMError, load_corpus
-from musiclstm.run import load_model, read_history
+from musiclstm.network.run import load_model, read_history
 
 CONSOLE = str(Path(sys.executable).with_name("musiclstm"))
 

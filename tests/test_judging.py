@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from musiclstm import MusicLSTMError
-from musiclstm.judging import (
+from musiclstm.judging.comparison import (
     compare_generated,
     counted_alike,
     format_music,
@@ -16,9 +16,9 @@ from musiclstm.judging import (
     primer_steps,
     read_generated,
 )
-from musiclstm.metrics import PlacedRoll
-from musiclstm.render import write_midi
-from musiclstm.roll import Grid, onsets_of, roll_to_midi
+from musiclstm.music.metrics import PlacedRoll
+from musiclstm.music.render import write_midi
+from musiclstm.music.roll import Grid, onsets_of, roll_to_midi
 
 
 def write_piece(folder, name: str, sidecar: str | None, steps: int = 8):

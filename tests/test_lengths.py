@@ -19,10 +19,10 @@ import torch
 from conftest import write_midi
 
 from musiclstm import midi_to_roll
-from musiclstm import model as model_module
 from musiclstm.cli import main
 from musiclstm.config import MAX_LENGTH
-from musiclstm.roll import MAX_ROLL_STEPS
+from musiclstm.music.roll import MAX_ROLL_STEPS
+from musiclstm.network import model as model_module
 
 LIMIT = 128  # batch rows x steps per LSTM call, patched in for ROWS_PER_CALL (8,192)
 PAST_THE_LIMIT = 800  # steps: 7 calls of at most LIMIT at batch 1 with the lead-in, as 300,000 steps are 37 of 8,192
@@ -109,7 +109,7 @@ def test_pieces_sharing_a_long_primer_read_it_once_and_each_go_their_own_way(tra
 def test_a_primer_too_long_for_the_piece_limit_is_refused_by_name_before_composing(
     trained_runs, tmp_path, capsys, monkeypatch
 ):
-    from musiclstm import generation
+    from musiclstm.composing import generation
 
     def no_work(*args, **kwargs):
         raise AssertionError("composing began")
@@ -134,7 +134,7 @@ def test_a_corpus_piece_past_the_lstm_call_limit_is_scored_in_chunks(trained_run
 
 
 def test_the_studio_composes_after_a_long_primer_and_says_why_there_is_no_audio(trained_runs, tmp_path, lstm_calls):
-    from musiclstm.app import compose
+    from musiclstm.pages.studio import compose
 
     class Upload:
         name = "long.mid"

@@ -22,7 +22,7 @@ import pytest
 from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, free_port
 
 from musiclstm import open_study, prepare_study, study_report
-from musiclstm.study import read_answer_key
+from musiclstm.listening.study import read_answer_key
 
 if CHROMIUM is None and not os.environ.get("CI"):
     pytest.skip("Chromium is not installed (make setup installs it as root)", allow_module_level=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
@@ -11,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 import musiclstm
 from musiclstm import RatingsStore
 
-PAGE = str(Path(musiclstm.__file__).with_name("listening_page.py"))
+PAGE = musiclstm.LISTENING_PAGE
 
 
 def open_page(monkeypatch, study, rater: str | None = None) -> AppTest:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from musiclstm import MusicLSTMError, format_study_report, plot_ratings, study_report, write_ratings_csv
-from musiclstm.listening_report import binomial_p_value, bootstrap_interval, verdict
+from musiclstm.listening.report import binomial_p_value, bootstrap_interval, verdict
 
 SOURCES = {"g1": "generated", "g2": "generated", "r1": "real", "r2": "real"}
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from musiclstm.config import MusicLSTMError
-from musiclstm.metrics import (
+from musiclstm.music.metrics import (
     PlacedRoll,
     baseline_logits,
     bernoulli_nll,
@@ -24,7 +24,7 @@ from musiclstm.metrics import (
     repeated_window_rate,
     rhythm_statistics,
 )
-from musiclstm.roll import Grid
+from musiclstm.music.roll import Grid
 
 
 def roll_of(*steps: list[int], width: int = 3) -> np.ndarray:

@@ -14,9 +14,9 @@ import torch
 
 from musiclstm.cli import main
 from musiclstm.config import MODEL_PRESETS, ModelConfig, MusicLSTMError
-from musiclstm.heads import DrawRules, IndependentHead, NadeHead, StrikeHead
-from musiclstm.model import MusicLSTM, bf16_lstm_problem, cpu_autocast, keras_parameter_count, parameter_count
-from musiclstm.reading import as_events, encode
+from musiclstm.network.heads import DrawRules, IndependentHead, NadeHead, StrikeHead
+from musiclstm.network.model import MusicLSTM, bf16_lstm_problem, cpu_autocast, keras_parameter_count, parameter_count
+from musiclstm.network.reading import as_events, encode
 
 SMALL = MODEL_PRESETS["small"]
 AS_ON_AN_AVX2_CPU = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}  # oneDNN's instruction-set limit
@@ -103,8 +103,8 @@ def test_single_steps_in_eval_mode_match_the_sequence_kernel_and_training_keeps_
 
 
 def test_outside_training_one_lstm_call_reads_at_most_rows_per_call_and_chunks_change_nothing(monkeypatch):
-    from musiclstm import model as model_module
-    from musiclstm.evaluation import score_piece
+    from musiclstm.judging.evaluation import score_piece
+    from musiclstm.network import model as model_module
 
     torch.manual_seed(0)
     model = MusicLSTM(replace(MODEL_PRESETS["small"], lstm_units=8, dense_units=4, window=16)).eval()
@@ -179,7 +179,7 @@ def test_the_bf16_probe_says_whether_the_network_trains_under_bf16_autocast_on_t
 @ON_X86
 def test_without_avx512_the_bf16_probe_gives_onednns_refusal_of_the_lstm():
     said = subprocess.run(
-        [sys.executable, "-c", "from musiclstm.model import bf16_lstm_problem; print(bf16_lstm_problem())"],
+        [sys.executable, "-c", "from musiclstm.network.model import bf16_lstm_problem; print(bf16_lstm_problem())"],
         capture_output=True,
         text=True,
         env=AS_ON_AN_AVX2_CPU,
@@ -207,9 +207,9 @@ def test_bf16_generation_on_a_cpu_without_a_bf16_lstm_is_refused_in_one_line_bef
 
 
 def test_the_first_lstm_reads_as_many_columns_as_the_configs_inputs(monkeypatch):
-    from musiclstm import reading
     from musiclstm.config import BUNDLED_MODEL
-    from musiclstm.run import load_model
+    from musiclstm.network import reading
+    from musiclstm.network.run import load_model
 
     bundled = load_model(BUNDLED_MODEL)  # the default network: the keys sounding and struck, the metre
     assert bundled.config.inputs == ("keys", "struck", "metre") and bundled.lstm1.input_size == 88 + 88 + 12

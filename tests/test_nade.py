@@ -13,11 +13,11 @@ import torch
 from musiclstm import TrainConfig, midi_to_roll, train
 from musiclstm.cli import main
 from musiclstm.config import MODEL_PRESETS
-from musiclstm.evaluation import evaluate_model
-from musiclstm.heads import DrawRules, NadeHead
-from musiclstm.model import bf16_lstm_problem
-from musiclstm.run import load_model, read_history
-from musiclstm.sampling import scale_mask
+from musiclstm.judging.evaluation import evaluate_model
+from musiclstm.network.heads import DrawRules, NadeHead
+from musiclstm.network.model import bf16_lstm_problem
+from musiclstm.network.run import load_model, read_history
+from musiclstm.network.sampling import scale_mask
 
 SMALL_NADE = replace(MODEL_PRESETS["small"], head="nade", nade_units=16)
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from musiclstm import open_composer
-from musiclstm.generation import Composition, with_novelty
-from musiclstm.novelty import PassageHashes, canonical, novelty, novelty_report
-from musiclstm.reading import as_events
+from musiclstm.composing.generation import Composition, with_novelty
+from musiclstm.judging.novelty import PassageHashes, canonical, novelty, novelty_report
+from musiclstm.network.reading import as_events
 
 BAR = 16
 

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from musiclstm import DamagedStoreError, MusicLSTMError, RatingsStore
-from musiclstm.ratings import SCHEMA_VERSION
+from musiclstm.listening.ratings import SCHEMA_VERSION
 
 CLIPS = ["aa11", "bb22", "cc33"]
 GOOD = {"musicality": 4, "coherence": 3, "creativity": 5}

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from musiclstm import reading
 from musiclstm.config import ModelConfig, MusicLSTMError
-from musiclstm.model import MusicLSTM
-from musiclstm.reading import WindowReader, as_events, open_reader, with_lead_in
-from musiclstm.roll import Grid
+from musiclstm.music.roll import Grid
+from musiclstm.network import reading
+from musiclstm.network.model import MusicLSTM
+from musiclstm.network.reading import WindowReader, as_events, open_reader, with_lead_in
 
 
 def small_model(**changes) -> MusicLSTM:
@@ -96,8 +96,8 @@ def test_an_input_added_to_the_encoder_alone_is_trained_scored_and_composed_with
     from conftest import TICKS_PER_BEAT, write_midi
 
     from musiclstm import MODEL_PRESETS, CorpusConfig, TrainConfig, build_corpus, generate, load_corpus, train
-    from musiclstm.evaluation import evaluate_model
-    from musiclstm.run import load_model
+    from musiclstm.judging.evaluation import evaluate_model
+    from musiclstm.network.run import load_model
 
     for number in range(4):
         notes = [(60 + (i + number) % 7, i * TICKS_PER_BEAT, (i + 1) * TICKS_PER_BEAT) for i in range(24)]

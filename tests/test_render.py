@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from musiclstm import MusicLSTMError, generate, save_pieces
-from musiclstm.roll import Grid, load_midi, midi_to_roll
+from musiclstm.music.roll import Grid, load_midi, midi_to_roll
 
 
 def test_saved_pieces_read_back_as_the_generated_rolls_with_audio_picture_and_settings(trained_runs, tmp_path):
@@ -32,7 +32,7 @@ def test_saved_pieces_read_back_as_the_generated_rolls_with_audio_picture_and_se
 
 
 def test_downbeats_are_played_louder_than_offbeats(tmp_path):
-    from musiclstm.render import write_midi as write_piece
+    from musiclstm.music.render import write_midi as write_piece
 
     roll = np.zeros((17, 88), dtype=bool)
     roll[0, 39] = roll[4, 39] = roll[6, 39] = roll[16, 39] = True
@@ -44,9 +44,9 @@ def test_downbeats_are_played_louder_than_offbeats(tmp_path):
 def test_audio_falls_back_to_pretty_midi_with_a_warning_where_fluidsynth_is_missing(tmp_path, monkeypatch, caplog):
     import shutil
 
-    from musiclstm import render
-    from musiclstm.render import render_audio
-    from musiclstm.render import write_midi as write_piece
+    from musiclstm.music import render
+    from musiclstm.music.render import render_audio
+    from musiclstm.music.render import write_midi as write_piece
 
     roll = np.zeros((16, 88), dtype=bool)
     roll[:8, 39] = True

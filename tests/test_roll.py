@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from musiclstm import MusicLSTMError
-from musiclstm.roll import (
+from musiclstm.music.roll import (
     MAX_ROLL_STEPS,
     WRITE_RESOLUTION,
     Grid,

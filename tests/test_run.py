@@ -10,9 +10,9 @@ import torch
 
 from musiclstm import BUNDLED_MODEL, MusicLSTMError
 from musiclstm.config import MODEL_PRESETS, TrainConfig
-from musiclstm.model import MusicLSTM
-from musiclstm.reading import as_events, encode
-from musiclstm.run import (
+from musiclstm.network.model import MusicLSTM
+from musiclstm.network.reading import as_events, encode
+from musiclstm.network.run import (
     find_model_folders,
     load_model,
     model_folder,

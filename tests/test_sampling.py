@@ -9,7 +9,7 @@ import torch
 
 from musiclstm import MusicLSTMError
 from musiclstm.config import STRATEGIES, key_root
-from musiclstm.sampling import apply_temperature, choose_notes, note_probabilities, scale_mask
+from musiclstm.network.sampling import apply_temperature, choose_notes, note_probabilities, scale_mask
 
 
 def test_temperature_divides_each_keys_logit_independently():

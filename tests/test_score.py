@@ -9,12 +9,12 @@ import numpy as np
 import pretty_midi
 import pytest
 
-import musiclstm.score
+import musiclstm.music.score
 from musiclstm import MusicLSTMError
 from musiclstm.cli import main
-from musiclstm.render import write_midi
-from musiclstm.roll import Grid, roll_to_notes
-from musiclstm.score import engrave, engraver, key_signature, write_score
+from musiclstm.music.render import write_midi
+from musiclstm.music.roll import Grid, roll_to_notes
+from musiclstm.music.score import engrave, engraver, key_signature, write_score
 
 STEPS_PER_BEAT = 4
 GRID = Grid(STEPS_PER_BEAT)
@@ -236,8 +236,8 @@ def test_an_interrupted_score_leaves_the_old_file_whole_and_no_other(monkeypatch
         built.append(args)
         return bar_measure(*args)
 
-    bar_measure = musiclstm.score.bar_measure
-    monkeypatch.setattr(musiclstm.score, "bar_measure", interrupted)
+    bar_measure = musiclstm.music.score.bar_measure
+    monkeypatch.setattr(musiclstm.music.score, "bar_measure", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_score(np.ones((64, 88), dtype=bool), path, GRID, 90, "C major")
     assert path.read_text() == "the old score"
@@ -246,7 +246,7 @@ def test_an_interrupted_score_leaves_the_old_file_whole_and_no_other(monkeypatch
 
 
 def test_score_pdf_is_refused_before_composing_where_no_engraver_is_installed(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(musiclstm.score.shutil, "which", lambda name: None)
+    monkeypatch.setattr(musiclstm.music.score.shutil, "which", lambda name: None)
     assert engraver() is None
     assert main(["generate", "--out", str(tmp_path / "out"), "--score", "pdf", "--no-audio"]) == 2
     error = capsys.readouterr().err

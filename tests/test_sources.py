@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from musiclstm import CorpusConfig, MusicLSTMError, build_corpus, load_corpus
-from musiclstm.roll import Grid, onsets_of, roll_to_notes
-from musiclstm.sources import score_to_roll
+from musiclstm.data.sources import score_to_roll
+from musiclstm.music.roll import Grid, onsets_of, roll_to_notes
 
 
 def benchmark_data(scalar=int):

@@ -11,13 +11,13 @@ import pretty_midi
 import pytest
 import torch
 
-from musiclstm.composing import Composition, StepPlan, compose
+from musiclstm.composing.loop import Composition, StepPlan, compose
+from musiclstm.composing.saving import save_pieces
 from musiclstm.config import MODEL_PRESETS, N_KEYS
-from musiclstm.heads import DrawRules, NadeHead, StrikeHead
-from musiclstm.model import MusicLSTM
-from musiclstm.reading import as_events, step_targets
-from musiclstm.render import save_pieces
-from musiclstm.roll import Grid, roll_to_notes
+from musiclstm.music.roll import Grid, roll_to_notes
+from musiclstm.network.heads import DrawRules, NadeHead, StrikeHead
+from musiclstm.network.model import MusicLSTM
+from musiclstm.network.reading import as_events, step_targets
 
 KEYS = 4
 ALL_FRAMES = torch.tensor(list(itertools.product([0.0, 1.0], repeat=KEYS)))  # (16, 4)
@@ -88,8 +88,8 @@ def test_a_run_folder_from_before_strikes_and_the_metre_loads_and_composes_as_it
     import json
 
     from musiclstm import TrainConfig, generate, train
-    from musiclstm.evaluation import evaluate_model
-    from musiclstm.run import load_model
+    from musiclstm.judging.evaluation import evaluate_model
+    from musiclstm.network.run import load_model
 
     old_network = replace(MODEL_PRESETS["small"], inputs=("keys",), strikes=False)
     train(bach_corpus.path, tmp_path / "run", old_network, TrainConfig(epochs=1, chunk=32))

@@ -7,9 +7,9 @@ import numpy as np
 import pretty_midi
 
 from musiclstm import CorpusConfig, build_corpus, load_corpus
-from musiclstm.corpus import format_summary
-from musiclstm.roll import Grid, midi_to_roll, roll_to_midi, roll_to_notes
-from musiclstm.sources import score_to_roll
+from musiclstm.data.corpus import format_summary
+from musiclstm.data.sources import score_to_roll
+from musiclstm.music.roll import Grid, midi_to_roll, roll_to_midi, roll_to_notes
 
 STEPS_PER_BEAT = 4
 TEMPO_BPM = 100.0

@@ -14,7 +14,7 @@ import pytest
 
 from musiclstm import MusicLSTMError, midi_to_roll, open_study, prepare_study
 from musiclstm.cli import main
-from musiclstm.study import SAMPLE_RATE_HZ, level_clips, read_answer_key, read_wav, real_passages
+from musiclstm.listening.study import SAMPLE_RATE_HZ, level_clips, read_answer_key, read_wav, real_passages
 
 CONSOLE = str(Path(sys.executable).with_name("musiclstm"))
 

@@ -20,11 +20,11 @@ from safetensors.torch import load_file
 
 from musiclstm import MusicLSTMError, train
 from musiclstm.config import MODEL_PRESETS, TrainConfig
-from musiclstm.dataset import key_frequencies
-from musiclstm.heads import IndependentHead
-from musiclstm.model import bf16_lstm_problem
-from musiclstm.run import load_model, read_history, trained_files
-from musiclstm.training import next_step
+from musiclstm.network.dataset import key_frequencies
+from musiclstm.network.heads import IndependentHead
+from musiclstm.network.model import bf16_lstm_problem
+from musiclstm.network.run import load_model, read_history, trained_files
+from musiclstm.network.training import next_step
 
 SMALL = MODEL_PRESETS["small"]
 CONSOLE = str(Path(sys.executable).with_name("musiclstm"))
@@ -245,10 +245,10 @@ def test_a_nan_validation_loss_stops_training_too(bach_corpus, tmp_path, monkeyp
 
 def test_a_piece_read_as_a_stream_in_chunks_scores_as_one_pass_over_the_whole_piece(bach_corpus):
     """Objective `stateful`: the state carried from chunk to chunk gives each frame the NLL of the stateful context."""
-    from musiclstm.dataset import PieceStreams
-    from musiclstm.evaluation import score_piece
-    from musiclstm.reading import as_events
-    from musiclstm.training import LitMusicLSTM
+    from musiclstm.judging.evaluation import score_piece
+    from musiclstm.network.dataset import PieceStreams
+    from musiclstm.network.reading import as_events
+    from musiclstm.network.training import LitMusicLSTM
 
     small = replace(SMALL, window=8)
     module = LitMusicLSTM(small, TrainConfig(objective="stateful")).eval()

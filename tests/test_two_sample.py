@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from musiclstm import BUNDLED_MODEL, load_corpus
-from musiclstm.roll import Grid
-from musiclstm.two_sample import FEATURES, passage_features, two_sample_test
+from musiclstm.judging.two_sample import FEATURES, passage_features, two_sample_test
+from musiclstm.music.roll import Grid
 
 
 def feature(roll: np.ndarray, name: str, steps_per_bar: int = 4) -> float:

@@ -50,49 +50,49 @@ from musiclstm.config import (
     flag_name,
 )
 from musiclstm.config import VERSION as __version__
-from musiclstm.corpus import Corpus, Piece, build_corpus, format_summary, load_corpus
+from musiclstm.data.corpus import Corpus, Piece, build_corpus, format_summary, load_corpus
 from musiclstm.files import check_output_file, check_output_folder, write_json_atomically
-from musiclstm.metrics import music_statistics
-from musiclstm.ratings import GUESSES, QUESTIONS, DamagedStoreError, RatingsStore
-from musiclstm.roll import Grid, midi_to_roll, roll_to_midi
+from musiclstm.listening.ratings import GUESSES, QUESTIONS, DamagedStoreError, RatingsStore
+from musiclstm.music.metrics import music_statistics
+from musiclstm.music.roll import Grid, midi_to_roll, roll_to_midi
 from musiclstm.serving import check_port_free, serve_page
 
 LAZY = {  # name: its module, for the names that need torch (or Lightning, for `train` alone)
-    "WindowDataset": "musiclstm.dataset",
-    "Composer": "musiclstm.composing",
-    "Composition": "musiclstm.composing",
-    "generate": "musiclstm.generation",
-    "held_out_statistics": "musiclstm.generation",
-    "harmonize": "musiclstm.harmonization",
-    "infill": "musiclstm.infilling",
-    "open_composer": "musiclstm.composing",
-    "MusicLSTM": "musiclstm.model",
-    "keras_parameter_count": "musiclstm.model",
-    "summary_rows": "musiclstm.model",
-    "format_network": "musiclstm.model",
-    "format_training": "musiclstm.training",
-    "format_pieces": "musiclstm.render",
-    "find_model_folders": "musiclstm.run",
-    "load_model": "musiclstm.run",
-    "model_folder": "musiclstm.run",
-    "read_run_config": "musiclstm.run",
-    "train": "musiclstm.training",
-    "evaluate": "musiclstm.evaluation",
-    "format_report": "musiclstm.evaluation",
-    "render_audio": "musiclstm.render",
-    "save_pieces": "musiclstm.render",
-    "check_pieces_folder": "musiclstm.render",
-    "check_score_kind": "musiclstm.score",
-    "write_score": "musiclstm.score",
-    "export_model": "musiclstm.bundle",
-    "Study": "musiclstm.study",
-    "open_study": "musiclstm.study",
-    "prepare_study": "musiclstm.study",
-    "study_report": "musiclstm.listening_report",
-    "save_study_report": "musiclstm.listening_report",
-    "format_study_report": "musiclstm.listening_report",
-    "write_ratings_csv": "musiclstm.listening_report",
-    "plot_ratings": "musiclstm.listening_report",
+    "WindowDataset": "musiclstm.network.dataset",
+    "Composer": "musiclstm.composing.loop",
+    "Composition": "musiclstm.composing.loop",
+    "generate": "musiclstm.composing.generation",
+    "held_out_statistics": "musiclstm.composing.generation",
+    "harmonize": "musiclstm.composing.harmonization",
+    "infill": "musiclstm.composing.infilling",
+    "open_composer": "musiclstm.composing.loop",
+    "MusicLSTM": "musiclstm.network.model",
+    "keras_parameter_count": "musiclstm.network.model",
+    "summary_rows": "musiclstm.network.model",
+    "format_network": "musiclstm.network.model",
+    "format_training": "musiclstm.network.training",
+    "format_pieces": "musiclstm.composing.saving",
+    "find_model_folders": "musiclstm.network.run",
+    "load_model": "musiclstm.network.run",
+    "model_folder": "musiclstm.network.run",
+    "read_run_config": "musiclstm.network.run",
+    "train": "musiclstm.network.training",
+    "evaluate": "musiclstm.judging.evaluation",
+    "format_report": "musiclstm.judging.evaluation",
+    "render_audio": "musiclstm.music.render",
+    "save_pieces": "musiclstm.composing.saving",
+    "check_pieces_folder": "musiclstm.composing.saving",
+    "check_score_kind": "musiclstm.music.score",
+    "write_score": "musiclstm.music.score",
+    "export_model": "musiclstm.network.bundle",
+    "Study": "musiclstm.listening.study",
+    "open_study": "musiclstm.listening.study",
+    "prepare_study": "musiclstm.listening.study",
+    "study_report": "musiclstm.listening.report",
+    "save_study_report": "musiclstm.listening.report",
+    "format_study_report": "musiclstm.listening.report",
+    "write_ratings_csv": "musiclstm.listening.report",
+    "plot_ratings": "musiclstm.listening.report",
 }
 
 __all__ = [

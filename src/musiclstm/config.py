@@ -171,8 +171,8 @@ DEFAULT_SEED = 42
 CORPUS_FORMAT_VERSION = 2  # 2: struck keys beside the sounding ones, and each piece's metre
 
 BUNDLED_MODEL = Path(__file__).parent / "models" / "bach"  # the seed preset trained on the chorales
-STUDIO_PAGE = str(Path(__file__).with_name("app.py"))  # the Streamlit page that `musiclstm demo` serves
-LISTENING_PAGE = str(Path(__file__).with_name("listening_page.py"))  # served by `musiclstm listen serve`
+STUDIO_PAGE = str(Path(__file__).parent / "pages" / "studio.py")  # the Streamlit page that `musiclstm demo` serves
+LISTENING_PAGE = str(Path(__file__).parent / "pages" / "listening.py")  # served by `musiclstm listen serve`
 
 
 def bundled_model() -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musiclstm.composing import (
+from musiclstm.composing.loop import (
     Composer,
     Composition,
     StepPlan,
@@ -30,13 +30,13 @@ from musiclstm.composing import (
     with_novelty,
 )
 from musiclstm.config import AUTO_KEY, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError, key_root, with_values
-from musiclstm.corpus import Corpus, load_corpus
-from musiclstm.dataset import allowed_shifts, shift_keys
-from musiclstm.metrics import best_root, music_statistics
-from musiclstm.model import MusicLSTM
-from musiclstm.reading import EVENT_WIDTH, as_events
-from musiclstm.roll import COMMON_TIME, MAX_ROLL_STEPS, Grid
-from musiclstm.sampling import scale_mask
+from musiclstm.data.corpus import Corpus, load_corpus
+from musiclstm.music.metrics import best_root, music_statistics
+from musiclstm.music.roll import COMMON_TIME, MAX_ROLL_STEPS, Grid
+from musiclstm.network.dataset import allowed_shifts, shift_keys
+from musiclstm.network.model import MusicLSTM
+from musiclstm.network.reading import EVENT_WIDTH, as_events
+from musiclstm.network.sampling import scale_mask
 
 log = logging.getLogger(__name__)
 

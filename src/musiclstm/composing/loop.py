@@ -36,15 +36,15 @@ import torch
 from tqdm import tqdm
 
 from musiclstm.config import AUTO_KEY, HEAD_CHOICE, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError
-from musiclstm.corpus import load_corpus
-from musiclstm.heads import DrawRules
-from musiclstm.metrics import best_root
-from musiclstm.model import MusicLSTM, cpu_autocast
-from musiclstm.novelty import COPY_WARNING_BARS, PassageHashes, copies_bars, novelty
-from musiclstm.reading import EVENT_WIDTH, open_reader
-from musiclstm.roll import COMMON_TIME, Grid, ReadRoll, midi_to_roll
-from musiclstm.run import load_model, model_folder, read_run_config
-from musiclstm.sampling import scale_mask
+from musiclstm.data.corpus import load_corpus
+from musiclstm.judging.novelty import COPY_WARNING_BARS, PassageHashes, copies_bars, novelty
+from musiclstm.music.metrics import best_root
+from musiclstm.music.roll import COMMON_TIME, Grid, ReadRoll, midi_to_roll
+from musiclstm.network.heads import DrawRules
+from musiclstm.network.model import MusicLSTM, cpu_autocast
+from musiclstm.network.reading import EVENT_WIDTH, open_reader
+from musiclstm.network.run import load_model, model_folder, read_run_config
+from musiclstm.network.sampling import scale_mask
 
 log = logging.getLogger(__name__)
 

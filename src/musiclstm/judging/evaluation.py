@@ -21,14 +21,14 @@ import torch
 from tqdm import tqdm
 
 from musiclstm.config import CONTEXTS, CorpusConfig, MusicLSTMError, check_one_of
-from musiclstm.corpus import Corpus, build_corpus, load_corpus
+from musiclstm.data.corpus import Corpus, build_corpus, load_corpus
 from musiclstm.files import check_output_folder
-from musiclstm.judging import compare_generated, format_music, plot_comparison
-from musiclstm.metrics import baseline_logits, bernoulli_report, predictive_report
-from musiclstm.model import MusicLSTM
-from musiclstm.reading import piece_features, step_targets, with_lead_in
-from musiclstm.roll import COMMON_TIME, Grid
-from musiclstm.run import load_model, model_folder, read_run_config
+from musiclstm.judging.comparison import compare_generated, format_music, plot_comparison
+from musiclstm.music.metrics import baseline_logits, bernoulli_report, predictive_report
+from musiclstm.music.roll import COMMON_TIME, Grid
+from musiclstm.network.model import MusicLSTM
+from musiclstm.network.reading import piece_features, step_targets, with_lead_in
+from musiclstm.network.run import load_model, model_folder, read_run_config
 
 
 @torch.inference_mode()

@@ -23,16 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from musiclstm.config import CONTEXTS, N_KEYS, ModelConfig, MusicLSTMError, check_one_of
-from musiclstm.roll import COMMON_TIME, Grid, onsets_of
-
-if TYPE_CHECKING:
-    from musiclstm.model import MusicLSTM
+from musiclstm.music.roll import COMMON_TIME, Grid, onsets_of
 
 WINDOWS_PER_BATCH = 256  # windows scored per forward pass in context `window`
 EVENT_WIDTH = 2 * N_KEYS  # a step's events: the keys sounding, then the keys struck
@@ -190,7 +186,9 @@ class StatefulReader:
     metre of every piece (one Grid) or of each.
     """
 
-    def __init__(self, model: MusicLSTM, primer: np.ndarray | torch.Tensor, batch: int, grids: Grids = COMMON_TIME):
+    def __init__(
+        self, model: torch.nn.Module, primer: np.ndarray | torch.Tensor, batch: int, grids: Grids = COMMON_TIME
+    ):
         self.model, self.grids = model, batch_grids(grids, batch)
         features, state = model(read_with_lead_in(primer, model.config, grids_of_primer(self.grids, primer)))
         self.position = np.shape(primer)[-2]
@@ -224,7 +222,7 @@ class WindowReader:
 
     def __init__(
         self,
-        model: MusicLSTM,
+        model: torch.nn.Module,
         primer: np.ndarray | torch.Tensor,
         batch: int,
         grids: Grids = COMMON_TIME,
@@ -289,7 +287,7 @@ def select_grids(grids: Grids, rows: torch.Tensor) -> Grids:
 
 
 def open_reader(
-    model: MusicLSTM, primer: np.ndarray | torch.Tensor, context: str, batch: int, grids: Grids = COMMON_TIME
+    model: torch.nn.Module, primer: np.ndarray | torch.Tensor, context: str, batch: int, grids: Grids = COMMON_TIME
 ) -> StatefulReader | WindowReader:
     """A reader of `primer`'s events (batch or 1 shared row, steps, 176), read after its lead-in, for
     `batch` pieces on `grids` (one, or one per piece) in a context: `features`, `read(events)` and
@@ -299,7 +297,7 @@ def open_reader(
 
 @torch.inference_mode()
 def piece_features(
-    model: MusicLSTM, events: np.ndarray, context: str, grid: Grid = COMMON_TIME
+    model: torch.nn.Module, events: np.ndarray, context: str, grid: Grid = COMMON_TIME
 ) -> Iterator[torch.Tensor]:
     """The features that predict every step of a piece's events (steps, 176), each from the steps before it.
 

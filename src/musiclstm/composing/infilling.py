@@ -27,7 +27,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musiclstm.composing import (
+from musiclstm.composing.harmonization import (
+    MAX_PARTICLE_STEPS,
+    MAX_PARTICLES,
+    line_roll,
+    melody_limits,
+    melody_nll,
+    melody_strikes,
+    melody_tempo,
+)
+from musiclstm.composing.loop import (
     Composer,
     Composition,
     StepPlan,
@@ -51,18 +60,9 @@ from musiclstm.config import (
     check_whole_number,
     with_values,
 )
-from musiclstm.harmonization import (
-    MAX_PARTICLE_STEPS,
-    MAX_PARTICLES,
-    line_roll,
-    melody_limits,
-    melody_nll,
-    melody_strikes,
-    melody_tempo,
-)
-from musiclstm.model import MusicLSTM
-from musiclstm.reading import as_events, piece_features
-from musiclstm.roll import COMMON_TIME, Grid, top_line
+from musiclstm.music.roll import COMMON_TIME, Grid, top_line
+from musiclstm.network.model import MusicLSTM
+from musiclstm.network.reading import as_events, piece_features
 
 MAX_JOIN_STEPS = 1_024  # real steps after the gap that weigh the drafts
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from musiclstm.files import check_output_file, pyplot, write_atomically, write_bytes_atomically, write_json_atomically
-from musiclstm.ratings import QUESTIONS, RATING_RANGE, Answer, DamagedStoreError
-from musiclstm.study import SOURCES, Study, as_study, read_answer_key
+from musiclstm.listening.ratings import QUESTIONS, RATING_RANGE, Answer, DamagedStoreError
+from musiclstm.listening.study import SOURCES, Study, as_study, read_answer_key
 
 TARGET = 3.5  # the specification: "target > 3.5/5 average"
 MIN_RATERS = 5  # the specification: "ask 5+ listeners"

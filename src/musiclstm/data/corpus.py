@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from musiclstm.config import CORPUS_FORMAT_VERSION, N_KEYS, SPLITS, VERSION, CorpusConfig, MusicLSTMError
+from musiclstm.data.sources import Source, SourcePiece, natural_steps_per_beat, read_source, resolve_source
 from musiclstm.files import check_output_folder, read_json_object, write_atomically, write_json_atomically
-from musiclstm.roll import Grid
-from musiclstm.sources import Source, SourcePiece, natural_steps_per_beat, read_source, resolve_source
+from musiclstm.music.roll import Grid
 
 log = logging.getLogger(__name__)
 

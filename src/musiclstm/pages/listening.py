@@ -20,7 +20,7 @@ import streamlit as st
 
 from musiclstm import QUESTIONS, DamagedStoreError, MusicLSTMError, RatingsStore, open_study
 
-logger = logging.getLogger("musiclstm.listening_page")  # not __name__: `streamlit run` names the page __main__
+logger = logging.getLogger("musiclstm.pages.listening")  # not __name__: `streamlit run` names the page __main__
 STORE_TROUBLE = (
     "The study's answers cannot be read or stored right now (the server's log says why). "
     "Please tell the person running the test."

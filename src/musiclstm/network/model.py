@@ -22,8 +22,8 @@ from torch import nn
 from torch.func import functional_call
 
 from musiclstm.config import N_KEYS, ModelConfig, MusicLSTMError
-from musiclstm.heads import DrawRules, StrikeHead, make_head
-from musiclstm.reading import input_width
+from musiclstm.network.heads import DrawRules, StrikeHead, make_head
+from musiclstm.network.reading import input_width
 
 log = logging.getLogger(__name__)
 

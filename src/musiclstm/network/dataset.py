@@ -28,9 +28,9 @@ import torch.distributed as dist
 from torch.utils.data import Dataset, IterableDataset
 
 from musiclstm.config import DEFAULT_CHUNK, DEFAULT_WINDOW, N_KEYS, TRANSPOSE_RANGE, MusicLSTMError
-from musiclstm.corpus import Corpus, Piece, unpack_events
-from musiclstm.metrics import smoothed_frequencies
-from musiclstm.reading import DEFAULT_INPUTS, encode, step_targets, with_lead_in
+from musiclstm.data.corpus import Corpus, Piece, unpack_events
+from musiclstm.music.metrics import smoothed_frequencies
+from musiclstm.network.reading import DEFAULT_INPUTS, encode, step_targets, with_lead_in
 
 
 def shift_keys(block: np.ndarray, semitones: int) -> np.ndarray:

@@ -24,11 +24,11 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 
 from musiclstm.config import EPOCH_CAP, ModelConfig, MusicLSTMError, TrainConfig, with_values
-from musiclstm.corpus import load_corpus
-from musiclstm.dataset import ChunkDataset, PieceStreams, WindowDataset, key_frequencies
+from musiclstm.data.corpus import load_corpus
 from musiclstm.files import check_output_folder
-from musiclstm.model import MusicLSTM, check_bf16_lstm, split_targets
-from musiclstm.run import (
+from musiclstm.network.dataset import ChunkDataset, PieceStreams, WindowDataset, key_frequencies
+from musiclstm.network.model import MusicLSTM, check_bf16_lstm, split_targets
+from musiclstm.network.run import (
     CHECKPOINTS,
     CONFIG_FILE,
     LAST_CHECKPOINT,

@@ -38,7 +38,7 @@ from musiclstm.config import (
     SPLITS,
     MusicLSTMError,
 )
-from musiclstm.roll import Grid, ReadRoll, midi_to_roll, onsets_of, spans_to_roll, steps_to_roll
+from musiclstm.music.roll import Grid, ReadRoll, midi_to_roll, onsets_of, spans_to_roll, steps_to_roll
 
 log = logging.getLogger(__name__)
 

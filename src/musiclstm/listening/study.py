@@ -36,11 +36,11 @@ from scipy.io import wavfile
 from tqdm import tqdm
 
 from musiclstm.config import VERSION, MusicLSTMError, StudyConfig
-from musiclstm.corpus import Corpus, load_corpus
+from musiclstm.data.corpus import Corpus, load_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_json_atomically
-from musiclstm.ratings import QUESTIONS, RatingsStore
-from musiclstm.render import SAMPLE_RATE_HZ, render_audio, write_midi, write_pcm
-from musiclstm.roll import Grid
+from musiclstm.listening.ratings import QUESTIONS, RatingsStore
+from musiclstm.music.render import SAMPLE_RATE_HZ, render_audio, write_midi, write_pcm
+from musiclstm.music.roll import Grid
 
 SOURCES = ("generated", "real")
 STUDY_FILE = "study.json"
@@ -199,7 +199,7 @@ class Passage:
 
 def generated_passages(composer, count: int, steps: int, seed: int, progress: bool) -> tuple[list[Passage], dict]:
     """`count` pieces of `steps` steps composed with the model's default settings, primers cut off; and the settings."""
-    from musiclstm.generation import generate
+    from musiclstm.composing.generation import generate
 
     composition = generate(composer, num_outputs=count, length=steps, seed=seed, progress=progress)
     passages = [
@@ -235,7 +235,7 @@ def prepare_study(
     with writing_alone(out):
         if out.exists() and any(out.iterdir()):
             raise MusicLSTMError(f"{out}: already holds files (perhaps another study's ratings); choose another --out")
-        from musiclstm.composing import open_composer  # torch: only once the arguments and the folder are good
+        from musiclstm.composing.loop import open_composer  # torch: only once the arguments and the folder are good
 
         composer = open_composer(model)
         corpus = load_corpus(data if data is not None else composer.corpus)

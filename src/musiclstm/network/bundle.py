@@ -28,9 +28,10 @@ import torch
 from safetensors.torch import load_file, save
 
 from musiclstm.config import CorpusConfig, GenerationSettings, ModelConfig, TrainConfig, flag_name
-from musiclstm.corpus import load_corpus, write_corpus
+from musiclstm.data.corpus import load_corpus, write_corpus
+from musiclstm.data.sources import BACH, SourcePiece
 from musiclstm.files import check_output_folder, read_json_object, write_bytes_atomically, write_json_atomically
-from musiclstm.run import (
+from musiclstm.network.run import (
     CONFIG_FILE,
     HISTORY_CSV,
     HISTORY_PNG,
@@ -39,7 +40,6 @@ from musiclstm.run import (
     read_history,
     read_run_config,
 )
-from musiclstm.sources import BACH, SourcePiece
 
 CORPUS_FOLDER = "corpus"
 EVALUATION = "evaluation.json"

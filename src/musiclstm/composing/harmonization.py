@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musiclstm.composing import (
+from musiclstm.composing.loop import (
     Composer,
     Composition,
     StepPlan,
@@ -53,9 +53,9 @@ from musiclstm.config import (
     check_whole_number,
     with_values,
 )
-from musiclstm.model import MusicLSTM
-from musiclstm.reading import EVENT_WIDTH
-from musiclstm.roll import COMMON_TIME, Grid, load_midi, onsets_of, top_line
+from musiclstm.music.roll import COMMON_TIME, Grid, load_midi, onsets_of, top_line
+from musiclstm.network.model import MusicLSTM
+from musiclstm.network.reading import EVENT_WIDTH
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from musiclstm.config import N_KEYS, ModelConfig
-from musiclstm.sampling import apply_temperature, choose_notes, obeying, passing, uniform_draws
+from musiclstm.network.sampling import apply_temperature, choose_notes, obeying, passing, uniform_draws
 
 NADE_ROWS = 1024  # frames a NADE head scores at once: 1024 x 88 x 150 float32 hidden values are 54 MB
 

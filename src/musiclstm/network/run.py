@@ -36,7 +36,7 @@ from musiclstm.config import (
     bundled_model,
 )
 from musiclstm.files import pyplot, read_json_object, write_bytes_atomically, write_json_atomically
-from musiclstm.model import MusicLSTM
+from musiclstm.network.model import MusicLSTM
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from musiclstm.config import KEY_NAMES, MusicLSTMError
-from musiclstm.corpus import Corpus
+from musiclstm.data.corpus import Corpus
 from musiclstm.files import pyplot, write_atomically
-from musiclstm.metrics import DENSITY_BINS, PlacedRoll, kl_divergence, music_statistics, pitch_class_counts
-from musiclstm.novelty import novelty_report
-from musiclstm.roll import Grid, ReadRoll, midi_to_roll
-from musiclstm.two_sample import two_sample_test
+from musiclstm.judging.novelty import novelty_report
+from musiclstm.judging.two_sample import two_sample_test
+from musiclstm.music.metrics import DENSITY_BINS, PlacedRoll, kl_divergence, music_statistics, pitch_class_counts
+from musiclstm.music.roll import Grid, ReadRoll, midi_to_roll
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from scipy.special import logit
 from scipy.stats import entropy
 
 from musiclstm.config import KEY_PITCH_CLASSES, LOWEST_PITCH, SCALES, MusicLSTMError
-from musiclstm.roll import Grid, as_grid, roll_to_notes
+from musiclstm.music.roll import Grid, as_grid, roll_to_notes
 
 DENSITY_BINS = 9  # notes-per-step histogram: 0, 1, ..., 7, and 8 or more
 SIXTEENTHS_PER_BEAT = 4  # a beat is a quarter note
