@@ -27,9 +27,10 @@ import torch
 from musiclstm.composing.generation import for_model, open_composer, piece_keys
 from musiclstm.composing.harmonization import harmonize_rolls, line_roll, melody_limits
 from musiclstm.config import HARMONIZE_LOOKAHEAD, N_KEYS, GenerationSettings
+from musiclstm.music.grid import Grid
 from musiclstm.music.metrics import best_key_rate, pitch_class_counts
+from musiclstm.music.piece import top_line
 from musiclstm.music.render import draw_roll
-from musiclstm.music.roll import Grid, top_line
 from musiclstm.network.bundle import cpu_name
 from musiclstm.network.reading import as_events, piece_features
 

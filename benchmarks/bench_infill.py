@@ -28,14 +28,15 @@ import time
 import numpy as np
 import torch
 
+from musiclstm.composing.composer import for_model, open_composer, piece_keys
 from musiclstm.composing.infilling import bar_bounds, infill_events, join_nll
-from musiclstm.composing.loop import for_model, open_composer, piece_keys
 from musiclstm.config import INFILL_JOIN_STEPS, INFILL_PARTICLES, N_KEYS, GenerationSettings
 from musiclstm.data.corpus import load_corpus
 from musiclstm.judging.two_sample import two_sample_test
+from musiclstm.music.grid import Grid
 from musiclstm.music.metrics import best_key_rate
+from musiclstm.music.piece import onsets_of
 from musiclstm.music.render import draw_roll
-from musiclstm.music.roll import Grid, onsets_of
 from musiclstm.network.bundle import cpu_name
 from musiclstm.network.reading import as_events
 

@@ -23,7 +23,8 @@ import numpy as np
 from musiclstm.data.corpus import load_corpus
 from musiclstm.judging.comparison import primer_steps
 from musiclstm.judging.novelty import PassageHashes, novelty
-from musiclstm.music.roll import Grid, midi_to_roll
+from musiclstm.music.grid import Grid
+from musiclstm.music.roll import midi_to_roll
 from musiclstm.network.bundle import cpu_name
 
 

@@ -110,10 +110,9 @@ def test_export_replaces_an_older_folder_whole_and_names_a_bad_run(trained_runs,
 def test_evaluating_on_a_corpus_of_held_out_pieces_alone_says_to_use_the_whole_corpus(bach_corpus, tmp_path):
     from musiclstm import evaluate
     from musiclstm.data.corpus import write_corpus
-    from musiclstm.data.sources import SourcePiece
 
     held_out = [piece for piece in bach_corpus if piece.split != "train"]  # what older exports kept
-    pieces = [SourcePiece(piece.name, piece.roll) for piece in held_out]
+    pieces = [piece.piece for piece in held_out]
     stored = ("format_version", "musiclstm_version", "rolls_file", "total_frames", "pieces", "skipped")
     settings = {key: value for key, value in bach_corpus.manifest.items() if key not in stored}
     write_corpus(tmp_path / "held_out", pieces, [piece.split for piece in held_out], settings)

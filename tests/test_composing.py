@@ -12,7 +12,8 @@ import torch
 from conftest import write_midi as write_notes
 
 from musiclstm import BUNDLED_MODEL, ModelConfig, MusicLSTMError, generate, harmonize, infill, open_composer
-from musiclstm.composing.loop import StepPlan, compose, read_music, resample, trace_back
+from musiclstm.composing.composer import read_music
+from musiclstm.composing.loop import StepPlan, compose, resample, trace_back
 from musiclstm.music.render import write_midi
 from musiclstm.network.heads import DrawRules
 from musiclstm.network.model import MusicLSTM

@@ -12,8 +12,8 @@ from conftest import TICKS_PER_BEAT, write_midi
 from musiclstm import CorpusConfig, MusicLSTMError, build_corpus, load_corpus
 from musiclstm.data import corpus as corpus_module
 from musiclstm.data.corpus import assign_splits, format_summary, unpack_events, unpack_roll, write_corpus
-from musiclstm.data.sources import SourcePiece
-from musiclstm.music.roll import Grid
+from musiclstm.music.grid import Grid
+from musiclstm.music.piece import Piece
 
 BEAT = TICKS_PER_BEAT
 
@@ -81,7 +81,7 @@ def test_build_corpus_names_a_source_it_cannot_use(tmp_path, make, message):
 
 
 def test_assign_splits_is_by_piece_seeded_and_70_15_15():
-    pieces = [SourcePiece(f"p{i:02d}", np.zeros((1, 88), bool)) for i in range(20)]
+    pieces = [None] * 20  # no split given by the source
     splits = assign_splits(pieces, (0.7, 0.15, 0.15), seed=42)
     assert [splits.count(name) for name in ("train", "valid", "test")] == [14, 3, 3]
     assert splits == assign_splits(pieces, (0.7, 0.15, 0.15), seed=42)
@@ -89,7 +89,7 @@ def test_assign_splits_is_by_piece_seeded_and_70_15_15():
 
 
 def test_assign_splits_gives_a_three_piece_corpus_one_piece_in_each_split():
-    pieces = [SourcePiece(f"p{i}", np.zeros((1, 88), bool)) for i in range(3)]
+    pieces = [None] * 3
     assert sorted(assign_splits(pieces, (0.7, 0.15, 0.15), seed=0)) == ["test", "train", "valid"]
 
 
@@ -152,10 +152,10 @@ def test_a_struck_key_that_is_not_sounding_is_not_stored(tmp_path):
     roll[0:2, 10] = True
     onsets = np.zeros_like(roll)
     onsets[0, 10] = onsets[2, 10] = onsets[1, 20] = True
-    write_corpus(tmp_path, [SourcePiece("p", roll, onsets=onsets)], ["train"], {"steps_per_beat": 4})
+    write_corpus(tmp_path, [Piece(roll, onsets, name="p")], ["train"], {"steps_per_beat": 4})
     (piece,) = load_corpus(tmp_path)
     assert np.argwhere(piece.onsets).tolist() == [[0, 10]]
-    assert piece.grid == Grid(4)  # a piece given without a grid is 4/4 from its first step
+    assert piece.grid == Grid(4)  # a piece made without a grid is 4/4 from its first step
 
 
 def test_a_corpus_of_format_1_is_refused_with_the_rebuild_message_and_rebuilt_by_data(tmp_path):

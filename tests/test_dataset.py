@@ -8,7 +8,8 @@ import torch
 from conftest import TICKS_PER_BEAT, write_midi
 
 from musiclstm import CorpusConfig, MusicLSTMError, WindowDataset, build_corpus, load_corpus
-from musiclstm.network.dataset import ChunkDataset, PieceStreams, allowed_shifts, shift_keys
+from musiclstm.music.piece import allowed_shifts, shift_keys
+from musiclstm.network.dataset import ChunkDataset, PieceStreams
 from musiclstm.network.reading import as_events
 
 
@@ -93,14 +94,14 @@ def test_an_empty_split_and_a_bad_window_are_named(two_piece_corpus):
 def test_shift_keys_moves_notes_and_allowed_shifts_keeps_them_on_the_keyboard():
     block = np.zeros((2, 88), dtype=bool)
     block[0, 3] = block[1, 80] = True
-    assert list(allowed_shifts(block)) == [-3, -2, -1, 0, 1, 2, 3, 4, 5, 6]
+    assert list(allowed_shifts(block, -5, 6)) == [-3, -2, -1, 0, 1, 2, 3, 4, 5, 6]
     assert np.flatnonzero(shift_keys(block, 6)[1]).tolist() == [86]
     assert np.flatnonzero(shift_keys(block, -3)[0]).tolist() == [0]
     block[1, 87] = True
-    assert list(allowed_shifts(block)) == [-3, -2, -1, 0]
+    assert list(allowed_shifts(block, -5, 6)) == [-3, -2, -1, 0]
     block[0, 0] = True
-    assert list(allowed_shifts(block)) == [0]
-    assert list(allowed_shifts(np.zeros((3, 88), bool))) == list(range(-5, 7))
+    assert list(allowed_shifts(block, -5, 6)) == [0]
+    assert list(allowed_shifts(np.zeros((3, 88), bool), -5, 6)) == list(range(-5, 7))
 
 
 def test_transposition_shifts_context_and_target_together_within_the_keyboard(two_piece_corpus):

@@ -11,8 +11,8 @@ import torch
 from musiclstm import MusicLSTMError
 from musiclstm.config import MODEL_PRESETS
 from musiclstm.judging.evaluation import evaluate_model, piece_features, score_piece
+from musiclstm.music.grid import COMMON_TIME
 from musiclstm.music.metrics import bernoulli_nll
-from musiclstm.music.roll import COMMON_TIME
 from musiclstm.network import model as model_module
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import as_events, encode, input_width, with_lead_in

@@ -9,7 +9,8 @@ import pytest
 from midi_fuzz import CRAFTED, fuzz_cases
 
 from musiclstm import CorpusConfig, MusicLSTMError, build_corpus
-from musiclstm.music.roll import MAX_ROLL_STEPS, midi_to_roll, roll_to_midi
+from musiclstm.music.grid import MAX_ROLL_STEPS
+from musiclstm.music.roll import midi_to_roll, roll_to_midi
 
 CASES = 300
 
@@ -38,7 +39,7 @@ def test_every_fuzzed_midi_file_is_read_or_named_with_a_reason(seed_files, tmp_p
             outcomes["named"] += 1
         else:
             assert read.roll.dtype == bool and read.roll.shape[1] == 88 and len(read.roll) <= MAX_ROLL_STEPS, name
-            assert read.roll.any() == (read.n_notes > 0), name
+            assert read.roll.any() == (read.reading.n_notes > 0), name
             outcomes["read"] += 1
         path.unlink()
     assert outcomes["read"] + outcomes["named"] == CASES and min(outcomes.values()) > 10
@@ -67,10 +68,10 @@ def test_extreme_but_valid_files_are_read(tmp_path):
     cases = dict(fuzz_cases([], len(CRAFTED), random.Random(0)))
     for name in ("ten_thousand_tracks", "twenty_thousand_notes", "tempo_1_microsecond", "type_2"):
         (tmp_path / f"{name}.mid").write_bytes(cases[name])
-        assert midi_to_roll(tmp_path / f"{name}.mid", 4).n_notes > 0, name
+        assert midi_to_roll(tmp_path / f"{name}.mid", 4).reading.n_notes > 0, name
     (tmp_path / "off.mid").write_bytes(cases["all_off_keyboard"])
     read = midi_to_roll(tmp_path / "off.mid", 4)
-    assert read.n_notes == 0 and read.n_off_keyboard == 50 and not read.roll.any()
+    assert read.reading.n_notes == 0 and read.reading.n_off_keyboard == 50 and not read.roll.any()
 
 
 def test_a_folder_full_of_hostile_files_still_builds_a_corpus_of_the_good_ones(seed_files, tmp_path):

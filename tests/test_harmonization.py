@@ -13,8 +13,8 @@ from conftest import write_midi as write_notes
 from musiclstm import BUNDLED_MODEL, MusicLSTMError, harmonize, midi_to_roll, open_composer
 from musiclstm.cli import main
 from musiclstm.composing.harmonization import line_roll, melody_limits
+from musiclstm.music.piece import top_line
 from musiclstm.music.render import write_midi
-from musiclstm.music.roll import top_line
 from musiclstm.network.reading import as_events, open_reader
 
 STEPS_PER_BEAT = 4

@@ -12,8 +12,9 @@ import torch
 from musiclstm import MusicLSTMError, infill, midi_to_roll, open_composer
 from musiclstm.cli import main
 from musiclstm.composing.infilling import bar_bounds, gap_steps, join_log_likelihood, join_nll
+from musiclstm.music.grid import Grid
+from musiclstm.music.piece import top_line
 from musiclstm.music.render import write_midi
-from musiclstm.music.roll import Grid, top_line
 from musiclstm.network.reading import as_events, open_reader
 
 PICKUP = Grid(4, bar_offset=4)  # a bar of 16 steps after a one-beat pickup

@@ -21,7 +21,7 @@ from conftest import write_midi
 from musiclstm import midi_to_roll
 from musiclstm.cli import main
 from musiclstm.config import MAX_LENGTH
-from musiclstm.music.roll import MAX_ROLL_STEPS
+from musiclstm.music.grid import MAX_ROLL_STEPS
 from musiclstm.network import model as model_module
 
 LIMIT = 128  # batch rows x steps per LSTM call, patched in for ROWS_PER_CALL (8,192)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from musiclstm.config import MusicLSTMError
+from musiclstm.music.grid import Grid
 from musiclstm.music.metrics import (
-    PlacedRoll,
     baseline_logits,
     bernoulli_nll,
     bernoulli_report,
@@ -24,7 +24,7 @@ from musiclstm.music.metrics import (
     repeated_window_rate,
     rhythm_statistics,
 )
-from musiclstm.music.roll import Grid
+from musiclstm.music.piece import Piece
 
 
 def roll_of(*steps: list[int], width: int = 3) -> np.ndarray:
@@ -107,14 +107,14 @@ def test_music_statistics_pools_frames_and_reports_range_and_histogram():
     a[0, 39] = True  # C4
     b = np.zeros((2, 88), dtype=bool)
     b[:, [39, 46]] = True  # C4 and G4 held
-    stats = music_statistics([a, b], Grid(1))
+    stats = music_statistics([Piece(a, grid=Grid(1)), Piece(b, grid=Grid(1))])
     assert (stats["pieces"], stats["frames"], stats["note_density"]) == (2, 4, 5 / 4)
     assert stats["pitch_range"] == [60, 67] and stats["empty_step_rate"] == 0.25
     assert stats["pitch_class_histogram"][0] == 0.6 and stats["pitch_class_histogram"][7] == 0.4
     assert stats["notes_per_step_histogram"] == [0.25, 0.25, 0.5, 0, 0, 0, 0, 0, 0]  # steps with 0, 1, 2, ... notes
-    crowded = music_statistics([np.ones((1, 88), dtype=bool)], Grid(1))
+    crowded = music_statistics([Piece(np.ones((1, 88), dtype=bool), grid=Grid(1))])
     assert crowded["notes_per_step_histogram"][-1] == 1.0  # the last bin holds 8 notes or more
-    assert music_statistics([], Grid(1))["notes_per_step_histogram"] == [0.0] * 9
+    assert music_statistics([])["notes_per_step_histogram"] == [0.0] * 9
 
 
 def test_bernoulli_nll_of_a_constant_probability_is_analytic():
@@ -171,7 +171,7 @@ def notes_roll(n_steps: int, *notes: tuple[int, int, int]) -> tuple[np.ndarray, 
 
 def test_quarter_notes_start_on_the_first_sixteenth_and_none_lasts_one_step():
     roll, onsets = notes_roll(12, (39, 0, 4), (43, 4, 8), (39, 8, 12))  # C E C, a beat each
-    rhythm = rhythm_statistics([PlacedRoll(roll, onsets, Grid(4), 0)])
+    rhythm = rhythm_statistics([Piece(roll, onsets, Grid(4))])
     assert rhythm == {
         "notes": 3,
         "steps_per_beat": 4,
@@ -185,45 +185,43 @@ def test_quarter_notes_start_on_the_first_sixteenth_and_none_lasts_one_step():
 
 def test_sixteenth_notes_count_by_their_place_in_the_beat_from_the_rolls_first_step():
     roll, onsets = notes_roll(6, (39, 0, 1), (40, 1, 2), (41, 2, 3), (42, 3, 4), (43, 4, 5))
-    rhythm = rhythm_statistics([PlacedRoll(roll, onsets, Grid(4), 0)])
+    rhythm = rhythm_statistics([Piece(roll, onsets, Grid(4))])
     assert rhythm["onsets_by_position"] == [0.4, 0.2, 0.2, 0.2]
     assert (rhythm["one_step_note_rate"], rhythm["mean_note_beats"]) == (1.0, 0.25)
-    after_a_primer = rhythm_statistics([PlacedRoll(roll, onsets, Grid(4), 5)])  # steps 5..10 of the piece
+    after_a_primer = rhythm_statistics([Piece(roll, onsets, Grid(4).shifted(5))])  # steps 5..10 of the piece
     assert after_a_primer["onsets_by_position"] == [0.2, 0.4, 0.2, 0.2]  # places 1, 2, 3, 0, 1
 
 
 def test_a_pickup_moves_the_beat_with_the_bar_line():
     roll, onsets = notes_roll(8, (39, 2, 6), (40, 6, 8))
-    assert rhythm_statistics([PlacedRoll(roll, onsets, Grid(4), 0)])["onsets_by_position"] == [0, 0, 1.0, 0]
+    assert rhythm_statistics([Piece(roll, onsets, Grid(4))])["onsets_by_position"] == [0, 0, 1.0, 0]
     pickup = Grid(4, bar_offset=2)  # an eighth-note pickup: bar lines at steps 2, 18, ...
-    assert rhythm_statistics([PlacedRoll(roll, onsets, pickup, 0)])["onsets_by_position"] == [1.0, 0, 0, 0]
+    assert rhythm_statistics([Piece(roll, onsets, pickup)])["onsets_by_position"] == [1.0, 0, 0, 0]
 
 
 def test_a_key_struck_again_is_a_note_of_its_own_only_with_onsets():
     roll, onsets = notes_roll(4, (39, 0, 2), (39, 2, 4))  # C struck at 0 and again at 2, no rest between
-    with_onsets = rhythm_statistics([PlacedRoll(roll, onsets, Grid(4), 0)])
+    with_onsets = rhythm_statistics([Piece(roll, onsets, Grid(4))])
     assert (with_onsets["notes"], with_onsets["struck_again_rate"], with_onsets["mean_note_beats"]) == (2, 0.5, 0.5)
-    without = rhythm_statistics([PlacedRoll(roll, None, Grid(4), 0)])
+    without = rhythm_statistics([Piece(roll, onsets, Grid(4))], with_onsets=False)
     assert (without["notes"], without["struck_again_rate"], without["mean_note_beats"]) == (1, None, 1.0)
-    mixed = rhythm_statistics([PlacedRoll(roll, onsets, Grid(4), 0), PlacedRoll(roll, None, Grid(4), 0)])
-    assert (mixed["notes"], mixed["struck_again_rate"]) == (2, None)  # one piece without onsets: none counted
 
 
 def test_a_note_after_a_rest_is_not_struck_again():
     roll, onsets = notes_roll(5, (39, 0, 2), (39, 3, 5))
-    assert rhythm_statistics([PlacedRoll(roll, onsets, Grid(4), 0)])["struck_again_rate"] == 0.0
+    assert rhythm_statistics([Piece(roll, onsets, Grid(4))])["struck_again_rate"] == 0.0
 
 
 def test_a_grid_without_sixteenths_counts_onsets_by_step_of_the_beat():
     roll, onsets = notes_roll(6, (39, 0, 1), (40, 1, 3), (41, 4, 6))  # triplets: places 0, 1, 1
-    rhythm = rhythm_statistics([PlacedRoll(roll, onsets, Grid(3), 0)])
+    rhythm = rhythm_statistics([Piece(roll, onsets, Grid(3))])
     assert (rhythm["position_unit"], rhythm["onsets_by_position"]) == ("step", [0.3333, 0.6667, 0.0])
-    eighth_grid = rhythm_statistics([PlacedRoll(*notes_roll(8, (39, 1, 2), (40, 2, 4)), Grid(8), 0)])
+    eighth_grid = rhythm_statistics([Piece(*notes_roll(8, (39, 1, 2), (40, 2, 4)), Grid(8))])
     assert eighth_grid["onsets_by_position"] == [0.5, 0.5, 0, 0]  # step 1 of 8 lies within the first sixteenth
 
 
 def test_rhythm_of_silence_or_nothing_has_no_shares():
-    for pieces in ([], [PlacedRoll(np.zeros((4, 88), dtype=bool), None, Grid(4), 0)]):
+    for pieces in ([], [Piece(np.zeros((4, 88), dtype=bool))]):
         rhythm = rhythm_statistics(pieces)
         assert rhythm["notes"] == 0
         assert [rhythm[key] for key in ("onsets_by_position", "one_step_note_rate", "mean_note_beats")] == [None] * 3
@@ -232,11 +230,11 @@ def test_rhythm_of_silence_or_nothing_has_no_shares():
 def test_rhythm_refuses_pieces_on_grids_of_different_steps_per_beat():
     roll = np.zeros((4, 88), dtype=bool)
     with pytest.raises(MusicLSTMError, match=r"rhythm statistics need one grid, not pieces at \[2, 4\] steps per beat"):
-        rhythm_statistics([PlacedRoll(roll, None, Grid(4), 0), PlacedRoll(roll, None, Grid(2), 0)])
+        rhythm_statistics([Piece(roll, grid=Grid(4)), Piece(roll, grid=Grid(2))])
 
 
-def test_music_statistics_reads_the_rhythm_of_plain_rolls_from_the_rolls_alone():
+def test_music_statistics_reads_notes_from_the_rolls_alone_when_told_to():
     roll, onsets = notes_roll(4, (39, 0, 2), (39, 2, 4))
-    assert music_statistics([roll], Grid(4))["rhythm"]["notes"] == 1
-    placed = music_statistics([(roll, onsets, Grid(4), 0)], Grid(4))["rhythm"]
+    assert music_statistics([Piece(roll, onsets)], with_onsets=False)["rhythm"]["notes"] == 1
+    placed = music_statistics([Piece(roll, onsets)])["rhythm"]
     assert (placed["notes"], placed["struck_again_rate"]) == (2, 0.5)

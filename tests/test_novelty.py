@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from musiclstm import open_composer
-from musiclstm.composing.generation import Composition, with_novelty
+from musiclstm.composing.composer import Composition, with_novelty
 from musiclstm.judging.novelty import PassageHashes, canonical, novelty, novelty_report
-from musiclstm.network.reading import as_events
+from musiclstm.music.piece import Piece
 
 BAR = 16
 
@@ -77,7 +77,7 @@ def test_generate_records_novelty_and_warns_of_a_piece_copying_four_bars(trained
     composer = open_composer(trained_runs["all"])
     chorale = bach_corpus.split("train")[0]
     rolls = np.stack([chorale.roll[:80], np.roll(chorale.roll[:80], 2, axis=1)])
-    composition = Composition(rolls, as_events(rolls)[..., 88:], 16, 4, {}, ("primer",) * 2, ("C", "C"))
+    composition = Composition(tuple(map(Piece, rolls)), 16, {}, ("primer",) * 2, ("C", "C"))
     with caplog.at_level(logging.WARNING):
         judged = with_novelty(composition, composer)
     assert [entry["source"] for entry in judged.novelty] == [chorale.name, chorale.name]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from musiclstm.config import ModelConfig, MusicLSTMError
-from musiclstm.music.roll import Grid
+from musiclstm.music.grid import Grid
 from musiclstm.network import reading
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import WindowReader, as_events, open_reader, with_lead_in

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from musiclstm import MusicLSTMError, generate, save_pieces
-from musiclstm.music.roll import Grid, load_midi, midi_to_roll
+from musiclstm.music.grid import Grid
+from musiclstm.music.roll import load_midi, midi_to_roll
 
 
 def test_saved_pieces_read_back_as_the_generated_rolls_with_audio_picture_and_settings(trained_runs, tmp_path):

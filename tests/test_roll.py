@@ -14,18 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from musiclstm import MusicLSTMError
-from musiclstm.music.roll import (
-    MAX_ROLL_STEPS,
-    WRITE_RESOLUTION,
-    Grid,
-    ReadRoll,
-    midi_to_roll,
-    onsets_of,
-    roll_to_midi,
-    roll_to_notes,
-    signature_of,
-    steps_to_roll,
-)
+from musiclstm.music.grid import MAX_ROLL_STEPS, Grid, signature_of
+from musiclstm.music.piece import Piece, onsets_of, roll_to_notes
+from musiclstm.music.roll import WRITE_RESOLUTION, midi_to_roll, roll_to_midi, steps_to_roll
 
 BEAT = TICKS_PER_BEAT
 
@@ -54,16 +45,16 @@ def test_midi_to_roll_merges_instruments_and_leaves_out_drums(tmp_path):
     path = write_midi(tmp_path / "band.mid", [(60, 0, BEAT)], extra_tracks=1)
     drums = write_midi(tmp_path / "drums.mid", [(36, 0, BEAT)], channel=9)
     merged = midi_to_roll(path, 4)
-    assert merged.n_notes == 2 and merged.roll.sum() == 4 and merged.roll[:, 60 - 21].all()
+    assert merged.reading.n_notes == 2 and merged.roll.sum() == 4 and merged.roll[:, 60 - 21].all()
     read = midi_to_roll(drums, 4)
-    assert (read.n_notes, read.n_drum_notes, int(read.roll.sum())) == (0, 1, 0)
+    assert (read.reading.n_notes, read.reading.n_drum_notes, int(read.roll.sum())) == (0, 1, 0)
 
 
 def test_midi_to_roll_keeps_the_keyboard_edges_and_counts_what_falls_off(tmp_path):
     path = write_midi(tmp_path / "edges.mid", [(21, 0, BEAT), (108, 0, BEAT), (20, 0, BEAT), (109, 0, BEAT)])
     read = midi_to_roll(path, 1)
     assert read.roll[0].nonzero()[0].tolist() == [0, 87]
-    assert (read.n_notes, read.n_off_keyboard) == (2, 2)
+    assert (read.reading.n_notes, read.reading.n_off_keyboard) == (2, 2)
 
 
 def test_midi_to_roll_gives_a_note_shorter_than_a_step_one_step(tmp_path):
@@ -311,7 +302,7 @@ def test_midi_to_roll_strikes_a_repeated_note_again_and_counts_unisons_as_merged
     # the note track twice (channels 0 and 1): every note has a unison twin starting on its step
     notes = [(60, 0, BEAT), (60, BEAT, 2 * BEAT), (64, 0, 2 * BEAT), (67, BEAT + BEAT // 8, 2 * BEAT)]
     read = midi_to_roll(write_midi(tmp_path / "twice.mid", notes, extra_tracks=1), steps_per_beat=4)
-    assert (read.n_notes, read.n_merged) == (8, 4)
+    assert (read.reading.n_notes, read.reading.n_merged) == (8, 4)
     assert np.flatnonzero(read.onsets[:, 60 - 21]).tolist() == [0, 4]
     assert np.flatnonzero(read.roll[:, 60 - 21]).tolist() == list(range(8))
     assert roll_to_notes(read.roll, read.onsets) == [(60, 0, 4), (60, 4, 8), (64, 0, 8), (67, 4, 8)]
@@ -334,7 +325,7 @@ def test_midi_to_roll_reads_the_metre_from_time_signatures_on_its_own_grid(tmp_p
 def test_a_read_roll_without_onsets_takes_the_ones_its_roll_tells():
     roll = np.zeros((3, 88), dtype=bool)
     roll[:, 5] = True
-    assert np.array_equal(ReadRoll(roll, 1, 0, 0).onsets, onsets_of(roll))
+    assert np.array_equal(Piece(roll).onsets, onsets_of(roll))
 
 
 GRIDS = [
@@ -361,7 +352,7 @@ def test_roll_to_midi_to_roll_keeps_struck_keys_and_the_metre(tmp_path_factory, 
     back = midi_to_roll(path, grid.steps_per_beat)
     assert np.array_equal(back.roll, roll)
     assert np.array_equal(back.onsets, (roll & onsets) | onsets_of(roll))
-    assert back.grid == grid and back.n_merged == 0
+    assert back.grid == grid and back.reading.n_merged == 0
 
 
 def test_roll_to_midi_refuses_a_grid_of_other_steps_per_beat():

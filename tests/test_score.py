@@ -12,8 +12,9 @@ import pytest
 import musiclstm.music.score
 from musiclstm import MusicLSTMError
 from musiclstm.cli import main
+from musiclstm.music.grid import Grid
+from musiclstm.music.piece import roll_to_notes
 from musiclstm.music.render import write_midi
-from musiclstm.music.roll import Grid, roll_to_notes
 from musiclstm.music.score import engrave, engraver, key_signature, write_score
 
 STEPS_PER_BEAT = 4

@@ -11,7 +11,8 @@ import pytest
 
 from musiclstm import CorpusConfig, MusicLSTMError, build_corpus, load_corpus
 from musiclstm.data.sources import score_to_roll
-from musiclstm.music.roll import Grid, onsets_of, roll_to_notes
+from musiclstm.music.grid import Grid
+from musiclstm.music.piece import onsets_of, roll_to_notes
 
 
 def benchmark_data(scalar=int):
@@ -108,8 +109,8 @@ def test_a_chorale_keeps_every_note_music21_gives_after_merging_ties_and_its_pic
         for pitch in element.pitches
     ]
     read = score_to_roll(path, 4)
-    assert read.n_notes == len(notes) == 163
-    assert read.n_merged == len(notes) - len(set(notes)) == 9  # voices in unison, struck on one step
+    assert read.reading.n_notes == len(notes) == 163
+    assert read.reading.n_merged == len(notes) - len(set(notes)) == 9  # voices in unison, struck on one step
     assert [(pitch, start) for pitch, start, _ in roll_to_notes(read.roll, read.onsets)] == sorted(set(notes))
     assert read.grid == Grid(4, 4, bar_offset=4)  # a pickup of one beat, then 4/4
 

@@ -11,10 +11,12 @@ import pretty_midi
 import pytest
 import torch
 
-from musiclstm.composing.loop import Composition, StepPlan, compose
+from musiclstm.composing.composer import Composition
+from musiclstm.composing.loop import StepPlan, compose
 from musiclstm.composing.saving import save_pieces
 from musiclstm.config import MODEL_PRESETS, N_KEYS
-from musiclstm.music.roll import Grid, roll_to_notes
+from musiclstm.music.grid import Grid
+from musiclstm.music.piece import Piece, roll_to_notes
 from musiclstm.network.heads import DrawRules, NadeHead, StrikeHead
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import as_events, step_targets
@@ -77,7 +79,7 @@ def test_a_composed_key_struck_again_is_a_separate_note_in_the_midi_file(tmp_pat
     events = compose(model, primer, "stateful", plan, seed=0).numpy()
     roll, onsets = events[..., :N_KEYS], events[..., N_KEYS:]
     assert roll[0, :, 39].all() and onsets[0, :, 39].all()
-    composition = Composition(roll, onsets, 0, 4, {}, ("none",), ("C",), grids=(Grid(4),))
+    composition = Composition((Piece(roll[0], onsets[0], Grid(4)),), 0, {}, ("none",), ("C",))
     (entry,) = save_pieces(composition, tmp_path / "out", audio=False)
     notes = pretty_midi.PrettyMIDI(entry["files"]["midi"]).instruments[0].notes
     assert len(notes) == 8 == len(roll_to_notes(roll[0], onsets[0]))  # eight struck notes, not one held

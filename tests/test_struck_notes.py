@@ -9,7 +9,9 @@ import pretty_midi
 from musiclstm import CorpusConfig, build_corpus, load_corpus
 from musiclstm.data.corpus import format_summary
 from musiclstm.data.sources import score_to_roll
-from musiclstm.music.roll import Grid, midi_to_roll, roll_to_midi, roll_to_notes
+from musiclstm.music.grid import Grid
+from musiclstm.music.piece import roll_to_notes
+from musiclstm.music.roll import midi_to_roll, roll_to_midi
 
 STEPS_PER_BEAT = 4
 TEMPO_BPM = 100.0
@@ -85,7 +87,9 @@ def test_a_chorale_keeps_its_notes_after_ties_are_merged_and_starts_with_its_pic
     }
     read = score_to_roll(path, STEPS_PER_BEAT)
     notes = roll_to_notes(read.roll, read.onsets)
-    assert {(pitch, start) for pitch, start, _ in notes} == struck and len(notes) == read.n_notes - read.n_merged
+    assert {(pitch, start) for pitch, start, _ in notes} == struck and len(
+        notes
+    ) == read.reading.n_notes - read.reading.n_merged
     assert len(notes) > len(roll_to_notes(read.roll))  # notes struck again that the roll alone would merge
     pickup_beats = float(score.parts[0].getElementsByClass("Measure")[0].quarterLength)
     assert pickup_beats == 1.0

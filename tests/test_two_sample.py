@@ -7,7 +7,7 @@ import pytest
 
 from musiclstm import BUNDLED_MODEL, load_corpus
 from musiclstm.judging.two_sample import FEATURES, passage_features, two_sample_test
-from musiclstm.music.roll import Grid
+from musiclstm.music.grid import Grid
 
 
 def feature(roll: np.ndarray, name: str, steps_per_bar: int = 4) -> float:

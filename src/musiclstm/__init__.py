@@ -50,22 +50,24 @@ from musiclstm.config import (
     flag_name,
 )
 from musiclstm.config import VERSION as __version__
-from musiclstm.data.corpus import Corpus, Piece, build_corpus, format_summary, load_corpus
+from musiclstm.data.corpus import Corpus, StoredPiece, build_corpus, format_summary, load_corpus
 from musiclstm.files import check_output_file, check_output_folder, write_json_atomically
 from musiclstm.listening.ratings import GUESSES, QUESTIONS, DamagedStoreError, RatingsStore
+from musiclstm.music.grid import Grid
 from musiclstm.music.metrics import music_statistics
-from musiclstm.music.roll import Grid, midi_to_roll, roll_to_midi
+from musiclstm.music.piece import Piece, Reading
+from musiclstm.music.roll import midi_to_roll, roll_to_midi
 from musiclstm.serving import check_port_free, serve_page
 
 LAZY = {  # name: its module, for the names that need torch (or Lightning, for `train` alone)
     "WindowDataset": "musiclstm.network.dataset",
-    "Composer": "musiclstm.composing.loop",
-    "Composition": "musiclstm.composing.loop",
+    "Composer": "musiclstm.composing.composer",
+    "Composition": "musiclstm.composing.composer",
     "generate": "musiclstm.composing.generation",
     "held_out_statistics": "musiclstm.composing.generation",
     "harmonize": "musiclstm.composing.harmonization",
     "infill": "musiclstm.composing.infilling",
-    "open_composer": "musiclstm.composing.loop",
+    "open_composer": "musiclstm.composing.composer",
     "MusicLSTM": "musiclstm.network.model",
     "keras_parameter_count": "musiclstm.network.model",
     "summary_rows": "musiclstm.network.model",
@@ -126,6 +128,8 @@ __all__ = [
     "OutputConfig",
     "ServingConfig",
     "Piece",
+    "Reading",
+    "StoredPiece",
     "RatingsStore",
     "StudyConfig",
     "TrainConfig",

@@ -15,25 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
-from musiclstm.composing.loop import (
+from musiclstm.composing.composer import (
     Composer,
     Composition,
-    StepPlan,
+    Setup,
     check_path_or_none,
-    compose,
     draw_rules,
     for_model,
-    open_composer,
     piece_keys,
-    read_music,
-    settings_record,
-    with_novelty,
+    set_up,
 )
-from musiclstm.config import AUTO_KEY, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError, key_root, with_values
+from musiclstm.composing.loop import StepPlan, compose
+from musiclstm.config import AUTO_KEY, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError, key_root
 from musiclstm.data.corpus import Corpus, load_corpus
+from musiclstm.music.grid import COMMON_TIME, MAX_ROLL_STEPS, Grid
 from musiclstm.music.metrics import best_root, music_statistics
-from musiclstm.music.roll import COMMON_TIME, MAX_ROLL_STEPS, Grid
-from musiclstm.network.dataset import allowed_shifts, shift_keys
+from musiclstm.music.piece import allowed_shifts, shift_keys
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import EVENT_WIDTH, as_events
 from musiclstm.network.sampling import scale_mask
@@ -50,9 +47,8 @@ def held_out_statistics(composer: Composer) -> dict | None:
         corpus = load_corpus(composer.corpus)
     except MusicLSTMError:
         return None
-    pieces = corpus.held_out()
-    placed = [(piece.roll, piece.onsets, piece.grid, 0) for piece in pieces]
-    return music_statistics(placed, corpus.steps_per_beat) if pieces else None
+    pieces = [piece.piece for piece in corpus.held_out()]
+    return music_statistics(pieces) if pieces else None
 
 
 def compose_rolls(
@@ -151,7 +147,7 @@ def in_asked_key(primers: np.ndarray, sources: list[str], settings: GenerationSe
 
 
 def choose_primers(
-    composer: Composer, primer: str | Path | None, settings: GenerationSettings, primer_name: str | None = None
+    setup: Setup, primer: str | Path | None, primer_name: str | None = None
 ) -> tuple[np.ndarray, list[str], list[Grid]]:
     """What each piece opens with: a MIDI file, else a held-out passage of the model's corpus, else a quiet start.
 
@@ -162,17 +158,17 @@ def choose_primers(
     `primer_name` (its path when None), in that list and in any error about it. A MIDI primer and
     the steps composed after it may be at most MAX_ROLL_STEPS long together, the most musiclstm reads.
     """
+    composer, settings = setup.composer, setup.options
     count = settings.num_outputs
     if primer is not None:
-        name = primer_name or str(primer)
-        read = read_music(primer, name, composer, "start from")
-        roll = read.roll
-        if len(roll) + settings.length > MAX_ROLL_STEPS:
+        read = setup.read(primer, primer_name or str(primer), "start from")
+        if read.n_steps + settings.length > MAX_ROLL_STEPS:
             raise MusicLSTMError(
-                f"{name}: {len(roll):,} steps long at {composer.steps_per_beat} per beat; with {settings.length:,} "
-                f"more, the pieces would be over the limit of {MAX_ROLL_STEPS:,} steps that musiclstm reads back"
+                f"{read.name}: {read.n_steps:,} steps long at {read.steps_per_beat} per beat; with "
+                f"{settings.length:,} more, the pieces would be over the limit of {MAX_ROLL_STEPS:,} steps that "
+                "musiclstm reads back"
             )
-        return as_events(roll, read.onsets), [name] * count, [read.grid] * count
+        return read.events, [read.name] * count, [read.grid] * count
     try:
         primers, sources, grids = held_out_openings(
             load_corpus(composer.corpus), composer.model.config.window, settings
@@ -203,30 +199,17 @@ def generate(
     Raises:
         MusicLSTMError: a bad model folder, primer or setting; settings are checked before any work.
     """
-    options = with_values(GenerationSettings, settings)
     check_path_or_none("primer", primer, "a MIDI file's path, or None (a held-out passage of the model's corpus)")
     check_path_or_none("primer_name", primer_name, "a name (str) for the primer, or None (its path)")
-    composer = open_composer(model)
-    options = for_model(options, composer.model)
-    context = options.context or composer.run_config.get("context", "window")
-    primers, primer_sources, grids = choose_primers(composer, primer, options, primer_name)
+    setup = set_up(model, settings)
+    options = setup.options
+    primers, primer_sources, grids = choose_primers(setup, primer, primer_name)
     if primer is not None and options.num_outputs > 1 and options.choose == "threshold":
         log.warning(
             "choosing by threshold is deterministic: the %d pieces share one primer and will be the same; "
             "use --choose sample for different pieces",
             options.num_outputs,
         )
-    keys = piece_keys(primers[..., :N_KEYS], options)
-    events = compose_rolls(composer.model, primers, options, context, keys, progress, grids)
-    saved = settings_record(options, context, composer)
-    composition = Composition(
-        events[..., :N_KEYS],
-        events[..., N_KEYS:],
-        primers.shape[-2],
-        composer.steps_per_beat,
-        saved,
-        tuple(primer_sources),
-        tuple(keys),
-        grids=tuple(grids),
-    )
-    return with_novelty(composition, composer)
+    keys = setup.keys(primers[..., :N_KEYS])
+    events = compose_rolls(setup.model, primers, options, setup.context, keys, progress, grids)
+    return setup.compose(events, grids, primers.shape[-2], primer_sources, keys)

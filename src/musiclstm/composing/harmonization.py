@@ -23,26 +23,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from musiclstm.composing.loop import (
-    Composer,
-    Composition,
-    StepPlan,
-    check_path_or_none,
-    compose,
-    draw_rules,
-    for_model,
-    open_composer,
-    piece_keys,
-    read_music,
-    settings_record,
-    with_novelty,
-)
+from musiclstm.composing.composer import Composer, Composition, Setup, check_path_or_none, draw_rules, for_model, set_up
+from musiclstm.composing.loop import StepPlan, compose
 from musiclstm.config import (
     HARMONIZE_LOOKAHEAD,
     MAX_LENGTH,
@@ -51,9 +39,9 @@ from musiclstm.config import (
     GenerationSettings,
     MusicLSTMError,
     check_whole_number,
-    with_values,
 )
-from musiclstm.music.roll import COMMON_TIME, Grid, load_midi, onsets_of, top_line
+from musiclstm.music.grid import COMMON_TIME, Grid
+from musiclstm.music.piece import Piece, onsets_of
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import EVENT_WIDTH
 
@@ -144,25 +132,14 @@ def harmonize_rolls(
     return events.numpy()
 
 
-@dataclass(frozen=True)
-class Melody:
-    """A melody file read for harmonizing: its roll and struck keys from the bar of its first note, the
-    step of the file where that note starts, and the metre from that bar."""
-
-    roll: np.ndarray  # (steps, 88) bool
-    onsets: np.ndarray  # (steps, 88) bool
-    first_note: int
-    grid: Grid
-
-
-def read_melody(melody: str | Path, name: str, composer: Composer, length: int | None) -> Melody:
+def read_melody(setup: Setup, melody: str | Path, name: str, length: int | None) -> Piece:
     """The melody file from the bar of its first note, cut to `length` steps when given; a warning for each
-    thing left out.
+    thing left out. The piece keeps the file's metre and tempo map from that bar.
 
     Raises:
         MusicLSTMError: the file cannot be read, holds no note on the keyboard, or none within `length`.
     """
-    read = read_music(melody, name, composer, "harmonize")
+    read = setup.read(melody, name, "harmonize")
     sounding = np.flatnonzero(read.roll.any(axis=1))
     place, _ = read.grid.place_in_bar(sounding[:1])
     first_bar = max(0, int(sounding[0] - place[0]))
@@ -175,29 +152,26 @@ def read_melody(melody: str | Path, name: str, composer: Composer, length: int |
             f"{first_bar:,}",
             f"{bars:,}",
         )
-    roll, onsets = read.roll[first_bar:], read.onsets[first_bar:]
-    if length is not None and length > len(roll):
-        log.warning("%s: length %s is past the melody's end: cut to %s steps", name, f"{length:,}", f"{len(roll):,}")
-    roll, onsets = roll[:length], onsets[:length]
-    if not roll.any():
+    tune = read.steps(first_bar)
+    if length is not None and length > tune.n_steps:
+        log.warning("%s: length %s is past the melody's end: cut to %s steps", name, f"{length:,}", f"{tune.n_steps:,}")
+    tune = tune.steps(0, min(length, tune.n_steps)) if length is not None else tune
+    if not tune.roll.any():
         raise MusicLSTMError(f"{name}: no notes in the first {length:,} steps (from step {first_bar:,}) to harmonize")
-    if len(roll) > MAX_LENGTH:
+    if tune.n_steps > MAX_LENGTH:
         raise MusicLSTMError(
-            f"{name}: {len(roll):,} steps long, over the {MAX_LENGTH:,} steps harmonize takes: give a length"
+            f"{name}: {tune.n_steps:,} steps long, over the {MAX_LENGTH:,} steps harmonize takes: give a length"
         )
-    return Melody(roll, onsets, int(sounding[0]), read.grid.shifted(first_bar))
+    return replace(tune, tempos=((0, read.tempo_at(int(sounding[0]))),))
 
 
-def melody_tempo(melody: str | Path, step: int, steps_per_beat: int) -> tuple[float, str]:
-    """The tempo of a MIDI file at a step of its roll, in beats per minute to 0.01 (120 where it sets none)
-    and brought within TEMPO_RANGE_BPM, and where it came from, as the pieces' record says."""
-    midi = load_midi(melody)
-    times, tempi = midi.get_tempo_changes()
-    seconds = midi.tick_to_time(round(step * midi.resolution / steps_per_beat))
-    tempo = round(float(tempi[max(np.searchsorted(times, seconds, side="right") - 1, 0)]), 2)
+def file_tempo(piece: Piece, what: str) -> tuple[float, str]:
+    """A read piece's first tempo to 0.01 beats per minute, brought within TEMPO_RANGE_BPM, and where it came from
+    (`what`), as the pieces' record says."""
+    tempo = round(piece.tempo_bpm, 2)
     low, high = TEMPO_RANGE_BPM
     within = "" if low <= tempo <= high else f" ({tempo:g} bpm, brought within {low}-{high})"
-    return min(max(tempo, low), high), f"the melody's tempo at its first note{within}"
+    return min(max(tempo, low), high), f"{what}{within}"
 
 
 def check_particles(versions: int, lookahead: int, steps: int) -> None:
@@ -248,42 +222,31 @@ def harmonize(
     check_path_or_none("melody_name", melody_name, "a name (str) for the melody, or None (its path)")
     check_whole_number("lookahead", lookahead, 1, MAX_LOOKAHEAD)
     length = settings.pop("length", None)
-    with_values(GenerationSettings, dict(settings, length=1 if length is None else length))  # before any work
-    composer = open_composer(model)
+    setup = set_up(model, settings, length=1 if length is None else length)  # settings checked before any work
     name = melody_name or str(melody)
-    read = read_melody(melody, name, composer, length)
-    record = {}
+    tune = read_melody(setup, melody, name, length)
+    decided, tempo_from = {"length": tune.n_steps}, {}
     if "tempo_bpm" not in settings:
-        settings["tempo_bpm"], record["tempo_from"] = melody_tempo(melody, read.first_note, composer.steps_per_beat)
-    options = for_model(GenerationSettings(**settings, length=len(read.roll)), composer.model)
+        decided["tempo_bpm"], tempo_from["tempo_from"] = file_tempo(tune, "the melody's tempo at its first note")
+    setup = replace(setup, options=replace(setup.options, **decided))
+    options = setup.options
     lookahead = lookahead if options.choose == "sample" else 1  # by threshold, every particle would be the same
-    check_particles(options.num_outputs, lookahead, len(read.roll))
-    line = top_line(read.roll)
+    check_particles(options.num_outputs, lookahead, tune.n_steps)
+    line = tune.top_line()
     melody_only = line_roll(line)
-    keys = piece_keys(melody_only, options)
-    context = options.context or composer.run_config.get("context", "window")
+    keys = setup.keys(melody_only)
     events = harmonize_rolls(
-        composer.model,
+        setup.model,
         line,
         options,
-        context,
+        setup.context,
         keys,
         lookahead,
         progress,
-        melody_strikes(line, read.onsets),
-        read.grid,
+        melody_strikes(line, tune.onsets),
+        tune.grid,
     )
-    saved = settings_record(options, context, composer, harmonized=name, lookahead=lookahead, **record)
-    names = (name,) * options.num_outputs
-    composition = Composition(
-        events[..., :N_KEYS],
-        events[..., N_KEYS:],
-        0,
-        composer.steps_per_beat,
-        saved,
-        names,
-        tuple(keys),
-        melody_only,
-        grids=(read.grid,) * options.num_outputs,
-    )
-    return with_novelty(composition, composer)
+    grids = [tune.grid] * options.num_outputs
+    names = [name] * options.num_outputs
+    record = dict(harmonized=name, lookahead=lookahead, **tempo_from)
+    return setup.compose(events, grids, 0, names, keys, melody=melody_only, record=record)

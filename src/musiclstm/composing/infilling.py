@@ -27,30 +27,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musiclstm.composing.composer import Composer, Composition, check_path_or_none, draw_rules, for_model, set_up
 from musiclstm.composing.harmonization import (
     MAX_PARTICLE_STEPS,
     MAX_PARTICLES,
+    file_tempo,
     line_roll,
     melody_limits,
     melody_nll,
     melody_strikes,
-    melody_tempo,
 )
-from musiclstm.composing.loop import (
-    Composer,
-    Composition,
-    StepPlan,
-    check_path_or_none,
-    compose,
-    draw_rules,
-    for_model,
-    open_composer,
-    piece_keys,
-    read_music,
-    settings_record,
-    struck_after,
-    with_novelty,
-)
+from musiclstm.composing.loop import StepPlan, compose, struck_after
 from musiclstm.config import (
     INFILL_JOIN_STEPS,
     INFILL_PARTICLES,
@@ -58,9 +45,9 @@ from musiclstm.config import (
     GenerationSettings,
     MusicLSTMError,
     check_whole_number,
-    with_values,
 )
-from musiclstm.music.roll import COMMON_TIME, Grid, top_line
+from musiclstm.music.grid import COMMON_TIME, Grid
+from musiclstm.music.piece import top_line
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import as_events, piece_features
 
@@ -279,28 +266,26 @@ def infill(
         raise MusicLSTMError("length: an infill's length is its gap's; give bars or steps")
     bars = parse_span(bars, "bars") if isinstance(bars, str) else bars
     steps = parse_span(steps, "steps") if isinstance(steps, str) else steps
-    with_values(GenerationSettings, settings)  # before any work
-    composer = open_composer(model)
+    setup = set_up(model, settings, length=1)  # settings checked before any work
     name = piece_name or str(piece)
-    read = read_music(piece, name, composer, "infill")
+    read = setup.read(piece, name, "infill")
     start, end = gap_steps(read.roll, read.grid, bars, steps)
-    record = {}
+    decided, tempo_from = {"length": end - start}, {}
     if "tempo_bpm" not in settings:
-        settings["tempo_bpm"], record["tempo_from"] = melody_tempo(piece, 0, composer.steps_per_beat)
-    options = for_model(GenerationSettings(**settings, length=end - start), composer.model)
+        decided["tempo_bpm"], tempo_from["tempo_from"] = file_tempo(read, "the piece's tempo at its start")
+    setup = replace(setup, options=replace(setup.options, **decided))
+    options = setup.options
     particles = particles if options.choose == "sample" else 1  # by threshold, every draft would be the same
-    n_join = min(join_steps, len(read.roll) - end)
+    n_join = min(join_steps, read.n_steps - end)
     check_particles(options.num_outputs, particles, end - start + n_join)
-    events = as_events(read.roll, read.onsets)
     outside = np.delete(read.roll, np.s_[start:end], axis=0)
-    keys = piece_keys(outside, options)
-    context = options.context or composer.run_config.get("context", "window")
+    keys = setup.keys(outside)
     made = infill_events(
-        composer.model,
-        events,
+        setup.model,
+        read.events,
         (start, end),
         options,
-        context,
+        setup.context,
         keys,
         particles,
         join_steps,
@@ -308,11 +293,8 @@ def infill(
         keep_melody,
         progress,
     )
-    joins = [round(join_nll(composer.model, one, context, read.grid, end, n_join), 4) for one in made]
-    saved = settings_record(
-        options,
-        context,
-        composer,
+    joins = [round(join_nll(setup.model, one, setup.context, read.grid, end, n_join), 4) for one in made]
+    record = dict(
         infilled=name,
         gap_steps=[start, end],
         gap_bars=list(bars) if bars is not None else None,
@@ -320,23 +302,13 @@ def infill(
         join_steps=n_join,
         join_nll=joins,
         keep_melody=keep_melody,
-        **record,
+        **tempo_from,
     )
     melody = None
     if keep_melody:
         melody = np.zeros_like(read.roll)
-        melody[start:end] = line_roll(top_line(read.roll[start:end]))
-    composition = Composition(
-        made[..., :N_KEYS],
-        made[..., N_KEYS:],
-        start,
-        composer.steps_per_beat,
-        saved,
-        (name,) * options.num_outputs,
-        tuple(keys),
-        melody,
-        grids=(read.grid,) * options.num_outputs,
-        gap=(start, end),
+        melody[start:end] = line_roll(read.steps(start, end).top_line())
+    names, grids = [name] * options.num_outputs, [read.grid] * options.num_outputs
+    return setup.compose(
+        made, grids, start, names, keys, judged_until=end, melody=melody, gap=(start, end), record=record
     )
-    judged = with_novelty(replace(composition, rolls=composition.rolls[:, :end]), composer)  # the gap, not Bach's rest
-    return replace(composition, novelty=judged.novelty)

@@ -1,4 +1,4 @@
-"""Compose step by step: the one loop that generate, harmonize and infill build on, and what they share.
+"""The step loop: draw a composition step by step, the one loop that generate, harmonize and infill build on.
 
 A composition is `n_pieces` pieces of `n_steps` steps, each drawn as events (n_steps, 176: the keys
 sounding, then the keys struck, `reading.as_events`) after a primer (the steps before it; none for a
@@ -15,202 +15,24 @@ particle's past, to what the builder knows of that step (harmonize: the melody's
 the real music after the gap); before the steps it names `resampled`, each piece's particles are
 drawn again by their weights (a particle filter) and their weights start again. Particles share
 their pasts through `parents`, and `trace_back` follows each survivor back to its own past. With one
-particle nothing is weighed or drawn again.
-
-Here too: `Composer` (a model opened for composing), `Composition` (the pieces and their record),
-and the helpers every builder uses (settings record, novelty, keys, draw rules, reading a MIDI
-file). Nothing here writes a file.
+particle nothing is weighed or drawn again. What the builders share before and after the loop is in
+`composer`; nothing here reads or writes a file.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Callable, Container
 from dataclasses import dataclass, replace
-from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from musiclstm.config import AUTO_KEY, HEAD_CHOICE, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError
-from musiclstm.data.corpus import load_corpus
-from musiclstm.judging.novelty import COPY_WARNING_BARS, PassageHashes, copies_bars, novelty
-from musiclstm.music.metrics import best_root
-from musiclstm.music.roll import COMMON_TIME, Grid, ReadRoll, midi_to_roll
+from musiclstm.config import N_KEYS
+from musiclstm.music.grid import COMMON_TIME, Grid
 from musiclstm.network.heads import DrawRules
 from musiclstm.network.model import MusicLSTM, cpu_autocast
 from musiclstm.network.reading import EVENT_WIDTH, open_reader
-from musiclstm.network.run import load_model, model_folder, read_run_config
-from musiclstm.network.sampling import scale_mask
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Composition:
-    """Composed pieces: `rolls` (num_outputs, primer_steps + length, 88) bool, the primer first; `onsets`
-    the keys struck at each step, the same shape (a key struck while it sounds starts a new note)."""
-
-    rolls: np.ndarray
-    onsets: np.ndarray
-    primer_steps: int
-    steps_per_beat: int
-    settings: dict  # the GenerationSettings used, with the strategy's temperature and scale filled in
-    primer_sources: tuple[str, ...]  # where each piece's primer came from
-    keys: tuple[str, ...]  # each piece's key (a root; its scale is in settings)
-    melody: np.ndarray | None = None  # (steps, 88) bool: the melody a harmonization keeps on top
-    novelty: tuple[dict, ...] | None = None  # each piece's `novelty.novelty` against the training pieces
-    grids: tuple[Grid, ...] | None = None  # each piece's metre (None: 4/4 from the first step)
-    gap: tuple[int, int] | None = None  # an infill's rewritten steps [start, end); the rest is the piece's own
-
-    def grid(self, number: int) -> Grid:
-        """The metre of piece `number` (from 0)."""
-        return self.grids[number] if self.grids else Grid(self.steps_per_beat)
-
-
-@dataclass(frozen=True)
-class Composer:
-    """A trained model opened for composing: load it once, compose with it many times."""
-
-    folder: Path
-    model: MusicLSTM
-    run_config: dict  # the folder's config.json
-
-    @property
-    def steps_per_beat(self) -> int:
-        return self.run_config["data"]["steps_per_beat"]
-
-    @property
-    def grid(self) -> Grid:
-        """The grid the model composes on: its steps per beat, in 4/4 from the first step."""
-        return Grid(self.steps_per_beat)
-
-    @property
-    def steps_per_bar(self) -> int:
-        return self.grid.steps_per_bar
-
-    @property
-    def corpus(self) -> Path:
-        """The model's corpus folder; a relative path lies inside the model folder (as in the bundled model)."""
-        return self.folder / self.run_config["data"]["corpus"]
-
-    @cached_property
-    def training_passages(self) -> tuple[PassageHashes, list[str]] | None:
-        """The hashed passages of the model's training pieces and their names, built once; None where the
-        corpus is gone or holds no train split (a model folder exported before the train split was kept)."""
-        try:
-            pieces = load_corpus(self.corpus).split("train")
-        except MusicLSTMError:
-            return None
-        return (PassageHashes([piece.roll for piece in pieces]), [piece.name for piece in pieces]) if pieces else None
-
-
-def open_composer(model: str | Path | Composer | None = None) -> Composer:
-    """Load the model in a run folder (None: the bundled model), ready to compose; a Composer passes through.
-
-    Raises:
-        MusicLSTMError: `model` is none of those, or the folder, its config or its weights are missing,
-            damaged or do not match.
-    """
-    if isinstance(model, Composer):
-        return model
-    check_path_or_none("model", model, "a model folder, a Composer from open_composer, or None (the bundled model)")
-    folder = model_folder(model)
-    return Composer(folder, load_model(folder), read_run_config(folder))
-
-
-def check_path_or_none(name: str, value: object, takes: str) -> None:
-    """Refuse an argument that is neither a path (str or os.PathLike) nor None, saying what it takes."""
-    if value is not None and not isinstance(value, str | os.PathLike):
-        raise MusicLSTMError(f"{name} must be {takes}; got {value!r}")
-
-
-def read_music(path: str | Path, name: str, composer: Composer, purpose: str) -> ReadRoll:
-    """A MIDI file read on the model's grid, errors naming it `name`; a warning counts notes off the keyboard.
-
-    Raises:
-        MusicLSTMError: the file cannot be read, or no note of it sounds on the 88 keys (nothing `to purpose`).
-    """
-    try:
-        read = midi_to_roll(path, composer.steps_per_beat)
-    except MusicLSTMError as error:
-        raise MusicLSTMError(str(error).replace(str(path), name)) from None
-    if read.n_off_keyboard:
-        log.warning("%s: %d notes off the 88 keys (below A0 or above C8) are left out", name, read.n_off_keyboard)
-    if not read.roll.any():
-        raise MusicLSTMError(f"{name}: no notes on the 88 keys to {purpose}")
-    return read
-
-
-def settings_record(options: GenerationSettings, context: str, composer: Composer, **more) -> dict:
-    """What a composition records of how it was made: the settings with the strategy's temperature and
-    scale filled in, the context and the model, and `more`."""
-    return dict(
-        options.to_dict(),
-        context=context,
-        temperature=options.effective_temperature,
-        scale=options.effective_scale,
-        model=str(composer.folder),
-        **more,
-    )
-
-
-def with_novelty(composition: Composition, composer: Composer) -> Composition:
-    """The composition with each piece's novelty against the model's training pieces (the primer left out);
-    a warning for each piece that copies COPY_WARNING_BARS bars or more. Unchanged where the training
-    pieces are not at hand."""
-    if composer.training_passages is None:
-        return composition
-    training, names = composer.training_passages
-    bar = Grid(composition.steps_per_beat).steps_per_bar
-    found = tuple(novelty(roll, training, names, bar, composition.primer_steps) for roll in composition.rolls)
-    for number, entry in enumerate(found, start=1):
-        if copies_bars(entry, COPY_WARNING_BARS):
-            log.warning(
-                "piece %d copies %g bars of the training piece %s (from its step %d)",
-                number,
-                entry["longest_shared_bars"],
-                entry["source"],
-                entry["source_step"],
-            )
-    return replace(composition, novelty=found)
-
-
-def piece_keys(primers: np.ndarray, settings: GenerationSettings) -> list[str]:
-    """Each piece's key: the one asked for, or for `auto` the root whose scale best fits the piece's primer.
-
-    `primers` is one primer (steps, 88) shared by every piece, or one per piece (num_outputs, steps, 88).
-    """
-    if settings.key != AUTO_KEY:
-        return [settings.key] * settings.num_outputs
-    scale = settings.effective_scale or "chromatic"
-    roots = (
-        [best_root(primers, scale)] * settings.num_outputs
-        if primers.ndim == 2
-        else [best_root(primer, scale) for primer in primers]
-    )
-    return [settings.fixed_key if root is None else KEY_NAMES[root] for root in roots]
-
-
-def for_model(settings: GenerationSettings, model: MusicLSTM) -> GenerationSettings:
-    """The settings with the way of choosing notes filled in from the model's head where none was given."""
-    return replace(settings, choose=settings.choose or HEAD_CHOICE[model.config.head])
-
-
-def draw_rules(settings: GenerationSettings, keys: list[str]) -> DrawRules:
-    """The rules each step is drawn by: the settings' temperature and choice, and each piece's key mask."""
-    scale = settings.effective_scale
-    return DrawRules(
-        temperature=settings.effective_temperature,
-        allowed=torch.stack([scale_mask(key, scale) for key in keys]) if scale else None,  # (pieces, 88)
-        choose=settings.choose,
-        threshold=settings.threshold,
-        top_k=settings.top_k,
-        max_notes=settings.max_notes,
-    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from musiclstm.composing.loop import Composition
+from musiclstm.composing.composer import Composition
 from musiclstm.config import DEFAULT_TEMPO_BPM, MusicLSTMError, scale_pitch_classes
 from musiclstm.files import check_output_folder, write_failure, write_json_atomically
 from musiclstm.music.metrics import piece_statistics

@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from musiclstm.config import CORPUS_FORMAT_VERSION, N_KEYS, SPLITS, VERSION, CorpusConfig, MusicLSTMError
-from musiclstm.data.sources import Source, SourcePiece, natural_steps_per_beat, read_source, resolve_source
+from musiclstm.data.sources import Source, natural_steps_per_beat, read_source, resolve_source
 from musiclstm.files import check_output_folder, read_json_object, write_atomically, write_json_atomically
-from musiclstm.music.roll import Grid
+from musiclstm.music.grid import Grid
+from musiclstm.music.piece import Piece
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,19 @@ MOST_MERGED_SHOWN = 3  # files named in the summary's line on merged notes
 
 
 @dataclass(frozen=True)
-class Piece:
-    """One piece of a corpus; `roll` and `onsets` are unpacked from the stored bits on each access."""
+class StoredPiece:
+    """One piece of a corpus as stored: its name, split and metre, and its bits, unpacked on each access."""
 
     name: str
     split: str
     frames: int
     packed: np.ndarray = field(repr=False, compare=False)  # (frames, 22) uint8, a view of the rolls file
-    grid: Grid | None = None  # the piece's metre; None only for a Piece built without one
+    grid: Grid
+
+    @property
+    def piece(self) -> Piece:
+        """The piece itself, unpacked: its keys sounding and struck, its metre and its name."""
+        return Piece(self.roll, self.onsets, self.grid, name=self.name)
 
     @property
     def roll(self) -> np.ndarray:
@@ -71,7 +77,7 @@ class Corpus:
 
     path: Path
     manifest: dict
-    pieces: list[Piece]
+    pieces: list[StoredPiece]
 
     @property
     def steps_per_beat(self) -> int:
@@ -81,24 +87,24 @@ class Corpus:
     def source(self) -> str:
         return self.manifest["source"]
 
-    def split(self, name: str) -> list[Piece]:
+    def split(self, name: str) -> list[StoredPiece]:
         """The pieces of one split (`train`, `valid` or `test`)."""
         if name not in SPLITS:
             raise MusicLSTMError(f"unknown split '{name}': choose one of {', '.join(SPLITS)}")
         return [piece for piece in self.pieces if piece.split == name]
 
-    def held_out(self) -> list[Piece]:
+    def held_out(self) -> list[StoredPiece]:
         """What musiclstm means by held-out pieces (primers, real music to compare with, listening clips):
         the test split, else (a corpus without one) the valid split; may be empty."""
         return self.split("test") or self.split("valid")
 
-    def __iter__(self) -> Iterator[Piece]:
+    def __iter__(self) -> Iterator[StoredPiece]:
         return iter(self.pieces)
 
     def __len__(self) -> int:
         return len(self.pieces)
 
-    def __getitem__(self, index: int) -> Piece:
+    def __getitem__(self, index: int) -> StoredPiece:
         return self.pieces[index]
 
 
@@ -129,15 +135,15 @@ def unpack_events(packed: np.ndarray) -> np.ndarray:
     return np.unpackbits(packed, axis=1).astype(bool)  # 88 keys fill 11 bytes exactly: no padding between
 
 
-def assign_splits(pieces: list[SourcePiece], fractions: tuple[float, float, float], seed: int) -> list[str]:
-    """Give each piece a split, shuffling by piece with `seed`; pieces the source already split keep theirs.
+def assign_splits(given: list[str | None], fractions: tuple[float, float, float], seed: int) -> list[str]:
+    """Give each piece a split, shuffling by piece with `seed`; pieces the source already split (`given`) keep theirs.
 
     With three or more pieces to split, valid and test get at least one each (when their fraction is
     above zero), so a small corpus can still be validated.
     """
-    if all(piece.split for piece in pieces):
-        return [piece.split for piece in pieces]
-    n = len(pieces)
+    if all(given):
+        return list(given)
+    n = len(given)
     order = np.random.default_rng(seed).permutation(n)
     n_valid, n_test = (
         max(1, round(fraction * n)) if n >= 3 and fraction > 0 else round(fraction * n) for fraction in fractions[1:]
@@ -196,7 +202,7 @@ def load_corpus(path: str | Path) -> Corpus:
             f"({manifest['total_frames']}, {PACKED_WIDTH}); rebuild the corpus"
         )
     pieces = [
-        Piece(
+        StoredPiece(
             entry["name"],
             entry["split"],
             entry["frames"],
@@ -235,7 +241,7 @@ def build_corpus(config: CorpusConfig, out: str | Path, force: bool = False, pro
     if not reading.pieces:
         reasons = "; ".join(f"{name}: {reason}" for name, reason in reading.skipped[:5])
         raise MusicLSTMError(f"{config.source}: no usable piece among {len(reading.skipped)} ({reasons})")
-    splits = assign_splits(reading.pieces, config.split_fractions, config.seed)
+    splits = assign_splits(reading.splits, config.split_fractions, config.seed)
     manifest = write_corpus(
         out,
         reading.pieces,
@@ -259,13 +265,20 @@ def build_corpus(config: CorpusConfig, out: str | Path, force: bool = False, pro
     return summary
 
 
-def write_corpus(out: Path, pieces: list[SourcePiece], splits: list[str], settings: dict) -> dict:
-    """Store the rolls and onsets once and commit them with the manifest; remove rolls files no manifest names.
+def write_corpus(out: Path, pieces: list[Piece], splits: list[str], settings: dict) -> dict:
+    """Store the pieces' rolls and onsets once and commit them with the manifest; remove rolls files no manifest
+    names. Each piece keeps its name, its grid and the notes its reading merged.
 
-    A piece without a grid is 4/4 from its first step at the settings' `steps_per_beat`.
+    Raises:
+        MusicLSTMError: a piece's grid is not at the settings' `steps_per_beat`.
     """
     out.mkdir(parents=True, exist_ok=True)
-    default_grid = Grid(settings["steps_per_beat"])
+    for piece in pieces:
+        if piece.steps_per_beat != settings["steps_per_beat"]:
+            raise MusicLSTMError(
+                f"{piece.name}: on a grid of {piece.steps_per_beat} steps per beat, the corpus "
+                f"{settings['steps_per_beat']}"
+            )
     order = sorted(range(len(pieces)), key=lambda i: (SPLITS.index(splits[i]), pieces[i].name))
     packed = np.concatenate([pack_events(pieces[i].roll, pieces[i].onsets) for i in order])
     digest = hashlib.sha256(packed.tobytes()).hexdigest()[:16]
@@ -274,7 +287,7 @@ def write_corpus(out: Path, pieces: list[SourcePiece], splits: list[str], settin
     entries, offset = [], 0
     for i in order:
         piece, frames = pieces[i], len(pieces[i].roll)
-        grid = (piece.grid or default_grid).to_dict()
+        grid = piece.grid.to_dict()
         entries.append(
             {
                 "name": piece.name,
@@ -282,7 +295,7 @@ def write_corpus(out: Path, pieces: list[SourcePiece], splits: list[str], settin
                 "frames": frames,
                 "offset": offset,
                 "grid": grid,
-                "merged": piece.n_merged,
+                "merged": piece.reading.n_merged if piece.reading else 0,
             }
         )
         offset += frames

@@ -24,7 +24,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,9 @@ from musiclstm.config import (
     SPLITS,
     MusicLSTMError,
 )
-from musiclstm.music.roll import Grid, ReadRoll, midi_to_roll, onsets_of, spans_to_roll, steps_to_roll
+from musiclstm.music.grid import Grid
+from musiclstm.music.piece import Piece, Reading
+from musiclstm.music.roll import midi_to_roll, spans_to_roll, steps_to_roll
 
 log = logging.getLogger(__name__)
 
@@ -64,27 +66,12 @@ class Source:
         return path.relative_to(self.root).as_posix() if self.root else path.name
 
 
-@dataclass(frozen=True)
-class SourcePiece:
-    """One piece read from a source: its keys sounding and struck at each step, and its metre."""
-
-    name: str
-    roll: np.ndarray  # (steps, 88) bool: the keys sounding
-    split: str | None = None  # the source's own split, or None when the corpus must choose
-    onsets: np.ndarray | None = None  # (steps, 88) bool: the keys struck; None: what the roll alone tells
-    grid: Grid | None = None  # the piece's metre; None: 4/4 from the first step at the corpus's steps per beat
-    n_merged: int = 0  # notes the grid could not hold apart (see roll.ReadRoll)
-
-    def __post_init__(self) -> None:
-        if self.onsets is None:
-            object.__setattr__(self, "onsets", onsets_of(self.roll))
-
-
 @dataclass
 class SourceReading:
     """Everything read from a source: usable pieces, skipped files with reasons, and what was dropped."""
 
-    pieces: list[SourcePiece] = field(default_factory=list)
+    pieces: list[Piece] = field(default_factory=list)  # each named, on its own grid, with what reading it left out
+    splits: list[str | None] = field(default_factory=list)  # each piece's split in the source, or None: the corpus's
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
     n_off_keyboard: int = 0
     n_drum_notes: int = 0
@@ -132,7 +119,7 @@ def natural_steps_per_beat(kind: str) -> int:
     return BENCHMARK_STEPS_PER_BEAT if kind == "benchmark" else DEFAULT_STEPS_PER_BEAT
 
 
-def score_to_roll(path: str | Path, steps_per_beat: int) -> ReadRoll:
+def score_to_roll(path: str | Path, steps_per_beat: int) -> Piece:
     """Read a MusicXML or Humdrum score with music21, on the beat grid of its quarter-length offsets.
 
     Tied notes are one note (`stripTies`), struck where the tie begins. The grid comes from the
@@ -158,7 +145,8 @@ def score_to_roll(path: str | Path, steps_per_beat: int) -> ReadRoll:
                 n_off_keyboard += 1
     n_steps = max([round(float(score.highestTime) * steps_per_beat)] + [end for _, _, end in spans])
     roll, onsets, n_merged = spans_to_roll(spans, n_steps)
-    return ReadRoll(roll, len(spans), n_off_keyboard, 0, onsets, score_grid(score, steps_per_beat), n_merged)
+    reading = Reading(len(spans), n_off_keyboard, 0, n_merged)
+    return Piece(roll, onsets, score_grid(score, steps_per_beat), name=str(path), reading=reading)
 
 
 def score_grid(score, steps_per_beat: int) -> Grid:
@@ -182,7 +170,7 @@ def score_grid(score, steps_per_beat: int) -> Grid:
     return Grid.from_bar_lines(steps_per_beat, bar_lines)
 
 
-def why_unusable(read: ReadRoll) -> str | None:
+def why_unusable(read: Reading) -> str | None:
     """Say why a file that parsed still gives nothing to learn from, or None when it is usable."""
     if read.n_notes:
         return None
@@ -193,7 +181,7 @@ def why_unusable(read: ReadRoll) -> str | None:
     return "no notes"
 
 
-def _read_one(job: tuple[Callable[[Path, int], ReadRoll], Path, int]) -> ReadRoll | str:
+def _read_one(job: tuple[Callable[[Path, int], Piece], Path, int]) -> Piece | str:
     """Read one file in a worker; a user-fixable problem comes back as its message."""
     reader, path, steps_per_beat = job
     try:
@@ -240,15 +228,14 @@ def read_files(source: Source, steps_per_beat: int, workers: int = 1, progress: 
         if isinstance(result, str):
             reading.skipped.append((name, result.removeprefix(f"{path}: ")))
             continue
-        reading.n_off_keyboard += result.n_off_keyboard
-        reading.n_drum_notes += result.n_drum_notes
-        reason = why_unusable(result)
+        reading.n_off_keyboard += result.reading.n_off_keyboard
+        reading.n_drum_notes += result.reading.n_drum_notes
+        reason = why_unusable(result.reading)
         if reason:
             reading.skipped.append((name, reason))
         else:
-            reading.pieces.append(
-                SourcePiece(name, result.roll, onsets=result.onsets, grid=result.grid, n_merged=result.n_merged)
-            )
+            reading.pieces.append(replace(result, name=name))
+            reading.splits.append(None)
     return reading
 
 
@@ -322,12 +309,12 @@ def read_benchmark(
                 reading.skipped.append((name, f"not a list of steps of MIDI pitches ({err})"))
                 continue
             reading.n_off_keyboard += n_off
-            read = ReadRoll(roll, int(roll.sum()), n_off, 0, onsets_of(roll), Grid(steps_per_beat))
-            reason = why_unusable(read)
+            reason = why_unusable(Reading(int(roll.sum()), n_off))
             if reason:
                 reading.skipped.append((name, reason))
             else:
-                reading.pieces.append(SourcePiece(name, roll, split, read.onsets, read.grid))
+                reading.pieces.append(Piece(roll, grid=Grid(steps_per_beat), name=name))
+                reading.splits.append(split)
     return reading
 
 

@@ -4,7 +4,7 @@ A folder of generated pieces is read as MIDI on the corpus's grid, each with the
 writes beside it (its `primer_steps` says where the model's own music starts, and its `settings` what
 made it); the primer is left out, so what is judged is what the model made, its beats where the piece
 had them. The pieces are set beside the corpus's real pieces of a split: `metrics.music_statistics` on
-both sides (their rhythm too, notes counted one way on both), the pitch-class KL from the train split,
+both sides (their rhythm too, notes counted one way on both: `strikes_again`), the pitch-class KL from the train split,
 `two_sample` (can a classifier tell 4-bar passages apart?) and `novelty` (how much of each piece the
 training pieces hold). `Corpus.held_out` is what every part of the package means by held-out music.
 Scoring a model's predictions is `evaluation`'s job, not this module's.
@@ -23,16 +23,18 @@ from musiclstm.data.corpus import Corpus
 from musiclstm.files import pyplot, write_atomically
 from musiclstm.judging.novelty import novelty_report
 from musiclstm.judging.two_sample import two_sample_test
-from musiclstm.music.metrics import DENSITY_BINS, PlacedRoll, kl_divergence, music_statistics, pitch_class_counts
-from musiclstm.music.roll import Grid, ReadRoll, midi_to_roll
+from musiclstm.music.grid import Grid
+from musiclstm.music.metrics import DENSITY_BINS, kl_divergence, music_statistics, pitch_class_counts
+from musiclstm.music.piece import Piece
+from musiclstm.music.roll import midi_to_roll
 
 log = logging.getLogger(__name__)
 
 
-def read_generated(folder: str | Path, grid: Grid) -> tuple[dict[str, PlacedRoll], dict | None, list[dict]]:
+def read_generated(folder: str | Path, grid: Grid) -> tuple[dict[str, Piece], dict | None, list[dict]]:
     """Every readable MIDI file in a folder (not recursive) by file name, read at `grid`'s steps per beat with
     its onsets and its own metre, the primer left out where the piece's JSON gives its length (what is judged
-    is what the model made; `first_step` says where the rest starts, so beats stay where they were); the
+    is what the model made, on the piece's metre from there, so beats stay where they were); the
     generation settings their JSON files record when they all share them (else None); and the files
     skipped, each with its reason, as `data` skips them.
 
@@ -79,7 +81,7 @@ def read_sidecar(midi_path: Path) -> dict | None:
     return recorded
 
 
-def continuation(read: ReadRoll, midi_path: Path, sidecar: dict | None) -> PlacedRoll:
+def continuation(read: Piece, midi_path: Path, sidecar: dict | None) -> Piece:
     """The steps of a generated piece after its primer, which its `sidecar` gives (none without one), with their
     onsets, on the piece's grid from the primer's end.
 
@@ -90,7 +92,7 @@ def continuation(read: ReadRoll, midi_path: Path, sidecar: dict | None) -> Place
     if steps == len(read.roll):
         what = f"after its {steps}-step primer" if steps else "in it"
         raise MusicLSTMError(f"{midi_path}: no steps {what} to judge")
-    return PlacedRoll(read.roll[steps:], read.onsets[steps:], read.grid, steps)
+    return read.steps(steps)
 
 
 def primer_steps(midi_path: Path, n_steps: int) -> int:
@@ -132,18 +134,14 @@ def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
     """Judge generated pieces against the real pieces of a split, and against the seed's own targets.
 
     Both sides are read at the corpus's steps per beat, each piece on its own metre, and their notes are told
-    apart by onsets only where the real pieces' onsets say more than their rolls (`counted_alike`), so that
+    apart by onsets only where the real pieces' onsets say more than their rolls (`strikes_again`), so that
     the two rhythms compare.
     """
     grid = Grid(corpus.steps_per_beat)
     pieces, settings, skipped = read_generated(folder, grid)
-    sides = counted_alike(
-        {
-            "generated": list(pieces.values()),
-            "real": [PlacedRoll(piece.roll, piece.onsets, piece.grid or grid, 0) for piece in corpus.split(split)],
-        }
-    )
-    result = {side: music_statistics(placed, grid) for side, placed in sides.items()}
+    sides = {"generated": list(pieces.values()), "real": [piece.piece for piece in corpus.split(split)]}
+    with_onsets = any(map(strikes_again, sides["real"]))
+    result = {side: music_statistics(placed, with_onsets) for side, placed in sides.items()}
     rolls = {side: [piece.roll for piece in placed] for side, placed in sides.items()}
     train = corpus.split("train")
     train_counts = pitch_class_counts(np.concatenate([piece.roll for piece in train]))
@@ -165,20 +163,13 @@ def compare_generated(folder: str | Path, corpus: Corpus, split: str) -> dict:
     return result
 
 
-def counted_alike(sides: dict[str, list[PlacedRoll]]) -> dict[str, list[PlacedRoll]]:
-    """The `generated` and `real` sides with their onsets, or both without, so that neither side splits notes
-    that the other would leave whole: without where a piece has none, or where no real piece strikes a key
-    again (a benchmark file holds only the keys sounding, so its onsets are its roll's), and notes are then
-    held runs of steps on both sides."""
-    every_piece = [piece for pieces in sides.values() for piece in pieces]
-    if all(piece.onsets is not None for piece in every_piece) and any(map(strikes_again, sides["real"])):
-        return sides
-    return {side: [piece._replace(onsets=None) for piece in pieces] for side, pieces in sides.items()}
+def strikes_again(piece: Piece) -> bool:
+    """Whether a piece strikes a key that sounded at the step before: what a roll alone cannot tell.
 
-
-def strikes_again(piece: PlacedRoll) -> bool:
-    """Whether a piece strikes a key that sounded at the step before: what a roll alone cannot tell."""
-    return piece.onsets is not None and bool((piece.onsets[1:] & piece.roll[:-1]).any())
+    Notes are told apart by their onsets on both sides only where some real piece does so, so that neither
+    side splits notes the other would leave whole (a benchmark file holds only the keys sounding).
+    """
+    return bool((piece.onsets[1:] & piece.roll[:-1]).any())
 
 
 def plot_comparison(generated: dict | None, folder: Path) -> list[str]:

@@ -24,8 +24,8 @@ from musiclstm.config import CONTEXTS, CorpusConfig, MusicLSTMError, check_one_o
 from musiclstm.data.corpus import Corpus, build_corpus, load_corpus
 from musiclstm.files import check_output_folder
 from musiclstm.judging.comparison import compare_generated, format_music, plot_comparison
+from musiclstm.music.grid import COMMON_TIME, Grid
 from musiclstm.music.metrics import baseline_logits, bernoulli_report, predictive_report
-from musiclstm.music.roll import COMMON_TIME, Grid
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import piece_features, step_targets, with_lead_in
 from musiclstm.network.run import load_model, model_folder, read_run_config

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from musiclstm.music.roll import bottom_line
+from musiclstm.music.piece import bottom_line
 
 PRIME = 2_147_483_647  # 2^31 - 1: products of two residues fit in int64
 KEY_BASES = (1_000_003, 7_919)  # one per hash

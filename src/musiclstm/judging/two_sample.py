@@ -14,8 +14,9 @@ import numpy as np
 from scipy.stats import entropy
 
 from musiclstm.config import LOWEST_PITCH
+from musiclstm.music.grid import Grid
 from musiclstm.music.metrics import best_key_rate, pitch_class_counts
-from musiclstm.music.roll import Grid, bottom_line, roll_to_notes, top_line
+from musiclstm.music.piece import bottom_line, roll_to_notes, top_line
 
 PASSAGE_BARS = 4
 MAX_FOLDS = 5

@@ -39,8 +39,8 @@ from musiclstm.config import VERSION, MusicLSTMError, StudyConfig
 from musiclstm.data.corpus import Corpus, load_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_json_atomically
 from musiclstm.listening.ratings import QUESTIONS, RatingsStore
+from musiclstm.music.grid import Grid
 from musiclstm.music.render import SAMPLE_RATE_HZ, render_audio, write_midi, write_pcm
-from musiclstm.music.roll import Grid
 
 SOURCES = ("generated", "real")
 STUDY_FILE = "study.json"
@@ -235,7 +235,7 @@ def prepare_study(
     with writing_alone(out):
         if out.exists() and any(out.iterdir()):
             raise MusicLSTMError(f"{out}: already holds files (perhaps another study's ratings); choose another --out")
-        from musiclstm.composing.loop import open_composer  # torch: only once the arguments and the folder are good
+        from musiclstm.composing.composer import open_composer  # torch: only once the arguments and the folder are good
 
         composer = open_composer(model)
         corpus = load_corpus(data if data is not None else composer.corpus)

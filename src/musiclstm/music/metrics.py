@@ -11,26 +11,16 @@ from several pieces are pooled: every total is a sum over all frames of a split,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import numpy as np
 from scipy.special import logit
 from scipy.stats import entropy
 
 from musiclstm.config import KEY_PITCH_CLASSES, LOWEST_PITCH, SCALES, MusicLSTMError
-from musiclstm.music.roll import Grid, as_grid, roll_to_notes
+from musiclstm.music.piece import Piece, roll_to_notes
 
 DENSITY_BINS = 9  # notes-per-step histogram: 0, 1, ..., 7, and 8 or more
 SIXTEENTHS_PER_BEAT = 4  # a beat is a quarter note
-
-
-class PlacedRoll(NamedTuple):
-    """A roll with what rhythm needs beside it: which keys were struck, and where its steps fall in the music."""
-
-    roll: np.ndarray  # (steps, 88) bool
-    onsets: np.ndarray | None  # (steps, 88) bool, the keys struck at each step; None: read from the roll alone
-    grid: Grid
-    first_step: int  # the step of the piece the roll's first row is (a continuation starts after its primer)
 
 
 def bernoulli_nll(logits: np.ndarray, roll: np.ndarray) -> np.ndarray:
@@ -222,26 +212,23 @@ def repeated_window_rate(roll: np.ndarray, window: int) -> float:
     return repeated / counted if counted else 0.0
 
 
-def music_statistics(pieces: Sequence[np.ndarray | PlacedRoll | tuple], grid: Grid | int) -> dict:
+def music_statistics(pieces: Sequence[Piece], with_onsets: bool = True) -> dict:
     """Describe a set of pieces as a whole: the numbers generated music is judged by, pooled over pieces.
 
-    `pieces` are rolls, or PlacedRolls (or tuples of their four fields) where the caller knows more than the
-    roll: its onsets, its own grid, where it starts. A plain roll is placed on `grid` from step 0, its notes
-    read from the roll alone.
     Density, polyphony and empty steps are frame-weighted over all pieces; in-key and repeated-window
-    rates are means over pieces (one bar of `grid` is the window; whole-number steps per beat: that grid
-    in 4/4); the pitch-class histogram is normalised to sum to 1, and so is the notes-per-step histogram
-    (its last bin: DENSITY_BINS - 1 or more); `rhythm` is `rhythm_statistics` of the placed pieces.
+    rates are means over pieces (one bar of the piece's own metre is the window); the pitch-class
+    histogram is normalised to sum to 1, and so is the notes-per-step histogram (its last bin:
+    DENSITY_BINS - 1 or more); `rhythm` is `rhythm_statistics` of the pieces, their notes told apart by
+    their onsets when `with_onsets`, else read as held runs of steps.
     """
-    grid = as_grid(grid)
-    placed = [as_placed(piece, grid) for piece in pieces]
-    rolls = [piece.roll for piece in placed]
+    rolls = [piece.roll for piece in pieces]
     frames = np.concatenate(rolls) if rolls else np.zeros((0, 88), dtype=bool)
     per_step = np.bincount(np.minimum(frames.sum(axis=1), DENSITY_BINS - 1), minlength=DENSITY_BINS)
     pooled = piece_statistics(frames)
     sounding = np.flatnonzero(frames.any(axis=0))
     key_rates = [rate for rate in (best_key_rate(roll) for roll in rolls) if rate is not None]
     counts = pitch_class_counts(frames)
+    repeated = [repeated_window_rate(piece.roll, piece.grid.steps_per_bar) for piece in pieces]
     return {
         "pieces": len(rolls),
         "frames": int(len(frames)),
@@ -252,35 +239,26 @@ def music_statistics(pieces: Sequence[np.ndarray | PlacedRoll | tuple], grid: Gr
         "pitch_class_histogram": (counts / counts.sum()).round(4).tolist() if counts.sum() else [0.0] * 12,
         "notes_per_step_histogram": (per_step / max(len(frames), 1)).round(4).tolist(),
         "in_key_rate": float(np.mean(key_rates)) if key_rates else None,
-        "repeated_window_rate": float(np.mean([repeated_window_rate(roll, grid.steps_per_bar) for roll in rolls]))
-        if rolls
-        else 0.0,
-        "rhythm": rhythm_statistics(placed),
+        "repeated_window_rate": float(np.mean(repeated)) if repeated else 0.0,
+        "rhythm": rhythm_statistics(pieces, with_onsets),
     }
 
 
-def as_placed(piece: np.ndarray | PlacedRoll | tuple, grid: Grid) -> PlacedRoll:
-    """A PlacedRoll of its four fields, or a plain roll placed on `grid` from its step 0, without onsets."""
-    if isinstance(piece, tuple):
-        return PlacedRoll(*piece)
-    return PlacedRoll(np.asarray(piece, dtype=bool), None, grid, 0)
-
-
-def rhythm_statistics(pieces: Sequence[PlacedRoll]) -> dict:
+def rhythm_statistics(pieces: Sequence[Piece], with_onsets: bool = True) -> dict:
     """Describe the rhythm of a set of pieces, pooled over their notes: where in the beat notes start, how long
     they last, how often a key is struck again.
 
     Notes are `roll.roll_to_notes`'s: with onsets, a key struck while it sounds starts a new note; without, a
-    held run of steps is one note. Onsets count only when every piece has them, so that all notes are read one
-    way. A note sounding at a roll's first step starts there (a continuation's first notes start after its primer).
+    held run of steps is one note (`with_onsets` False: a caller whose pieces do not all know their strikes reads
+    every note one way). A note sounding at a piece's first step starts there.
 
     - `onsets_by_position`: share of notes starting on each sixteenth of the beat, the beat's first sixteenth
       first (`position_unit` "sixteenth": 4 shares; a step between two sixteenths counts with the one before it),
       or, where steps per beat is not a multiple of 4, on each step of the beat (`position_unit` "step").
-      A beat is a quarter note; a step's place in it is its piece's grid's, counted from `first_step`.
+      A beat is a quarter note; a step's place in it is its piece's grid's (a cut piece keeps its beats).
     - `one_step_note_rate`: share of notes lasting one step; `mean_note_beats`: mean note length in beats.
     - `struck_again_rate`: share of notes starting exactly where a note of the same pitch ends (the key struck
-      again without a rest); None unless every piece has onsets, for without them no two notes of a key touch.
+      again without a rest); None without onsets, for then no two notes of a key touch.
     No notes (no pieces, or silence): the shares and the mean are None.
 
     Raises:
@@ -290,7 +268,7 @@ def rhythm_statistics(pieces: Sequence[PlacedRoll]) -> dict:
     if len(grids) > 1:
         raise MusicLSTMError(f"rhythm statistics need one grid, not pieces at {grids} steps per beat")
     steps_per_beat = grids[0] if grids else None
-    has_onsets = bool(pieces) and all(piece.onsets is not None for piece in pieces)
+    has_onsets = bool(pieces) and with_onsets
     notes = np.concatenate([np.zeros((0, 3), np.int64), *(note_rhythm(piece, has_onsets) for piece in pieces)])
     lengths, places, struck_again = notes.T  # (notes,) each
     by_sixteenth = steps_per_beat is not None and steps_per_beat % SIXTEENTHS_PER_BEAT == 0
@@ -317,12 +295,12 @@ def rhythm_statistics(pieces: Sequence[PlacedRoll]) -> dict:
     return result
 
 
-def note_rhythm(piece: PlacedRoll, has_onsets: bool) -> np.ndarray:
-    """Each note of a placed roll as (length in steps, its start's place in its beat in steps, 1 if it starts where
+def note_rhythm(piece: Piece, has_onsets: bool) -> np.ndarray:
+    """Each note of a piece as (length in steps, its start's place in its beat in steps, 1 if it starts where
     a note of its pitch ends else 0), shape (notes, 3); notes told apart by the piece's onsets if `has_onsets`."""
     notes = np.array(roll_to_notes(piece.roll, piece.onsets if has_onsets else None), dtype=np.int64).reshape(-1, 3)
     pitches, starts, ends = notes.T
-    places = piece.grid.place_in_bar(piece.first_step + starts)[0] % piece.grid.steps_per_beat
+    places = piece.grid.place_in_bar(starts)[0] % piece.grid.steps_per_beat
     span = len(piece.roll) + 1  # one (pitch, step) code per pair: ends run to len(roll)
     struck_again = np.isin(pitches * span + starts, pitches * span + ends)
     return np.stack([ends - starts, places, struck_again], axis=1)

@@ -33,7 +33,8 @@ from musiclstm.files import (
     write_atomically,
     write_failure,
 )
-from musiclstm.music.roll import Grid, as_grid, load_midi, roll_to_midi
+from musiclstm.music.grid import Grid, as_grid
+from musiclstm.music.roll import load_midi, roll_to_midi
 
 log = logging.getLogger(__name__)
 

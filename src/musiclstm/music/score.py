@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 from musiclstm.config import LOWEST_PITCH, SCORE_KINDS, MusicLSTMError, check_tempo
 from musiclstm.files import write_bytes_atomically
+from musiclstm.music.grid import Grid, as_grid
 from musiclstm.music.metrics import pitch_class_counts
-from musiclstm.music.roll import Grid, as_grid
 
 MIDDLE_C = 60
 MUSESCORE_COMMANDS = ("mscore", "musescore", "mscore4portable", "musescore4", "mscore3")

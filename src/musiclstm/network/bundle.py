@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save
 
 from musiclstm.config import CorpusConfig, GenerationSettings, ModelConfig, TrainConfig, flag_name
 from musiclstm.data.corpus import load_corpus, write_corpus
-from musiclstm.data.sources import BACH, SourcePiece
+from musiclstm.data.sources import BACH
 from musiclstm.files import check_output_folder, read_json_object, write_bytes_atomically, write_json_atomically
 from musiclstm.network.run import (
     CONFIG_FILE,
@@ -93,7 +93,7 @@ def export_model(
             manifest.pop(key, None)
         write_corpus(
             staged / CORPUS_FOLDER,
-            [SourcePiece(piece.name, piece.roll, onsets=piece.onsets, grid=piece.grid) for piece in corpus],
+            [piece.piece for piece in corpus],
             [piece.split for piece in corpus],
             dict(manifest, source=portable_path(corpus.source), copied_from=portable_path(corpus_path)),
         )

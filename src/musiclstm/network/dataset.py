@@ -28,32 +28,13 @@ import torch.distributed as dist
 from torch.utils.data import Dataset, IterableDataset
 
 from musiclstm.config import DEFAULT_CHUNK, DEFAULT_WINDOW, N_KEYS, TRANSPOSE_RANGE, MusicLSTMError
-from musiclstm.data.corpus import Corpus, Piece, unpack_events
+from musiclstm.data.corpus import Corpus, StoredPiece, unpack_events
 from musiclstm.music.metrics import smoothed_frequencies
+from musiclstm.music.piece import allowed_shifts, shift_keys
 from musiclstm.network.reading import DEFAULT_INPUTS, encode, step_targets, with_lead_in
 
 
-def shift_keys(block: np.ndarray, semitones: int) -> np.ndarray:
-    """Move every note of a (steps, 88 x planes) block up by `semitones` (down when negative), each plane of
-    88 keys (sounding, struck) alike; notes pushed off drop."""
-    planes = block.reshape(len(block), -1, N_KEYS)
-    shifted = np.zeros_like(planes)
-    if semitones >= 0:
-        shifted[..., semitones:] = planes[..., : N_KEYS - semitones]
-    else:
-        shifted[..., :semitones] = planes[..., -semitones:]
-    return shifted.reshape(block.shape)
-
-
-def allowed_shifts(block: np.ndarray, low: int = TRANSPOSE_RANGE[0], high: int = TRANSPOSE_RANGE[1]) -> range:
-    """The semitone shifts in low..high that keep every note of a (steps, 88 or 176) block on the keyboard."""
-    sounding = np.flatnonzero(block[:, :N_KEYS].any(axis=0))
-    if sounding.size == 0:
-        return range(low, high + 1)
-    return range(max(low, -int(sounding[0])), min(high, N_KEYS - 1 - int(sounding[-1])) + 1)
-
-
-def read_frames(piece: Piece, first: int, stop: int) -> np.ndarray:
+def read_frames(piece: StoredPiece, first: int, stop: int) -> np.ndarray:
     """Events of frames first..stop-1 of a piece as a bool block (stop - first, 176): the lead-in's silence
     before 0, silence past the end."""
     start, end = max(first, 0), min(max(stop, 0), piece.frames)
@@ -63,7 +44,7 @@ def read_frames(piece: Piece, first: int, stop: int) -> np.ndarray:
 
 def random_transposition(block: np.ndarray) -> np.ndarray:
     """Shift a block by a random number of semitones among those that keep all its notes on the keyboard."""
-    shifts = allowed_shifts(block)
+    shifts = allowed_shifts(block, *TRANSPOSE_RANGE)
     return shift_keys(block, shifts[int(torch.randint(len(shifts), ()))])
 
 
@@ -77,7 +58,7 @@ def key_frequencies(corpus: Corpus, split: str = "train") -> torch.Tensor:
     return torch.from_numpy(smoothed_frequencies(sounding, frames)).float()
 
 
-def split_pieces(corpus: Corpus, split: str, window: int, chunk: int = 1) -> list[Piece]:
+def split_pieces(corpus: Corpus, split: str, window: int, chunk: int = 1) -> list[StoredPiece]:
     """The pieces of a split, once the window (and the chunk, for the objectives that use one) are checked."""
     if window < 1:
         raise MusicLSTMError(f"window must be at least 1 step, got {window}")
@@ -207,7 +188,7 @@ class PieceStreams(IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def chunks_of(self, piece: Piece) -> int:
+    def chunks_of(self, piece: StoredPiece) -> int:
         return -(-piece.frames // self.chunk)
 
     def group_chunks(self, group: list[int]) -> int:

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from musiclstm.config import CONTEXTS, N_KEYS, ModelConfig, MusicLSTMError, check_one_of
-from musiclstm.music.roll import COMMON_TIME, Grid, onsets_of
+from musiclstm.music.grid import COMMON_TIME, Grid
+from musiclstm.music.piece import onsets_of
 
 WINDOWS_PER_BATCH = 256  # windows scored per forward pass in context `window`
 EVENT_WIDTH = 2 * N_KEYS  # a step's events: the keys sounding, then the keys struck

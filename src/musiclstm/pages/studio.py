@@ -29,6 +29,7 @@ from musiclstm import (
     harmonize,
     held_out_statistics,
     infill,
+    midi_to_roll,
     music_statistics,
     open_composer,
     save_pieces,
@@ -165,7 +166,7 @@ def compose(folder: str, settings: dict, primer, is_melody: bool = False) -> dic
     the uploaded piece) and read its files back: what the page shows and offers for download."""
     composer = cached_composer(folder)
     options = dict(settings)
-    steps = options.pop("bars") * composer.steps_per_bar
+    bars = options.pop("bars")
     rewrite_bars = options.pop("rewrite_bars", None)
     if is_melody and primer is None:
         raise MusicLSTMError("Upload a melody (a MIDI file) to harmonize.")
@@ -174,6 +175,8 @@ def compose(folder: str, settings: dict, primer, is_melody: bool = False) -> dic
     with tempfile.TemporaryDirectory(prefix="musiclstm-studio-") as scratch:
         uploaded = saved_upload(primer, Path(scratch))
         name = primer.name if primer else None
+        metre = midi_to_roll(uploaded, composer.steps_per_beat).grid if uploaded else composer.grid
+        steps = bars * metre.steps_per_bar  # bars of the upload's own metre; a held-out primer's are unknown here
         if rewrite_bars:
             composition = infill(uploaded, composer, bars=rewrite_bars, piece_name=name, **options)
         elif is_melody:
@@ -185,13 +188,12 @@ def compose(folder: str, settings: dict, primer, is_melody: bool = False) -> dic
             kind: Path(piece["files"][kind]).read_bytes() for kind in ("midi", "wav", "png") if kind in piece["files"]
         }
     start, end = composition.gap or (composition.primer_steps, None)
-    grid = composition.grid(0)
-    placed = (composition.rolls[0, start:end], composition.onsets[0, start:end], grid, start)  # beats as in the piece
+    judged = composition.pieces[0].steps(start, end)  # its beats where they were in the piece
     return {
         "files": files,
         "is_harmonization": is_melody,
         "rewritten": piece.get("gap"),
-        "statistics": music_statistics([placed], grid),
+        "statistics": music_statistics([judged]),
         "seed": composition.settings["seed"],
         "primer": composition.primer_sources[0],
         "key": piece["key"],

@@ -1,0 +1,262 @@
+"""The beat grid: where a roll's steps fall in the music.
+
+A `Grid` holds a piece's time base (steps per beat, a beat being a quarter note whatever the time
+signature) and its metre: the pickup before the first bar line, the bar length and its changes. Steps
+per bar are computed here and nowhere else; time signatures are read and written through it.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from musiclstm.config import (
+    BEATS_PER_BAR,
+    DEFAULT_STEPS_PER_BEAT,
+    MAX_STEPS_PER_BEAT,
+    MusicLSTMError,
+    check_whole_number,
+)
+
+MAX_ROLL_STEPS = 500_000  # 35 hours at 4 steps per beat and 60 bpm; 44 MB of roll
+MAX_BEATS_PER_BAR = 64  # the longest bar a Grid holds, in quarter notes
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where a roll's steps fall in the music: its time base and its metre.
+
+    `steps_per_beat` rows per beat (a quarter note, whatever the time signature), and bars of
+    `beats_per_bar` beats with the first bar line at step `bar_offset` (0: the roll starts on a bar
+    line; a pickup starts later). The metre may change: `changes` are later sections, each
+    (step of a bar line, steps per bar from there on), steps increasing, each on a bar line of the
+    section before, and of another length. A change may sit at `bar_offset` itself, to give the first
+    section a bar that is not a whole number of beats (7/8 at 4 steps per beat: 14 steps); `beats_per_bar`
+    is then BEATS_PER_BAR, as no whole number of beats tells that bar. Before the first bar line the
+    first section runs backwards (a pickup is the end of a bar); after the last change the last
+    section runs on. A bar of n/d time is n * 4 / d quarter notes: `round(n * 4 / d * steps_per_beat)`
+    steps (`bar_steps`).
+
+    Raises:
+        MusicLSTMError: a field out of range or a change off the bar lines, named.
+    """
+
+    steps_per_beat: int = DEFAULT_STEPS_PER_BEAT
+    beats_per_bar: int = BEATS_PER_BAR
+    bar_offset: int = 0  # steps before the first bar line
+    changes: tuple[tuple[int, int], ...] = ()  # (bar line step, steps per bar from it on), steps increasing
+
+    def __post_init__(self) -> None:
+        check_whole_number("steps_per_beat", self.steps_per_beat, 1, MAX_STEPS_PER_BEAT)
+        check_whole_number("beats_per_bar", self.beats_per_bar, 1, MAX_BEATS_PER_BAR)
+        object.__setattr__(self, "changes", checked_changes(self.changes, self.steps_per_beat))
+        if self.changes and self.changes[0][0] == self.bar_offset:
+            steps_per_bar = self.changes[0][1]
+            if steps_per_bar % self.steps_per_beat == 0:
+                raise MusicLSTMError(
+                    f"changes[0] ({self.bar_offset}, {steps_per_bar}): a first bar of whole beats is "
+                    f"beats_per_bar={steps_per_bar // self.steps_per_beat}, not a change"
+                )
+            object.__setattr__(self, "beats_per_bar", BEATS_PER_BAR)  # no whole number of beats tells this bar
+        check_whole_number("bar_offset", self.bar_offset, 0, self.steps_per_bar - 1)
+        start, length = self.bar_offset, self.beats_per_bar * self.steps_per_beat
+        for index, (step, steps_per_bar) in enumerate(self.changes):
+            if index == 0 and step == start:
+                start, length = step, steps_per_bar
+                continue
+            name = f"changes[{index}] ({step}, {steps_per_bar})"
+            if step <= start:
+                raise MusicLSTMError(f"{name}: its step must come after {start}, where the section before starts")
+            if (step - start) % length:
+                raise MusicLSTMError(
+                    f"{name}: step {step} is not on a bar line of the section before "
+                    f"(bars of {length} steps from {start})"
+                )
+            if steps_per_bar == length:
+                raise MusicLSTMError(f"{name}: keeps the bar of {length} steps of the section before; leave it out")
+            start, length = step, steps_per_bar
+
+    @property
+    def steps_per_bar(self) -> int:
+        """Steps in one bar of the first section (the bar at `bar_offset`)."""
+        if self.changes and self.changes[0][0] == self.bar_offset:
+            return self.changes[0][1]
+        return self.beats_per_bar * self.steps_per_beat
+
+    def sections(self) -> list[tuple[int, int]]:
+        """The metre's sections as (step of their first bar line, steps per bar), the first at `bar_offset`."""
+        if self.changes and self.changes[0][0] == self.bar_offset:
+            return list(self.changes)
+        return [(self.bar_offset, self.steps_per_bar), *self.changes]
+
+    def place_in_bar(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Say where each step falls in its bar, for any whole-number positions (negative: before the piece).
+
+        Returns:
+            (steps since the last bar line, steps in that bar), both int64 arrays of the shape of `positions`.
+        """
+        positions = np.asarray(positions, dtype=np.int64)
+        starts, lengths = (np.array(column, dtype=np.int64) for column in zip(*self.sections(), strict=True))
+        section = np.maximum(np.searchsorted(starts, positions, side="right") - 1, 0)
+        length = lengths[section]
+        return (positions - starts[section]) % length, length
+
+    def is_bar_start(self, step: int) -> bool:
+        """Whether a bar line falls before step `step` (from 0)."""
+        return bool(self.place_in_bar(np.array(step))[0] == 0)
+
+    def is_beat_start(self, step: int) -> bool:
+        """Whether a beat starts at step `step` (from 0); beats are counted from each bar line."""
+        return bool(self.place_in_bar(np.array(step))[0] % self.steps_per_beat == 0)
+
+    def bar_starts(self, n_steps: int) -> np.ndarray:
+        """The steps from 0 to `n_steps` (both included) where a bar line falls, increasing."""
+        sections = self.sections()
+        ends = [min(step, n_steps + 1) for step, _ in sections[1:]] + [n_steps + 1]
+        steps = [np.arange(start, end, length) for (start, length), end in zip(sections, ends, strict=True)]
+        return np.concatenate(steps).astype(np.int64)
+
+    def n_bars(self, n_steps: int) -> int:
+        """The bars `n_steps` steps take, a bar begun counted whole, a pickup as a bar; at least 1."""
+        pickup = 1 if self.bar_offset else 0
+        return max(1, pickup + int(np.count_nonzero(self.bar_starts(n_steps) < n_steps)))
+
+    def shifted(self, start: int) -> Grid:
+        """The same metre seen from step `start` on: the grid of a passage that begins at `start`.
+
+        The bar in force at `start` holds from there (a passage starting inside it opens with a pickup);
+        the later changes follow, moved by `start`. Passages start on bar lines in musiclstm; one that
+        starts inside the last bar before a change reads its pickup in the new section's bars.
+        """
+        place, length = (int(value) for value in self.place_in_bar(np.array(start)))
+        first_line = (length - place) % length
+        later = [(step - start, steps) for step, steps in self.sections() if step > start]
+        if later and later[0][0] == first_line:  # the passage's first bar line begins a new section
+            length = later.pop(0)[1]
+            first_line %= length
+        if length % self.steps_per_beat:
+            return Grid(self.steps_per_beat, BEATS_PER_BAR, first_line, ((first_line, length), *later))
+        return Grid(self.steps_per_beat, length // self.steps_per_beat, first_line, tuple(later))
+
+    def to_dict(self) -> dict:
+        """The grid as JSON-able values; `Grid.from_dict` reads it back."""
+        return {
+            "steps_per_beat": self.steps_per_beat,
+            "beats_per_bar": self.beats_per_bar,
+            "bar_offset": self.bar_offset,
+            "changes": [list(change) for change in self.changes],
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Grid:
+        """Read a grid written by `to_dict`; a dict without `changes` (or other fields) takes their defaults.
+
+        Raises:
+            MusicLSTMError: not a dict, an unknown field, or a field out of range.
+        """
+        if not isinstance(values, dict):
+            raise MusicLSTMError(f"a grid must be a dict of its fields, got {type(values).__name__}")
+        unknown = set(values) - {"steps_per_beat", "beats_per_bar", "bar_offset", "changes"}
+        if unknown:
+            raise MusicLSTMError(f"a grid has no field {', '.join(sorted(unknown))}")
+        return cls(**values)  # changes as JSON lists are made tuples by the check
+
+    @classmethod
+    def from_bar_lines(cls, steps_per_beat: int, bar_lines: Iterable[tuple[int, int]]) -> Grid:
+        """Build the grid of a piece from the steps where its file states a time signature or starts a bar.
+
+        Each (step, steps per bar) starts a bar at `step` and bars of that length from there on (a
+        second one at a step replaces the first); 4/4 from step 0 until the first. One that falls
+        inside a bar cuts that bar short, making it a section of one bar; the first bar cut short,
+        when shorter than the bars after it, is a pickup: the end of a bar of the next section
+        (`bar_offset`). A short first bar with a time signature of its own stays a bar. Equal bars in
+        a row are one section. Steps per bar are capped at MAX_BEATS_PER_BAR beats. A Grid written by
+        `roll_to_midi` (`time_signatures`) reads back equal.
+        """
+        pairs = sorted(((int(step), int(length)) for step, length in bar_lines), key=lambda pair: pair[0])
+        stated = dict(pairs)  # the sort is stable: the last stated at a step wins
+        longest = MAX_BEATS_PER_BAR * steps_per_beat
+        sections, is_first_bar_cut = [(0, BEATS_PER_BAR * steps_per_beat)], False
+        for step, length in stated.items():
+            start, current = sections.pop()
+            last_bar = start + (step - start) // current * current
+            if last_bar > start:
+                sections.append((start, current))
+            if last_bar < step:
+                sections.append((last_bar, step - last_bar))
+                is_first_bar_cut |= last_bar == 0
+            sections.append((step, min(max(1, length), longest)))
+        merged = [sections[0]]
+        for step, length in sections[1:]:
+            if length != merged[-1][1]:
+                merged.append((step, length))
+        bar_offset = 0
+        if is_first_bar_cut and len(merged) > 1 and merged[1][0] == merged[0][1] < merged[1][1]:
+            bar_offset = merged.pop(0)[1]
+        (_, first), changes = merged[0], merged[1:]
+        if first % steps_per_beat:
+            return cls(steps_per_beat, BEATS_PER_BAR, bar_offset, tuple(merged))
+        return cls(steps_per_beat, first // steps_per_beat, bar_offset, tuple(changes))
+
+    def time_signatures(self, n_steps: int) -> list[tuple[int, int, int]]:
+        """The time signatures that `from_bar_lines` reads back as this grid, up to step `n_steps`.
+
+        Returns:
+            (step, numerator, denominator) in step order: a pickup is stated at step 0 with the first
+            section's signature and again at `bar_offset`, where it cuts its bar short.
+        """
+        sections = self.sections()
+        stated = [(0, sections[0][1])] if self.bar_offset else []
+        stated += [(step, length) for step, length in sections if step <= n_steps]
+        return [(step, *signature_of(length, self.steps_per_beat)) for step, length in stated]
+
+
+def checked_changes(changes: object, steps_per_beat: int) -> tuple[tuple[int, int], ...]:
+    """A Grid's changes as a tuple of (step, steps per bar) pairs of whole numbers in range, or a named error."""
+    if not isinstance(changes, (list, tuple)):
+        raise MusicLSTMError(f"changes must be a tuple of (step, steps per bar) pairs, got {changes!r}")
+    checked = []
+    for index, change in enumerate(changes):
+        if not isinstance(change, (list, tuple)) or len(change) != 2:
+            raise MusicLSTMError(f"changes[{index}] must be a (step, steps per bar) pair, got {change!r}")
+        step, steps_per_bar = (int(value) if isinstance(value, np.integer) else value for value in change)
+        check_whole_number(f"changes[{index}] step", step, 0, MAX_ROLL_STEPS)
+        check_whole_number(f"changes[{index}] steps per bar", steps_per_bar, 1, MAX_BEATS_PER_BAR * steps_per_beat)
+        checked.append((step, steps_per_bar))
+    return tuple(checked)
+
+
+def bar_steps(numerator: int, denominator: int, steps_per_beat: int) -> int:
+    """Steps in a bar of `numerator`/`denominator` time: n * 4 / d quarter notes, at least one step."""
+    return max(1, round(numerator * 4 / denominator * steps_per_beat))
+
+
+def signature_of(steps_per_bar: int, steps_per_beat: int) -> tuple[int, int]:
+    """The time signature (numerator, denominator) of a bar of `steps_per_bar` steps: in quarter notes
+    when whole beats, else in the longest note value that counts it exactly, else the nearest that
+    reads back to the same steps.
+
+    Raises:
+        MusicLSTMError: no signature up to 255/256 gives that many steps.
+    """
+    denominators = [4 * 2**power for power in range(7)]
+    for denominator in denominators:
+        numerator, remainder = divmod(steps_per_bar * denominator, 4 * steps_per_beat)
+        if not remainder and numerator <= 255:
+            return numerator, denominator
+    for denominator in denominators:
+        numerator = round(steps_per_bar * denominator / (4 * steps_per_beat))
+        if 1 <= numerator <= 255 and bar_steps(numerator, denominator, steps_per_beat) == steps_per_bar:
+            return numerator, denominator
+    raise MusicLSTMError(f"a bar of {steps_per_bar} steps at {steps_per_beat} per beat has no time signature to write")
+
+
+COMMON_TIME = Grid()  # 4/4 from the first step at the default steps per beat: where nothing says otherwise
+
+
+def as_grid(grid: Grid | int) -> Grid:
+    """A Grid as given, or whole-number steps per beat read as that grid in 4/4 from the first step."""
+    return grid if isinstance(grid, Grid) else Grid(grid)
