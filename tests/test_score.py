@@ -77,6 +77,8 @@ def test_the_score_is_a_grand_staff_split_at_middle_c_in_four_four_with_key_and_
     assert treble.recurse().getElementsByClass(meter.TimeSignature).first().ratioString == "4/4"
     assert treble.recurse().getElementsByClass(tempo.MetronomeMark).first().number == 72
     assert len(treble.recurse().getElementsByClass("Measure")) == 2
+    plain = [(1, 0.0, 4.0, 0.0, ["4/4"]), (2, 4.0, 4.0, 0.0, [])]  # no pickup: measure 1 first, one signature
+    assert measures(tmp_path / "d.musicxml") == [plain, plain]
     assert len(treble.recurse().notesAndRests.getElementsByClass("Rest")) >= 1  # the treble's silent second bar
 
 
@@ -162,6 +164,87 @@ def test_a_triplet_grid_reads_back_as_the_notes_of_the_roll(tmp_path):
     write_score(roll, tmp_path / "t.musicxml", Grid(3), 90, "C major")
     from_roll = [(pitch, start, stop - start) for pitch, start, stop in roll_to_notes(roll)]
     assert score_notes(tmp_path / "t.musicxml", 3) == sorted(from_roll)
+
+
+def measures(path) -> list[list[tuple]]:
+    """Each staff's measures as music21 reads them: (number, offset and length in quarters, paddingLeft, signatures)."""
+    from music21 import converter, meter
+
+    return [
+        [
+            (
+                m.number,
+                float(m.offset),
+                float(m.quarterLength),
+                float(m.paddingLeft),
+                [signature.ratioString for signature in m.getElementsByClass(meter.TimeSignature)],
+            )
+            for m in part.getElementsByClass("Measure")
+        ]
+        for part in converter.parse(path).parts
+    ]
+
+
+def test_a_pickup_is_a_short_measure_0_and_a_change_of_metre_is_stated_where_it_begins(tmp_path):
+    from music21 import converter, stream
+
+    grid = Grid(STEPS_PER_BEAT, 3, bar_offset=4, changes=((28, 16),))  # 3/4 with a beat of pickup, 4/4 from step 28
+    assert Grid.from_bar_lines(STEPS_PER_BEAT, [(0, 12), (4, 12), (28, 16)]) == grid  # as a MIDI file states it
+    roll, onsets = np.zeros((56, 88), dtype=bool), np.zeros((56, 88), dtype=bool)
+    roll[0:4, 67 - 21] = True  # G4: the pickup
+    roll[2:6, 50 - 21] = True  # D3: across the pickup's bar line
+    roll[4:16, 64 - 21] = onsets[4, 64 - 21] = onsets[12, 64 - 21] = True  # E4, struck again on beat 3
+    roll[20:34, 72 - 21] = True  # C5: from 3/4 into 4/4
+    roll[40:56, 48 - 21] = True  # C3: across a 4/4 bar line to the roll's end, inside the last bar
+    write_score(roll, tmp_path / "pickup.musicxml", grid, 90, "C major", onsets=onsets)
+    written = [
+        (0, 0.0, 1.0, 2.0, ["3/4"]),
+        (1, 1.0, 3.0, 0.0, []),
+        (2, 4.0, 3.0, 0.0, []),
+        (3, 7.0, 4.0, 0.0, ["4/4"]),
+        (4, 11.0, 4.0, 0.0, []),
+    ]
+    assert measures(tmp_path / "pickup.musicxml") == [written, written]
+    # (pitch, start, steps): at 4 steps per beat, the start in quarter notes from the pickup's first beat is start / 4
+    notes = [(48, 40, 16), (50, 2, 4), (64, 4, 8), (64, 12, 4), (67, 0, 4), (72, 20, 14)]
+    assert score_notes(tmp_path / "pickup.musicxml", STEPS_PER_BEAT) == notes
+    assert sorted((pitch, start, stop - start) for pitch, start, stop in roll_to_notes(roll, onsets)) == notes
+    treble, bass = (part.getElementsByClass("Measure") for part in converter.parse(tmp_path / "pickup.musicxml").parts)
+    assert treble[0].showNumber == stream.enums.ShowNumber.NEVER  # MusicXML's implicit="yes"
+    assert [(n.pitch.midi, float(n.offset), float(n.quarterLength)) for n in treble[0].notes] == [(67, 0.0, 1.0)]
+    assert [(n.pitch.midi, float(n.offset), n.tie.type) for n in bass[0].notes] == [(50, 0.5, "start")]
+
+
+@pytest.mark.parametrize(
+    ("grid", "n_steps", "written"),
+    [
+        (Grid(STEPS_PER_BEAT, changes=((0, 14),)), 28, [(1, 0.0, 3.5, 0.0, ["7/8"]), (2, 3.5, 3.5, 0.0, [])]),
+        (Grid(STEPS_PER_BEAT, changes=((0, 10),)), 20, [(1, 0.0, 2.5, 0.0, ["5/8"]), (2, 2.5, 2.5, 0.0, [])]),
+        (
+            Grid(STEPS_PER_BEAT, changes=((16, 6),)),  # 4/4, then 3/8
+            28,
+            [(1, 0.0, 4.0, 0.0, ["4/4"]), (2, 4.0, 1.5, 0.0, ["3/8"]), (3, 5.5, 1.5, 0.0, [])],
+        ),
+    ],
+)
+def test_bars_of_eighths_are_written_in_their_own_time_signature_with_all_their_notes(grid, n_steps, written, tmp_path):
+    roll = np.zeros((n_steps, 88), dtype=bool)
+    roll[0:3, 72 - 21] = True  # C5, a dotted eighth
+    roll[3:17, 67 - 21] = True  # G4, across the first bar line
+    roll[:, 48 - 21] = True  # C3, across every bar line
+    roll[n_steps - 2 :, 74 - 21] = True  # D5, the last eighth
+    write_score(roll, tmp_path / "eighths.musicxml", grid, 90, "C major")
+    assert measures(tmp_path / "eighths.musicxml") == [written, written]
+    notes = [(48, 0, n_steps), (67, 3, 14), (72, 0, 3), (74, n_steps - 2, 2)]
+    assert score_notes(tmp_path / "eighths.musicxml", STEPS_PER_BEAT) == notes
+
+
+def test_a_roll_that_ends_inside_its_pickup_is_one_short_measure(tmp_path):
+    roll = np.zeros((2, 88), dtype=bool)
+    roll[:, 67 - 21] = True
+    write_score(roll, tmp_path / "short.musicxml", Grid(STEPS_PER_BEAT, 3, bar_offset=6), 90, "C major")
+    assert measures(tmp_path / "short.musicxml") == [[(0, 0.0, 1.5, 1.5, ["3/4"])]] * 2
+    assert score_notes(tmp_path / "short.musicxml", STEPS_PER_BEAT) == [(67, 0, 2)]
 
 
 def signs(roll: np.ndarray, key: str, tmp_path) -> list[tuple[str, bool]]:

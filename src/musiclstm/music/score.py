@@ -1,13 +1,16 @@
 """Write a roll as sheet music: MusicXML through music21, and a PDF where LilyPond or MuseScore is installed.
 
-The score is a piano grand staff split at middle C (C4 and above on the treble staff), in 4/4, with
-the piece's key signature (the key it was composed in, else the one music21's key analysis finds)
-and its tempo. A roll knows held notes, not repeated strikes, so each run of a key is one note, tied
-where it crosses a bar line or where another note of its staff starts or stops; silence is written
-as rests, and hidden rests fill an unfinished last bar. Pitches are spelled in the key (F# in D
-major, B- in F major). Each bar is built and notated on its own, so the work grows with the roll's
-length and no faster. `--score pdf` engraves the MusicXML with LilyPond (musicxml2ly, then lilypond)
-or MuseScore.
+The score is a piano grand staff split at middle C (C4 and above on the treble staff) in the grid's
+metre, with the piece's key signature (the key it was composed in, else the one music21's key
+analysis finds) and its tempo. A pickup is a short first measure, numbered 0 with its missing beats
+as `paddingLeft` (as music21 reads an anacrusis); each metre section states its time signature at
+its first measure (`signature_of`: 7/8 for a bar of 14 steps at 4 per beat), and every bar is its
+section's length. Each run of a key is one note, and a key struck again while it sounds starts
+another; a note is tied where it crosses a bar line or where another note of its staff starts or
+stops; silence is written as rests, and hidden rests fill an unfinished last bar. Pitches are
+spelled in the key (F# in D major, B- in F major). Each bar is built and notated on its own, so the
+work grows with the roll's length and no faster. `--score pdf` engraves the MusicXML with LilyPond
+(musicxml2ly, then lilypond) or MuseScore.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from tqdm import tqdm
 
 from musiclstm.config import LOWEST_PITCH, SCORE_KINDS, MusicLSTMError, check_tempo
 from musiclstm.files import write_bytes_atomically
-from musiclstm.music.grid import Grid, as_grid
+from musiclstm.music.grid import Grid, as_grid, signature_of
 from musiclstm.music.metrics import pitch_class_counts
 
 MIDDLE_C = 60
@@ -191,14 +194,36 @@ def bar_measure(staff: np.ndarray, again: np.ndarray, cuts: np.ndarray, grid: Gr
     return measure
 
 
-def staff_cuts(staff: np.ndarray, again: np.ndarray, steps_per_bar: int, n_bars: int) -> list[np.ndarray]:
-    """For each bar, the steps where the staff's sounding notes change, one is struck again (`again`) or the
-    roll ends, and its two bar lines."""
+def measure_lines(grid: Grid, n_steps: int) -> np.ndarray:
+    """The steps that bound the score's measures, the first 0 and the last where the last bar would end.
+
+    A pickup is a measure from 0 to `bar_offset`; after it each bar runs to the next bar line of the
+    grid, and the last to its full length, past the roll's end if the roll stops inside it. A roll of
+    no steps is one bar. Returns `grid.n_bars(n_steps) + 1` steps, increasing.
+    """
+    lines = grid.bar_starts(n_steps)
+    starts = lines[lines < n_steps]
+    if grid.bar_offset or len(starts) == 0:
+        starts = np.concatenate([[0], starts[starts > 0]])
+    place, length = (int(value) for value in grid.place_in_bar(np.array(starts[-1])))
+    return np.append(starts, starts[-1] + length - place).astype(np.int64)
+
+
+def staff_cuts(staff: np.ndarray, again: np.ndarray, lines: np.ndarray) -> list[np.ndarray]:
+    """For each measure between `lines` (`measure_lines`), the steps where the staff's sounding notes change,
+    one is struck again (`again`) or the roll ends, and its two bar lines."""
     changes = np.flatnonzero((staff[1:] != staff[:-1]).any(axis=1) | again[1:].any(axis=1)) + 1
-    bar_lines = np.arange(n_bars + 1) * steps_per_bar
-    cuts = np.union1d(np.append(changes, len(staff)), bar_lines)
-    bounds = np.searchsorted(cuts, bar_lines)
-    return [cuts[bounds[bar] : bounds[bar + 1] + 1] for bar in range(n_bars)]
+    cuts = np.union1d(np.append(changes, len(staff)), lines)
+    bounds = np.searchsorted(cuts, lines)
+    return [cuts[bounds[bar] : bounds[bar + 1] + 1] for bar in range(len(lines) - 1)]
+
+
+def time_signature(steps_per_bar: int, steps_per_beat: int):
+    """A music21 TimeSignature for a bar of `steps_per_bar` steps, named by `signature_of` (14 at 4 per beat: 7/8)."""
+    from music21 import meter
+
+    numerator, denominator = signature_of(steps_per_bar, steps_per_beat)
+    return meter.TimeSignature(f"{numerator}/{denominator}")
 
 
 def roll_score(
@@ -218,7 +243,7 @@ def roll_score(
     Each bar of each staff is built and notated on its own, so the work grows with the roll's length
     and no faster. `bars`, a tqdm bar, is advanced once per bar built.
     """
-    from music21 import bar, clef, layout, metadata, meter, stream, tempo
+    from music21 import bar, clef, layout, metadata, stream, tempo
 
     roll = np.asarray(roll, dtype=bool)
     again = np.zeros_like(roll)
@@ -229,20 +254,29 @@ def roll_score(
     upper[:, :split], lower[:, split:] = False, False
     signature = key_signature(roll, key)
     spellings = key_spellings(signature)
-    n_bars = grid.n_bars(len(roll))
+    lines = measure_lines(grid, len(roll))
+    places, lengths = (column.tolist() for column in grid.place_in_bar(lines[:-1]))
     staves = [(upper, clef.TrebleClef, stream.Part()), (lower, clef.BassClef, stream.Part())]
-    cuts = [staff_cuts(staff, again, grid.steps_per_bar, n_bars) for staff, _, _ in staves]
-    contexts = [[staff_clef(), meter.TimeSignature(f"{grid.beats_per_bar}/4")] for _, staff_clef, _ in staves]
+    cuts = [staff_cuts(staff, again, lines) for staff, _, _ in staves]
+    contexts = [[staff_clef(), None] for _, staff_clef, _ in staves]
     previous = [None, None]
-    for number in range(1, n_bars + 1):
+    first_number = 0 if grid.bar_offset else 1
+    for bar_index, steps_per_bar in enumerate(lengths):
+        is_new_metre = bar_index == 0 or steps_per_bar != lengths[bar_index - 1]
         for index, (staff, staff_clef, part) in enumerate(staves):
-            measure = bar_measure(staff, again, cuts[index][number - 1], grid, spellings, number)
+            if is_new_metre:
+                contexts[index][1] = time_signature(steps_per_bar, grid.steps_per_beat)
+            measure = bar_measure(staff, again, cuts[index][bar_index], grid, spellings, first_number + bar_index)
+            if places[bar_index]:  # the pickup: the end of a bar, its missing beats padded on the left
+                measure.paddingLeft = Fraction(places[bar_index], grid.steps_per_beat)
+                measure.showNumber = stream.enums.ShowNumber.NEVER  # MusicXML's implicit="yes": not counted
             notate_bar(measure, contexts[index], signature, previous[index])
-            if number == 1:
-                header = [staff_clef(), copy.deepcopy(signature), meter.TimeSignature(f"{grid.beats_per_bar}/4")]
+            header = [time_signature(steps_per_bar, grid.steps_per_beat)] if is_new_metre else []
+            if bar_index == 0:
+                header = [staff_clef(), copy.deepcopy(signature), *header]
                 header += [tempo.MetronomeMark(number=tempo_bpm)] if staff is upper else []
-                for element in header:
-                    measure.insert(0, element)
+            for element in header:
+                measure.insert(0, element)
             part.coreAppend(measure)
             previous[index] = measure
         if bars is not None:
@@ -315,8 +349,9 @@ def write_score(
 ) -> Path:
     """Write the roll's score as MusicXML to `path`, atomically: interrupted, it leaves the file as it was.
 
-    `grid` is the roll's Grid (whole-number steps per beat: that grid in 4/4); `onsets` the keys struck
-    (a key struck while it sounds starts a new note; None: each held run is one note).
+    `grid` is the roll's Grid, whose pickup, bar lengths and changes of metre the measures follow
+    (whole-number steps per beat: that grid in 4/4); `onsets` the keys struck (a key struck while it
+    sounds starts a new note; None: each held run is one note).
 
     The work grows with the roll's length: about 0.4 s per 1,000 steps of four-voice music at 4
     steps per beat (a 100,000-step piece: 42 s and 2.3 GB of memory). `progress` shows a tqdm bar
