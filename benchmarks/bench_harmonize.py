@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from musiclstm.composing.generation import for_model, open_composer, piece_keys
-from musiclstm.composing.harmonization import harmonize_rolls, line_roll, melody_limits
+from musiclstm.composing.harmonization import harmonize_rolls
+from musiclstm.composing.melody import line_roll, melody_limits
 from musiclstm.config import HARMONIZE_LOOKAHEAD, N_KEYS, GenerationSettings
 from musiclstm.music.grid import Grid
 from musiclstm.music.metrics import best_key_rate, pitch_class_counts

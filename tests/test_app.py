@@ -110,7 +110,7 @@ def test_an_uploaded_primer_is_kept_under_its_own_name_and_refused_over_the_size
 
 def test_harmonize_mode_keeps_the_uploaded_melody_on_top_and_asks_for_one_when_missing(bach_corpus, tmp_path):
     from musiclstm import MusicLSTMError
-    from musiclstm.composing.harmonization import line_roll
+    from musiclstm.composing.melody import line_roll
     from musiclstm.music.piece import top_line
     from musiclstm.music.render import write_midi
     from musiclstm.pages.studio import compose

@@ -12,7 +12,7 @@ from conftest import write_midi as write_notes
 
 from musiclstm import BUNDLED_MODEL, MusicLSTMError, harmonize, midi_to_roll, open_composer
 from musiclstm.cli import main
-from musiclstm.composing.harmonization import line_roll, melody_limits
+from musiclstm.composing.melody import line_roll, melody_limits
 from musiclstm.music.piece import top_line
 from musiclstm.music.render import write_midi
 from musiclstm.network.reading import as_events, open_reader

@@ -18,7 +18,7 @@ def test_saved_pieces_read_back_as_the_generated_rolls_with_audio_picture_and_se
     pieces = save_pieces(composition, tmp_path, tempo_bpm=96)
     for roll, piece in zip(composition.rolls, pieces, strict=True):
         files = piece["files"]
-        assert np.array_equal(midi_to_roll(files["midi"], composition.steps_per_beat).roll, roll)
+        assert np.array_equal(midi_to_roll(files["midi"], composition.grid(0).steps_per_beat).roll, roll)
         midi = load_midi(files["midi"])
         assert midi.get_tempo_changes()[1][0] == pytest.approx(96)
         assert [(ts.numerator, ts.denominator) for ts in midi.time_signature_changes] == [(4, 4)]

@@ -20,7 +20,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musiclstm.config import AUTO_KEY, HEAD_CHOICE, KEY_NAMES, GenerationSettings, MusicLSTMError, with_values
+from musiclstm.config import (
+    AUTO_KEY,
+    HEAD_CHOICE,
+    KEY_NAMES,
+    TEMPO_RANGE_BPM,
+    GenerationSettings,
+    MusicLSTMError,
+    with_values,
+)
 from musiclstm.data.corpus import load_corpus
 from musiclstm.judging.novelty import COPY_WARNING_BARS, PassageHashes, copies_bars, novelty
 from musiclstm.music.grid import Grid
@@ -201,6 +209,15 @@ def read_music(path: str | Path, name: str, composer: Composer, purpose: str) ->
     if not read.roll.any():
         raise MusicLSTMError(f"{name}: no notes on the 88 keys to {purpose}")
     return replace(read, name=name)
+
+
+def file_tempo(piece: Piece, what: str) -> tuple[float, str]:
+    """A read piece's first tempo to 0.01 beats per minute, brought within TEMPO_RANGE_BPM, and where it came from
+    (`what`), as the pieces' record says."""
+    tempo = round(piece.tempo_bpm, 2)
+    low, high = TEMPO_RANGE_BPM
+    within = "" if low <= tempo <= high else f" ({tempo:g} bpm, brought within {low}-{high})"
+    return min(max(tempo, low), high), f"{what}{within}"
 
 
 def settings_record(options: GenerationSettings, context: str, composer: Composer, **more) -> dict:

@@ -29,69 +29,40 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musiclstm.composing.composer import Composer, Composition, Setup, check_path_or_none, draw_rules, for_model, set_up
+from musiclstm.composing.composer import (
+    Composer,
+    Composition,
+    Setup,
+    check_path_or_none,
+    draw_rules,
+    file_tempo,
+    for_model,
+    set_up,
+)
 from musiclstm.composing.loop import StepPlan, compose
+from musiclstm.composing.melody import (
+    MAX_PARTICLE_STEPS,
+    MAX_PARTICLES,
+    line_roll,
+    melody_limits,
+    melody_nll,
+    melody_strikes,
+)
 from musiclstm.config import (
     HARMONIZE_LOOKAHEAD,
     MAX_LENGTH,
-    N_KEYS,
-    TEMPO_RANGE_BPM,
     GenerationSettings,
     MusicLSTMError,
     check_whole_number,
 )
 from musiclstm.music.grid import COMMON_TIME, Grid
-from musiclstm.music.piece import Piece, onsets_of
+from musiclstm.music.piece import Piece
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import EVENT_WIDTH
 
 log = logging.getLogger(__name__)
 
 MAX_LOOKAHEAD = 256  # particles per version
-# One step of 1,024 particles took 1.3-1.6 s and 300 MB beyond the loaded bundled model on 2 shared cores
-# (AMD EPYC), about 1.4 ms per particle-step; 65,536 (256 versions x 256) made no step in 111 s (issue 25).
-MAX_PARTICLES = 1_024
-# The trace back keeps 96 bytes per particle-step (a bool frame, a parent row): 2**21 of them are 200 MB
-# and, at 1.4 ms each, under an hour; with 16 particles (the default) MAX_LENGTH is reached first.
-MAX_PARTICLE_STEPS = 2**21
-
-
-def line_roll(line: np.ndarray) -> np.ndarray:
-    """A top line (steps,) as a roll (steps, 88) holding just its notes."""
-    roll = np.zeros((len(line), N_KEYS), dtype=bool)
-    sounding = np.flatnonzero(line >= 0)
-    roll[sounding, line[sounding]] = True
-    return roll
-
-
-def melody_strikes(line: np.ndarray, onsets: np.ndarray | None = None) -> np.ndarray:
-    """Where a top line (steps,) strikes its key, (steps,) bool: where the line's key starts to sound, and,
-    given the piece's struck keys (steps, 88), where the piece strikes the line's key again."""
-    struck = onsets_of(line_roll(line)).any(axis=1)
-    if onsets is not None:
-        struck |= onsets[np.arange(len(line)), line] & (line >= 0)
-    return struck
-
-
-def melody_limits(line: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """What each step must obey: `forced` (steps, 88), the melody's key; `below` (steps, 88), the keys that may
-    sound (at and under the melody's key; at a rest, under its last note; before its first, none)."""
-    if not (line >= 0).any():
-        raise MusicLSTMError("the melody has no notes")
-    last = np.maximum.accumulate(np.where(line >= 0, np.arange(len(line)), -1))
-    ceiling = np.where(last >= 0, line[np.maximum(last, 0)], -1)
-    below = np.arange(N_KEYS)[None, :] <= ceiling[:, None]
-    return torch.from_numpy(line_roll(line)), torch.from_numpy(below)
-
-
-def melody_nll(model: MusicLSTM, features: torch.Tensor, step: int, forced: torch.Tensor, below: torch.Tensor):
-    """-log p(the melody at `step`: its key on, the keys above it off | each row's past), shape (batch,).
-
-    Exact for a NADE head ordered high-to-low and for the independent head; for a NADE head ordered
-    low-to-high it conditions on silence below the melody, an approximation.
-    """
-    frames = forced[step].expand(len(features), -1).float()
-    return model.head.key_nll(features, frames)[:, ~below[step] | forced[step]].sum(-1)
 
 
 def harmonize_rolls(
@@ -163,15 +134,6 @@ def read_melody(setup: Setup, melody: str | Path, name: str, length: int | None)
             f"{name}: {tune.n_steps:,} steps long, over the {MAX_LENGTH:,} steps harmonize takes: give a length"
         )
     return replace(tune, tempos=((0, read.tempo_at(int(sounding[0]))),))
-
-
-def file_tempo(piece: Piece, what: str) -> tuple[float, str]:
-    """A read piece's first tempo to 0.01 beats per minute, brought within TEMPO_RANGE_BPM, and where it came from
-    (`what`), as the pieces' record says."""
-    tempo = round(piece.tempo_bpm, 2)
-    low, high = TEMPO_RANGE_BPM
-    within = "" if low <= tempo <= high else f" ({tempo:g} bpm, brought within {low}-{high})"
-    return min(max(tempo, low), high), f"{what}{within}"
 
 
 def check_particles(versions: int, lookahead: int, steps: int) -> None:

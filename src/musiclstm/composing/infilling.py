@@ -27,17 +27,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musiclstm.composing.composer import Composer, Composition, check_path_or_none, draw_rules, for_model, set_up
-from musiclstm.composing.harmonization import (
+from musiclstm.composing.composer import (
+    Composer,
+    Composition,
+    check_path_or_none,
+    draw_rules,
+    file_tempo,
+    for_model,
+    set_up,
+)
+from musiclstm.composing.loop import StepPlan, compose, struck_after
+from musiclstm.composing.melody import (
     MAX_PARTICLE_STEPS,
     MAX_PARTICLES,
-    file_tempo,
     line_roll,
     melody_limits,
     melody_nll,
     melody_strikes,
 )
-from musiclstm.composing.loop import StepPlan, compose, struck_after
 from musiclstm.config import (
     INFILL_JOIN_STEPS,
     INFILL_PARTICLES,
