@@ -12,8 +12,8 @@ The public API, which the command line and the studio call (and nothing else of 
     save_pieces(composition, "out")                             # MIDI, WAV, PNG and JSON per piece
     harmonize("melody.mid", "runs/bach", num_outputs=4)         # -> Composition: the melody on top, voices below
     infill("piece.mid", "runs/bach", bars="5-8")                # -> Composition: bars 5-8 rewritten, the rest kept
-Names that need torch are imported when first asked for, so `import musiclstm` and the corpus tools
-start quickly, and `export` never loads Lightning.
+Every name but the settings is imported when first asked for, so `import musiclstm` is quick, each
+command pays only for what it uses, and `export` never loads Lightning.
 """
 
 import importlib
@@ -50,16 +50,27 @@ from musiclstm.config import (
     flag_name,
 )
 from musiclstm.config import VERSION as __version__
-from musiclstm.data.corpus import Corpus, StoredPiece, build_corpus, format_summary, load_corpus
 from musiclstm.files import check_output_file, check_output_folder, write_json_atomically
-from musiclstm.listening.ratings import GUESSES, QUESTIONS, DamagedStoreError, RatingsStore
-from musiclstm.music.grid import Grid
-from musiclstm.music.metrics import music_statistics
-from musiclstm.music.piece import Piece, Reading
-from musiclstm.music.roll import midi_to_roll, roll_to_midi
-from musiclstm.serving import check_port_free, serve_page
 
-LAZY = {  # name: its module, for the names that need torch (or Lightning, for `train` alone)
+LAZY = {  # name: its module; each is imported when first asked for, so a command pays only for what it uses
+    "Corpus": "musiclstm.data.corpus",
+    "StoredPiece": "musiclstm.data.corpus",
+    "build_corpus": "musiclstm.data.corpus",
+    "format_summary": "musiclstm.data.corpus",
+    "load_corpus": "musiclstm.data.corpus",
+    "GUESSES": "musiclstm.listening.ratings",
+    "QUESTIONS": "musiclstm.listening.ratings",
+    "DamagedStoreError": "musiclstm.listening.ratings",
+    "RatingsStore": "musiclstm.listening.ratings",
+    "Grid": "musiclstm.music.grid",
+    "music_statistics": "musiclstm.music.metrics",
+    "Piece": "musiclstm.music.piece",
+    "Reading": "musiclstm.music.piece",
+    "midi_to_roll": "musiclstm.music.roll",
+    "roll_to_midi": "musiclstm.music.roll",
+    "piece_to_midi": "musiclstm.music.roll",
+    "check_port_free": "musiclstm.serving",
+    "serve_page": "musiclstm.serving",
     "WindowDataset": "musiclstm.network.dataset",
     "Composer": "musiclstm.composing.composer",
     "Composition": "musiclstm.composing.composer",
@@ -103,50 +114,33 @@ __all__ = [
     "BUNDLED_MODEL",
     "CHOICES",
     "CONTEXTS",
-    "GUESSES",
     "HARMONIZE_LOOKAHEAD",
     "INFILL_JOIN_STEPS",
     "INFILL_PARTICLES",
     "KEY_NAMES",
     "LISTENING_PAGE",
     "MODEL_PRESETS",
-    "QUESTIONS",
     "SCALES",
     "SCORE_KINDS",
     "SPLITS",
     "STRATEGIES",
     "STUDIO_PAGE",
-    "Corpus",
     "CorpusConfig",
     "EvaluateConfig",
     "ExportConfig",
-    "DamagedStoreError",
     "GenerationSettings",
-    "Grid",
     "ModelConfig",
     "MusicLSTMError",
     "OutputConfig",
     "ServingConfig",
-    "Piece",
-    "Reading",
-    "StoredPiece",
-    "RatingsStore",
     "StudyConfig",
     "TrainConfig",
     "__version__",
-    "build_corpus",
     "bundled_model",
     "draw_seed",
     "check_output_file",
     "check_output_folder",
-    "check_port_free",
     "flag_name",
-    "format_summary",
-    "load_corpus",
-    "midi_to_roll",
-    "music_statistics",
-    "roll_to_midi",
-    "serve_page",
     "write_json_atomically",
     *LAZY,
 ]

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import logit
-from scipy.stats import entropy
 
 from musiclstm.config import KEY_PITCH_CLASSES, LOWEST_PITCH, SCALES, MusicLSTMError
 from musiclstm.music.piece import Piece, roll_to_notes
@@ -187,11 +185,18 @@ def pitch_class_counts(roll: np.ndarray) -> np.ndarray:
     return np.bincount(KEY_PITCH_CLASSES, weights=np.asarray(roll, dtype=bool).sum(axis=0), minlength=12)
 
 
+def logit(probability: np.ndarray) -> np.ndarray:
+    """The log-odds log(p / (1 - p)) of probabilities strictly between 0 and 1 (numpy alone: scipy costs a second
+    to import, and every command imports this module)."""
+    probability = np.asarray(probability, dtype=np.float64)
+    return np.log(probability) - np.log1p(-probability)
+
+
 def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
     """KL(P || Q) in nats between two histograms, each add-one smoothed so that no bin is empty."""
     p = (p_counts + 1) / (p_counts + 1).sum()
     q = (q_counts + 1) / (q_counts + 1).sum()
-    return float(entropy(p, q))
+    return float(np.sum(p * np.log(p / q)))
 
 
 def repeated_window_rate(roll: np.ndarray, window: int) -> float:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pretty_midi
-from scipy.io import wavfile
 
 from musiclstm.config import (
     DEFAULT_TEMPO_BPM,
@@ -101,6 +100,8 @@ def write_wav_samples(samples: np.ndarray, path: Path, sample_rate_hz: int) -> N
 def write_pcm(samples: np.ndarray, path: Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
     """Write mono float samples in [-1, 1] (clipped there) as a 16-bit PCM WAV file, atomically."""
     pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    from scipy.io import wavfile  # a second to import: paid only where PCM is written
+
     write_atomically(path, lambda file: wavfile.write(file, sample_rate_hz, pcm))
 
 
