@@ -12,10 +12,9 @@ join's NLL, the model's nats per step of those real steps given the piece up to 
 a gap leads on.
 
 With `keep_melody`, the gap's top line is kept and the voices below it drawn again, under
-harmonize's limits (`harmonization.melody_limits`), and the drafts are weighed and drawn again at
-each step of the gap by the melody's note there, as harmonize's lookahead does (measured: Bach's
-chord found more often, for a join a little further from his; README). All of it is a `composing.StepPlan` run by the
-one step loop; nothing here writes a file.
+harmonize's limits (`melody.melody_limits`), and the drafts are weighed and drawn again at
+each step of the gap by the melody's note there, as harmonize's lookahead does (docs: infill). All of
+it is a `loop.StepPlan` run by the one step loop; nothing here writes a file.
 """
 
 from __future__ import annotations

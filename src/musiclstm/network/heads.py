@@ -56,7 +56,7 @@ class IndependentHead(nn.Linear):
     """The specification's output: a Dense layer to 88 logits, each key an independent Bernoulli.
 
     Training weighs a sounding note `pos_weight` times (the seed's 10 leaves the plateau of each key's
-    own frequency at once; README). Weighted BCE is minimised where the predicted odds are
+    own frequency at once; docs: benchmarks). Weighted BCE is minimised where the predicted odds are
     `pos_weight` times the true odds, so every logit is shifted by ln(pos_weight); scoring and drawing
     shift it back and use calibrated log-odds. A subclass of nn.Linear, so its weights keep the names
     `head.weight` and `head.bias` in every model folder.

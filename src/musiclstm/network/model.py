@@ -61,7 +61,7 @@ def keras_initialisation(module: nn.Module) -> None:
     Keras's LSTM: Glorot-uniform input weights, orthogonal recurrent weights, zero biases but
     1 on the forget gate (`unit_forget_bias`); its Dense: Glorot-uniform weights, zero bias. PyTorch's
     uniform(+-1/sqrt(units)) start left the seed preset on the plateau of each key's frequency for
-    the first minutes of training (README).
+    the first minutes of training (docs: benchmarks).
     """
     if isinstance(module, nn.LSTM):
         units = module.hidden_size
@@ -119,17 +119,19 @@ class MusicLSTM(nn.Module):
     """Two LSTM layers and a dense layer give features after each step; `head` predicts the next step from them.
 
     `pos_weight` is the loss weight the model was (or will be) trained with; the head undoes it when
-    scoring and composing (see `heads.IndependentHead`).
+    scoring and composing (see `heads.IndependentHead`). `initialise` False leaves PyTorch's own start in
+    place of Keras's, for a model whose weights are loaded next.
     """
 
-    def __init__(self, config: ModelConfig, pos_weight: float = 1.0):
+    def __init__(self, config: ModelConfig, pos_weight: float = 1.0, initialise: bool = True):
         super().__init__()
         self.config = config
         self.lstm1 = nn.LSTM(input_width(config), config.lstm_units, batch_first=True)
         self.lstm2 = nn.LSTM(config.lstm_units, config.lstm_units, batch_first=True)
         self.dense = nn.Linear(config.lstm_units, config.dense_units)
         self.head = make_head(config, pos_weight)
-        self.apply(keras_initialisation)
+        if initialise:  # a model about to load its weights skips it: the orthogonal start alone takes a second
+            self.apply(keras_initialisation)
         self.strikes = StrikeHead(config.dense_units) if config.strikes else None  # its own start, not Keras's
 
     def loss(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

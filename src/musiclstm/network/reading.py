@@ -106,7 +106,7 @@ INPUT_FEATURES = {
     "keys": InputFeature(N_KEYS, lambda events, positions, grids: events[..., :N_KEYS]),  # the keys sounding
     "struck": InputFeature(N_KEYS, lambda events, positions, grids: events[..., N_KEYS:]),  # the keys struck
     "metre": InputFeature(12, metre_columns(beat_places, 12)),  # one-hot sixteenth of the beat and beat of the bar
-    "metre-flags": InputFeature(5, metre_columns(metre_flags, 5)),  # bar, half bar, beat, eighth, sixteenth (README)
+    "metre-flags": InputFeature(5, metre_columns(metre_flags, 5)),  # bar, half bar, beat, eighth, sixteenth
 }
 
 
@@ -218,7 +218,7 @@ class WindowReader:
     one lane has read the last `window` steps from zero, and its output is the window's prediction.
     Re-reading is `window` sequential LSTM steps per step, at batch 1 bound by reading the weights
     `window` times; the lanes were measured 1.4-2.0x faster for one piece (median 1.8x), 1.1-1.3x for
-    two and slower for four (README), so only one piece uses them.
+    two and slower for four (docs: benchmarks), so only one piece uses them.
     """
 
     def __init__(

@@ -145,7 +145,8 @@ def load_model(run_dir: str | Path) -> MusicLSTM:
     try:
         model_config = model_config_of(run_config)
         with torch.device("meta"):
-            shapes = {name: tuple(tensor.shape) for name, tensor in MusicLSTM(model_config).state_dict().items()}
+            built = MusicLSTM(model_config, initialise=False)
+            shapes = {name: tuple(tensor.shape) for name, tensor in built.state_dict().items()}
     except (TypeError, MusicLSTMError) as err:
         raise MusicLSTMError(f"{run_dir / CONFIG_FILE}: bad 'model' section ({err})") from err
     weights_path = run_dir / WEIGHTS_FILE
@@ -162,7 +163,7 @@ def load_model(run_dir: str | Path) -> MusicLSTM:
         weights = load_file(weights_path)
     except (SafetensorError, OSError, RuntimeError) as err:
         raise MusicLSTMError(f"{weights_path}: weights do not load ({err})") from err
-    model = MusicLSTM(model_config, run_config["train"]["pos_weight"])
+    model = MusicLSTM(model_config, run_config["train"]["pos_weight"], initialise=False)
     model.load_state_dict(weights)
     return model.eval()
 

@@ -3,7 +3,7 @@
 Tensor in, tensor out; randomness comes only from the generator passed in. Logits have shape
 (batch, 88) and are log-odds: the independent head's calibrated ones, or each key's conditional in a
 NADE head's order; both heads decide by `passing` and `obeying`.
-Two of the specification's formulas are wrong and are not used here (README, "Where the
+Two of the specification's formulas are wrong and are not used here (docs, "Where the
 specification is wrong", 2 and 3):
 - temperature divides each key's logit, p = sigmoid(logit / T); the seed's softmax over 88 keys makes
   them compete, so almost nothing passes 0.5 and the output falls to its three-note fallback;

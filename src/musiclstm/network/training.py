@@ -111,7 +111,7 @@ class LitMusicLSTM(L.LightningModule):
 
 
 class BestWeights(Callback):
-    """Write model.safetensors whenever the validation NLL improves: the quantity the README reports."""
+    """Write model.safetensors whenever the validation NLL improves: the quantity the docs report."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
