@@ -11,7 +11,7 @@ piece (`steps`, `bars`) keeps its metre and tempo from where it starts. Nothing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,7 +29,7 @@ class Reading:
     n_merged: int = 0  # notes that started on the step of another note of the same key, merged into it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Piece:
     """A piece on the beat grid: its keys sounding and struck, its metre, tempo map and name.
 
@@ -45,7 +45,7 @@ class Piece:
     grid: Grid = COMMON_TIME
     tempos: tuple[tuple[int, float], ...] = ((0, DEFAULT_TEMPO_BPM),)
     name: str = ""
-    reading: Reading | None = field(default=None, compare=False)
+    reading: Reading | None = None
 
     def __post_init__(self) -> None:
         roll = np.asarray(self.roll, dtype=bool)
@@ -59,6 +59,18 @@ class Piece:
         object.__setattr__(self, "roll", roll)
         object.__setattr__(self, "onsets", onsets)
         object.__setattr__(self, "tempos", tuple((int(step), float(bpm)) for step, bpm in self.tempos))
+
+    def __eq__(self, other: object) -> bool:
+        """Equal pieces have the same keys sounding and struck, grid, tempo map and name (not the same reading)."""
+        if not isinstance(other, Piece):
+            return NotImplemented
+        return (
+            np.array_equal(self.roll, other.roll)
+            and np.array_equal(self.onsets, other.onsets)
+            and (self.grid, self.tempos, self.name) == (other.grid, other.tempos, other.name)
+        )
+
+    __hash__ = None  # holds arrays: a piece is not a dict key
 
     @classmethod
     def from_events(cls, events: np.ndarray, grid: Grid = COMMON_TIME, **fields) -> Piece:
