@@ -29,13 +29,13 @@ import numpy as np
 import torch
 
 from musiclstm.composing.composer import for_model, open_composer, piece_keys
-from musiclstm.composing.infilling import bar_bounds, infill_events, join_nll
+from musiclstm.composing.infilling import infill_events, join_nll
 from musiclstm.config import INFILL_JOIN_STEPS, INFILL_PARTICLES, N_KEYS, GenerationSettings
 from musiclstm.data.corpus import load_corpus
 from musiclstm.judging.two_sample import two_sample_test
 from musiclstm.music.grid import Grid
 from musiclstm.music.metrics import best_key_rate
-from musiclstm.music.piece import onsets_of
+from musiclstm.music.piece import Piece, onsets_of
 from musiclstm.music.render import draw_roll
 from musiclstm.network.bundle import cpu_name
 from musiclstm.network.reading import as_events
@@ -64,7 +64,7 @@ def corpus_pieces(composer, split: str) -> list[tuple[str, np.ndarray, np.ndarra
 
 def spans(grid: Grid, n_steps: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """The steps of bars 5-8 and of bars 9-12 (from 1, a pickup as bar 1); None for a piece shorter than 12 bars."""
-    bounds = bar_bounds(grid, n_steps)
+    bounds = Piece(np.zeros((n_steps, 88), dtype=bool), grid=grid).bar_lines()
     if len(bounds) - 1 < JOIN_BARS[1] or not bounds[JOIN_BARS[1]] <= n_steps:
         return None
     gap = int(bounds[GAP_BARS[0] - 1]), int(bounds[GAP_BARS[1]])

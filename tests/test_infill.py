@@ -11,9 +11,9 @@ import torch
 
 from musiclstm import MusicLSTMError, infill, midi_to_roll, open_composer
 from musiclstm.cli import main
-from musiclstm.composing.infilling import bar_bounds, gap_steps, join_log_likelihood, join_nll
+from musiclstm.composing.infilling import gap_steps, join_log_likelihood, join_nll
 from musiclstm.music.grid import Grid
-from musiclstm.music.piece import top_line
+from musiclstm.music.piece import Piece, top_line
 from musiclstm.music.render import write_midi
 from musiclstm.network.reading import as_events, open_reader
 
@@ -28,18 +28,18 @@ def bundled():
 @pytest.fixture(scope="module")
 def chorale(bach_corpus, tmp_path_factory):
     """A real chorale of 12 bars or more, written as a MIDI file: (path, its read roll)."""
-    piece = next(piece for piece in bach_corpus.pieces if len(bar_bounds(piece.grid, piece.frames)) > 12)
+    piece = next(piece for piece in bach_corpus.pieces if len(piece.piece.bar_lines()) > 12)
     path = tmp_path_factory.mktemp("chorale") / "chorale.mid"
     write_midi(piece.roll, path, piece.grid, 100, onsets=piece.onsets)
     return path, midi_to_roll(path, 4)
 
 
 def test_bars_count_from_one_on_the_pieces_metre_with_a_pickup_as_bar_one():
-    assert bar_bounds(PICKUP, 40).tolist() == [0, 4, 20, 36, 40]
-    roll = np.ones((40, 88), dtype=bool)
-    assert gap_steps(roll, PICKUP, bars=(2, 3)) == (4, 36)
-    assert gap_steps(roll, PICKUP, bars=(1, 1)) == (0, 4)
-    assert gap_steps(roll, PICKUP, steps=(5, 39)) == (5, 39)
+    piece = Piece(np.ones((40, 88), dtype=bool), grid=PICKUP)
+    assert piece.bar_lines().tolist() == [0, 4, 20, 36, 40]
+    assert gap_steps(piece, bars=(2, 3)) == (4, 36)
+    assert gap_steps(piece, bars=(1, 1)) == (0, 4)
+    assert gap_steps(piece, steps=(5, 39)) == (5, 39)
 
 
 @pytest.mark.parametrize(
@@ -61,14 +61,14 @@ def test_a_gap_outside_the_piece_empty_or_with_nothing_after_it_is_refused(bars,
     roll = np.zeros((40, 88), dtype=bool)
     roll[:36, 40] = True  # the last bar (steps 36-40) is silent
     with pytest.raises(MusicLSTMError, match=message):
-        gap_steps(roll, PICKUP, bars, steps)
+        gap_steps(Piece(roll, grid=PICKUP), bars, steps)
 
 
 def test_the_music_outside_the_gap_is_the_pieces_own(bundled, chorale):
     path, read = chorale
     composition = infill(path, bundled, bars="5-8", num_outputs=2, seed=4, particles=4)
     start, end = composition.gap
-    assert (start, end) == tuple(bar_bounds(read.grid, len(read.roll))[[4, 8]])
+    assert (start, end) == tuple(read.bar_lines()[[4, 8]])
     assert composition.rolls.shape == (2, len(read.roll), 88)
     assert (composition.rolls[:, :start] == read.roll[:start]).all()
     assert (composition.rolls[:, end:] == read.roll[end:]).all()
@@ -97,7 +97,7 @@ def test_the_weights_are_the_models_exact_likelihood_of_the_music_after_and_favo
     """Two drafts of bars 5-8: Bach's own, and Bach's a tritone up. The real bars after follow the first."""
     _, read = chorale
     events = as_events(read.roll, read.onsets)
-    start, end = gap_steps(read.roll, read.grid, bars=(5, 8))
+    start, end = gap_steps(read, bars=(5, 8))
     own = events[:end]
     moved = own.copy()
     moved[start:end] = np.roll(own[start:end].reshape(-1, 2, 88), 6, axis=-1).reshape(-1, 176)
@@ -123,7 +123,7 @@ def test_the_weights_are_the_models_exact_likelihood_of_the_music_after_and_favo
 
 def test_one_draft_by_threshold_and_the_join_cut_where_the_piece_ends(bundled, chorale):
     path, read = chorale
-    bounds = bar_bounds(read.grid, len(read.roll))
+    bounds = read.bar_lines()
     last = len(bounds) - 2  # the last bar but one: the join is the last bar, shorter than asked
     composition = infill(path, bundled, bars=(last - 1, last - 1), choose="threshold", join_steps=64, seed=0)
     assert composition.settings["particles"] == 1
@@ -220,7 +220,7 @@ def test_a_gap_at_the_very_start_is_drawn_from_silence_and_joins_the_rest(bundle
     path, read = chorale
     composition = infill(path, bundled, bars="1-2", seed=5, particles=2)
     start, end = composition.gap
-    assert (start, end) == tuple(bar_bounds(read.grid, len(read.roll))[[0, 2]]) and start == 0
+    assert (start, end) == tuple(read.bar_lines()[[0, 2]]) and start == 0
     assert (composition.rolls[0, end:] == read.roll[end:]).all() and composition.rolls[0, :end].any()
 
 

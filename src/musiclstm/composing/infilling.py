@@ -53,17 +53,11 @@ from musiclstm.config import (
     check_whole_number,
 )
 from musiclstm.music.grid import COMMON_TIME, Grid
-from musiclstm.music.piece import top_line
+from musiclstm.music.piece import Piece, top_line
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import as_events, piece_features
 
 MAX_JOIN_STEPS = 1_024  # real steps after the gap that weigh the drafts
-
-
-def bar_bounds(grid: Grid, n_steps: int) -> np.ndarray:
-    """Where each bar of a piece of `n_steps` steps starts, bar 1 first (a pickup is bar 1), then `n_steps`."""
-    lines = [int(step) for step in grid.bar_starts(n_steps) if 0 < step < n_steps]
-    return np.array([0, *lines, n_steps], dtype=np.int64)
 
 
 def parse_span(text: str, what: str) -> tuple[int, int]:
@@ -76,10 +70,10 @@ def parse_span(text: str, what: str) -> tuple[int, int]:
 
 
 def gap_steps(
-    roll: np.ndarray, grid: Grid, bars: tuple[int, int] | None = None, steps: tuple[int, int] | None = None
+    piece: Piece, bars: tuple[int, int] | None = None, steps: tuple[int, int] | None = None
 ) -> tuple[int, int]:
-    """The gap's steps [start, end) in a roll (steps, 88): `bars` (first, last) from 1, both included, on
-    `grid`; or `steps` (start, end), from 0, the end left out. Exactly one of the two.
+    """The gap's steps [start, end) in a piece: `bars` (first, last) from 1, both included, on the piece's
+    metre (`Piece.bar_lines`); or `steps` (start, end), from 0, the end left out. Exactly one of the two.
 
     Raises:
         MusicLSTMError: neither or both given, an empty gap, a gap outside the piece, or a gap with no
@@ -87,10 +81,10 @@ def gap_steps(
     """
     if (bars is None) == (steps is None):
         raise MusicLSTMError("give the gap as bars (5-8, from 1) or as steps (64-128, from 0, the end left out)")
-    n_steps = len(roll)
+    n_steps = piece.n_steps
     if bars is not None:
         first, last = (check_whole_number("bars", bar, -(2**31), 2**31) for bar in bars)
-        named, bounds = f"bars {first}-{last}", bar_bounds(grid, n_steps)
+        named, bounds = f"bars {first}-{last}", piece.bar_lines()
         n_bars = len(bounds) - 1
         if last < first:
             raise MusicLSTMError(f"{named}: an empty gap; the first bar comes first (5-8)")
@@ -104,7 +98,7 @@ def gap_steps(
             raise MusicLSTMError(f"{named}: an empty gap; the end (left out) comes after the start (64-128)")
         if start < 0 or end > n_steps:
             raise MusicLSTMError(f"{named}: outside the piece, whose steps are 0-{n_steps} (the end left out)")
-    if not roll[end:].any():
+    if not piece.roll[end:].any():
         raise MusicLSTMError(
             f"{named}: no music after the gap, so nothing to join; that is a continuation: "
             "use 'musiclstm generate --primer' on the music before it"
@@ -275,7 +269,7 @@ def infill(
     setup = set_up(model, settings, length=1)  # settings checked before any work
     name = piece_name or str(piece)
     read = setup.read(piece, name, "infill")
-    start, end = gap_steps(read.roll, read.grid, bars, steps)
+    start, end = gap_steps(read, bars, steps)
     decided, tempo_from = {"length": end - start}, {}
     if "tempo_bpm" not in settings:
         decided["tempo_bpm"], tempo_from["tempo_from"] = file_tempo(read, "the piece's tempo at its start")
