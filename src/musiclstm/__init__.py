@@ -45,9 +45,12 @@ from musiclstm.config import (
     ServingConfig,
     StudyConfig,
     TrainConfig,
+    add_flags,
     bundled_model,
     draw_seed,
     flag_name,
+    given_settings,
+    settings_from_flags,
 )
 from musiclstm.config import VERSION as __version__
 from musiclstm.files import check_output_file, check_output_folder, write_json_atomically
@@ -141,6 +144,9 @@ __all__ = [
     "check_output_file",
     "check_output_folder",
     "flag_name",
+    "add_flags",
+    "given_settings",
+    "settings_from_flags",
     "write_json_atomically",
     *LAZY,
 ]

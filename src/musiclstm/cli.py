@@ -12,35 +12,13 @@ import json
 import logging
 import signal
 import sys
-import typing
-from dataclasses import MISSING, fields, replace
+from dataclasses import replace
 
 import musiclstm
 
 MODEL_HELP = "a run or model folder made by 'musiclstm train' or 'export' (default: the bundled Bach model)"
 STUDY_HELP = "a study folder made by 'musiclstm listen prepare'"
-
-
-def add_settings_flags(parser: argparse.ArgumentParser, settings_class: type, leave_out=()) -> None:
-    """A flag per field with help text (see `config.setting`), its type from the annotation; required if no default."""
-    hints = typing.get_type_hints(settings_class)
-    for field in fields(settings_class):
-        meta, kind = field.metadata, hints[field.name]
-        if not meta.get("help") or field.name in leave_out:
-            continue
-        if type(None) in typing.get_args(kind):  # X | None
-            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-        shown = meta["default_text"] or (None if field.default in (None, MISSING, False) else field.default)
-        options = dict(dest=field.name, help=meta["help"] + (f" (default {shown})" if shown is not None else ""))
-        if kind is bool:
-            action = argparse.BooleanOptionalAction if field.default is True else "store_true"
-            options.update(action=action, default=None)
-        elif typing.get_origin(kind) is tuple:
-            options.update(type=typing.get_args(kind)[0], nargs=len(typing.get_args(kind)))
-        else:
-            options.update(type=kind, choices=meta["choices"])
-        options.update(required=field.default is MISSING, **meta["argparse"])
-        parser.add_argument(musiclstm.flag_name(field), **options)
+given, made = musiclstm.given_settings, musiclstm.settings_from_flags  # what the user gave; its settings object
 
 
 def with_flag(run, add):
@@ -51,7 +29,7 @@ def with_flag(run, add):
 
 def settings(*classes: type, leave_out: tuple[str, ...] = ()):
     """Decorate a run function with a flag per field of each settings dataclass, but those in `leave_out`."""
-    return lambda run: with_flag(run, lambda parser: [add_settings_flags(parser, c, leave_out) for c in classes])
+    return lambda run: with_flag(run, lambda parser: [musiclstm.add_flags(parser, c, leave_out) for c in classes])
 
 
 def arg(name: str, help: str, **options):
@@ -59,17 +37,6 @@ def arg(name: str, help: str, **options):
     if "default" in options:
         options, help = {"type": type(options["default"]), **options}, f"{help} (default {options['default']})"
     return lambda run: with_flag(run, lambda parser: parser.add_argument(name, help=help, **options))
-
-
-def given(args: argparse.Namespace, settings_class: type) -> dict:
-    """The fields of a settings dataclass that the user gave on the command line."""
-    names = {field.name for field in fields(settings_class)}
-    return {name: value for name, value in vars(args).items() if name in names and value is not None}
-
-
-def made(args: argparse.Namespace, settings_class: type):
-    """The settings object of what the user gave, checked (by its `__post_init__`) before any work."""
-    return settings_class(**given(args, settings_class))
 
 
 @settings(musiclstm.CorpusConfig)
@@ -289,9 +256,7 @@ def add_command(commands: argparse._SubParsersAction, run) -> argparse.ArgumentP
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="musiclstm", description="Learn polyphonic music from MIDI piano rolls with a two-layer LSTM, and compose."
-    )
+    parser = argparse.ArgumentParser(prog="musiclstm", description=musiclstm.__doc__.partition("\n")[0])
     parser.add_argument("--version", action="version", version=f"musiclstm {musiclstm.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -331,7 +296,3 @@ def main(argv: list[str] | None = None) -> int:
         return status
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def main_entry() -> None:
-    sys.exit(main())

@@ -9,9 +9,11 @@ is one line here.
 
 from __future__ import annotations
 
+import argparse
 import math
 import numbers
 import secrets
+import typing
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -162,6 +164,43 @@ def with_values(settings_class: type, values: dict, base: object | None = None, 
 def flag_name(setting_field: Field) -> str:
     """The command-line flag of a settings field: its own `flag`, else `--lstm-units` for `lstm_units`."""
     return setting_field.metadata.get("flag") or "--" + setting_field.name.replace("_", "-")
+
+
+def add_flags(parser: argparse.ArgumentParser, settings_class: type, leave_out: tuple[str, ...] = ()) -> None:
+    """Give a parser one flag per field of a settings dataclass that has help text (see `setting`), but those in
+    `leave_out`: its type from the annotation, its choices and help from the field, default None (so that only
+    what the user gave overrides the dataclass's defaults); required where the field has no default."""
+    hints = typing.get_type_hints(settings_class)
+    for setting_field in fields(settings_class):
+        meta, kind = setting_field.metadata, hints[setting_field.name]
+        if not meta.get("help") or setting_field.name in leave_out:
+            continue
+        if type(None) in typing.get_args(kind):  # X | None
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+        default = setting_field.default
+        shown = meta["default_text"] or (None if default in (None, MISSING, False) else default)
+        options = dict(
+            dest=setting_field.name, help=meta["help"] + (f" (default {shown})" if shown is not None else "")
+        )
+        if kind is bool:
+            options.update(action=argparse.BooleanOptionalAction if default is True else "store_true", default=None)
+        elif typing.get_origin(kind) is tuple:
+            options.update(type=typing.get_args(kind)[0], nargs=len(typing.get_args(kind)))
+        else:
+            options.update(type=kind, choices=meta["choices"])
+        options.update(required=default is MISSING, **meta["argparse"])
+        parser.add_argument(flag_name(setting_field), **options)
+
+
+def given_settings(args: argparse.Namespace, settings_class: type) -> dict:
+    """The fields of a settings dataclass that the user gave on the command line (`add_flags`'s, not None)."""
+    names = {setting_field.name for setting_field in fields(settings_class)}
+    return {name: value for name, value in vars(args).items() if name in names and value is not None}
+
+
+def settings_from_flags(args: argparse.Namespace, settings_class: type):
+    """The settings object of what the user gave, checked (by its `__post_init__`) before any work."""
+    return settings_class(**given_settings(args, settings_class))
 
 
 SPLITS = ("train", "valid", "test")
