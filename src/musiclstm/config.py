@@ -75,7 +75,7 @@ DEFAULT_STEPS_PER_BEAT = 4  # sixteenth notes: a beat is a quarter note
 BEATS_PER_BAR = 4  # pieces are written and judged in 4/4
 BENCHMARK_STEPS_PER_BEAT = 1  # the published benchmark files are sampled once per quarter note
 DEFAULT_WINDOW = 64  # steps of context per training example: 4 bars of 4/4 at sixteenths
-DEFAULT_CHUNK = 64  # target frames per training sequence of objective `all` (measured: README)
+DEFAULT_CHUNK = 64  # target frames per training sequence of objective `all` (measured: docs, benchmarks)
 TRANSPOSE_RANGE = (-5, 6)  # semitones, both ends included
 
 PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -116,8 +116,8 @@ def scale_pitch_classes(key: str, scale: str) -> frozenset[int]:
 
 
 CHOICES = ("threshold", "sample")
-# how each head chooses notes unless told: a NADE's greedy frame held chords for bars (65% of bars repeated
-# on the Bach chorales, against 0% sampled; README), independent keys keep the seed's threshold
+# how each head chooses notes unless told: a NADE's greedy frame holds chords for bars (docs: benchmarks),
+# independent keys keep the seed's threshold
 HEAD_CHOICE = {"independent": "threshold", "nade": "sample"}
 
 
@@ -281,13 +281,13 @@ HEADS = ("independent", "nade")  # the output layer: 88 independent keys, or dec
 KEY_ORDERS = ("high-to-low", "low-to-high")  # the order a NADE head decides the keys of a step
 CONTEXTS = ("window", "stateful")  # how a model reads the past: the last `window` steps, or all of it
 CONTEXT_TAUGHT_BY = {"last": "window", "all": "stateful", "stateful": "stateful"}
-# windows (the seed's), or chunks of DEFAULT_CHUNK frames: 8 reached a lower validation NLL than 4 or 16 (README)
+# windows (the seed's), or chunks of DEFAULT_CHUNK frames: 8 reached a lower validation NLL than 4 or 16 (docs)
 DEFAULT_BATCH_SIZE = {"last": 64, "all": 8, "stateful": 8}
-# the seed's Adam rate for its windows; chunks of 8 learn fastest at 3e-3 (4 minutes on JSB: 1e-3 8.78, 2e-3 8.47,
-# 3e-3 8.36 test NLL, 5e-3 worse at 1 minute; README), with the output biases started at the keys' log-odds
+# the seed's Adam rate for its windows; chunks of 8 learn fastest at 3e-3 (docs: benchmarks), with the output
+# biases started at the keys' log-odds
 DEFAULT_LR = {"last": 1e-3, "all": 3e-3, "stateful": 3e-3}
 # An epoch of "all" is a few dozen updates, where one of "last" is hundreds: with the seed's patience
-# of 5 epochs, "all" stopped while still improving (README), so it waits longer.
+# of 5 epochs, "all" stopped while still improving (docs: benchmarks), so it waits longer.
 DEFAULT_PATIENCE = {"last": 5, "all": 20, "stateful": 20}
 DEFAULT_LR_PATIENCE = {"last": 3, "all": 10, "stateful": 10}
 PRECISIONS = ("32", "bf16-mixed")
@@ -311,7 +311,7 @@ class ModelConfig:
     dense_units: int = setting(256, "units of the dense ReLU layer", default_text="the preset's; seed 256")
     input_dropout: float = setting(0.3, "dropout on each LSTM's input", default_text="seed 0.3")
     recurrent_dropout: float = setting(
-        0.2, "DropConnect on the recurrent weights (see README)", default_text="seed 0.2"
+        0.2, "DropConnect on the recurrent weights (see the docs' errata)", default_text="seed 0.2"
     )
     dense_dropout: float = setting(0.4, "dropout after the dense layer", default_text="seed 0.4")
     head: str = setting(
@@ -353,7 +353,7 @@ class ModelConfig:
 
 
 MODEL_PRESETS = {
-    "nade": ModelConfig(),  # the default: the seed's trunk with the NADE head (README, "The output head")
+    "nade": ModelConfig(),  # the default: the seed's trunk with the NADE head (docs: train, "The output head")
     "seed": ModelConfig(head="independent", inputs=("keys",), strikes=False),  # the specification's network, exactly
     "small": ModelConfig(lstm_units=64, dense_units=32, head="independent"),  # small: quick runs, tests
 }
@@ -362,7 +362,7 @@ MODEL_PRESETS = {
 @dataclass(frozen=True)
 class TrainConfig:
     """How a model is trained: Adam, early stopping and plateau schedule, all watching the validation NLL,
-    with objective `all` by default, which reaches a lower validation NLL per minute (README). Training
+    with objective `all` by default, which reaches a lower validation NLL per minute (docs: benchmarks). Training
     runs until early stopping or the time budget (`max_minutes`); the seed's 30 epochs are `epochs=30`.
 
     `lr`, `batch_size`, `early_stop_patience` and `lr_patience` of None mean the objective's own default,
@@ -482,9 +482,9 @@ def check_tempo(tempo_bpm: object) -> float:
 
 
 DEFAULT_TEMPO_BPM = 100.0
-HARMONIZE_LOOKAHEAD = 16  # harmonizations drawn side by side per version (README: Harmonize a melody)
-INFILL_PARTICLES = 16  # drafts of a gap drawn side by side per version (README: Rewrite bars)
-INFILL_JOIN_STEPS = 16  # real steps after a gap that weigh its drafts (README: Rewrite bars)
+HARMONIZE_LOOKAHEAD = 16  # harmonizations drawn side by side per version (docs: harmonize)
+INFILL_PARTICLES = 16  # drafts of a gap drawn side by side per version (docs: infill)
+INFILL_JOIN_STEPS = 16  # real steps after a gap that weigh its drafts (docs: infill)
 
 
 @dataclass(frozen=True)
