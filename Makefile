@@ -33,11 +33,13 @@ engraver:
 	$(call apt_install,lilypond,lilypond,for --score pdf: apt-get install lilypond or brew install lilypond)
 
 # pip takes the pinned torch (uv would not find the CPU build on this disk); uv installs the rest in
-# seconds where pip takes half a minute (measured: README), and pip stands in if uv cannot.
+# seconds where pip takes half a minute (measured: docs, development), and pip stands in if uv cannot;
+# both compile bytecode at install, so that no command compiles its imports again (PYTHONDONTWRITEBYTECODE).
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_PIN)" uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]" || $(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[dev]" || $(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/python -m compileall -q src/musiclstm >/dev/null
 	touch $(STAMP)
 
 # Compose three pieces with the bundled Bach model: MIDI, WAV, PNG and JSON in out/.

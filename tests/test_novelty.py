@@ -9,7 +9,7 @@ import pytest
 
 from musiclstm import open_composer
 from musiclstm.composing.composer import Composition, with_novelty
-from musiclstm.judging.novelty import PassageHashes, canonical, novelty, novelty_report
+from musiclstm.judging.novelty import PassageHashes, canonical, novelty, novelty_report, window_minimum
 from musiclstm.music.piece import Piece
 
 BAR = 16
@@ -83,3 +83,10 @@ def test_generate_records_novelty_and_warns_of_a_piece_copying_four_bars(trained
     assert [entry["source"] for entry in judged.novelty] == [chorale.name, chorale.name]
     assert judged.novelty[0]["longest_shared_steps"] == 64 and judged.novelty[0]["at_step"] == 16
     assert f"piece 1 copies 4 bars of the training piece {chorale.name}" in caplog.text
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 7, 8, 16, 33, 50])
+def test_the_window_minimum_is_the_least_value_of_every_run_of_steps(steps):
+    values = np.random.default_rng(steps).integers(0, 100, 50)
+    expected = [values[start : start + steps].min() for start in range(len(values) - steps + 1)]
+    assert window_minimum(values, steps).tolist() == expected

@@ -70,12 +70,10 @@ class PassageHashes:
         return self.cache[steps]
 
     def hash_windows(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
-        from scipy.ndimage import minimum_filter1d
-
         first = np.arange(max(len(self.piece_of) - steps + 1, 0))
         if not len(first):
             return np.zeros(0, np.int64), first
-        lowest = minimum_filter1d(self.lowest, steps, origin=-(steps // 2))[first]  # over steps first..first+steps-1
+        lowest = window_minimum(self.lowest, steps)  # over steps first..first+steps-1
         piece = self.piece_of[first]
         keep = (first + steps <= self.starts[piece] + self.lengths[piece]) & (lowest < SILENT)
         first, shift = first[keep], lowest[keep]
@@ -94,6 +92,19 @@ class PassageHashes:
     def passage(self, step: int, steps: int) -> np.ndarray:
         piece, at = self.locate(step)
         return self.rolls[piece][at : at + steps]
+
+
+def window_minimum(values: np.ndarray, steps: int) -> np.ndarray:
+    """The least of each run of `steps` values: (len(values) - steps + 1,), in O(n log steps).
+
+    Minima of runs of doubling length, until one run is at least half a window; each window is then two such runs
+    that overlap (numpy alone: scipy's filter costs a third of a second to import, in every composing command).
+    """
+    runs, length = np.asarray(values), 1
+    while 2 * length <= steps:
+        runs, length = np.minimum(runs[:-length], runs[length:]), 2 * length  # runs[i]: min of values[i : i + length]
+    count = len(values) - steps + 1
+    return np.minimum(runs[:count], runs[steps - length : steps - length + count])
 
 
 def canonical(passage: np.ndarray) -> np.ndarray:
