@@ -74,7 +74,7 @@ def test_the_shipped_example_is_the_music_this_file_writes(name, tmp_path):
 
 def test_ode_to_joy_keeps_its_repeated_notes_and_fills_eight_bars_of_four_four():
     melody = midi_to_roll(EXAMPLES / "melody.mid", 4)
-    assert melody.n_notes == len(ODE_TO_JOY) == 30
+    assert melody.reading.n_notes == len(ODE_TO_JOY) == 30
     assert melody.onsets.sum() == 30  # F# F#, D D, E E: each struck again, none merged
     assert melody.roll.shape[0] == 8 * 16 and melody.grid.beats_per_bar == 4
 
