@@ -266,7 +266,8 @@ def prepare_study(
     progress: bool = False,
 ) -> Study:
     """Make a study folder: `pieces` generated passages of `bars` bars (the model's default settings) and as
-    many real ones from held-out pieces of `data` (default: the model's own corpus), all rendered alike.
+    many real ones from the held-out pieces of `data` (default: the model's own corpus; test, then valid:
+    `real_passages`), all rendered alike.
 
     Raises:
         MusicLSTMError: pieces, bars or seed out of range (before any work), `out` already exists and is
