@@ -14,7 +14,14 @@ import pytest
 
 from musiclstm import MusicLSTMError, midi_to_roll, open_study, prepare_study
 from musiclstm.cli import main
-from musiclstm.listening.study import SAMPLE_RATE_HZ, level_clips, read_answer_key, read_wav, real_passages
+from musiclstm.listening.study import (
+    SAMPLE_RATE_HZ,
+    count_real_passages,
+    level_clips,
+    read_answer_key,
+    read_wav,
+    real_passages,
+)
 
 CONSOLE = str(Path(sys.executable).with_name("musiclstm"))
 
@@ -29,7 +36,7 @@ def test_a_study_holds_as_many_generated_as_real_clips_under_random_ids(study, b
     key = read_answer_key(study)
     assert sorted(entry["source"] for entry in key.values()) == ["generated", "generated", "real", "real"]
     assert all(len(clip) == 8 and int(clip, 16) >= 0 for clip in study.clip_ids)
-    held_out = {piece.name for piece in bach_corpus.held_out()}
+    held_out = {piece.name for piece in bach_corpus.split("test") + bach_corpus.split("valid")}
     real = [entry["origin"] for entry in key.values() if entry["source"] == "real"]
     assert all(origin.split(",")[0] in held_out for origin in real)
     page_knows = (study.folder / "study.json").read_text()
@@ -53,12 +60,19 @@ def test_a_real_clip_is_its_held_out_passage_and_a_generated_one_is_bars_long(st
         roll = midi_to_roll(study.folder / "midi" / f"{clip}.mid", bach_corpus.steps_per_beat).roll
         assert len(roll) <= steps
         if entry["source"] == "real":
-            name, bars = entry["origin"].split(", bars ")
-            first = int(bars.split("-")[0])
-            (piece,) = [piece for piece in bach_corpus if piece.name == name]
-            start = (first - 1) * 4 * bach_corpus.steps_per_beat
+            piece, start = where_from(bach_corpus, entry["origin"])
             passage = piece.roll[start : start + steps]
             assert np.array_equal(roll, passage[: len(roll)]) and not passage[len(roll) :].any()
+
+
+def where_from(corpus, origin: str):
+    """The stored piece and the start step that a real passage's origin names ("bwv10.7, bars 3-4 (test)")."""
+    name, bars = origin.split(", bars ")
+    first = int(bars.split("-")[0])
+    (piece,) = [piece for piece in corpus if piece.name == name]
+    start = piece.piece.bar_span(first, first)[0]
+    assert start in piece.grid.bar_starts(piece.frames)  # a bar line, never a pickup's first step
+    return piece, start
 
 
 def test_each_rater_gets_their_own_order_and_keeps_it(study):
@@ -69,17 +83,43 @@ def test_each_rater_gets_their_own_order_and_keeps_it(study):
     assert len(orders) > 10  # 24 orders of 4 clips: raters do not share one
 
 
-def test_real_passages_take_one_per_piece_first_and_never_overlap(bach_corpus):
+def test_the_held_out_pieces_hold_the_same_count_of_passages_whatever_the_seed(bach_corpus):
+    """8 bars are 128 steps. Test: bwv10.7 (352 steps from a bar line) holds 2, bwv110.7 (176, a pickup of 4) 1;
+    valid: bwv103.6 (192, a pickup) 1, bwv112.5 (224, a pickup) 1."""
+    steps = 8 * 4 * bach_corpus.steps_per_beat
+    assert count_real_passages(bach_corpus, steps) == 5
+    for seed in range(6):
+        assert len(real_passages(bach_corpus, 5, steps, np.random.default_rng(seed))) == 5
+        with pytest.raises(MusicLSTMError, match=r"hold only 5 passages of 8 bars .*, 6 are needed; ask for fewer"):
+            real_passages(bach_corpus, 6, steps, np.random.default_rng(seed))
+
+
+def test_real_passages_come_from_the_test_split_then_valid_one_per_piece_first(bach_corpus):
+    steps = 8 * 4 * bach_corpus.steps_per_beat
+    draw = np.random.default_rng(1)
+    two = [where_from(bach_corpus, origin)[0] for origin, _ in real_passages(bach_corpus, 2, steps, draw)]
+    assert sorted(piece.name for piece in two) == ["bwv10.7", "bwv110.7"]  # the test split's two pieces
+    four = [where_from(bach_corpus, origin)[0] for origin, _ in real_passages(bach_corpus, 4, steps, draw)]
+    assert sorted(piece.split for piece in four) == ["test", "test", "valid", "valid"]
+    assert len({piece.name for piece in four}) == 4
+    five = [where_from(bach_corpus, origin)[0].name for origin, _ in real_passages(bach_corpus, 5, steps, draw)]
+    assert sorted(five).count("bwv10.7") == 2  # the one piece long enough for two gives its second last
+
+
+def test_real_passages_start_on_bar_lines_and_never_overlap(bach_corpus):
     steps = 2 * 4 * bach_corpus.steps_per_beat  # two bars
-    count = len([piece for piece in bach_corpus.held_out() if piece.frames >= steps]) + 3
+    count = count_real_passages(bach_corpus, steps)
+    assert count == 27  # 11 + 5 in the test split, 5 + 6 in valid
     chosen = real_passages(bach_corpus, count, steps, np.random.default_rng(0))
-    names = [origin.split(",")[0] for origin, _ in chosen]
-    first_round = names[: count - 3]
-    assert len(set(first_round)) == len(first_round)
-    for name in set(names):
-        bars = sorted(int(origin.split(", bars ")[1].split("-")[0]) for origin, _ in chosen if origin.startswith(name))
-        assert all(later - earlier >= 2 for earlier, later in zip(bars, bars[1:], strict=False))
-    assert all(roll.shape == (steps, 88) for _, roll in chosen)
+    starts = {}
+    for origin, roll in chosen:
+        piece, start = where_from(bach_corpus, origin)
+        assert np.array_equal(roll, piece.roll[start : start + steps]) and origin.endswith(f"({piece.split})")
+        starts.setdefault(piece.name, []).append(start)
+    assert sorted(len(found) for found in starts.values()) == [5, 5, 6, 11]
+    for found in starts.values():
+        found.sort()
+        assert all(later - earlier >= steps for earlier, later in zip(found, found[1:], strict=False))
 
 
 def test_level_clips_cuts_pads_and_matches_loudness():
@@ -100,7 +140,7 @@ def test_prepare_refuses_a_folder_in_use_and_leaves_nothing_when_it_fails(traine
         prepare_study(used, trained_runs["all"], bach_corpus.path, pieces=1, bars=1)
     (tmp_path / ".new.staging-of-a-killed-run" / "study").mkdir(parents=True)  # SIGKILL cleans nothing up
     (tmp_path / ".new.lock").write_text("")
-    with pytest.raises(MusicLSTMError, match=r"hold only \d+ passages of 2 bars, 500 are needed"):
+    with pytest.raises(MusicLSTMError, match=r"hold only 27 passages of 2 bars .*, 500 are needed"):
         prepare_study(tmp_path / "new", trained_runs["all"], bach_corpus.path, pieces=500, bars=2)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["used"]
     with pytest.raises(MusicLSTMError, match="not a study folder"):

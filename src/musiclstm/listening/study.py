@@ -36,7 +36,7 @@ from scipy.io import wavfile
 from tqdm import tqdm
 
 from musiclstm.config import VERSION, MusicLSTMError, StudyConfig
-from musiclstm.data.corpus import Corpus, load_corpus
+from musiclstm.data.corpus import Corpus, StoredPiece, load_corpus
 from musiclstm.files import check_output_folder, read_json_object, write_json_atomically
 from musiclstm.listening.ratings import QUESTIONS, RatingsStore
 from musiclstm.music.grid import Grid
@@ -50,6 +50,7 @@ CLIPS_FOLDER = "clips"
 TAIL_SECONDS = 1.5  # after the last bar: the final chord's release, faded out
 FADE_SECONDS = 0.5
 TARGET_RMS = 0.1  # -20 dBFS, lowered for every clip alike if one would clip
+HELD_OUT_SPLITS = ("test", "valid")  # where real passages come from, in this order
 
 logger = logging.getLogger(__name__)
 
@@ -123,40 +124,84 @@ def read_answer_key(study: Study) -> dict[str, dict]:
     return clips
 
 
-def real_passages(corpus: Corpus, count: int, steps: int, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
-    """`count` passages of `steps` steps from held-out pieces, each starting on a bar line.
+def passage_starts(piece: StoredPiece, steps: int) -> np.ndarray:
+    """The piece's bar lines from which a passage of `steps` steps fits in it, increasing (a pickup is no bar line)."""
+    lines = piece.grid.bar_starts(piece.frames)
+    return lines[lines + steps <= piece.frames]
 
-    One passage per held-out piece (`Corpus.held_out`) while they last, then a second from each
-    piece long enough, and so on; passages of one piece never overlap.
+
+def latest_passages(starts: np.ndarray, steps: int) -> list[int]:
+    """The most passages of `steps` steps from `starts` (increasing) that fit without overlapping, each as late as
+    it can be: taken from the end backwards, so the i-th passage of any such set starts no later than the i-th here.
     """
-    bar = Grid(corpus.steps_per_beat).steps_per_bar
-    pieces = [piece for piece in corpus.held_out() if piece.frames >= steps]
-    starts_of_piece = []
-    for piece in pieces:
-        starts: list[int] = []
-        for start in rng.permutation(np.arange(0, piece.frames - steps + 1, bar)):
-            if all(abs(int(start) - other) >= steps for other in starts):
-                starts.append(int(start))
-        starts_of_piece.append(starts)
-    rounds = max(map(len, starts_of_piece), default=0)
-    chosen = [
-        (piece, starts[round_])
-        for round_ in range(rounds)
-        for piece, starts in zip(pieces, starts_of_piece, strict=True)
-        if round_ < len(starts)
-    ][:count]
+    chosen: list[int] = []
+    for start in starts[::-1].tolist():
+        if not chosen or start + steps <= chosen[-1]:
+            chosen.append(start)
+    return chosen[::-1]
+
+
+def spread_passages(starts: np.ndarray, steps: int, rng: np.random.Generator) -> list[int]:
+    """As many passages as `latest_passages` finds, none overlapping, each start drawn by `rng` among those
+    that follow the passage before and leave room for the rest."""
+    chosen: list[int] = []
+    free_from = -steps
+    for latest in latest_passages(starts, steps):
+        start = int(rng.choice(starts[(starts >= free_from) & (starts <= latest)]))
+        chosen.append(start)
+        free_from = start + steps
+    return chosen
+
+
+def count_real_passages(corpus: Corpus, steps: int) -> int:
+    """How many passages of `steps` steps from bar lines the held-out pieces (test and valid) hold without
+    overlapping: a property of the corpus, the same on every run and for every seed."""
+    return sum(
+        len(latest_passages(passage_starts(piece, steps), steps))
+        for split in HELD_OUT_SPLITS
+        for piece in corpus.split(split)
+    )
+
+
+def real_passages(corpus: Corpus, count: int, steps: int, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
+    """`count` passages of `steps` steps from the held-out pieces, each starting on one of its piece's bar lines,
+    as (origin, roll (steps, 88)).
+
+    Every piece of the test split, then of the valid split, holds as many passages as fit without
+    overlapping (`count_real_passages` in all), placed by `rng`. One passage is taken from each piece,
+    test first, while they last; then a second from each piece that holds two, and so on. The origin
+    names the piece, its bars (a pickup is bar 1) and its split.
+
+    Raises:
+        MusicLSTMError: the held-out pieces hold fewer than `count` passages; the message gives how many.
+    """
+    placed = []
+    for split in HELD_OUT_SPLITS:
+        pieces = corpus.split(split)
+        for index in rng.permutation(len(pieces)).tolist():
+            starts = spread_passages(passage_starts(pieces[index], steps), steps, rng)
+            placed.append((pieces[index], rng.permutation(starts).tolist()))
+    rounds = max((len(starts) for _, starts in placed), default=0)
+    chosen = [(piece, starts[round_]) for round_ in range(rounds) for piece, starts in placed if round_ < len(starts)]
     if len(chosen) < count:
+        bars = steps // Grid(corpus.steps_per_beat).steps_per_bar
         raise MusicLSTMError(
-            f"{corpus.path}: its held-out pieces hold only {len(chosen)} passages of {steps // bar} bars, "
-            f"{count} are needed; ask for fewer --pieces or --bars"
+            f"{corpus.path}: its held-out pieces (test and valid splits) hold only {len(chosen)} passages of "
+            f"{bars} bars that start on a bar line and do not overlap, {count} are needed; "
+            "ask for fewer --pieces or --bars"
         )
-    return [
-        (
-            f"{piece.name}, bars {start // bar + 1}-{(start + steps) // bar} ({piece.split})",
-            piece.roll[start : start + steps],
-        )
-        for piece, start in chosen
-    ]
+    repeated = len({piece.name for piece, _ in chosen[:count]}) < count
+    if repeated:
+        logger.info("fewer held-out pieces than passages: some pieces give more than one (never overlapping)")
+    return [passage_of(piece, start, steps) for piece, start in chosen[:count]]
+
+
+def passage_of(stored: StoredPiece, start: int, steps: int) -> tuple[str, np.ndarray]:
+    """The passage of `steps` steps from `start` of a stored piece, as (origin, roll (steps, 88))."""
+    piece = stored.piece
+    lines = piece.bar_lines()
+    first, last = int(np.searchsorted(lines, start)) + 1, int(np.searchsorted(lines, start + steps))
+    return f"{piece.name}, bars {first}-{last} ({stored.split})", piece.roll[start : start + steps]
 
 
 def read_wav(path: Path) -> np.ndarray:
@@ -221,7 +266,8 @@ def prepare_study(
     progress: bool = False,
 ) -> Study:
     """Make a study folder: `pieces` generated passages of `bars` bars (the model's default settings) and as
-    many real ones from held-out pieces of `data` (default: the model's own corpus), all rendered alike.
+    many real ones from the held-out pieces of `data` (default: the model's own corpus; test, then valid:
+    `real_passages`), all rendered alike.
 
     Raises:
         MusicLSTMError: pieces, bars or seed out of range (before any work), `out` already exists and is
