@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 import numpy as np
@@ -48,6 +49,9 @@ def test_bars_count_from_one_on_the_pieces_metre_with_a_pickup_as_bar_one():
         ((0, 2), None, r"bars 0-2: outside the piece, whose bars are 1-4"),
         ((3, 5), None, r"bars 3-5: outside the piece"),
         ((3, 2), None, r"bars 3-2: an empty gap"),
+        ((2**40, 5), None, r"bars 1099511627776-5: outside the piece, whose bars are 1-4$"),
+        ((-(2**40), 2), None, r"bars -1099511627776-2: outside the piece, whose bars are 1-4$"),
+        (None, (0, 2**40), r"steps 0-1099511627776: outside the piece, whose steps are 0-40 \(the end left out\)$"),
         (None, (8, 8), r"steps 8-8: an empty gap"),
         (None, (-1, 8), r"steps -1-8: outside the piece, whose steps are 0-40"),
         (None, (8, 41), r"outside the piece"),
@@ -130,6 +134,26 @@ def test_one_draft_by_threshold_and_the_join_cut_where_the_piece_ends(bundled, c
     assert composition.settings["join_steps"] == len(read.roll) - int(bounds[last - 1])
 
 
+def test_infill_by_threshold_says_its_pieces_are_the_same_and_its_drafts_are_one(bundled, chorale, caplog):
+    path, _ = chorale
+    with caplog.at_level(logging.WARNING):
+        composition = infill(path, bundled, bars="5-6", choose="threshold", num_outputs=3, particles=16, seed=0)
+    assert (
+        "choosing by threshold is deterministic: the 3 pieces share the music around the gap and will be the same; "
+        "use --choose sample for different pieces" in caplog.text
+    )
+    assert "the 16 drafts of the gap would all be the same, so one is drawn (particles 1)" in caplog.text
+    assert composition.settings["particles"] == 1
+    assert (composition.rolls[0] == composition.rolls[1]).all() and (composition.rolls[1] == composition.rolls[2]).all()
+
+
+def test_infill_by_sampling_says_nothing_of_the_kind(bundled, chorale, caplog):
+    path, _ = chorale
+    with caplog.at_level(logging.WARNING):
+        infill(path, bundled, bars="5-5", choose="sample", num_outputs=2, particles=2, seed=0)
+    assert "deterministic" not in caplog.text
+
+
 def test_api_and_cli_agree_seed_for_seed_and_the_files_say_where_the_gap_is(bundled, chorale, tmp_path, capsys):
     path, read = chorale
     composition = infill(path, None, bars="5-8", seed=9, particles=3, join_steps=8)
@@ -156,7 +180,12 @@ def test_api_and_cli_agree_seed_for_seed_and_the_files_say_where_the_gap_is(bund
         (["--bars", "30-31"], "bars 30-31: outside the piece, whose bars are 1-"),
         (["--bars", "8-5"], "bars 8-5: an empty gap"),
         (["--steps", "{before_end}-{end}"], "no music after the gap.*generate --primer"),  # the last 8 steps
-        (["--bars", "five"], "bars must be two whole numbers like 5-8"),
+        (["--bars", "five"], "bars 'five': a badly written range; write two whole numbers, FIRST-LAST, like 5-8"),
+        (["--bars", "5--8"], "bars '5--8': a badly written range"),
+        (["--bars", "5-8-9"], "bars '5-8-9': a badly written range"),
+        (["--steps", "64-"], "steps '64-': a badly written range; write two whole numbers, FIRST-LAST, like 64-128"),
+        (["--bars", "99999999999-5"], r"bars 99999999999-5: outside the piece, whose bars are 1-\d+$"),
+        (["--bars", "5-8", "--join", "0"], r"join_steps \(--join\) must be from 1 to 1,024, got 0$"),
         ([], "give the gap as --bars"),
     ],
 )

@@ -358,3 +358,21 @@ def test_roll_to_midi_to_roll_keeps_struck_keys_and_the_metre(tmp_path_factory, 
 def test_roll_to_midi_refuses_a_grid_of_other_steps_per_beat():
     with pytest.raises(MusicLSTMError, match="the grid has 2 steps per beat, the roll 4"):
         roll_to_midi(np.zeros((4, 88), dtype=bool), 4, grid=Grid(2))
+
+
+def test_roll_to_midi_writes_a_roll_of_0_and_1_integers_as_the_same_roll_of_bools():
+    roll = np.zeros((4, 88), dtype=bool)
+    roll[:, 60 - 21] = True
+    written = [roll_to_midi(as_given, 4) for as_given in (roll, roll.astype(np.int64), roll.astype(np.uint8))]
+    notes = [
+        [(note.pitch, note.start, note.end, note.velocity) for note in midi.instruments[0].notes] for midi in written
+    ]
+    assert notes == [[(60, 0.0, 0.5, 90)]] * 3
+
+
+def test_roll_to_midi_takes_numpys_whole_numbers_for_program_and_velocity():
+    roll = np.zeros((4, 88), dtype=bool)
+    roll[1:3, 64 - 21] = True
+    midi = roll_to_midi(roll, 4, program=np.int64(40), velocity=lambda step: np.int32(100 + step))
+    assert midi.instruments[0].program == 40
+    assert [(note.pitch, note.velocity) for note in midi.instruments[0].notes] == [(64, 101)]

@@ -51,6 +51,31 @@ def held_out_statistics(composer: Composer) -> dict | None:
     return music_statistics(pieces) if pieces else None
 
 
+def warn_if_identical(settings: GenerationSettings, shared: str) -> None:
+    """Warn that the pieces of a batch chosen by threshold from one shared start (`shared`: what they share)
+    will all be the same: choosing by threshold is deterministic."""
+    if settings.num_outputs > 1 and settings.choose == "threshold":
+        log.warning(
+            "choosing by threshold is deterministic: the %d pieces share %s and will be the same; "
+            "use --choose sample for different pieces",
+            settings.num_outputs,
+            shared,
+        )
+
+
+def warn_if_one_draft(settings: GenerationSettings, asked: int, drafts: str, name: str) -> None:
+    """Warn that the `asked` drafts side by side (`name`: the argument that asked for them) are cut to one:
+    chosen by threshold, every draft would be the same, so nothing could weigh them."""
+    if asked > 1 and settings.choose != "sample":
+        log.warning(
+            "choosing by threshold is deterministic: the %d %s would all be the same, so one is drawn "
+            "(%s 1); use --choose sample to weigh them",
+            asked,
+            drafts,
+            name,
+        )
+
+
 def compose_rolls(
     model: MusicLSTM,
     primers: np.ndarray,
@@ -204,12 +229,8 @@ def generate(
     setup = set_up(model, settings)
     options = setup.options
     primers, primer_sources, grids = choose_primers(setup, primer, primer_name)
-    if primer is not None and options.num_outputs > 1 and options.choose == "threshold":
-        log.warning(
-            "choosing by threshold is deterministic: the %d pieces share one primer and will be the same; "
-            "use --choose sample for different pieces",
-            options.num_outputs,
-        )
+    if primer is not None:
+        warn_if_identical(options, "one primer")
     keys = setup.keys(primers[..., :N_KEYS])
     events = compose_rolls(setup.model, primers, options, setup.context, keys, progress, grids)
     return setup.compose(events, grids, primers.shape[-2], primer_sources, keys)

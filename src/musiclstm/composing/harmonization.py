@@ -39,6 +39,7 @@ from musiclstm.composing.composer import (
     for_model,
     set_up,
 )
+from musiclstm.composing.generation import warn_if_identical, warn_if_one_draft
 from musiclstm.composing.loop import StepPlan, compose
 from musiclstm.composing.melody import (
     MAX_PARTICLE_STEPS,
@@ -192,8 +193,11 @@ def harmonize(
         decided["tempo_bpm"], tempo_from["tempo_from"] = file_tempo(tune, "the melody's tempo at its first note")
     setup = replace(setup, options=replace(setup.options, **decided))
     options = setup.options
-    lookahead = lookahead if options.choose == "sample" else 1  # by threshold, every particle would be the same
-    check_particles(options.num_outputs, lookahead, tune.n_steps)
+    particles = lookahead if options.choose == "sample" else 1  # by threshold, every particle would be the same
+    check_particles(options.num_outputs, particles, tune.n_steps)
+    warn_if_identical(options, "one melody")
+    warn_if_one_draft(options, lookahead, "harmonizations of each version", "lookahead")
+    lookahead = particles
     line = tune.top_line()
     melody_only = line_roll(line)
     keys = setup.keys(melody_only)

@@ -19,7 +19,9 @@ it is a `loop.StepPlan` run by the one step loop; nothing here writes a file.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from musiclstm.composing.composer import (
     for_model,
     set_up,
 )
+from musiclstm.composing.generation import warn_if_identical, warn_if_one_draft
 from musiclstm.composing.loop import StepPlan, compose, struck_after
 from musiclstm.composing.melody import (
     MAX_PARTICLE_STEPS,
@@ -57,16 +60,45 @@ from musiclstm.music.piece import Piece, top_line
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import as_events, piece_features
 
+log = logging.getLogger(__name__)
+
 MAX_JOIN_STEPS = 1_024  # real steps after the gap that weigh the drafts
+
+
+RANGE_EXAMPLES = {"bars": "5-8", "steps": "64-128"}
 
 
 def parse_span(text: str, what: str) -> tuple[int, int]:
     """'5-8' (or '5') as (5, 8): the two whole numbers of a span the user typed, `what` naming it in errors."""
-    first, _, last = str(text).partition("-")
-    try:
-        return int(first), int(last or first)
-    except ValueError:
-        raise MusicLSTMError(f"{what} must be two whole numbers like 5-8, got {text!r}") from None
+    written = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", str(text))
+    if written is None:
+        example = RANGE_EXAMPLES.get(what, "5-8")
+        raise MusicLSTMError(
+            f"{what} {text!r}: a badly written range; write two whole numbers, FIRST-LAST, like {example}"
+        )
+    first, last = written.groups()
+    return int(first), int(last or first)
+
+
+def check_span(what: str, span: object) -> tuple[int, int] | None:
+    """A gap given as bars or steps: None, a "5-8" string (`parse_span`), or a pair of whole numbers, as a pair
+    of ints; anything else (5, (5,), {5, 8}, (5, 8, 9), ("5", "8"), (5.5, 8)) refused by `what`."""
+    if span is None:
+        return None
+    if isinstance(span, str):
+        return parse_span(span, what)
+    example = RANGE_EXAMPLES.get(what, "5-8")
+    if not isinstance(span, tuple | list) or len(span) != 2 or not all(is_whole(number) for number in span):
+        raise MusicLSTMError(
+            f"{what} must be a range written like {example!r} or a pair of whole numbers like "
+            f"({example.replace('-', ', ')}), got {span!r}"
+        )
+    return span[0], span[1]
+
+
+def is_whole(value: object) -> bool:
+    """Whether `value` is a whole number (an int, not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def gap_steps(
@@ -82,22 +114,23 @@ def gap_steps(
     if (bars is None) == (steps is None):
         raise MusicLSTMError("give the gap as bars (5-8, from 1) or as steps (64-128, from 0, the end left out)")
     n_steps = piece.n_steps
+    bars, steps = check_span("bars", bars), check_span("steps", steps)
     if bars is not None:
-        first, last = (check_whole_number("bars", bar, -(2**31), 2**31) for bar in bars)
+        first, last = bars
         named, bounds = f"bars {first}-{last}", piece.bar_lines()
         n_bars = len(bounds) - 1
+        if not (1 <= first <= n_bars and 1 <= last <= n_bars):
+            raise MusicLSTMError(f"{named}: outside the piece, whose bars are 1-{n_bars}")
         if last < first:
             raise MusicLSTMError(f"{named}: an empty gap; the first bar comes first (5-8)")
-        if first < 1 or last > n_bars:
-            raise MusicLSTMError(f"{named}: outside the piece, whose bars are 1-{n_bars}")
         start, end = int(bounds[first - 1]), int(bounds[last])
     else:
-        start, end = (check_whole_number("steps", step, -(2**31), 2**31) for step in steps)
+        start, end = steps
         named = f"steps {start}-{end}"
+        if not (0 <= start <= n_steps and 0 <= end <= n_steps):
+            raise MusicLSTMError(f"{named}: outside the piece, whose steps are 0-{n_steps} (the end left out)")
         if end <= start:
             raise MusicLSTMError(f"{named}: an empty gap; the end (left out) comes after the start (64-128)")
-        if start < 0 or end > n_steps:
-            raise MusicLSTMError(f"{named}: outside the piece, whose steps are 0-{n_steps} (the end left out)")
     if not piece.roll[end:].any():
         raise MusicLSTMError(
             f"{named}: no music after the gap, so nothing to join; that is a continuation: "
@@ -261,11 +294,14 @@ def infill(
         raise MusicLSTMError(f"piece must be a MIDI file's path, got {piece!r}")
     check_path_or_none("piece_name", piece_name, "a name (str) for the piece, or None (its path)")
     check_whole_number("particles", particles, 1, 256)
-    check_whole_number("join_steps", join_steps, 1, MAX_JOIN_STEPS)
+    check_whole_number("join_steps (--join)", join_steps, 1, MAX_JOIN_STEPS)
+    if not isinstance(keep_melody, bool):
+        raise MusicLSTMError(f"keep_melody must be True or False, got {keep_melody!r}")
     if "length" in settings:
         raise MusicLSTMError("length: an infill's length is its gap's; give bars or steps")
-    bars = parse_span(bars, "bars") if isinstance(bars, str) else bars
-    steps = parse_span(steps, "steps") if isinstance(steps, str) else steps
+    bars, steps = check_span("bars", bars), check_span("steps", steps)
+    if (bars is None) == (steps is None):
+        raise MusicLSTMError("give the gap as bars (5-8, from 1) or as steps (64-128, from 0, the end left out)")
     setup = set_up(model, settings, length=1)  # settings checked before any work
     name = piece_name or str(piece)
     read = setup.read(piece, name, "infill")
@@ -275,9 +311,12 @@ def infill(
         decided["tempo_bpm"], tempo_from["tempo_from"] = file_tempo(read, "the piece's tempo at its start")
     setup = replace(setup, options=replace(setup.options, **decided))
     options = setup.options
-    particles = particles if options.choose == "sample" else 1  # by threshold, every draft would be the same
+    drafts = particles if options.choose == "sample" else 1  # by threshold, every draft would be the same
     n_join = min(join_steps, read.n_steps - end)
-    check_particles(options.num_outputs, particles, end - start + n_join)
+    check_particles(options.num_outputs, drafts, end - start + n_join)
+    warn_if_identical(options, "the music around the gap")
+    warn_if_one_draft(options, particles, "drafts of the gap", "particles")
+    particles = drafts
     outside = np.delete(read.roll, np.s_[start:end], axis=0)
     keys = setup.keys(outside)
     made = infill_events(

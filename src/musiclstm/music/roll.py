@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from musiclstm.config import HIGHEST_PITCH, LOWEST_PITCH, MAX_STEPS_PER_BEAT, N_KEYS, MusicLSTMError, check_whole_number
+from musiclstm.config import (
+    HIGHEST_PITCH,
+    LOWEST_PITCH,
+    MAX_STEPS_PER_BEAT,
+    N_KEYS,
+    MusicLSTMError,
+    check_tempo,
+    check_whole_number,
+)
 from musiclstm.music.grid import MAX_ROLL_STEPS, Grid, bar_steps
 from musiclstm.music.piece import Piece, Reading, roll_to_notes
 
@@ -163,6 +171,38 @@ def write_resolution(n_steps: int, steps_per_beat: int) -> int:
     return steps_per_beat * max(1, MAX_FILE_TICKS // steps)
 
 
+def checked_roll(name: str, roll: object, n_steps: int | None = None) -> np.ndarray:
+    """`roll` as a bool array (steps, 88): a bool array, or integers 0 and 1; anything else (floats such as 0.3
+    or NaN, a 2, another width, `n_steps` other than given) refused by `name`."""
+    array = np.asarray(roll)
+    if array.ndim != 2 or array.shape[1] != N_KEYS or (n_steps is not None and len(array) != n_steps):
+        steps = "steps" if n_steps is None else f"{n_steps:,}"
+        raise MusicLSTMError(f"{name} must have shape ({steps}, {N_KEYS}), got {array.shape}")
+    is_integer = np.issubdtype(array.dtype, np.integer)
+    if array.dtype != bool and not (is_integer and ((array == 0) | (array == 1)).all()):
+        raise MusicLSTMError(
+            f"{name} must be bool, or integers 0 and 1 (a key sounds or not), got {array.dtype} values "
+            "that are neither: round or threshold a roll of probabilities first"
+        )
+    return array.astype(bool, copy=False)
+
+
+def checked_velocity(velocity: object) -> Callable[[int], int]:
+    """A note's velocity as a function of its start step: a whole number 1-127 (0 is a note-off in MIDI), or a
+    function whose every value is checked as it is given."""
+    if callable(velocity):
+        return lambda step: check_midi_number("velocity", velocity(step), 1)
+    value = check_midi_number("velocity", velocity, 1)
+    return lambda step: value
+
+
+def check_midi_number(name: str, value: object, low: int = 0) -> int:
+    """A MIDI data byte (a program or a velocity), from `low` to 127, as an int (numpy's integers taken)."""
+    if isinstance(value, np.integer):
+        value = int(value)
+    return check_whole_number(name, value, low, 127)
+
+
 def roll_to_midi(
     roll: np.ndarray,
     steps_per_beat: int,
@@ -182,10 +222,19 @@ def roll_to_midi(
     MAX_ROLL_STEPS reads back.
 
     Raises:
-        MusicLSTMError: the roll or onsets are of the wrong shape, or the grid has other steps per beat.
+        MusicLSTMError: before any work, by name: a roll or onsets that are not (steps, 88) bool or 0/1
+            integers, steps per beat not from 1 to MAX_STEPS_PER_BEAT, a tempo outside TEMPO_RANGE_BPM,
+            a program not from 0 to 127, a velocity not from 1 to 127 (a function's, as it is given),
+            or a grid that is not a Grid of the roll's steps per beat.
     """
-    if roll.ndim != 2 or roll.shape[1] != N_KEYS:
-        raise MusicLSTMError(f"a roll must have shape (steps, {N_KEYS}), got {roll.shape}")
+    roll = checked_roll("roll", roll)
+    onsets = None if onsets is None else checked_roll("onsets", onsets, len(roll))
+    check_whole_number("steps_per_beat", steps_per_beat, 1, MAX_STEPS_PER_BEAT)
+    tempo_bpm = check_tempo(tempo_bpm)
+    program = check_midi_number("program", program)
+    velocity_at = checked_velocity(velocity)
+    if grid is not None and not isinstance(grid, Grid):
+        raise MusicLSTMError(f"grid must be a Grid or None (4/4), got {grid!r}")
     grid = grid or Grid(steps_per_beat)
     if grid.steps_per_beat != steps_per_beat:
         raise MusicLSTMError(f"the grid has {grid.steps_per_beat} steps per beat, the roll {steps_per_beat}")
@@ -193,7 +242,6 @@ def roll_to_midi(
     resolution = write_resolution(roll.shape[0], steps_per_beat)
     midi = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=tempo_bpm)
     instrument = pretty_midi.Instrument(program=program)
-    velocity_at = velocity if callable(velocity) else (lambda step: velocity)
     for pitch, start, end in roll_to_notes(roll, onsets):
         instrument.notes.append(
             pretty_midi.Note(

@@ -28,10 +28,20 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from musiclstm.config import LOWEST_PITCH, SCORE_KINDS, MusicLSTMError, check_tempo
+from musiclstm.config import (
+    ACCIDENTALS,
+    KEY_NAMES,
+    LOWEST_PITCH,
+    SCALES,
+    SCORE_KINDS,
+    MusicLSTMError,
+    check_tempo,
+    key_root,
+)
 from musiclstm.files import write_bytes_atomically
 from musiclstm.music.grid import Grid, as_grid, signature_of
 from musiclstm.music.metrics import pitch_class_counts
+from musiclstm.music.roll import checked_roll
 
 MIDDLE_C = 60
 MUSESCORE_COMMANDS = ("mscore", "musescore", "mscore4portable", "musescore4", "mscore3")
@@ -61,6 +71,27 @@ def check_score_kind(kind: str | None) -> None:
             "--score pdf needs an engraver, and neither LilyPond nor MuseScore is installed: install one "
             "(Debian/Ubuntu: apt-get install lilypond; macOS: brew install lilypond), or use --score for MusicXML"
         )
+
+
+def check_score_key(key: object) -> str | None:
+    """A score's `key` as music21 spells it ("e♭ major" as "E- major"): None, or a root (`config.key_root`'s:
+    a letter A-G with an optional sharp or flat) and one of SCALES, a space between; anything else refused.
+
+    Raises:
+        MusicLSTMError: `key` is not None nor such a string, naming the roots and scales it takes.
+    """
+    if key is None:
+        return None
+    root, _, scale = key.partition(" ") if isinstance(key, str) else ("", "", "")
+    takes = f"a root ({', '.join(KEY_NAMES)}; # or b) and a scale ({', '.join(SCALES)}), like 'D major', or None"
+    if scale not in SCALES:
+        raise MusicLSTMError(f"unknown key {key!r} for the score: give {takes}")
+    try:
+        key_root(root)
+    except MusicLSTMError:
+        raise MusicLSTMError(f"unknown key {key!r} for the score: give {takes}") from None
+    sign = {1: "#", -1: "-", 0: ""}[ACCIDENTALS[root[1:]]]
+    return f"{root[0].upper()}{sign} {scale}"
 
 
 def key_signature(roll: np.ndarray, key: str | None):
@@ -355,11 +386,19 @@ def write_score(
 
     The work grows with the roll's length: about 0.4 s per 1,000 steps of four-voice music at 4
     steps per beat (a 100,000-step piece: 42 s and 2.3 GB of memory). `progress` shows a tqdm bar
-    per bar built, then while the file is written.
+    per bar built, then while the file is written. `key` is "D major", "B minor", ... (`check_score_key`;
+    another scale than major or minor, or None: music21's key analysis chooses).
+
+    Raises:
+        MusicLSTMError: before any work, by name: a roll or onsets that are not (steps, 88) bool or 0/1
+            integers, a tempo outside TEMPO_RANGE_BPM, or a key that is not a root and a scale.
     """
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
+    roll = checked_roll("roll", roll)
+    onsets = None if onsets is None else checked_roll("onsets", onsets, len(roll))
     tempo_bpm = check_tempo(tempo_bpm)
+    key = check_score_key(key)
     grid = as_grid(grid)
     n_bars = grid.n_bars(len(roll))
     with collector_paused(), tqdm(total=n_bars, desc="score", unit="bar", disable=not progress) as bars:
