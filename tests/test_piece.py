@@ -104,3 +104,17 @@ def test_events_go_out_and_come_back_and_onsets_default_to_what_the_roll_tells()
 def test_a_piece_refuses_parts_that_do_not_fit_by_name(fields, message):
     with pytest.raises(MusicLSTMError, match=message):
         Piece(**{"roll": np.zeros((4, 88), dtype=bool), **fields})
+
+
+def test_a_piece_is_written_to_midi_at_its_first_tempo_brought_within_the_range(tmp_path):
+    from musiclstm import piece_to_midi
+
+    roll = np.zeros((8, 88), dtype=bool)
+    roll[:4, 39] = True
+    fast = Piece(roll, grid=Grid(4), tempos=((0, 500.0),))
+    midi = piece_to_midi(fast)
+    assert midi.get_tempo_changes()[1].tolist() == [400.0]
+    midi.write(str(tmp_path / "fast.mid"))
+    assert midi_to_roll(tmp_path / "fast.mid", 4) == Piece(
+        roll, grid=Grid(4), tempos=((0, 400.0),), name=str(tmp_path / "fast.mid")
+    )

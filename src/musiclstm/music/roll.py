@@ -23,6 +23,7 @@ from musiclstm.config import (
     LOWEST_PITCH,
     MAX_STEPS_PER_BEAT,
     N_KEYS,
+    TEMPO_RANGE_BPM,
     MusicLSTMError,
     check_tempo,
     check_whole_number,
@@ -256,5 +257,8 @@ def roll_to_midi(
 
 
 def piece_to_midi(piece: Piece, program: int = 0, velocity: int | Callable[[int], int] = 90) -> pretty_midi.PrettyMIDI:
-    """Write a piece as one instrument at its first tempo, with its struck notes and its metre (`roll_to_midi`)."""
-    return roll_to_midi(piece.roll, piece.steps_per_beat, piece.tempo_bpm, program, velocity, piece.onsets, piece.grid)
+    """Write a piece as one instrument at its first tempo (brought within TEMPO_RANGE_BPM, as a file read may set any),
+    with its struck notes and its metre (`roll_to_midi`)."""
+    low, high = TEMPO_RANGE_BPM
+    tempo_bpm = min(max(piece.tempo_bpm, low), high)
+    return roll_to_midi(piece.roll, piece.steps_per_beat, tempo_bpm, program, velocity, piece.onsets, piece.grid)
