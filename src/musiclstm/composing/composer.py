@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 class Composition:
     """Composed pieces, each a whole `Piece` (its primer first, on its own metre and tempo), and their record.
 
-    `rolls` and `onsets` give the pieces stacked, (num_outputs, steps, 88) bool.
+    `rolls` and `onsets` give the pieces stacked, (num_outputs, steps, 88) bool. An infill carries its
+    piece's file (`source_midi`), so that saving writes that file back with only the gap rewritten.
     """
 
     pieces: tuple[Piece, ...]
@@ -58,6 +59,7 @@ class Composition:
     melody: np.ndarray | None = None  # (steps, 88) bool: the melody a harmonization keeps on top
     novelty: tuple[dict, ...] | None = None  # each piece's `novelty.novelty` against the training pieces
     gap: tuple[int, int] | None = None  # an infill's rewritten steps [start, end); the rest is the piece's own
+    source_midi: bytes | None = None  # an infill's original MIDI file, written back with only the gap rewritten
 
     @property
     def rolls(self) -> np.ndarray:

@@ -281,11 +281,13 @@ def infill(
             piece ends sooner).
         keep_melody: keep the gap's top line and draw the voices below it again (harmonize's limits).
         **settings: fields of GenerationSettings but `length` (the gap's); `key` auto (the default) takes the
-            piece's own, and `tempo_bpm`, when not given, is the file's own at its start.
+            piece's own, and `tempo_bpm`, when not given, is the file's own at its start (its tempo map written
+            back as it is); given, the file's tempo map is written scaled to start at it.
 
     Returns:
         A Composition of whole pieces, its `gap` the steps rewritten, its settings with the join's NLL of
-        each piece (`join_nll`, nats per step).
+        each piece (`join_nll`, nats per step), and the file's bytes (`source_midi`): `save_pieces` writes
+        that file back with only the gap's notes replaced (`music.splice`).
 
     Raises:
         MusicLSTMError: a bad model, file, gap or setting, all checked before composing.
@@ -305,6 +307,7 @@ def infill(
     setup = set_up(model, settings, length=1)  # settings checked before any work
     name = piece_name or str(piece)
     read = setup.read(piece, name, "infill")
+    source_midi = read_bytes(piece, name)
     start, end = gap_steps(read, bars, steps)
     decided, tempo_from = {"length": end - start}, {}
     if "tempo_bpm" not in settings:
@@ -349,5 +352,22 @@ def infill(
         melody[start:end] = line_roll(read.steps(start, end).top_line())
     names, grids = [name] * options.num_outputs, [read.grid] * options.num_outputs
     return setup.compose(
-        made, grids, start, names, keys, judged_until=end, melody=melody, gap=(start, end), record=record
+        made,
+        grids,
+        start,
+        names,
+        keys,
+        judged_until=end,
+        melody=melody,
+        gap=(start, end),
+        source_midi=source_midi,
+        record=record,
     )
+
+
+def read_bytes(path: str | Path, name: str) -> bytes:
+    """The bytes of a MIDI file just read, kept so that the piece is written back with only its gap rewritten."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise MusicLSTMError(f"{name}: cannot be read again ({err.strerror})") from err

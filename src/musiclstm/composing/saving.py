@@ -2,6 +2,8 @@
 
 A folder holds one run's pieces: `<stem>_<n>.mid`, `.wav`, `.png`, `.json` (and `.musicxml`, `.pdf`),
 written into a hidden folder first and moved into place together, so a failure leaves the folder as it was.
+The MIDI file of a piece is written from its roll, except an infill's: its original file with the gap
+rewritten (`music.splice`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from musiclstm.composing.composer import Composition
-from musiclstm.config import DEFAULT_TEMPO_BPM, MusicLSTMError, scale_pitch_classes
-from musiclstm.files import check_output_folder, write_failure, write_json_atomically
+from musiclstm.config import DEFAULT_TEMPO_BPM, MusicLSTMError, check_tempo, scale_pitch_classes
+from musiclstm.files import check_output_folder, write_atomically, write_failure, write_json_atomically
 from musiclstm.music.metrics import piece_statistics
-from musiclstm.music.render import plot_roll, render_audio, too_long_for_audio, write_midi
+from musiclstm.music.render import accented_velocity, plot_roll, render_audio, too_long_for_audio, write_midi
 from musiclstm.music.score import check_score_kind, engrave, write_score
+from musiclstm.music.splice import splice_gap
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,10 @@ def save_pieces(
     folder as it was. A folder holding earlier pieces is refused unless `replace`, which removes them
     then, so that no stale piece is left beside the new ones.
     A piece longer than MAX_AUDIO_SECONDS gets no WAV: a warning says so, and its JSON says why.
-    `tempo_bpm` of None takes the composition's own (its settings' `tempo_bpm`). The JSON holds the
+    `tempo_bpm` of None takes the composition's own (its settings' `tempo_bpm`). An infill's MIDI file is its
+    piece's own file with only the gap rewritten (`music.splice`: every track, part, drum, velocity and tempo
+    change kept; a `tempo_bpm` given, or asked of infill, scales its tempo map to start there), and its JSON
+    says what it kept (`kept`); its PNG is drawn from the roll. The JSON holds the
     generation settings, the piece's key and where its primer came from, and the
     continuation's note density, polyphony, empty-step rate and in-key rate (the primer left out; of an
     infill, the gap's, and `gap`: its steps, bars, drafts and join NLL).
@@ -125,12 +131,17 @@ def write_piece(
     settings, grid, primer_steps = composition.settings, composition.grid(number - 1), composition.primer_steps
     gap = composition.gap
     shaded_primer, judged = (0, slice(*gap)) if gap else (primer_steps, slice(primer_steps, None))
-    tempo_bpm = settings.get("tempo_bpm", DEFAULT_TEMPO_BPM) if tempo_bpm is None else tempo_bpm
+    asked_bpm, tempo_bpm = tempo_bpm, settings.get("tempo_bpm", DEFAULT_TEMPO_BPM) if tempo_bpm is None else tempo_bpm
     scale = settings.get("scale")
     base = staging / final.name
-    write_midi(roll, base.with_suffix(".mid"), grid, tempo_bpm, onsets=onsets)
+    if composition.source_midi is not None and gap:
+        kept = write_spliced(composition, number, base.with_suffix(".mid"), asked_tempo(settings, asked_bpm))
+        seconds = kept["seconds"]
+    else:
+        write_midi(roll, base.with_suffix(".mid"), grid, tempo_bpm, onsets=onsets)
+        kept, seconds = None, len(roll) * 60 / (grid.steps_per_beat * tempo_bpm)
     files = {"midi": str(final.with_suffix(".mid"))}
-    no_audio_reason = too_long_for_audio(len(roll) * 60 / (grid.steps_per_beat * tempo_bpm)) if audio else None
+    no_audio_reason = too_long_for_audio(seconds) if audio else None
     if no_audio_reason:
         log.warning("%s: no WAV written: %s", final.name, no_audio_reason)
         files["no_audio"] = no_audio_reason
@@ -161,9 +172,28 @@ def write_piece(
     }
     if gap:
         entry["gap"] = gap_record(composition, number)
+    if kept:
+        entry["kept"] = kept
     write_json_atomically(base.with_suffix(".json"), entry)
     files["json"] = str(final.with_suffix(".json"))
     return entry
+
+
+def asked_tempo(settings: dict, tempo_bpm: float | None) -> float | None:
+    """The tempo an infill's file is written to start at: the one asked of save_pieces, else of infill; None where
+    infill took the file's own (its settings say `tempo_from`), so that the tempo map is written as it is."""
+    if tempo_bpm is not None:
+        return check_tempo(tempo_bpm)
+    return None if "tempo_from" in settings else settings.get("tempo_bpm")
+
+
+def write_spliced(composition: Composition, number: int, path: Path, tempo_bpm: float | None) -> dict:
+    """Write piece `number` (from 1) of an infill as its original file with only the gap rewritten (`splice_gap`),
+    the gap's notes accented as `write_midi` accents them; return what the file kept."""
+    piece = composition.pieces[number - 1]
+    midi, kept = splice_gap(composition.source_midi, piece, composition.gap, accented_velocity(piece.grid), tempo_bpm)
+    write_atomically(path, lambda file: midi.save(file=file))
+    return kept
 
 
 def gap_record(composition: Composition, number: int) -> dict:

@@ -1,0 +1,192 @@
+"""Writing a piece back with only its gap rewritten: every track, part, drum, velocity and tempo change of the file
+kept, notes cut at the gap's start and struck again at its end, the model's notes on a track of their own."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+
+from musiclstm.cli import main
+from musiclstm.music.grid import Grid
+from musiclstm.music.piece import Piece
+from musiclstm.music.splice import splice_gap
+
+TICKS_PER_BEAT = 480
+BAR = 4 * TICKS_PER_BEAT
+
+
+def midi_bytes(tracks: list[list[tuple[int, mido.Message]]]) -> bytes:
+    """A type-1 file of tracks given as (absolute tick, message), put in order of tick (stably)."""
+    file = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    for events in tracks:
+        track, last = mido.MidiTrack(), 0
+        for tick, message in sorted(events, key=lambda event: event[0]):
+            track.append(message.copy(time=tick - last))
+            last = tick
+        file.tracks.append(track)
+    buffer = io.BytesIO()
+    file.save(file=buffer)
+    return buffer.getvalue()
+
+
+def notes(channel: int, spans: list[tuple[int, int, int, int]]) -> list[tuple[int, mido.Message]]:
+    """(pitch, velocity, start tick, end tick) notes of one channel as (tick, message), note-offs first at a tick."""
+    events = [(end, 0, mido.Message("note_off", channel=channel, note=pitch)) for pitch, _, _, end in spans]
+    events += [
+        (start, 1, mido.Message("note_on", channel=channel, note=pitch, velocity=velocity))
+        for pitch, velocity, start, _ in spans
+    ]
+    return [(tick, message) for tick, _, message in sorted(events, key=lambda event: event[:2])]
+
+
+def tempo(tick: int, bpm: float) -> tuple[int, mido.MetaMessage]:
+    return tick, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))
+
+
+def heard(midi: mido.MidiFile) -> dict[int, list[tuple[int, int, int, int]]]:
+    """Each channel's notes as (pitch, velocity, start tick, end tick), sorted."""
+    found, waiting = {}, {}
+    for track in midi.tracks:
+        tick = 0
+        for message in track:
+            tick += message.time
+            if message.type == "note_on" and message.velocity > 0:
+                waiting[message.channel, message.note] = (tick, message.velocity)
+            elif message.type in ("note_on", "note_off"):
+                start, velocity = waiting.pop((message.channel, message.note))
+                found.setdefault(message.channel, []).append((message.note, velocity, start, tick))
+    return {channel: sorted(spans) for channel, spans in found.items()}
+
+
+def gap_piece(n_steps: int, gap: tuple[int, int]) -> Piece:
+    """A piece at 4 steps per beat whose gap holds one note: middle C for its first four steps."""
+    roll = np.zeros((n_steps, 88), dtype=bool)
+    roll[gap[0] : gap[0] + 4, 60 - 21] = True
+    return Piece(roll, grid=Grid(4))
+
+
+def test_notes_are_cut_at_the_gaps_start_struck_again_at_its_end_and_replaced_inside_it_the_rest_kept():
+    source = midi_bytes(
+        [
+            [tempo(0, 60), tempo(1200, 140)],
+            notes(0, [(62, 50, 0, 480), (64, 51, 480, 1200), (65, 52, 1080, 1440), (67, 53, 1440, 2400)])
+            + [(1000, mido.Message("control_change", channel=0, control=64, value=127))],
+            notes(0, [(69, 54, 600, 2400)]) + [(0, mido.Message("program_change", channel=0, program=40))],
+            notes(9, [(36, 100, 1200, 1260)]),
+        ]
+    )
+    midi, kept = splice_gap(source, gap_piece(24, (8, 16)), (8, 16), lambda step: 70 + step)  # ticks 960-1920
+    assert heard(midi) == {
+        0: [(62, 50, 0, 480), (64, 51, 480, 960), (67, 53, 1920, 2400), (69, 54, 600, 960), (69, 54, 1920, 2400)],
+        1: [(60, 78, 960, 1440)],  # the gap's note on the first free channel, velocity by its start step (8)
+        9: [(36, 100, 1200, 1260)],  # the drums play on through the gap
+    }
+    assert [(message.type, message.value) for message in midi.tracks[1] if message.type == "control_change"] == [
+        ("control_change", 127)
+    ]
+    tempos = [mido.tempo2bpm(message.tempo) for message in midi.tracks[0] if message.type == "set_tempo"]
+    assert tempos == pytest.approx([60, 140], abs=1e-3)
+    assert kept["notes"] == {"kept": 1, "cut_at_gap_start": 2, "struck_again_at_gap_end": 2, "replaced": 1}
+    assert kept["gap_part"] == {"track": 4, "channel": 1, "program": 0, "notes": 1}
+    assert kept["parts"] == [
+        {"track": 1, "channel": 0, "program": 40, "drums": False, "notes": 4},
+        {"track": 2, "channel": 0, "program": 40, "drums": False, "notes": 1},
+        {"track": 3, "channel": 9, "program": 0, "drums": True, "notes": 1},
+    ]
+    assert (kept["tracks"], kept["tempo_changes"], kept["drum_notes"]) == (4, 2, 1)
+    assert kept["seconds"] == pytest.approx(1200 / 480 + (2400 - 1200) / 480 * 60 / 140, abs=1e-3)
+    assert [message.program for message in midi.tracks[4] if message.type == "program_change"] == [0]
+
+
+def test_a_tempo_asked_for_scales_the_whole_tempo_map_and_none_keeps_it():
+    source = midi_bytes([[tempo(0, 60), tempo(960, 90)], notes(0, [(60, 80, 0, 1920 * 2)])])
+    piece = gap_piece(32, (8, 16))
+    for asked, expected in ((None, [60, 90]), (120, [120, 180])):
+        midi, kept = splice_gap(source, piece, (8, 16), lambda step: 80, tempo_bpm=asked)
+        tempos = [mido.tempo2bpm(message.tempo) for message in midi.tracks[0] if message.type == "set_tempo"]
+        assert tempos == pytest.approx(expected, abs=1e-3)
+        assert kept["tempo_scaled_to_bpm"] == asked
+
+
+def test_a_file_with_no_free_channel_plays_the_gap_on_its_last_channel_and_says_so(caplog):
+    parts = [notes(channel, [(60 + channel, 80, 0, 3840)]) for channel in range(16)]
+    with caplog.at_level(logging.WARNING):
+        midi, kept = splice_gap(midi_bytes(parts), gap_piece(32, (8, 16)), (8, 16), lambda step: 80)
+    assert kept["gap_part"] == {"track": 16, "channel": 15, "program": None, "notes": 1}
+    assert not [message for message in midi.tracks[16] if message.type == "program_change"]
+    assert "uses all 15 channels but the drums'" in caplog.text
+
+
+def two_part_piece(path) -> None:
+    """Six bars of 4/4: a violin (channel 0, program 40) and a piano (channel 1), tempo 60, then 140 from bar 3,
+    90 from bar 5, and a drum track; notes of each part cross the start (bar 2) and the end (bar 4) of bars 2-3."""
+    violin = [(76 + n % 5, 40 + 3 * n, n * 480, (n + 1) * 480) for n in range(24) if n not in (3, 4, 11, 12)]
+    violin += [(72, 90, 3 * 480, 5 * 480), (74, 91, 11 * 480, 13 * 480)]  # across the gap's start, then its end
+    piano = [(48 + n % 7, 60 + n, n * 960, (n + 1) * 960) for n in range(12)] + [(36, 99, 1440, 6240)]  # across both
+    drums = [(42, 100 + n % 3, n * 480, n * 480 + 120) for n in range(24)]
+    conductor = [tempo(0, 60), tempo(2 * BAR, 140), tempo(4 * BAR, 90)]
+    conductor.append((0, mido.MetaMessage("time_signature", numerator=4, denominator=4)))
+    path.write_bytes(
+        midi_bytes(
+            [
+                conductor,
+                [(0, mido.Message("program_change", channel=0, program=40)), *notes(0, violin)],
+                [(0, mido.Message("program_change", channel=1, program=0)), *notes(1, piano)],
+                notes(9, drums),
+            ]
+        )
+    )
+
+
+def outside(notes: list[pretty_midi.Note], midi: pretty_midi.PrettyMIDI, first: int, last: int) -> list[tuple]:
+    """What the splice keeps of an instrument's notes, as (pitch, velocity, start tick, end tick): each note's
+    parts outside the ticks [first, last)."""
+    kept = []
+    for note in notes:
+        start, end = midi.time_to_tick(note.start), midi.time_to_tick(note.end)
+        if end <= first or start >= last:
+            kept.append((note.pitch, note.velocity, start, end))
+            continue
+        if start < first:
+            kept.append((note.pitch, note.velocity, start, first))
+        if end > last:
+            kept.append((note.pitch, note.velocity, last, end))
+    return sorted(kept)
+
+
+def as_ticks(notes: list[pretty_midi.Note], midi: pretty_midi.PrettyMIDI) -> list[tuple]:
+    ticks = midi.time_to_tick
+    return sorted((note.pitch, note.velocity, ticks(note.start), ticks(note.end)) for note in notes)
+
+
+def test_an_infill_of_a_two_part_piece_keeps_its_parts_drums_tempos_and_velocities_outside_the_gap(tmp_path, capsys):
+    path = tmp_path / "two_parts.mid"
+    two_part_piece(path)
+    out = tmp_path / "out"
+    code = main(["infill", str(path), "--bars", "2-3", "--join", "4", "--particles", "2", "--seed", "3",
+                 "--out", str(out), "--no-audio"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    original, written = pretty_midi.PrettyMIDI(str(path)), pretty_midi.PrettyMIDI(str(out / "piece_1.mid"))
+    parts = [(instrument.program, instrument.is_drum) for instrument in original.instruments]
+    assert parts == [(40, False), (0, False), (0, True)]
+    assert [(instrument.program, instrument.is_drum) for instrument in written.instruments] == [*parts, (0, False)]
+    for times in (0, 1):
+        assert np.allclose(written.get_tempo_changes()[times], original.get_tempo_changes()[times])
+    assert [(s.numerator, s.denominator) for s in written.time_signature_changes] == [(4, 4)]
+    assert abs(written.get_end_time() - original.get_end_time()) <= written.tick_to_time(1)
+    first, last = BAR, 3 * BAR
+    for was, now in zip(original.instruments, written.instruments, strict=False):
+        expected = as_ticks(was.notes, original) if was.is_drum else outside(was.notes, original, first, last)
+        assert as_ticks(now.notes, written) == expected
+    gap = as_ticks(written.instruments[3].notes, written)
+    assert gap and all(first <= start < end <= last for _, _, start, end in gap)
+    record = json.loads((out / "piece_1.json").read_text())["kept"]
+    assert record["tempo_changes"] == 3 and record["drum_notes"] == 24 and record["tracks"] == 4
+    assert record["gap_part"]["channel"] == 2 and record["gap_part"]["notes"] == len(gap)
+    assert record["notes"]["cut_at_gap_start"] == 2 and record["notes"]["struck_again_at_gap_end"] == 2
