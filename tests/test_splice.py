@@ -3,15 +3,18 @@ kept, notes cut at the gap's start and struck again at its end, the model's note
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
+from pathlib import Path
 
 import mido
 import numpy as np
 import pretty_midi
 import pytest
 
+from musiclstm import infill, save_pieces
 from musiclstm.cli import main
 from musiclstm.music.grid import Grid
 from musiclstm.music.piece import Piece
@@ -190,3 +193,16 @@ def test_an_infill_of_a_two_part_piece_keeps_its_parts_drums_tempos_and_velociti
     assert record["tempo_changes"] == 3 and record["drum_notes"] == 24 and record["tracks"] == 4
     assert record["gap_part"]["channel"] == 2 and record["gap_part"]["notes"] == len(gap)
     assert record["notes"]["cut_at_gap_start"] == 2 and record["notes"]["struck_again_at_gap_end"] == 2
+
+
+# sha256 of the MIDI file infill writes of bars 2-3 of `two_part_piece` as the bundled model composes them (seed 5):
+# the piece's own file with the gap rewritten; a change to what is kept, cut or written in the gap must be deliberate.
+SPLICED = "d0aa444524ee6de47b4dc2366834ae28099b51e745210fe074683beb447bf653"
+
+
+def test_infill_writes_the_same_spliced_midi_bytes_seed_for_seed(tmp_path):
+    path = tmp_path / "two_parts.mid"
+    two_part_piece(path)
+    composition = infill(path, bars="2-3", join_steps=4, particles=2, seed=5)
+    (piece,) = save_pieces(composition, tmp_path / "out", audio=False)
+    assert hashlib.sha256(Path(piece["files"]["midi"]).read_bytes()).hexdigest() == SPLICED
