@@ -14,7 +14,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from musiclstm import infill, save_pieces
+from musiclstm import MusicLSTMError, infill, save_pieces
 from musiclstm.cli import main
 from musiclstm.music.grid import Grid
 from musiclstm.music.piece import Piece
@@ -80,13 +80,17 @@ def test_notes_are_cut_at_the_gaps_start_struck_again_at_its_end_and_replaced_in
             [tempo(0, 60), tempo(1200, 140)],
             notes(0, [(62, 50, 0, 480), (64, 51, 480, 1200), (65, 52, 1080, 1440), (67, 53, 1440, 2400)])
             + [(1000, mido.Message("control_change", channel=0, control=64, value=127))],
-            notes(0, [(69, 54, 600, 2400)]) + [(0, mido.Message("program_change", channel=0, program=40))],
+            notes(0, [(69, 54, 600, 2400), (71, 55, 1200, 2160)])
+            + [(0, mido.Message("program_change", channel=0, program=40))],
             notes(9, [(36, 100, 1200, 1260)]),
         ]
     )
     midi, kept = splice_gap(source, gap_piece(24, (8, 16)), (8, 16), lambda step: 70 + step)  # ticks 960-1920
     assert heard(midi) == {
-        0: [(62, 50, 0, 480), (64, 51, 480, 960), (67, 53, 1920, 2400), (69, 54, 600, 960), (69, 54, 1920, 2400)],
+        0: [
+            *[(62, 50, 0, 480), (64, 51, 480, 960), (67, 53, 1920, 2400), (69, 54, 600, 960), (69, 54, 1920, 2400)],
+            (71, 55, 1920, 2160),  # begun inside the gap: its part after it kept
+        ],
         1: [(60, 78, 960, 1440)],  # the gap's note on the first free channel, velocity by its start step (8)
         9: [(36, 100, 1200, 1260)],  # the drums play on through the gap
     }
@@ -95,11 +99,11 @@ def test_notes_are_cut_at_the_gaps_start_struck_again_at_its_end_and_replaced_in
     ]
     tempos = [mido.tempo2bpm(message.tempo) for message in midi.tracks[0] if message.type == "set_tempo"]
     assert tempos == pytest.approx([60, 140], abs=1e-3)
-    assert kept["notes"] == {"kept": 1, "cut_at_gap_start": 2, "struck_again_at_gap_end": 2, "replaced": 1}
+    assert kept["notes"] == {"kept": 1, "cut_at_gap_start": 2, "struck_again_at_gap_end": 3, "replaced": 1}
     assert kept["gap_part"] == {"track": 4, "channel": 1, "program": 0, "notes": 1}
     assert kept["parts"] == [
         {"track": 1, "channel": 0, "program": 40, "drums": False, "notes": 4},
-        {"track": 2, "channel": 0, "program": 40, "drums": False, "notes": 1},
+        {"track": 2, "channel": 0, "program": 40, "drums": False, "notes": 2},
         {"track": 3, "channel": 9, "program": 0, "drums": True, "notes": 1},
     ]
     assert (kept["tracks"], kept["tempo_changes"], kept["drum_notes"]) == (4, 2, 1)
@@ -124,6 +128,11 @@ def test_a_file_with_no_free_channel_plays_the_gap_on_its_last_channel_and_says_
     assert kept["gap_part"] == {"track": 16, "channel": 15, "program": None, "notes": 1}
     assert not [message for message in midi.tracks[16] if message.type == "program_change"]
     assert "uses all 15 channels but the drums'" in caplog.text
+
+
+def test_bytes_that_are_not_a_midi_file_are_refused_by_name():
+    with pytest.raises(MusicLSTMError, match="the piece's original MIDI file cannot be read"):
+        splice_gap(b"MThd but no more", gap_piece(32, (8, 16)), (8, 16), lambda step: 80)
 
 
 def two_part_piece(path) -> None:

@@ -6,7 +6,7 @@ gap, steps [start, end), the pitched notes are the model's; everything else is t
 Each pitched note of the file is kept, cut or replaced as the roll saw it (its start and end on steps,
 rounded as the reading rounds them): a note wholly outside the gap is kept as it is; one that sounds
 into the gap ends at the gap's first tick; one that sounds on after the gap is struck again, with its
-own velocity, at the gap's end tick; a note that starts inside the gap is replaced. Drum notes
+own velocity, at the gap's end tick; a note wholly inside the gap is replaced. Drum notes
 (channel 10), tempo changes, time signatures, program and control changes, pitch bends and text are
 kept as they are, inside the gap too: the model never reads them. The model's notes go on one new
 track, on a channel the file leaves free, as a piano (program 0). The file is written as type 1
