@@ -149,11 +149,11 @@ def test_a_fifo_is_refused_by_name_without_waiting_for_a_writer(tmp_path):
     rescue = threading.Timer(5.0, free_a_blocked_reader)
     rescue.start()
     try:
-        with pytest.raises(MusicLSTMError, match=r"primer.mid: not a regular file \(a FIFO \(named pipe\)\)"):
+        with pytest.raises(MusicLSTMError, match=r"primer.mid: a FIFO \(named pipe\), not a regular file"):
             midi_to_roll(fifo, 4)
     finally:
         rescue.cancel()
-    with pytest.raises(MusicLSTMError, match=r"not a regular file \(a folder\)"):
+    with pytest.raises(MusicLSTMError, match=r": a folder, not a regular file; give a MIDI file"):
         midi_to_roll(tmp_path, 4)
 
 

@@ -88,7 +88,7 @@ def check_midi_header(path: Path) -> None:
         raise MusicLSTMError(f"{path}: cannot be read ({err.strerror})") from err
     if not stat.S_ISREG(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a special file"
-        raise MusicLSTMError(f"{path}: not a regular file ({kind}); give a .mid file")
+        raise MusicLSTMError(f"{path}: {kind}, not a regular file; give a MIDI file")
     try:
         with open(path, "rb") as file:
             head = file.read(len(MIDI_HEADER))
@@ -108,6 +108,8 @@ class PerformedMIDI(pretty_midi.PrettyMIDI):
 
     pretty_midi ends every open note of a key at its first release and drops a note of no length; the
     events taken during the one parse let `played_notes` pair them as a pianist plays them instead.
+    `_load_instruments` is the step of pretty_midi's constructor (0.2.10 on) that sees every event with
+    its tick; 0.2.10 cannot be given a parsed file, and parsing twice would cost two thirds more.
     """
 
     key_events: list[KeyEvent]
