@@ -305,7 +305,9 @@ def test_midi_to_roll_strikes_a_repeated_note_again_and_counts_unisons_as_merged
     assert (read.reading.n_notes, read.reading.n_merged) == (8, 4)
     assert np.flatnonzero(read.onsets[:, 60 - 21]).tolist() == [0, 4]
     assert np.flatnonzero(read.roll[:, 60 - 21]).tolist() == list(range(8))
-    assert roll_to_notes(read.roll, read.onsets) == [(60, 0, 4), (60, 4, 8), (64, 0, 8), (67, 4, 8)]
+    # 67 starts half a step after step 4 (tick 540 of 120 per step): half a step rounds up, to 5
+    assert roll_to_notes(read.roll, read.onsets) == [(60, 0, 4), (60, 4, 8), (64, 0, 8), (67, 5, 8)]
+    assert read.reading.n_off_grid == 2
     assert not (read.onsets & ~read.roll).any()
     assert read.grid == Grid(4)  # no time signature in the file: 4/4 from the first step
 

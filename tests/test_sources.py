@@ -147,3 +147,46 @@ def test_a_bar_a_chorale_notates_in_two_at_its_repeats_is_one_bar_of_the_grid():
     # measures 4 and 8 are 3 beats, 4a and 8a the beat that completes them (paddingLeft 3)
     read = score_to_roll(music21.corpus.getWork("bach/bwv101.7"), 4)
     assert read.grid == Grid(4, 4, bar_offset=4)
+
+
+def test_a_score_rounds_half_a_step_up_and_counts_the_notes_it_moves(tmp_path):
+    import music21
+
+    # thirty-seconds at 4 steps per beat: each starts half a step off the grid, at 0.5, 1.5, 2.5 and 3.5 steps
+    part = music21.stream.Part([music21.note.Rest(quarterLength=0.125)])
+    for name in ("C4", "D4", "E4", "F4"):
+        part.append([music21.note.Note(name, quarterLength=0.125), music21.note.Rest(quarterLength=0.125)])
+    path = tmp_path / "thirty-seconds.musicxml"
+    music21.stream.Score([part]).write("musicxml", fp=str(path))
+    read = score_to_roll(path, 4)
+    assert [start for _, start, _ in roll_to_notes(read.roll, read.onsets)] == [1, 2, 3, 4]
+    assert (read.reading.n_notes, read.reading.n_off_grid, read.reading.n_merged) == (4, 4, 0)
+
+
+def test_a_folder_read_by_two_workers_applies_the_pedal_unless_told_not_to(tmp_path):
+    import mido
+
+    source = tmp_path / "midi"
+    source.mkdir()
+    for name in ("a.mid", "b.mid"):
+        track = mido.MidiTrack(
+            [
+                mido.Message("control_change", control=64, value=127, time=0),
+                mido.Message("note_on", note=60, velocity=80, time=0),
+                mido.Message("note_on", note=60, velocity=0, time=240),
+                mido.Message("control_change", control=64, value=0, time=720),
+            ]
+        )
+        file = mido.MidiFile(type=0, ticks_per_beat=480)
+        file.tracks.append(track)
+        file.save(source / name)
+    for pedal, frames_sounding in ((True, 8), (False, 2)):
+        out = tmp_path / f"corpus-{pedal}"
+        summary = build_corpus(CorpusConfig(str(source), workers=2, pedal=pedal), out)
+        assert [int(piece.roll[:, 60 - 21].sum()) for piece in load_corpus(out)] == [frames_sounding] * 2
+        assert summary["read_changes"]["pedal_held" if pedal else "pedal_ignored"] == 2
+
+
+def test_a_corpus_setting_of_pedal_must_be_true_or_false():
+    with pytest.raises(MusicLSTMError, match="pedal must be True .* or False, got 'no'"):
+        CorpusConfig("bach", pedal="no")

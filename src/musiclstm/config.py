@@ -229,7 +229,8 @@ class CorpusConfig:
 
     `steps_per_beat` of None means the source's natural grid: 4 for MIDI and MusicXML, 1 for the
     benchmark files, whose pieces are already sampled and are taken as they are.
-    `limit` keeps only the first N files (in sorted order), for quick trials.
+    `limit` keeps only the first N files (in sorted order), for quick trials. `pedal` False reads MIDI
+    files without their sustain pedal (each note ends at its key's release).
     """
 
     source: str = setting(
@@ -253,8 +254,11 @@ class CorpusConfig:
     )
     workers: int = setting(1, "processes reading files in parallel")
     limit: int | None = setting(None, "read only the first N files (sorted), for a quick try")
+    pedal: bool = setting(True, "apply MIDI files' sustain pedal: a note released under it sounds until it is lifted")
 
     def __post_init__(self) -> None:
+        if not isinstance(self.pedal, bool):
+            raise MusicLSTMError(f"pedal must be True (apply the sustain pedal) or False, got {self.pedal!r}")
         if not self.source:
             raise MusicLSTMError("no source given: use 'bach', a folder of MIDI files or a benchmark file")
         if self.steps_per_beat is not None and not 1 <= self.steps_per_beat <= MAX_STEPS_PER_BEAT:

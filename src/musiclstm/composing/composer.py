@@ -141,7 +141,7 @@ class Setup:
         return self.composer.model
 
     def read(self, path: str | Path, name: str, purpose: str) -> Piece:
-        """A MIDI file read on the model's grid as a piece named `name`; a warning counts notes off the keyboard.
+        """A MIDI file read on the model's grid as a piece named `name`; a warning line says what reading changed.
 
         Raises:
             MusicLSTMError: the file cannot be read, or no note of it sounds on the 88 keys (nothing `to purpose`).
@@ -195,7 +195,8 @@ def set_up(model: str | Path | Composer | None, settings: dict, **decided) -> Se
 
 
 def read_music(path: str | Path, name: str, composer: Composer, purpose: str) -> Piece:
-    """A MIDI file read on the model's grid as a piece named `name`; a warning counts notes off the keyboard.
+    """A MIDI file read on the model's grid as a piece named `name`, as a pianist hears it (the sustain pedal
+    applied); one warning line counts each kind of change or loss reading made (`Reading.in_words`).
 
     Raises:
         MusicLSTMError: the file cannot be read, or no note of it sounds on the 88 keys (nothing `to purpose`).
@@ -204,10 +205,9 @@ def read_music(path: str | Path, name: str, composer: Composer, purpose: str) ->
         read = midi_to_roll(path, composer.steps_per_beat)
     except MusicLSTMError as error:
         raise MusicLSTMError(str(error).replace(str(path), name)) from None
-    if read.reading.n_off_keyboard:
-        log.warning(
-            "%s: %d notes off the 88 keys (below A0 or above C8) are left out", name, read.reading.n_off_keyboard
-        )
+    changed = read.reading.in_words()
+    if changed:
+        log.warning("%s: %s", name, changed)
     if not read.roll.any():
         raise MusicLSTMError(f"{name}: no notes on the 88 keys to {purpose}")
     return replace(read, name=name)

@@ -7,7 +7,10 @@ A corpus is a folder:
 - `manifest.json`: the settings, the source's fingerprint, and `pieces`, a list of
   `{"name", "split", "frames", "offset", "grid", "merged"}` in storage order (`grid` is the piece's
   metre, `Grid.to_dict()`; `merged` the notes the grid could not hold apart); also the skipped files
-  with reasons. Format 2; a corpus of format 1 (no struck keys, no metre) must be rebuilt.
+  with reasons, the notes dropped, and `read_changes`: what reading changed or lost beside those, by
+  kind (`Reading.changes`: `pedal_held`, `zero_length`, `overlapping`, `off_grid`, ...; absent from a
+  corpus built before they were counted, read as none). Format 2; a corpus of format 1 (no struck
+  keys, no metre) must be rebuilt.
 
 The manifest is written last and names its rolls file, so replacing it is the one step that commits
 a build: an interrupted run leaves the previous corpus whole. Splits are by piece, never by window.
@@ -30,7 +33,7 @@ from musiclstm.config import CORPUS_FORMAT_VERSION, N_KEYS, SPLITS, VERSION, Cor
 from musiclstm.data.sources import Source, natural_steps_per_beat, read_source, resolve_source
 from musiclstm.files import check_output_folder, read_json_object, write_atomically, write_json_atomically
 from musiclstm.music.grid import Grid
-from musiclstm.music.piece import Piece
+from musiclstm.music.piece import Piece, Reading
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ MANIFEST = "manifest.json"
 KEY_BYTES = (N_KEYS + 7) // 8  # bytes for one frame's 88 keys
 PACKED_WIDTH = 2 * KEY_BYTES  # bytes per frame on disk: the keys sounding, then the keys struck
 MOST_MERGED_SHOWN = 3  # files named in the summary's line on merged notes
+COUNTED_APART = ("off_keyboard", "drum_notes", "merged")  # kept in the manifest before `read_changes` was
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ def build_corpus(config: CorpusConfig, out: str | Path, force: bool = False, pro
                 log.info("reusing %s: the source and settings are unchanged", out)
                 return summarize(corpus, seconds=time.perf_counter() - started, reused=True)
 
-    reading = read_source(source, steps_per_beat, config.workers, config.limit, progress)
+    reading = read_source(source, steps_per_beat, config.workers, config.limit, progress, config.pedal)
     if not reading.pieces:
         reasons = "; ".join(f"{name}: {reason}" for name, reason in reading.skipped[:5])
         raise MusicLSTMError(f"{config.source}: no usable piece among {len(reading.skipped)} ({reasons})")
@@ -253,10 +257,12 @@ def build_corpus(config: CorpusConfig, out: str | Path, force: bool = False, pro
             seed=config.seed,
             split_fractions=list(config.split_fractions),
             limit=config.limit,
+            pedal=config.pedal,
             fingerprint=source_fingerprint,
             skipped=[{"name": name, "reason": reason} for name, reason in reading.skipped],
-            notes_off_keyboard=reading.n_off_keyboard,
-            drum_notes=reading.n_drum_notes,
+            notes_off_keyboard=reading.total.n_off_keyboard,
+            drum_notes=reading.total.n_drum_notes,
+            read_changes={kind: count for kind, count in reading.total.changes().items() if kind not in COUNTED_APART},
             files_read=len(source.files) if source.kind != "benchmark" else 1,
         ),
     )
@@ -320,7 +326,8 @@ def summarize(corpus: Corpus, seconds: float, reused: bool) -> dict:
 
     `notes_kept` counts the struck keys (one per note the corpus holds); `notes_merged` the notes
     lost because another note of the same key started on the same step, with `most_merged` the
-    files that lost most, as [name, count].
+    files that lost most, as [name, count]; `read_changes` the other changes and losses of reading
+    by kind (empty for a corpus built before they were counted).
     """
     manifest = corpus.manifest
     splits = {}
@@ -346,6 +353,7 @@ def summarize(corpus: Corpus, seconds: float, reused: bool) -> dict:
         "notes_kept": sum(int(np.unpackbits(np.asarray(piece.packed)[:, KEY_BYTES:]).sum()) for piece in corpus),
         "notes_merged": sum(entry["merged"] for entry in manifest["pieces"]),
         "most_merged": [[entry["name"], entry["merged"]] for entry in merged[:MOST_MERGED_SHOWN]],
+        "read_changes": dict(manifest.get("read_changes", {})),
         "bytes_on_disk": (corpus.path / manifest["rolls_file"]).stat().st_size,
         "seconds": round(seconds, 2),
         "reused": reused,
@@ -376,6 +384,10 @@ def format_summary(summary: dict) -> str:
     if summary["most_merged"]:
         merged += "; most in " + ", ".join(f"{name} ({count:,})" for name, count in summary["most_merged"])
     lines.append(merged)
+    known = {kind: count for kind, count in summary.get("read_changes", {}).items() if kind in Reading.WORDS}
+    changed = Reading(**{f"n_{kind}": count for kind, count in known.items()}).in_words()
+    if changed:
+        lines.append(f"  changed on reading: {changed}")
     skipped = summary["skipped"]
     lines.append(f"  skipped {len(skipped)} of {summary['files_read']} files" if skipped else "  skipped none")
     lines += [f"    {entry['name']}: {entry['reason']}" for entry in skipped]

@@ -3,7 +3,8 @@
 Three kinds of source, told apart by `resolve_source`:
 - `bach`: the chorales in music21's corpus (MusicXML and Humdrum), read on the beat grid in
   quarter-length offsets, ties merged, every part merged into one roll, the metre from the measures;
-- a folder: every `.mid`/`.midi` file under it, recursively (see `roll.midi_to_roll`);
+- a folder: every `.mid`/`.midi` file under it, recursively, as a pianist hears it (the sustain pedal
+  applied unless asked not to; see `roll.midi_to_roll`);
 - a benchmark file of Boulanger-Lewandowski et al. (2012), `.pickle`/`.pkl`/`.json`: a dict of
   `train`/`valid`/`test`, each a list of pieces, each a list of steps, each a list of MIDI pitches.
   Its split is kept; it holds no onsets (derived from the roll: a repeated key is held) and no metre
@@ -25,6 +26,7 @@ import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +42,7 @@ from musiclstm.config import (
 )
 from musiclstm.music.grid import Grid
 from musiclstm.music.piece import Piece, Reading
-from musiclstm.music.roll import midi_to_roll, spans_to_roll, steps_to_roll
+from musiclstm.music.roll import midi_to_roll, nearest_step, spans_to_roll, steps_to_roll
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +75,7 @@ class SourceReading:
     pieces: list[Piece] = field(default_factory=list)  # each named, on its own grid, with what reading it left out
     splits: list[str | None] = field(default_factory=list)  # each piece's split in the source, or None: the corpus's
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
-    n_off_keyboard: int = 0
-    n_drum_notes: int = 0
+    total: Reading = Reading()  # what reading changed and left out, every file read added (unusable ones too)
 
 
 def bach_chorale_files() -> list[Path]:
@@ -132,20 +133,23 @@ def score_to_roll(path: str | Path, steps_per_beat: int) -> Piece:
     except Exception as err:  # music21 raises many types for broken scores
         raise MusicLSTMError(f"{path}: unreadable score ({type(err).__name__}: {err})") from err
     spans: list[tuple[int, int, int]] = []
-    n_off_keyboard = 0
+    n_off_keyboard = n_off_grid = 0
     for element in score.stripTies().flatten().notes:
         if element.duration.isGrace:
             continue
-        start = round(float(element.offset) * steps_per_beat)
-        end = max(round(float(element.offset + element.quarterLength) * steps_per_beat), start + 1)
+        start_position = float(element.offset) * steps_per_beat
+        end_position = float(element.offset + element.quarterLength) * steps_per_beat
+        start = nearest_step(start_position)
+        end = max(nearest_step(end_position), start + 1)
         for pitch in getattr(element, "pitches", ()):
             if LOWEST_PITCH <= pitch.midi <= HIGHEST_PITCH:
                 spans.append((pitch.midi, start, end))
+                n_off_grid += not (start_position.is_integer() and end_position.is_integer())
             else:
                 n_off_keyboard += 1
-    n_steps = max([round(float(score.highestTime) * steps_per_beat)] + [end for _, _, end in spans])
+    n_steps = max([nearest_step(float(score.highestTime) * steps_per_beat)] + [end for _, _, end in spans])
     roll, onsets, n_merged = spans_to_roll(spans, n_steps)
-    reading = Reading(len(spans), n_off_keyboard, 0, n_merged)
+    reading = Reading(len(spans), n_off_keyboard, 0, n_merged, n_off_grid=n_off_grid)
     return Piece(roll, onsets, score_grid(score, steps_per_beat), name=str(path), reading=reading)
 
 
@@ -166,7 +170,7 @@ def score_grid(score, steps_per_beat: int) -> Grid:
         if signature is None:
             continue
         steps_per_bar = max(1, round(float(signature.barDuration.quarterLength) * steps_per_beat))
-        bar_lines.append((round(float(measure.offset) * steps_per_beat), steps_per_bar))
+        bar_lines.append((nearest_step(float(measure.offset) * steps_per_beat), steps_per_bar))
     return Grid.from_bar_lines(steps_per_beat, bar_lines)
 
 
@@ -178,6 +182,8 @@ def why_unusable(read: Reading) -> str | None:
         return f"only drum tracks ({read.n_drum_notes} drum notes; drums are left out)"
     if read.n_off_keyboard:
         return f"all {read.n_off_keyboard} notes fall outside the 88 keys (MIDI {LOWEST_PITCH}..{HIGHEST_PITCH})"
+    if read.n_unended:
+        return f"no notes but {read.n_unended} never released (no note-off)"
     return "no notes"
 
 
@@ -208,9 +214,12 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def read_files(source: Source, steps_per_beat: int, workers: int = 1, progress: bool = False) -> SourceReading:
-    """Read every file of a bach or folder source, in parallel when `workers` > 1."""
-    reader = score_to_roll if source.kind == BACH else midi_to_roll
+def read_files(
+    source: Source, steps_per_beat: int, workers: int = 1, progress: bool = False, pedal: bool = True
+) -> SourceReading:
+    """Read every file of a bach or folder source, in parallel when `workers` > 1; MIDI files with their
+    sustain pedal applied unless `pedal` is False."""
+    reader = score_to_roll if source.kind == BACH else partial(midi_to_roll, pedal=pedal)
     jobs = [(reader, path, steps_per_beat) for path in source.files]
     reading = SourceReading()
     bar = dict(total=len(jobs), desc=f"reading {source.kind}", unit="file", disable=not progress)
@@ -228,8 +237,7 @@ def read_files(source: Source, steps_per_beat: int, workers: int = 1, progress: 
         if isinstance(result, str):
             reading.skipped.append((name, result.removeprefix(f"{path}: ")))
             continue
-        reading.n_off_keyboard += result.reading.n_off_keyboard
-        reading.n_drum_notes += result.reading.n_drum_notes
+        reading.total += result.reading
         reason = why_unusable(result.reading)
         if reason:
             reading.skipped.append((name, reason))
@@ -308,7 +316,7 @@ def read_benchmark(
             except (TypeError, ValueError) as err:
                 reading.skipped.append((name, f"not a list of steps of MIDI pitches ({err})"))
                 continue
-            reading.n_off_keyboard += n_off
+            reading.total += Reading(n_off_keyboard=n_off)
             reason = why_unusable(Reading(int(roll.sum()), n_off))
             if reason:
                 reading.skipped.append((name, reason))
@@ -319,9 +327,14 @@ def read_benchmark(
 
 
 def read_source(
-    source: Source, steps_per_beat: int, workers: int = 1, limit: int | None = None, progress: bool = False
+    source: Source,
+    steps_per_beat: int,
+    workers: int = 1,
+    limit: int | None = None,
+    progress: bool = False,
+    pedal: bool = True,
 ) -> SourceReading:
-    """Read any kind of source into pieces."""
+    """Read any kind of source into pieces; `pedal` False reads MIDI files without their sustain pedal."""
     if source.kind == "benchmark":
         return read_benchmark(source, limit, steps_per_beat)
-    return read_files(source, steps_per_beat, workers, progress)
+    return read_files(source, steps_per_beat, workers, progress, pedal)

@@ -11,7 +11,8 @@ piece (`steps`, `bars`) keeps its metre and tempo from where it starts. Nothing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -21,12 +22,70 @@ from musiclstm.music.grid import COMMON_TIME, Grid
 
 @dataclass(frozen=True)
 class Reading:
-    """What reading a file kept and left out, by count."""
+    """What reading a file kept, changed and left out, by count; a note may count in more than one kind.
+
+    `changes()` gives the counts by name (for JSON), `in_words()` the kinds that happened in one line.
+    """
 
     n_notes: int = 0  # notes read on the keyboard (merged ones included)
     n_off_keyboard: int = 0  # pitched notes outside A0..C8, dropped
     n_drum_notes: int = 0  # notes on drum tracks, dropped
     n_merged: int = 0  # notes that started on the step of another note of the same key, merged into it
+    n_pedal_held: int = 0  # notes released while the sustain pedal was down, held until it rose (or the key was struck)
+    n_pedal_ignored: int = 0  # notes released under the sustain pedal, ended at their release (read with pedal=False)
+    n_zero_length: int = 0  # notes of no length in the file, sounding one step
+    n_overlapping: int = 0  # notes whose key was struck again before their release: ended there, their tail lost
+    n_unended: int = 0  # notes struck and never released (no note-off), dropped
+    n_off_grid: int = 0  # notes whose start or end fell between steps, moved to the nearest (half a step: later)
+
+    WORDS: ClassVar[dict[str, tuple[str, str]]] = {  # each kind's clause: (one note, several notes)
+        # the composing warnings' tests pin this clause as it read before, "1 notes" included
+        "off_keyboard": (
+            "notes off the 88 keys (below A0 or above C8) are left out",
+            "notes off the 88 keys (below A0 or above C8) are left out",
+        ),
+        "drum_notes": ("drum note is left out", "drum notes are left out"),
+        "unended": ("note never released (no note-off) is left out", "notes never released (no note-off) are left out"),
+        "merged": (
+            "note starts on the step of another of its key: merged",
+            "notes start on the step of another of their key: merged",
+        ),
+        "overlapping": (
+            "note ends where its key is struck again before its release",
+            "notes end where their key is struck again before their release",
+        ),
+        "pedal_held": (
+            "note is held by the sustain pedal until it is lifted",
+            "notes are held by the sustain pedal until it is lifted",
+        ),
+        "pedal_ignored": (
+            "note released under the sustain pedal ends at its release (pedal not applied)",
+            "notes released under the sustain pedal end at their release (pedal not applied)",
+        ),
+        "zero_length": ("note of no length sounds one step", "notes of no length sound one step"),
+        "off_grid": (
+            "note off the grid is moved to the nearest step",
+            "notes off the grid are moved to the nearest step",
+        ),
+    }
+
+    def __add__(self, other: Reading) -> Reading:
+        """The counts of two readings added: what reading a set of files did."""
+        return Reading(*(getattr(self, field.name) + getattr(other, field.name) for field in fields(self)))
+
+    def changes(self) -> dict[str, int]:
+        """Each kind of change or loss by name (`off_keyboard`, `pedal_held`, ...) and count, zeros included."""
+        return {kind: getattr(self, f"n_{kind}") for kind in self.WORDS}
+
+    def in_words(self) -> str:
+        """The kinds of change or loss that happened, in one line ("3 notes are held by the sustain pedal until
+        it rises; 1 drum note is left out"); empty where reading changed nothing."""
+        clauses = []
+        for kind, count in self.changes().items():
+            one, several = self.WORDS[kind]
+            if count:
+                clauses.append(f"{count:,} {one if count == 1 else several}")
+        return "; ".join(clauses)
 
 
 @dataclass(frozen=True, eq=False)

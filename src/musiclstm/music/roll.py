@@ -2,19 +2,27 @@
 
 A piece's roll is a bool array of shape (steps, 88), time first; column k is MIDI pitch 21 + k (A0..C8).
 Steps lie on the beat grid: `steps_per_beat` rows per quarter note, counted in the file's own ticks
-(`round(tick * steps_per_beat / ticks_per_quarter)`), so tempo changes move nothing on the grid.
-Drum tracks are left out, every pitched instrument is merged into one roll, notes off the keyboard
-are dropped and counted, and velocity is not kept. Beside the roll go its onsets (the keys struck at
-each step), its `Grid` (read from and written as MIDI time signatures) and its tempo map: together a
-`Piece`. Two notes of one key starting on one step are one note on the grid (counted as merged).
-Nothing here imports torch.
+(`tick * steps_per_beat / ticks_per_quarter`, half a step rounded up, so a note never moves back
+into the beat before), so tempo changes move nothing on the grid. A file is read as a pianist hears
+it: the sustain pedal (CC64) holds a released note until the pedal is lifted or its key is struck
+again; a key struck again before its release ends its note there; a note of no length sounds one
+step. Drum tracks are left out, every pitched instrument is merged into one roll, notes off the
+keyboard are dropped, and velocity and the pedal's events are not kept. Beside the roll go its onsets
+(the keys struck at each step), its `Grid` (read from and written as MIDI time signatures) and its
+tempo map: together a `Piece`. Two notes of one key starting on one step are one note on the grid.
+Every kind of change or loss is counted in the piece's `Reading`. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
+import math
+import stat
+from bisect import bisect_right
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+import mido
 import numpy as np
 import pretty_midi
 
@@ -36,11 +44,23 @@ WRITE_RESOLUTION = 960  # ticks per quarter note in files we write: divisible by
 MAX_FILE_TICKS = 10_000_000  # pretty_midi refuses a file whose last event lies past this tick as likely corrupt
 END_MARKER = "musiclstm:end"  # a text event that keeps a roll's trailing silence in the file
 MAX_MIDI_BYTES = 4_000_000  # a long orchestral MIDI file is under 1 MB; this bounds the parsing work
+SUSTAIN_PEDAL = 64  # the control change of the sustain (damper) pedal
+PEDAL_DOWN = 64  # a sustain pedal value from 64 up holds the dampers off the strings
+DRUM_CHANNEL = 9  # General MIDI's channel 10 (counted from 1), as pretty_midi tells drums
+
+KeyEvent = tuple[int, int, int, int, bool]  # (tick, track, channel, pitch, whether pressed: else released)
+PedalEvent = tuple[int, int, bool]  # (tick, channel, whether the sustain pedal is down from there)
 
 
 def empty_roll(n_steps: int) -> np.ndarray:
     """Return a silent roll of `n_steps` steps."""
     return np.zeros((n_steps, N_KEYS), dtype=bool)
+
+
+def nearest_step(position: float) -> int:
+    """The step nearest a position counted in steps, half a step rounded up (never to the even step: thirty-seconds
+    at 0.5, 1.5, 2.5 and 3.5 land on 1, 2, 3 and 4, not 0, 2, 2 and 4)."""
+    return math.floor(position + 0.5)
 
 
 def spans_to_roll(spans: Sequence[tuple[int, int, int]], n_steps: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -59,7 +79,16 @@ def spans_to_roll(spans: Sequence[tuple[int, int, int]], n_steps: int) -> tuple[
 
 
 def check_midi_header(path: Path) -> None:
-    """Raise a named error unless `path` is a non-empty file, not too big, that starts like a Standard MIDI File."""
+    """Raise a named error unless `path` is a non-empty regular file, not too big, that starts like a Standard MIDI
+    File. Anything but a regular file (a FIFO, a device, a folder) is refused by its name before it is opened:
+    reading a FIFO would wait for a writer for ever."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        raise MusicLSTMError(f"{path}: cannot be read ({err.strerror})") from err
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a special file"
+        raise MusicLSTMError(f"{path}: {kind}, not a regular file; give a MIDI file")
     try:
         with open(path, "rb") as file:
             head = file.read(len(MIDI_HEADER))
@@ -74,60 +103,176 @@ def check_midi_header(path: Path) -> None:
         raise MusicLSTMError(f"{path}: not a MIDI file (no MThd header)")
 
 
-def load_midi(path: str | Path) -> pretty_midi.PrettyMIDI:
+class PerformedMIDI(pretty_midi.PrettyMIDI):
+    """A parsed MIDI file that also keeps its key presses and releases and its sustain-pedal changes, in ticks.
+
+    pretty_midi ends every open note of a key at its first release and drops a note of no length; the
+    events taken during the one parse let `played_notes` pair them as a pianist plays them instead.
+    `_load_instruments` is the step of pretty_midi's constructor (0.2.10 on) that sees every event with
+    its tick; 0.2.10 cannot be given a parsed file, and parsing twice would cost two thirds more.
+    """
+
+    key_events: list[KeyEvent]
+    pedal_events: list[PedalEvent]
+
+    def _load_instruments(self, midi_data: mido.MidiFile) -> None:
+        """pretty_midi's own reading of the notes, given each track's events with their times in absolute ticks."""
+        self.key_events, self.pedal_events = key_and_pedal_events(midi_data)
+        super()._load_instruments(midi_data)
+
+
+def key_and_pedal_events(midi_data: mido.MidiFile) -> tuple[list[KeyEvent], list[PedalEvent]]:
+    """Every key press and release (a note-on of velocity 0 is a release) and every sustain-pedal change of a file
+    whose event times are absolute ticks, track by track in file order."""
+    keys: list[KeyEvent] = []
+    pedals: list[PedalEvent] = []
+    for track_index, track in enumerate(midi_data.tracks):
+        for message in track:
+            if message.type in ("note_on", "note_off"):
+                is_press = message.type == "note_on" and message.velocity > 0
+                keys.append((message.time, track_index, message.channel, message.note, is_press))
+            elif message.type == "control_change" and message.control == SUSTAIN_PEDAL:
+                pedals.append((message.time, message.channel, message.value >= PEDAL_DOWN))
+    return keys, pedals
+
+
+def load_midi(path: str | Path) -> PerformedMIDI:
     """Parse a MIDI file, naming the file and the reason when it cannot be parsed."""
     path = Path(path)
     check_midi_header(path)
     try:
-        return pretty_midi.PrettyMIDI(str(path))
+        return PerformedMIDI(str(path))
     except Exception as err:  # mido and pretty_midi raise many types for broken files
         raise MusicLSTMError(f"{path}: unreadable MIDI ({type(err).__name__}: {err})") from err
 
 
-def midi_to_roll(path: str | Path, steps_per_beat: int) -> Piece:
-    """Read a MIDI file into a piece on the beat grid: its roll, struck keys, metre, tempo map and what was left out.
+def pedal_holds(pedal_events: Iterable[PedalEvent], end_tick: int) -> dict[int, tuple[list[int], list[int]]]:
+    """Each channel's spans of the sustain pedal held down: (first ticks, ticks where it is lifted), increasing.
 
-    The roll runs from tick 0 to the file's last event, so silence at either end is kept.
-    A note shorter than one step still sounds for one step. Every note's start is an onset, even
-    with no gap before it. The grid comes from the time-signature events (`Grid.from_bar_lines`):
-    each starts a bar on its step, rounded to the grid; 4/4 from step 0 where the file says nothing.
-    The tempo map holds each tempo change on its step (120 bpm from step 0 where the file sets none).
-    The piece is named by the file's path.
+    Of several changes at one tick the last in the file counts; a pedal never lifted holds to `end_tick`.
+    """
+    state_at: dict[int, dict[int, bool]] = defaultdict(dict)
+    for tick, channel, is_down in sorted(pedal_events, key=lambda event: event[0]):  # stable: file order kept
+        state_at[channel][tick] = is_down
+    holds = {}
+    for channel, states in state_at.items():
+        starts, ends, down_since = [], [], None
+        for tick, is_down in states.items():  # in tick order: the ticks were added sorted
+            if is_down and down_since is None:
+                down_since = tick
+            elif not is_down and down_since is not None:
+                starts.append(down_since)
+                ends.append(tick)
+                down_since = None
+        if down_since is not None:
+            starts.append(down_since)
+            ends.append(max(end_tick, down_since))
+        holds[channel] = (starts, ends)
+    return holds
+
+
+def sustained_until(holds: tuple[list[int], list[int]], release: int) -> int:
+    """The tick where a key released at `release` stops sounding: where the pedal is lifted if it is down then."""
+    starts, ends = holds
+    index = bisect_right(starts, release) - 1
+    return ends[index] if index >= 0 and release < ends[index] else release
+
+
+def played_notes(
+    key_events: Iterable[KeyEvent], pedal_events: Iterable[PedalEvent], end_tick: int, pedal: bool = True
+) -> tuple[list[tuple[int, int, int]], Counter]:
+    """The notes a pianist hears from a file's key events, as (pitch, start tick, end tick), and what was changed.
+
+    A release ends the earliest open press of its key on its track and channel (first in, first out).
+    A key struck again before its release ends the note sounding there (counted `overlapping`); with
+    `pedal`, a note released while its channel's sustain pedal is down sounds until the pedal is lifted
+    or its key is struck again (`pedal_held`; without, `pedal_ignored`). Drum notes (channel 10), notes
+    off the 88 keys and presses never released are left out and counted by press (`drum_notes`,
+    `off_keyboard`, `unended`).
+    """
+    counts: Counter = Counter()
+    open_presses: dict[tuple[int, int, int], deque[int]] = defaultdict(deque)
+    played: dict[tuple[int, int, int], list[tuple[int, int]]] = defaultdict(list)
+    for tick, track, channel, pitch, is_press in key_events:
+        if channel == DRUM_CHANNEL or not LOWEST_PITCH <= pitch <= HIGHEST_PITCH:
+            counts["drum_notes" if channel == DRUM_CHANNEL else "off_keyboard"] += is_press
+        elif is_press:
+            open_presses[track, channel, pitch].append(tick)
+        elif open_presses[track, channel, pitch]:  # a release with no press open is ignored
+            played[track, channel, pitch].append((open_presses[track, channel, pitch].popleft(), tick))
+    counts["unended"] = sum(len(presses) for presses in open_presses.values())
+    holds = pedal_holds(pedal_events, end_tick)
+    notes = []
+    for (_, channel, pitch), presses in played.items():
+        presses.sort()
+        starts = [start for start, _ in presses]
+        for start, release in presses:
+            later = bisect_right(starts, start)
+            struck_again = starts[later] if later < len(starts) else None
+            if struck_again is not None and release > struck_again:
+                counts["overlapping"] += 1
+                notes.append((pitch, start, struck_again))
+                continue
+            held = sustained_until(holds.get(channel, ([], [])), release)
+            held = held if struck_again is None else min(held, struck_again)
+            if held > release:
+                counts["pedal_held" if pedal else "pedal_ignored"] += 1
+            notes.append((pitch, start, held if pedal else release))
+    return notes, counts
+
+
+def midi_to_roll(path: str | Path, steps_per_beat: int, pedal: bool = True) -> Piece:
+    """Read a MIDI file into a piece on the beat grid: its roll, struck keys, metre, tempo map and what was changed.
+
+    Notes are read as a pianist hears them (`played_notes`): with `pedal`, the sustain pedal holds a
+    released note until it is lifted. A note's start and end go to the nearest step, half a step
+    later. A note shorter than one step, or of no length, still sounds for one step. Every note's
+    start is an onset, even with no gap before it. The roll runs from tick 0 to the file's last event,
+    so silence at either end is kept. The grid comes from the time-signature events
+    (`Grid.from_bar_lines`): each starts a bar on its step, rounded to the grid; 4/4 from step 0 where
+    the file says nothing. The tempo map holds each tempo change on its step (120 bpm from step 0
+    where the file sets none). The piece is named by the file's path; its `reading` counts every kind
+    of change and loss.
 
     Raises:
-        MusicLSTMError: the file is missing, empty, not MIDI, too big or too long, cannot be parsed, or
-            `steps_per_beat` is not a whole number from 1 to MAX_STEPS_PER_BEAT.
+        MusicLSTMError: the file is missing, not a regular file, empty, not MIDI, too big or too long, cannot
+            be parsed, `steps_per_beat` is not a whole number from 1 to MAX_STEPS_PER_BEAT, or `pedal` is not
+            True or False.
     """
     check_whole_number("steps_per_beat", steps_per_beat, 1, MAX_STEPS_PER_BEAT)
+    if not isinstance(pedal, bool):
+        raise MusicLSTMError(f"pedal must be True (apply the sustain pedal) or False, got {pedal!r}")
     midi = load_midi(path)
 
-    def to_step(seconds: float) -> int:
-        return round(midi.time_to_tick(seconds) * steps_per_beat / midi.resolution)
+    def is_off_grid(tick: int) -> bool:
+        return bool(tick * steps_per_beat % midi.resolution)
 
+    def to_step(tick: int) -> int:  # the nearest step, half a step up (exact in whole numbers)
+        return (2 * tick * steps_per_beat + midi.resolution) // (2 * midi.resolution)
+
+    end_tick = midi.time_to_tick(midi.get_end_time())
+    notes, counts = played_notes(midi.key_events, midi.pedal_events, end_tick, pedal)
     spans: list[tuple[int, int, int]] = []
-    n_off_keyboard = n_drum_notes = 0
-    for instrument in midi.instruments:
-        if instrument.is_drum:
-            n_drum_notes += len(instrument.notes)
-            continue
-        for note in instrument.notes:
-            if not LOWEST_PITCH <= note.pitch <= HIGHEST_PITCH:
-                n_off_keyboard += 1
-                continue
-            start = to_step(note.start)
-            spans.append((note.pitch, start, max(to_step(note.end), start + 1)))
-    n_steps = max([to_step(midi.get_end_time())] + [end for _, _, end in spans])
+    for pitch, start, end in notes:
+        counts["zero_length"] += end == start
+        counts["off_grid"] += is_off_grid(start) or (end > start and is_off_grid(end))
+        first = to_step(start)
+        spans.append((pitch, first, max(to_step(end), first + 1)))
+    n_steps = max([to_step(end_tick)] + [end for _, _, end in spans])
     if n_steps > MAX_ROLL_STEPS:
         raise MusicLSTMError(
             f"{path}: {n_steps:,} steps long at {steps_per_beat} per beat, over the limit of {MAX_ROLL_STEPS:,}"
         )
     roll, onsets, n_merged = spans_to_roll(spans, n_steps)
     bar_lines = [
-        (to_step(signature.time), bar_steps(signature.numerator, signature.denominator, steps_per_beat))
+        (
+            to_step(midi.time_to_tick(signature.time)),
+            bar_steps(signature.numerator, signature.denominator, steps_per_beat),
+        )
         for signature in midi.time_signature_changes
     ]
     grid = Grid.from_bar_lines(steps_per_beat, bar_lines)
-    reading = Reading(len(spans), n_off_keyboard, n_drum_notes, n_merged)
+    reading = Reading(len(spans), n_merged=n_merged, **{f"n_{kind}": count for kind, count in counts.items()})
     return Piece(roll, onsets, grid, tempo_map(midi, steps_per_beat), str(path), reading)
 
 
