@@ -195,3 +195,12 @@ def test_a_corpus_built_before_the_changes_were_counted_still_loads_and_summariz
 
     summary = summarize(load_corpus(out), seconds=0.0, reused=True)
     assert summary["read_changes"] == {} and "changed on reading" not in format_summary(summary)
+
+
+def test_a_harmonized_melodys_json_records_what_reading_it_changed(pedalled, tmp_path):
+    from musiclstm import harmonize, save_pieces
+
+    composition = harmonize(pedalled, seed=1)
+    (entry,) = save_pieces(composition, tmp_path / "out", audio=False)
+    recorded = json.loads((tmp_path / "out" / "piece_1.json").read_text())["settings"]["reading"]
+    assert recorded["pedal_held"] == 2 and recorded == entry["settings"]["reading"]

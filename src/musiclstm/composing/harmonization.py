@@ -214,5 +214,5 @@ def harmonize(
     )
     grids = [tune.grid] * options.num_outputs
     names = [name] * options.num_outputs
-    record = dict(harmonized=name, lookahead=lookahead, **tempo_from)
+    record = dict(harmonized=name, lookahead=lookahead, **tempo_from, reading=tune.reading.changes())
     return setup.compose(events, grids, 0, names, keys, melody=melody_only, record=record)

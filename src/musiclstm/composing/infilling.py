@@ -345,6 +345,7 @@ def infill(
         join_nll=joins,
         keep_melody=keep_melody,
         **tempo_from,
+        reading=read.reading.changes(),
     )
     melody = None
     if keep_melody:

@@ -63,6 +63,11 @@ def nearest_step(position: float) -> int:
     return math.floor(position + 0.5)
 
 
+def tick_to_step(tick: int, steps_per_beat: int, ticks_per_beat: int) -> int:
+    """The step nearest a tick of a file, half a step rounded up (exact in whole numbers): how every tick is read."""
+    return (2 * tick * steps_per_beat + ticks_per_beat) // (2 * ticks_per_beat)
+
+
 def spans_to_roll(spans: Sequence[tuple[int, int, int]], n_steps: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Lay notes (pitch, start_step, end_step) on a grid of `n_steps` steps.
 
@@ -247,8 +252,8 @@ def midi_to_roll(path: str | Path, steps_per_beat: int, pedal: bool = True) -> P
     def is_off_grid(tick: int) -> bool:
         return bool(tick * steps_per_beat % midi.resolution)
 
-    def to_step(tick: int) -> int:  # the nearest step, half a step up (exact in whole numbers)
-        return (2 * tick * steps_per_beat + midi.resolution) // (2 * midi.resolution)
+    def to_step(tick: int) -> int:
+        return tick_to_step(tick, steps_per_beat, midi.resolution)
 
     end_tick = midi.time_to_tick(midi.get_end_time())
     notes, counts = played_notes(midi.key_events, midi.pedal_events, end_tick, pedal)

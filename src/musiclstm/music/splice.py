@@ -1,7 +1,7 @@
 """Write a MIDI file back with only a gap rewritten: every track, part, tempo and event of the original kept.
 
 The original is read with mido, on its own ticks; a step of the piece read from it lies at
-`tick = round(step * ticks_per_beat / steps_per_beat)`, as `roll.midi_to_roll` reads it. Inside the
+`tick = round(step * ticks_per_beat / steps_per_beat)`, and a tick on the step `roll.tick_to_step` gives. Inside the
 gap, steps [start, end), the pitched notes are the model's; everything else is the file's own.
 Each pitched note of the file is kept, cut or replaced as the roll saw it (its start and end on steps,
 rounded as the reading rounds them): a note wholly outside the gap is kept as it is; one that sounds
@@ -24,6 +24,7 @@ import mido
 
 from musiclstm.config import MusicLSTMError
 from musiclstm.music.piece import Piece, roll_to_notes
+from musiclstm.music.roll import tick_to_step
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def splice_gap(
         return round(step * resolution / steps_per_beat)
 
     def to_step(tick: int) -> int:
-        return round(tick * steps_per_beat / resolution)
+        return tick_to_step(tick, steps_per_beat, resolution)
 
     tracks, totals = [], defaultdict(int)
     for track in midi.tracks:
