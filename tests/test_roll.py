@@ -321,7 +321,8 @@ def test_midi_to_roll_reads_the_metre_from_time_signatures_on_its_own_grid(tmp_p
     for numerator, denominator, beat in ((6, 8, 0), (2, 4, 6), (5, 8, 8)):
         midi.time_signature_changes.append(pretty_midi.TimeSignature(numerator, denominator, beat * seconds_per_beat))
     midi.write(str(tmp_path / "metre.mid"))
-    assert midi_to_roll(tmp_path / "metre.mid", 2).grid == Grid(2, 3, 0, ((12, 4), (16, 5)))
+    read = midi_to_roll(tmp_path / "metre.mid", 2).grid
+    assert read == Grid(2, 3, 0, ((12, 4), (16, 5)), ((6, 8), (2, 4), (5, 8)))  # 6/8 kept, not 3/4
 
 
 def test_a_read_roll_without_onsets_takes_the_ones_its_roll_tells():

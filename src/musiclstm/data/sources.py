@@ -156,7 +156,8 @@ def score_to_roll(path: str | Path, steps_per_beat: int) -> Piece:
 def score_grid(score, steps_per_beat: int) -> Grid:
     """The metre of a music21 score: a bar line where each measure of its first part starts, with
     the bar length of the time signature in force (`Grid.from_bar_lines`), so a first measure shorter
-    than its time signature is a pickup and a change of time signature a change of the Grid.
+    than its time signature is a pickup and a change of time signature a change of the Grid. Each
+    signature is kept as written (`Grid.signatures`: 6/8 stays 6/8).
     A later measure that starts part-way through its bar (`paddingLeft`: the second half of a bar
     notated in two, at a repeat or a phrase's end in most chorales) draws no bar line. A score
     without measures is 4/4 from its first step.
@@ -170,7 +171,8 @@ def score_grid(score, steps_per_beat: int) -> Grid:
         if signature is None:
             continue
         steps_per_bar = max(1, round(float(signature.barDuration.quarterLength) * steps_per_beat))
-        bar_lines.append((nearest_step(float(measure.offset) * steps_per_beat), steps_per_bar))
+        written = (signature.numerator, signature.denominator)
+        bar_lines.append((nearest_step(float(measure.offset) * steps_per_beat), steps_per_bar, written))
     return Grid.from_bar_lines(steps_per_beat, bar_lines)
 
 

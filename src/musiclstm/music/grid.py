@@ -40,6 +40,12 @@ class Grid:
     section runs on. A bar of n/d time is n * 4 / d quarter notes: `round(n * 4 / d * steps_per_beat)`
     steps (`bar_steps`).
 
+    `signatures` are the time signatures the file wrote, (numerator, denominator) for each of
+    `sections()` in order, so 6/8 stays 6/8 where its steps alone would say 3/4; each must give its
+    section's steps per bar. Two sections in a row may then share a bar length under different
+    signatures (6/8 then 3/4). Empty, each section's signature is `signature_of` its steps, and
+    signatures that all say just that are stored empty, so such a grid equals one made without them.
+
     Raises:
         MusicLSTMError: a field out of range or a change off the bar lines, named.
     """
@@ -48,11 +54,13 @@ class Grid:
     beats_per_bar: int = BEATS_PER_BAR
     bar_offset: int = 0  # steps before the first bar line
     changes: tuple[tuple[int, int], ...] = ()  # (bar line step, steps per bar from it on), steps increasing
+    signatures: tuple[tuple[int, int], ...] = ()  # (numerator, denominator) per section; (): from the steps
 
     def __post_init__(self) -> None:
         check_whole_number("steps_per_beat", self.steps_per_beat, 1, MAX_STEPS_PER_BEAT)
         check_whole_number("beats_per_bar", self.beats_per_bar, 1, MAX_BEATS_PER_BAR)
         object.__setattr__(self, "changes", checked_changes(self.changes, self.steps_per_beat))
+        object.__setattr__(self, "signatures", checked_signatures(self.signatures))
         if self.changes and self.changes[0][0] == self.bar_offset:
             steps_per_bar = self.changes[0][1]
             if steps_per_bar % self.steps_per_beat == 0:
@@ -62,7 +70,10 @@ class Grid:
                 )
             object.__setattr__(self, "beats_per_bar", BEATS_PER_BAR)  # no whole number of beats tells this bar
         check_whole_number("bar_offset", self.bar_offset, 0, self.steps_per_bar - 1)
+        self.check_signatures()
+        written = self.section_signatures()
         start, length = self.bar_offset, self.beats_per_bar * self.steps_per_beat
+        first_index = 0 if self.changes and self.changes[0][0] == start else 1  # changes[i] is sections()[i + this]
         for index, (step, steps_per_bar) in enumerate(self.changes):
             if index == 0 and step == start:
                 start, length = step, steps_per_bar
@@ -75,9 +86,47 @@ class Grid:
                     f"{name}: step {step} is not on a bar line of the section before "
                     f"(bars of {length} steps from {start})"
                 )
-            if steps_per_bar == length:
-                raise MusicLSTMError(f"{name}: keeps the bar of {length} steps of the section before; leave it out")
+            section = index + first_index
+            if steps_per_bar == length and written[section] == written[section - 1]:
+                raise MusicLSTMError(
+                    f"{name}: keeps the bar of {length} steps of the section before"
+                    + (f" and its time signature {'/'.join(map(str, written[section]))}" if self.signatures else "")
+                    + "; leave it out"
+                )
             start, length = step, steps_per_bar
+
+    def check_signatures(self) -> None:
+        """Store `signatures` empty where they all say what the steps say; refuse ones that do not fit.
+
+        Raises:
+            MusicLSTMError: not one signature per section, or one whose bar is not its section's steps.
+        """
+        if not self.signatures:
+            return
+        sections = self.sections()
+        if len(self.signatures) != len(sections):
+            raise MusicLSTMError(
+                f"signatures: {len(self.signatures)} given for {len(sections)} metre sections; give one per "
+                "section (sections()), or none"
+            )
+        for index, ((numerator, denominator), (step, length)) in enumerate(zip(self.signatures, sections, strict=True)):
+            if bar_steps(numerator, denominator, self.steps_per_beat) != length:
+                raise MusicLSTMError(
+                    f"signatures[{index}] {numerator}/{denominator}: a bar of "
+                    f"{bar_steps(numerator, denominator, self.steps_per_beat)} steps at {self.steps_per_beat} per "
+                    f"beat, but the section from step {step} has bars of {length}"
+                )
+        if all(
+            written == fallback_signature(length, self.steps_per_beat)
+            for written, (_, length) in zip(self.signatures, sections, strict=True)
+        ):
+            object.__setattr__(self, "signatures", ())
+
+    def section_signatures(self) -> list[tuple[int, int] | None]:
+        """The time signature of each of `sections()`: the one written, else `signature_of` its steps (None if none)."""
+        if self.signatures:
+            return list(self.signatures)
+        return [fallback_signature(length, self.steps_per_beat) for _, length in self.sections()]
 
     @property
     def steps_per_bar(self) -> int:
@@ -133,13 +182,19 @@ class Grid:
         """
         place, length = (int(value) for value in self.place_in_bar(np.array(start)))
         first_line = (length - place) % length
-        later = [(step - start, steps) for step, steps in self.sections() if step > start]
+        sections, written = self.sections(), self.section_signatures()
+        in_force = max(0, sum(step <= start for step, _ in sections) - 1)
+        signature = written[in_force]
+        later = [(step - start, steps) for step, steps in sections if step > start]
+        later_written = written[len(sections) - len(later) :]
         if later and later[0][0] == first_line:  # the passage's first bar line begins a new section
             length = later.pop(0)[1]
+            signature = later_written.pop(0)
             first_line %= length
+        signatures = (signature, *later_written) if self.signatures else ()
         if length % self.steps_per_beat:
-            return Grid(self.steps_per_beat, BEATS_PER_BAR, first_line, ((first_line, length), *later))
-        return Grid(self.steps_per_beat, length // self.steps_per_beat, first_line, tuple(later))
+            return Grid(self.steps_per_beat, BEATS_PER_BAR, first_line, ((first_line, length), *later), signatures)
+        return Grid(self.steps_per_beat, length // self.steps_per_beat, first_line, tuple(later), signatures)
 
     def to_dict(self) -> dict:
         """The grid as JSON-able values; `Grid.from_dict` reads it back."""
@@ -148,58 +203,74 @@ class Grid:
             "beats_per_bar": self.beats_per_bar,
             "bar_offset": self.bar_offset,
             "changes": [list(change) for change in self.changes],
-        }
+        } | ({"signatures": [list(signature) for signature in self.signatures]} if self.signatures else {})
 
     @classmethod
     def from_dict(cls, values: dict) -> Grid:
-        """Read a grid written by `to_dict`; a dict without `changes` (or other fields) takes their defaults.
+        """Read a grid written by `to_dict`; a dict without `changes`, `signatures` (or other fields) takes their
+        defaults, so a grid stored before signatures were kept reads back as it was.
 
         Raises:
             MusicLSTMError: not a dict, an unknown field, or a field out of range.
         """
         if not isinstance(values, dict):
             raise MusicLSTMError(f"a grid must be a dict of its fields, got {type(values).__name__}")
-        unknown = set(values) - {"steps_per_beat", "beats_per_bar", "bar_offset", "changes"}
+        unknown = set(values) - {"steps_per_beat", "beats_per_bar", "bar_offset", "changes", "signatures"}
         if unknown:
             raise MusicLSTMError(f"a grid has no field {', '.join(sorted(unknown))}")
-        return cls(**values)  # changes as JSON lists are made tuples by the check
+        return cls(**values)  # changes and signatures as JSON lists are made tuples by the checks
 
     @classmethod
-    def from_bar_lines(cls, steps_per_beat: int, bar_lines: Iterable[tuple[int, int]]) -> Grid:
+    def from_bar_lines(cls, steps_per_beat: int, bar_lines: Iterable[tuple]) -> Grid:
         """Build the grid of a piece from the steps where its file states a time signature or starts a bar.
 
-        Each (step, steps per bar) starts a bar at `step` and bars of that length from there on (a
-        second one at a step replaces the first); 4/4 from step 0 until the first. One that falls
-        inside a bar cuts that bar short, making it a section of one bar; the first bar cut short,
-        when shorter than the bars after it, is a pickup: the end of a bar of the next section
-        (`bar_offset`). A short first bar with a time signature of its own stays a bar. Equal bars in
-        a row are one section. Steps per bar are capped at MAX_BEATS_PER_BAR beats. A Grid written by
-        `roll_to_midi` (`time_signatures`) reads back equal.
+        Each (step, steps per bar) or (step, steps per bar, (numerator, denominator)) starts a bar at
+        `step` and bars of that length from there on (a second one at a step replaces the first); 4/4
+        from step 0 until the first. One that falls inside a bar cuts that bar short, making it a
+        section of one bar; the first bar cut short, when shorter than the bars after it, is a pickup:
+        the end of a bar of the next section (`bar_offset`). A short first bar with a time signature of
+        its own stays a bar. Equal bars in a row under the same signature are one section. Steps per bar
+        are capped at MAX_BEATS_PER_BAR beats. A signature given is kept (`signatures`: 6/8 stays 6/8)
+        where it gives its bar's steps; a bar cut short, or one without, takes `signature_of` its steps.
+        A Grid written by `roll_to_midi` (`time_signatures`) reads back equal.
         """
-        pairs = sorted(((int(step), int(length)) for step, length in bar_lines), key=lambda pair: pair[0])
-        stated = dict(pairs)  # the sort is stable: the last stated at a step wins
+        pairs = sorted(((int(line[0]), int(line[1]), *line[2:3]) for line in bar_lines), key=lambda line: line[0])
+        stated = {line[0]: line[1:] for line in pairs}  # the sort is stable: the last stated at a step wins
         longest = MAX_BEATS_PER_BAR * steps_per_beat
-        sections, is_first_bar_cut = [(0, BEATS_PER_BAR * steps_per_beat)], False
-        for step, length in stated.items():
-            start, current = sections.pop()
+
+        def section(step: int, length: int, signature: object = None) -> tuple[int, int, tuple[int, int] | None]:
+            if signature is not None:
+                try:
+                    (signature,) = checked_signatures([tuple(int(value) for value in signature)])
+                except (MusicLSTMError, TypeError, ValueError):
+                    signature = None
+                if signature is not None and bar_steps(*signature, steps_per_beat) != length:
+                    signature = None  # capped at MAX_BEATS_PER_BAR, or not a signature a file can hold
+            return step, length, signature or fallback_signature(length, steps_per_beat)
+
+        sections, is_first_bar_cut = [section(0, BEATS_PER_BAR * steps_per_beat)], False
+        for step, (length, *signature) in stated.items():
+            start, current, written = sections.pop()
             last_bar = start + (step - start) // current * current
             if last_bar > start:
-                sections.append((start, current))
+                sections.append((start, current, written))
             if last_bar < step:
-                sections.append((last_bar, step - last_bar))
+                sections.append(section(last_bar, step - last_bar))
                 is_first_bar_cut |= last_bar == 0
-            sections.append((step, min(max(1, length), longest)))
+            sections.append(section(step, min(max(1, length), longest), *signature))
         merged = [sections[0]]
-        for step, length in sections[1:]:
-            if length != merged[-1][1]:
-                merged.append((step, length))
+        for step, length, written in sections[1:]:
+            if (length, written) != merged[-1][1:]:
+                merged.append((step, length, written))
         bar_offset = 0
         if is_first_bar_cut and len(merged) > 1 and merged[1][0] == merged[0][1] < merged[1][1]:
             bar_offset = merged.pop(0)[1]
+        signatures = tuple(written for _, _, written in merged) if None not in [w for *_, w in merged] else ()
+        merged = [(step, length) for step, length, _ in merged]
         (_, first), changes = merged[0], merged[1:]
         if first % steps_per_beat:
-            return cls(steps_per_beat, BEATS_PER_BAR, bar_offset, tuple(merged))
-        return cls(steps_per_beat, first // steps_per_beat, bar_offset, tuple(changes))
+            return cls(steps_per_beat, BEATS_PER_BAR, bar_offset, tuple(merged), signatures)
+        return cls(steps_per_beat, first // steps_per_beat, bar_offset, tuple(changes), signatures)
 
     def time_signatures(self, n_steps: int) -> list[tuple[int, int, int]]:
         """The time signatures that `from_bar_lines` reads back as this grid, up to step `n_steps`.
@@ -208,10 +279,21 @@ class Grid:
             (step, numerator, denominator) in step order: a pickup is stated at step 0 with the first
             section's signature and again at `bar_offset`, where it cuts its bar short.
         """
-        sections = self.sections()
-        stated = [(0, sections[0][1])] if self.bar_offset else []
-        stated += [(step, length) for step, length in sections if step <= n_steps]
-        return [(step, *signature_of(length, self.steps_per_beat)) for step, length in stated]
+        sections, written = self.sections(), self.section_signatures()
+        stated = [(0, 0)] if self.bar_offset else []
+        stated += [(step, index) for index, (step, _) in enumerate(sections) if step <= n_steps]
+        return [
+            (step, *(written[index] or signature_of(sections[index][1], self.steps_per_beat))) for step, index in stated
+        ]
+
+    def signatures_at(self, positions: Iterable[int]) -> list[tuple[int, int]]:
+        """The time signature in force at each step of `positions` (before the first bar line: the first section's)."""
+        starts = np.array([step for step, _ in self.sections()], dtype=np.int64)
+        written = self.section_signatures()
+        indices = np.maximum(np.searchsorted(starts, np.asarray(list(positions), dtype=np.int64), side="right") - 1, 0)
+        return [
+            written[index] or signature_of(self.sections()[index][1], self.steps_per_beat) for index in indices.tolist()
+        ]
 
 
 def checked_changes(changes: object, steps_per_beat: int) -> tuple[tuple[int, int], ...]:
@@ -227,6 +309,33 @@ def checked_changes(changes: object, steps_per_beat: int) -> tuple[tuple[int, in
         check_whole_number(f"changes[{index}] steps per bar", steps_per_bar, 1, MAX_BEATS_PER_BAR * steps_per_beat)
         checked.append((step, steps_per_bar))
     return tuple(checked)
+
+
+def checked_signatures(signatures: object) -> tuple[tuple[int, int], ...]:
+    """A Grid's signatures as a tuple of (numerator, denominator) pairs: 1 to 255 over a power of two up to 256."""
+    if not isinstance(signatures, (list, tuple)):
+        raise MusicLSTMError(f"signatures must be a tuple of (numerator, denominator) pairs, got {signatures!r}")
+    checked = []
+    for index, signature in enumerate(signatures):
+        if not isinstance(signature, (list, tuple)) or len(signature) != 2:
+            raise MusicLSTMError(f"signatures[{index}] must be a (numerator, denominator) pair, got {signature!r}")
+        numerator, denominator = (int(value) if isinstance(value, np.integer) else value for value in signature)
+        check_whole_number(f"signatures[{index}] numerator", numerator, 1, 255)
+        check_whole_number(f"signatures[{index}] denominator", denominator, 1, 256)
+        if denominator & (denominator - 1):
+            raise MusicLSTMError(
+                f"signatures[{index}] denominator {denominator}: must be a power of two (2, 4, 8, ...)"
+            )
+        checked.append((numerator, denominator))
+    return tuple(checked)
+
+
+def fallback_signature(steps_per_bar: int, steps_per_beat: int) -> tuple[int, int] | None:
+    """`signature_of` the bar, or None where no signature gives it (a Grid can hold such a bar; no file can)."""
+    try:
+        return signature_of(steps_per_bar, steps_per_beat)
+    except MusicLSTMError:
+        return None
 
 
 def bar_steps(numerator: int, denominator: int, steps_per_beat: int) -> int:

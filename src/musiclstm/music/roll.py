@@ -234,10 +234,10 @@ def midi_to_roll(path: str | Path, steps_per_beat: int, pedal: bool = True) -> P
     later. A note shorter than one step, or of no length, still sounds for one step. Every note's
     start is an onset, even with no gap before it. The roll runs from tick 0 to the file's last event,
     so silence at either end is kept. The grid comes from the time-signature events
-    (`Grid.from_bar_lines`): each starts a bar on its step, rounded to the grid; 4/4 from step 0 where
-    the file says nothing. The tempo map holds each tempo change on its step (120 bpm from step 0
-    where the file sets none). The piece is named by the file's path; its `reading` counts every kind
-    of change and loss.
+    (`Grid.from_bar_lines`): each starts a bar on its step, rounded to the grid, and is kept as written
+    (6/8 stays 6/8, not the 3/4 its steps would say); 4/4 from step 0 where the file says nothing. The
+    tempo map holds each tempo change on its step (120 bpm from step 0 where the file sets none). The
+    piece is named by the file's path; its `reading` counts every kind of change and loss.
 
     Raises:
         MusicLSTMError: the file is missing, not a regular file, empty, not MIDI, too big or too long, cannot
@@ -273,6 +273,7 @@ def midi_to_roll(path: str | Path, steps_per_beat: int, pedal: bool = True) -> P
         (
             to_step(midi.time_to_tick(signature.time)),
             bar_steps(signature.numerator, signature.denominator, steps_per_beat),
+            (signature.numerator, signature.denominator),
         )
         for signature in midi.time_signature_changes
     ]
@@ -366,11 +367,11 @@ def roll_to_midi(
     """Write a roll as one instrument, merging each held run of steps into one note.
 
     `onsets` ((steps, 88) bool) start a new note where a key is struck again without a gap (see
-    `roll_to_notes`). `grid` writes its metre as time signatures (`Grid.time_signatures`: sections
-    after the roll's end are left out); None is 4/4 from step 0. `velocity` is a number, or a
-    function of a note's start step. A text event marks the roll's last step, so trailing silence
-    survives a round trip. The resolution is `write_resolution`'s, so a roll of any length up to
-    MAX_ROLL_STEPS reads back.
+    `roll_to_notes`). `grid` writes its metre as time signatures (`Grid.time_signatures`: those
+    read from a file as written, 6/8 as 6/8; sections after the roll's end are left out); None is 4/4
+    from step 0. `velocity` is a number, or a function of a note's start step. A text event marks the
+    roll's last step, so trailing silence survives a round trip. The resolution is `write_resolution`'s,
+    so a roll of any length up to MAX_ROLL_STEPS reads back.
 
     Raises:
         MusicLSTMError: before any work, by name: a roll or onsets that are not (steps, 88) bool or 0/1

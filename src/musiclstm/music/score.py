@@ -4,7 +4,8 @@ The score is a piano grand staff split at middle C (C4 and above on the treble s
 metre, with the piece's key signature (the key it was composed in, else the one music21's key
 analysis finds) and its tempo. A pickup is a short first measure, numbered 0 with its missing beats
 as `paddingLeft` (as music21 reads an anacrusis); each metre section states its time signature at
-its first measure (`signature_of`: 7/8 for a bar of 14 steps at 4 per beat), and every bar is its
+its first measure (as the grid holds it: 6/8 as read from a file; else `signature_of` its steps,
+7/8 for a bar of 14 steps at 4 per beat), and every bar is its
 section's length. Each run of a key is one note, and a key struck again while it sounds starts
 another; a note is tied where it crosses a bar line or where another note of its staff starts or
 stops; silence is written as rests, and hidden rests fill an unfinished last bar. Pitches are
@@ -39,7 +40,7 @@ from musiclstm.config import (
     key_root,
 )
 from musiclstm.files import write_bytes_atomically
-from musiclstm.music.grid import Grid, as_grid, signature_of
+from musiclstm.music.grid import Grid, as_grid
 from musiclstm.music.metrics import pitch_class_counts
 from musiclstm.music.roll import checked_roll
 
@@ -249,11 +250,11 @@ def staff_cuts(staff: np.ndarray, again: np.ndarray, lines: np.ndarray) -> list[
     return [cuts[bounds[bar] : bounds[bar + 1] + 1] for bar in range(len(lines) - 1)]
 
 
-def time_signature(steps_per_bar: int, steps_per_beat: int):
-    """A music21 TimeSignature for a bar of `steps_per_bar` steps, named by `signature_of` (14 at 4 per beat: 7/8)."""
+def time_signature(signature: tuple[int, int]):
+    """A music21 TimeSignature of a (numerator, denominator) pair (`Grid.signatures_at`)."""
     from music21 import meter
 
-    numerator, denominator = signature_of(steps_per_bar, steps_per_beat)
+    numerator, denominator = signature
     return meter.TimeSignature(f"{numerator}/{denominator}")
 
 
@@ -286,23 +287,24 @@ def roll_score(
     signature = key_signature(roll, key)
     spellings = key_spellings(signature)
     lines = measure_lines(grid, len(roll))
-    places, lengths = (column.tolist() for column in grid.place_in_bar(lines[:-1]))
+    places = grid.place_in_bar(lines[:-1])[0].tolist()
+    signatures = grid.signatures_at(lines[:-1])
     staves = [(upper, clef.TrebleClef, stream.Part()), (lower, clef.BassClef, stream.Part())]
     cuts = [staff_cuts(staff, again, lines) for staff, _, _ in staves]
     contexts = [[staff_clef(), None] for _, staff_clef, _ in staves]
     previous = [None, None]
     first_number = 0 if grid.bar_offset else 1
-    for bar_index, steps_per_bar in enumerate(lengths):
-        is_new_metre = bar_index == 0 or steps_per_bar != lengths[bar_index - 1]
+    for bar_index, written in enumerate(signatures):
+        is_new_metre = bar_index == 0 or written != signatures[bar_index - 1]
         for index, (staff, staff_clef, part) in enumerate(staves):
             if is_new_metre:
-                contexts[index][1] = time_signature(steps_per_bar, grid.steps_per_beat)
+                contexts[index][1] = time_signature(written)
             measure = bar_measure(staff, again, cuts[index][bar_index], grid, spellings, first_number + bar_index)
             if places[bar_index]:  # the pickup: the end of a bar, its missing beats padded on the left
                 measure.paddingLeft = Fraction(places[bar_index], grid.steps_per_beat)
                 measure.showNumber = stream.enums.ShowNumber.NEVER  # MusicXML's implicit="yes": not counted
             notate_bar(measure, contexts[index], signature, previous[index])
-            header = [time_signature(steps_per_bar, grid.steps_per_beat)] if is_new_metre else []
+            header = [time_signature(written)] if is_new_metre else []
             if bar_index == 0:
                 header = [staff_clef(), copy.deepcopy(signature), *header]
                 header += [tempo.MetronomeMark(number=tempo_bpm)] if staff is upper else []
