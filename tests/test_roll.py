@@ -379,3 +379,27 @@ def test_roll_to_midi_takes_numpys_whole_numbers_for_program_and_velocity():
     midi = roll_to_midi(roll, 4, program=np.int64(40), velocity=lambda step: np.int32(100 + step))
     assert midi.instruments[0].program == 40
     assert [(note.pitch, note.velocity) for note in midi.instruments[0].notes] == [(64, 101)]
+
+
+@pytest.mark.parametrize(("numerator", "denominator", "steps_per_bar"), [(6, 8, 12), (12, 8, 24), (2, 2, 16)])
+def test_a_files_time_signature_reads_and_writes_as_itself(numerator, denominator, steps_per_bar, tmp_path):
+    midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120)
+    instrument = pretty_midi.Instrument(0)
+    instrument.notes += [pretty_midi.Note(80, 60 + index, index * 0.5, index * 0.5 + 0.5) for index in range(12)]
+    midi.instruments.append(instrument)
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(numerator, denominator, 0.0))
+    midi.write(str(tmp_path / "in.mid"))
+    piece = midi_to_roll(tmp_path / "in.mid", 4)  # 12 beats: 24 steps of notes at 2 steps each
+    assert piece.grid.steps_per_bar == steps_per_bar
+    assert piece.grid.time_signatures(len(piece.roll)) == [(0, numerator, denominator)]
+    roll_to_midi(piece.roll, 4, onsets=piece.onsets, grid=piece.grid).write(str(tmp_path / "out.mid"))
+    written = [
+        (message.numerator, message.denominator)
+        for track in mido.MidiFile(tmp_path / "out.mid").tracks
+        for message in track
+        if message.type == "time_signature"
+    ]
+    assert written == [(numerator, denominator)]
+    again = midi_to_roll(tmp_path / "out.mid", 4)
+    assert again.grid == piece.grid
+    assert np.array_equal(again.roll, piece.roll)
