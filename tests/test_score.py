@@ -15,6 +15,7 @@ from musiclstm.cli import main
 from musiclstm.music.grid import Grid
 from musiclstm.music.piece import roll_to_notes
 from musiclstm.music.render import write_midi
+from musiclstm.music.roll import midi_to_roll, roll_to_midi
 from musiclstm.music.score import engrave, engraver, key_signature, write_score
 
 STEPS_PER_BEAT = 4
@@ -353,3 +354,56 @@ def test_score_pdf_engraves_a_pdf(tmp_path):
         main(["generate", "--out", str(tmp_path), "--length", "16", "--seed", "2", "--no-audio", "--score", "pdf"]) == 0
     )
     assert (tmp_path / "piece_1.pdf").read_bytes().startswith(b"%PDF")
+
+
+def metred_file(path, signatures: list[tuple[int, int, float]], n_beats: int):
+    """A MIDI file at 120 bpm in the (numerator, denominator, beat) `signatures` of many notes: a treble line of
+    quarters, eighths and a note held across every second bar line, and a bass of dotted halves."""
+    midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120)
+    instrument = pretty_midi.Instrument(0)
+    for beat in range(n_beats):
+        instrument.notes.append(pretty_midi.Note(80, 72 + beat % 7, beat * 0.5, beat * 0.5 + 0.25))
+        instrument.notes.append(pretty_midi.Note(80, 60 + beat % 5, beat * 0.5 + 0.25, beat * 0.5 + 0.5))
+        if beat % 3 == 0:
+            instrument.notes.append(pretty_midi.Note(80, 43 + beat % 4, beat * 0.5, min(beat + 3, n_beats) * 0.5))
+        if beat % 4 == 1:
+            instrument.notes.append(pretty_midi.Note(80, 55, beat * 0.5, min(beat + 2.5, n_beats) * 0.5))
+    midi.instruments.append(instrument)
+    for numerator, denominator, beat in signatures:
+        midi.time_signature_changes.append(pretty_midi.TimeSignature(numerator, denominator, beat * 0.5))
+    midi.write(str(path))
+    return midi_to_roll(path, STEPS_PER_BEAT)
+
+
+@pytest.mark.parametrize(
+    ("signatures", "n_beats", "first_measures"),
+    [
+        (
+            [(1, 4, 0), (3, 4, 1)],
+            37,
+            [(1, 0.0, 1.0, 0.0, ["1/4"]), (2, 1.0, 3.0, 0.0, ["3/4"]), (3, 4.0, 3.0, 0.0, [])],
+        ),
+        (
+            [(2, 4, 0), (4, 4, 2)],
+            38,
+            [(1, 0.0, 2.0, 0.0, ["2/4"]), (2, 2.0, 4.0, 0.0, ["4/4"]), (3, 6.0, 4.0, 0.0, [])],
+        ),
+        ([(6, 8, 0)], 36, [(1, 0.0, 3.0, 0.0, ["6/8"]), (2, 3.0, 3.0, 0.0, []), (3, 6.0, 3.0, 0.0, [])]),
+        ([(12, 8, 0)], 36, [(1, 0.0, 6.0, 0.0, ["12/8"]), (2, 6.0, 6.0, 0.0, []), (3, 12.0, 6.0, 0.0, [])]),
+    ],
+)
+def test_a_primer_in_its_own_metres_keeps_every_note_of_its_midi_in_the_score(
+    signatures, n_beats, first_measures, tmp_path
+):
+    piece = metred_file(tmp_path / "primer.mid", signatures, n_beats)
+    roll_to_midi(piece.roll, STEPS_PER_BEAT, onsets=piece.onsets, grid=piece.grid).write(str(tmp_path / "out.mid"))
+    write_score(piece.roll, tmp_path / "primer.musicxml", piece.grid, 120, "C major", onsets=piece.onsets)
+    from_midi = sorted(
+        (note.pitch, round(note.start * 8), round((note.end - note.start) * 8))  # 8 steps a second at 120 bpm
+        for note in pretty_midi.PrettyMIDI(str(tmp_path / "out.mid")).instruments[0].notes
+    )
+    assert len(from_midi) == len(roll_to_notes(piece.roll, piece.onsets)) > 90
+    assert score_notes(tmp_path / "primer.musicxml", STEPS_PER_BEAT) == from_midi
+    written = measures(tmp_path / "primer.musicxml")
+    assert [staff[:3] for staff in written] == [first_measures, first_measures]
+    assert sum(length for _, _, length, _, _ in written[0]) == n_beats  # the measures end where the notes do
