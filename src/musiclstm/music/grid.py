@@ -239,6 +239,7 @@ class Grid:
         longest = MAX_BEATS_PER_BAR * steps_per_beat
 
         def section(step: int, length: int, signature: object = None) -> tuple[int, int, tuple[int, int] | None]:
+            """A section from `step` of bars of `length` steps, under `signature` where it fits them, else theirs."""
             if signature is not None:
                 try:
                     (signature,) = checked_signatures([tuple(int(value) for value in signature)])
@@ -288,12 +289,14 @@ class Grid:
 
     def signatures_at(self, positions: Iterable[int]) -> list[tuple[int, int]]:
         """The time signature in force at each step of `positions` (before the first bar line: the first section's)."""
-        starts = np.array([step for step, _ in self.sections()], dtype=np.int64)
-        written = self.section_signatures()
-        indices = np.maximum(np.searchsorted(starts, np.asarray(list(positions), dtype=np.int64), side="right") - 1, 0)
-        return [
-            written[index] or signature_of(self.sections()[index][1], self.steps_per_beat) for index in indices.tolist()
+        sections = self.sections()
+        written = [
+            signature or signature_of(length, self.steps_per_beat)
+            for signature, (_, length) in zip(self.section_signatures(), sections, strict=True)
         ]
+        starts = np.array([step for step, _ in sections], dtype=np.int64)
+        indices = np.maximum(np.searchsorted(starts, np.asarray(list(positions), dtype=np.int64), side="right") - 1, 0)
+        return [written[index] for index in indices.tolist()]
 
 
 def checked_changes(changes: object, steps_per_beat: int) -> tuple[tuple[int, int], ...]:
