@@ -12,11 +12,11 @@ import torch
 
 from musiclstm import MusicLSTMError, infill, midi_to_roll, open_composer
 from musiclstm.cli import main
-from musiclstm.composing.infilling import gap_steps, join_log_likelihood, join_nll
+from musiclstm.composing.infilling import gap_steps, join_log_likelihood, join_nll, join_nlls, read_before
 from musiclstm.music.grid import Grid
 from musiclstm.music.piece import Piece, top_line
 from musiclstm.music.render import write_midi
-from musiclstm.network.reading import as_events, open_reader
+from musiclstm.network.reading import as_events, open_reader, piece_features
 
 PICKUP = Grid(4, bar_offset=4)  # a bar of 16 steps after a one-beat pickup
 
@@ -123,6 +123,49 @@ def test_the_weights_are_the_models_exact_likelihood_of_the_music_after_and_favo
         piece = np.concatenate([draft, events[end:]])
         exact = join_nll(model, piece, "stateful", read.grid, end, n_join) * n_join
         assert float(weight) == pytest.approx(-exact, abs=1e-3)
+
+
+@torch.inference_mode()
+def old_join_nll(model, events, context, grid, start, n_steps) -> float:
+    """The join's NLL as it was scored before the state was carried: the whole piece read from step 0."""
+    events = torch.as_tensor(events[: start + n_steps])
+    features = torch.cat(list(piece_features(model, events.numpy(), context, grid)))[start:]
+    previous = torch.cat([torch.zeros(1, 88, dtype=torch.bool), events[:-1, :88]])[start:]
+    targets = torch.cat([events[start:], previous], dim=-1).float()
+    return float(model.event_nll(features, targets).mean())
+
+
+@pytest.mark.parametrize("context", ["stateful", "window"])
+def test_the_join_scored_from_the_state_at_the_gap_is_the_join_scored_from_step_0(bundled, chorale, context):
+    _, read = chorale
+    events, model = as_events(read.roll, read.onsets), bundled.model
+    start, end = gap_steps(read, bars=(5, 8))
+    pieces = np.stack([events, events])
+    pieces[1, start:end] = np.roll(events[start:end], 5, axis=-1)  # a second version, its gap unlike the first
+    carried = read_before(model, events, start, context, read.grid)
+    assert (carried is None) == (context == "window")
+    joins = join_nlls(model, pieces, context, read.grid, end, 16, carried)
+    expected = [old_join_nll(model, piece, context, read.grid, end, 16) for piece in pieces]
+    assert joins == pytest.approx(expected, abs=1e-5) and abs(joins[0] - joins[1]) > 0.1
+
+
+def test_infill_reads_the_music_before_the_gap_once_for_every_version_and_draft(bundled, chorale, monkeypatch):
+    """The steps the LSTM reads grow with the versions times the gap and join, not with the piece."""
+    path, read = chorale
+    model, read_steps = bundled.model, []
+    recur = model.recur
+
+    def counting(rolls, state=None):
+        read_steps.append(rolls.shape[1])
+        return recur(rolls, state)
+
+    monkeypatch.setattr(model, "recur", counting)
+    start, end = gap_steps(read, bars=(9, 9))
+    composition = infill(path, bundled, bars=(9, 9), num_outputs=3, particles=4, join_steps=8, seed=0)
+    window, gap_and_join = model.config.window, end - start + 8
+    assert len(composition.pieces) == 3
+    # the lead-in and the piece before the gap once; the drafts a step a call; the join's scoring one call
+    assert sum(read_steps) <= window + start + 2 * gap_and_join < window + 2 * start
 
 
 def test_one_draft_by_threshold_and_the_join_cut_where_the_piece_ends(bundled, chorale):

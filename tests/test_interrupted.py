@@ -139,3 +139,39 @@ def test_ctrl_c_in_data_or_generate_is_one_line_status_130_and_nothing_half_writ
     assert status == 130, said
     assert "musiclstm: interrupted (Ctrl-C)" in said and "Traceback" not in said and "KeyboardInterrupt" not in said
     assert not out.exists() and not list(tmp_path.glob("**/*.tmp*"))
+
+
+@pytest.fixture(scope="module")
+def small_composition():
+    from musiclstm import generate
+
+    return generate(length=4, seed=0)
+
+
+@pytest.mark.parametrize(
+    "where, stopped",
+    [
+        ("tempfile.mkdtemp", KeyboardInterrupt()),  # Ctrl-C while making the new folder's staging folder
+        ("musiclstm.composing.saving.write_piece", KeyboardInterrupt()),  # Ctrl-C while writing a piece
+        ("musiclstm.composing.saving.write_piece", MusicLSTMError("the engraver failed")),  # a failed run
+    ],
+)
+def test_an_interrupted_or_failed_save_leaves_no_folder_it_made_and_keeps_one_that_was_there(
+    small_composition, tmp_path, monkeypatch, where, stopped
+):
+    from musiclstm import save_pieces
+
+    def stop(*args, **kwargs):
+        raise stopped
+
+    monkeypatch.setattr(where, stop)
+    there = tmp_path / "there"
+    there.mkdir()
+    (there / "notes.txt").write_text("mine")
+    for out in (tmp_path / "new" / "pieces", there):
+        with pytest.raises(type(stopped)):
+            save_pieces(small_composition, out, audio=False)
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
+        "there",
+        "there/notes.txt",
+    ]

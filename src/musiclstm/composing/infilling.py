@@ -57,8 +57,15 @@ from musiclstm.config import (
 )
 from musiclstm.music.grid import COMMON_TIME, Grid
 from musiclstm.music.piece import Piece, top_line
-from musiclstm.network.model import MusicLSTM
-from musiclstm.network.reading import as_events, piece_features
+from musiclstm.network.model import MusicLSTM, cpu_autocast
+from musiclstm.network.reading import (
+    WINDOWS_PER_BATCH,
+    StatefulReader,
+    as_events,
+    encode,
+    open_reader,
+    with_lead_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +166,78 @@ def join_log_likelihood(model: MusicLSTM, given: torch.Tensor, n_gap: int):
 
 
 @torch.inference_mode()
-def join_nll(model: MusicLSTM, events: np.ndarray, context: str, grid: Grid, start: int, n_steps: int) -> float:
+def read_before(
+    model: MusicLSTM, events: np.ndarray, start: int, context: str, grid: Grid, precision: str = "32"
+) -> StatefulReader | None:
+    """The piece's events (steps, 176) before step `start` read once, in context `stateful`, under `precision`:
+    a reader of one row whose state every draft and every join's scoring go on from (`StatefulReader.fork`).
+    None in context `window`, where a step's prediction needs only the `window` steps before it."""
+    if context != "stateful":
+        return None
+    with cpu_autocast(precision):
+        return open_reader(model, events[None, :start], context, 1, grid)
+
+
+def join_features(
+    model: MusicLSTM, pieces: torch.Tensor, context: str, grid: Grid, start: int, n_steps: int, carried
+) -> torch.Tensor:
+    """The features that predict steps [start, start + n_steps) of pieces (pieces, steps, 176), each from the
+    steps before it: (pieces, n_steps, dense_units). Context `stateful` reads on from `carried` (the steps
+    before its position, shared by the pieces; None: from step 0), `window` only the `window` steps before
+    each: the work grows with the steps after the carried state, not with the piece."""
+    inputs, end = model.config.inputs, start + n_steps - 1  # the last step read predicts step `end`
+    if context == "stateful":
+        if carried is None:
+            carried = open_reader(model, pieces[:1, :0], context, 1, grid)
+        reader = carried.fork(len(pieces))
+        first = reader.position
+        features = [reader.features[:, None]]
+        if end > first:
+            rows = encode(pieces[:, first:end], first, inputs, grid)
+            features.append(model(rows, reader.state, every_step=True)[0])
+        return torch.cat(features, dim=1)[:, start - first :]
+    window = model.config.window
+    first = start - window  # the position of the first window's first step (a negative one is the lead-in's)
+    span = with_lead_in(pieces[:, max(first, 0) : end].float().numpy(), max(0, -first))
+    rows = encode(span, first, inputs, grid)  # (pieces, window + n_steps - 1, width)
+    windows = rows.unfold(1, window, 1).transpose(2, 3).reshape(-1, window, rows.shape[-1])
+    features = torch.cat([model(batch)[0] for batch in windows.split(WINDOWS_PER_BATCH)])
+    return features.view(len(pieces), n_steps, -1)
+
+
+@torch.inference_mode()
+def join_nlls(
+    model: MusicLSTM,
+    pieces: np.ndarray,
+    context: str,
+    grid: Grid,
+    start: int,
+    n_steps: int,
+    carried: StatefulReader | None = None,
+) -> list[float]:
+    """The model's NLL of the `n_steps` steps from `start` of each of pieces' events (pieces, steps, 176), given
+    the piece before them: nats per step (see `step_nll`). `carried` (context `stateful`) is the pieces' shared
+    steps before its position already read (`read_before`), so only the steps after it are read."""
+    pieces = torch.as_tensor(np.asarray(pieces)[:, : start + n_steps])
+    features = join_features(model, pieces, context, grid, start, n_steps, carried)
+    before = pieces[:, start - 1 : start + n_steps - 1, :N_KEYS] if start else None
+    silent = torch.zeros(len(pieces), 1, N_KEYS, dtype=torch.bool)
+    previous = torch.cat([silent, pieces[:, : n_steps - 1, :N_KEYS]], dim=1) if before is None else before
+    return step_nll(model, features, pieces[:, start:], previous).mean(dim=1).tolist()
+
+
+def join_nll(
+    model: MusicLSTM,
+    events: np.ndarray,
+    context: str,
+    grid: Grid,
+    start: int,
+    n_steps: int,
+    carried: StatefulReader | None = None,
+) -> float:
     """The model's NLL of the `n_steps` steps of a piece's events (steps, 176) from `start`, given the piece
-    before them: nats per step (see `step_nll`)."""
-    events = torch.as_tensor(events[: start + n_steps])
-    features = torch.cat(list(piece_features(model, events.numpy(), context, grid)))[start:]
-    previous = torch.cat([torch.zeros(1, N_KEYS, dtype=torch.bool), events[:-1, :N_KEYS]])[start:]
-    return float(step_nll(model, features, events[start:], previous).mean())
+    before them: nats per step (`join_nlls` of one piece)."""
+    return join_nlls(model, np.asarray(events)[None], context, grid, start, n_steps, carried)[0]
 
 
 def melody_plan(roll: np.ndarray, onsets: np.ndarray, start: int, end: int, n_steps: int) -> dict:
@@ -196,6 +268,7 @@ def infill_events(
     keep_melody: bool = False,
     progress: bool = False,
     melody_weighed: bool = True,
+    carried: StatefulReader | None = None,
 ) -> np.ndarray:
     """Rewrite steps [start, end) of a piece's events (steps, 176) `settings.num_outputs` times; return the
     pieces' events (num_outputs, steps, 176), every step outside the gap the piece's own.
@@ -206,6 +279,8 @@ def infill_events(
     weights. A key of the piece's that starts to sound after a draft's last step is struck there.
     With `keep_melody` (and `melody_weighed`), the drafts are also weighed and drawn again before each
     step of the gap but the first by the kept melody's note there, as harmonize's lookahead does.
+    `carried` is the music before the gap already read (`read_before`, under the settings' precision), so
+    that it is not read again (None: it is read here, once for every draft).
     """
     settings = for_model(settings, model)
     start, end = gap
@@ -237,7 +312,19 @@ def infill_events(
         **limits,
     )
     progress_name = "infilling" if progress else None
-    drawn = compose(model, events[:start], context, plan, settings.seed, settings.precision, progress_name, grids=grid)
+    if carried is None:
+        carried = read_before(model, events, start, context, grid, settings.precision)
+    drawn = compose(
+        model,
+        events[:start],
+        context,
+        plan,
+        settings.seed,
+        settings.precision,
+        progress_name,
+        grids=grid,
+        carried=carried,
+    )
     pieces = np.broadcast_to(events, (settings.num_outputs, *events.shape)).copy()
     pieces[:, start:end] = drawn[:, :n_gap].numpy()
     return as_events(pieces[..., :N_KEYS], pieces[..., N_KEYS:])
@@ -322,6 +409,8 @@ def infill(
     particles = drafts
     outside = np.delete(read.roll, np.s_[start:end], axis=0)
     keys = setup.keys(outside)
+    model, context = setup.model, setup.context
+    carried = read_before(model, read.events, start, context, read.grid, options.precision)  # once, for all
     made = infill_events(
         setup.model,
         read.events,
@@ -334,8 +423,11 @@ def infill(
         read.grid,
         keep_melody,
         progress,
+        carried=carried,
     )
-    joins = [round(join_nll(setup.model, one, setup.context, read.grid, end, n_join), 4) for one in made]
+    if options.precision != "32":  # the join is scored in float32, as every NLL is
+        carried = read_before(model, read.events, start, context, read.grid)
+    joins = [round(nll, 4) for nll in join_nlls(model, made, context, read.grid, end, n_join, carried)]
     record = dict(
         infilled=name,
         gap_steps=[start, end],

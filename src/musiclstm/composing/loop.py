@@ -32,7 +32,7 @@ from musiclstm.config import N_KEYS
 from musiclstm.music.grid import COMMON_TIME, Grid
 from musiclstm.network.heads import DrawRules
 from musiclstm.network.model import MusicLSTM, cpu_autocast
-from musiclstm.network.reading import EVENT_WIDTH, open_reader
+from musiclstm.network.reading import EVENT_WIDTH, StatefulReader, open_reader
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,7 @@ def compose(
     progress: str | None = None,
     every_particle: bool = False,
     grids: Grid | list[Grid] = COMMON_TIME,
+    carried: StatefulReader | None = None,
 ) -> torch.Tensor:
     """Draw `plan.n_steps` steps after `primers` under the plan; return their events, bool (n_pieces, n_steps, 176).
 
@@ -125,7 +126,10 @@ def compose(
     piece (n_pieces, steps, 176); `grids` the metre of every piece, or one per piece; `seed` starts the
     one generator of every draw; `progress`, when given, names a bar of the steps drawn. Each piece is
     its first particle after the last resampling (`every_particle`: all of them, (n_pieces x
-    n_particles, n_steps, 176), particle k of piece p at row p x n_particles + k).
+    n_particles, n_steps, 176), particle k of piece p at row p x n_particles + k). `carried`, in context
+    `stateful`, is the one shared primer already read (a reader of one row, at its end, read under
+    `precision`): every piece goes on from its state (`StatefulReader.fork`), the primer not read again,
+    and `primers` gives only the keys sounding at its end.
     """
     model.eval()
     particles = plan.n_particles
@@ -147,7 +151,7 @@ def compose(
     n_drawn = plan.n_steps - (0 if plan.given is None else len(plan.given))
     frames, parents = [], []  # each step's frames (batch, 88), and the rows it went on from (None: the same)
     with cpu_autocast(precision):  # bf16 is refused here, before composing, where oneDNN lacks it
-        reader = open_reader(model, rows, context, batch, grids)
+        reader = open_reader(model, rows, context, batch, grids) if carried is None else carried.fork(batch, grids)
         for step in tqdm(range(plan.n_steps), desc=progress, unit="step", disable=progress is None):
             chosen = None
             if weighing and step in plan.weighed:

@@ -1,13 +1,15 @@
 """Write a composition's pieces as one set of files: MIDI, WAV, PNG and JSON, and sheet music when asked.
 
 A folder holds one run's pieces: `<stem>_<n>.mid`, `.wav`, `.png`, `.json` (and `.musicxml`, `.pdf`),
-written into a hidden folder first and moved into place together, so a failure leaves the folder as it was.
+written into a hidden folder first and moved into place together, so a failure leaves the folder as it was
+(or, where the run made it, leaves no folder).
 The MIDI file of a piece is written from its roll, except an infill's: its original file with the gap
 rewritten (`music.splice`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -76,8 +78,9 @@ def save_pieces(
 
     The pieces are one set: they are written into a hidden folder inside `out_dir` and moved into place
     together once all are whole, so a failure (a full disk, an engraver that fails, Ctrl-C) leaves the
-    folder as it was. A folder holding earlier pieces is refused unless `replace`, which removes them
-    then, so that no stale piece is left beside the new ones.
+    folder as it was, and a folder it made (with any parents) is removed again. A folder holding earlier
+    pieces is refused unless `replace`, which removes them then, so that no stale piece is left beside
+    the new ones.
     A piece longer than MAX_AUDIO_SECONDS gets no WAV: a warning says so, and its JSON says why.
     `tempo_bpm` of None takes the composition's own (its settings' `tempo_bpm`). An infill's MIDI file is its
     piece's own file with only the gap rewritten (`music.splice`: every track, part, drum, velocity and tempo
@@ -90,12 +93,11 @@ def save_pieces(
     """
     check_score_kind(score)
     out_dir = check_pieces_folder(out_dir, replace, stem)
+    created = [folder for folder in (out_dir, *out_dir.parents) if not folder.exists()]  # the deepest first
+    staging, finished = None, False
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{stem}s-"))
-    except OSError as err:
-        raise write_failure(out_dir, err) from err
-    try:
         written = [
             write_piece(
                 composition, number, staging, out_dir / f"{stem}_{number}", tempo_bpm, audio, soundfont, score, progress
@@ -106,13 +108,25 @@ def save_pieces(
             stale.unlink()
         for staged in sorted(staging.iterdir()):
             staged.replace(out_dir / staged.name)
+        finished = True
     except OSError as err:
         raise write_failure(out_dir, err) from err
     except MusicLSTMError as err:  # name the files where the user will look for them, not the hidden folder
-        raise MusicLSTMError(str(err).replace(str(staging), str(out_dir))) from err
+        raise MusicLSTMError(str(err).replace(str(staging), str(out_dir)) if staging else str(err)) from err
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if not finished and out_dir in created:  # a staging folder stopped before it was named is ours too
+            remove_empty([*out_dir.glob(f".{stem}s-*"), *created])
     return written
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove these folders in turn where they are empty: those a failed or interrupted run made, the deepest
+    first."""
+    for folder in folders:
+        with contextlib.suppress(OSError):  # not made, or holding something: left as it is
+            folder.rmdir()
 
 
 def write_piece(

@@ -21,6 +21,7 @@ imports Lightning or reads a file.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -183,8 +184,9 @@ class StatefulReader:
 
     The primer's events (1 or batch, steps, 176) are read after its lead-in. A primer of one row
     shared by the batch's pieces is read once and its state copied, so a long primer costs the same
-    for one piece as for 256. `position` is the absolute position of the next step read; `grids` the
-    metre of every piece (one Grid) or of each.
+    for one piece as for 256; `fork` carries a one-row reader's state on to a batch later, so that a
+    primer read once serves several compositions and scorings. `position` is the absolute position of
+    the next step read; `grids` the metre of every piece (one Grid) or of each.
     """
 
     def __init__(
@@ -195,6 +197,15 @@ class StatefulReader:
         self.position = np.shape(primer)[-2]
         self.features = as_batch(features, batch)
         self.state = tuple((as_batch(hidden, batch, 1), as_batch(cell, batch, 1)) for hidden, cell in state)
+
+    def fork(self, batch: int, grids: Grids | None = None) -> StatefulReader:
+        """A reader of `batch` pieces (on `grids`, None: this one's) that go on from this one-row reader's state,
+        which is left as it is: a primer read once serves every draft and every later scoring of it."""
+        forked = copy.copy(self)
+        forked.grids = batch_grids(self.grids if grids is None else grids, batch)
+        forked.features = as_batch(self.features, batch)
+        forked.state = tuple((as_batch(hidden, batch, 1), as_batch(cell, batch, 1)) for hidden, cell in self.state)
+        return forked
 
     def read(self, events: torch.Tensor) -> None:
         """Take the next step's events (batch, 176)."""
