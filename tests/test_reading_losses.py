@@ -204,3 +204,11 @@ def test_a_harmonized_melodys_json_records_what_reading_it_changed(pedalled, tmp
     (entry,) = save_pieces(composition, tmp_path / "out", audio=False)
     recorded = json.loads((tmp_path / "out" / "piece_1.json").read_text())["settings"]["reading"]
     assert recorded["pedal_held"] == 2 and recorded == entry["settings"]["reading"]
+
+
+def test_a_generated_pieces_json_records_what_reading_its_primer_changed(pedalled, tmp_path):
+    from musiclstm import generate, save_pieces
+
+    (entry,) = save_pieces(generate(None, pedalled, length=8, seed=1), tmp_path / "out", audio=False)
+    assert entry["settings"]["reading"]["pedal_held"] == 2
+    assert "reading" not in generate(None, length=8, seed=1).settings  # a held-out passage is not read from a file

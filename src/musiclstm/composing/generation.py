@@ -173,15 +173,16 @@ def in_asked_key(primers: np.ndarray, sources: list[str], settings: GenerationSe
 
 def choose_primers(
     setup: Setup, primer: str | Path | None, primer_name: str | None = None
-) -> tuple[np.ndarray, list[str], list[Grid]]:
+) -> tuple[np.ndarray, list[str], list[Grid], dict | None]:
     """What each piece opens with: a MIDI file, else a held-out passage of the model's corpus, else a quiet start.
 
     Returns the primers' events, one per piece (num_outputs, steps, 176) or a MIDI file's one
     (steps, 176) shared by all, each piece's metre (the primer's, going on past it), and for each
     piece where its primer came from (a held-out passage is moved into a
     fixed key: `in_asked_key`; a MIDI primer stays as it is); a MIDI primer is named
-    `primer_name` (its path when None), in that list and in any error about it. A MIDI primer and
-    the steps composed after it may be at most MAX_ROLL_STEPS long together, the most musiclstm reads.
+    `primer_name` (its path when None), in that list and in any error about it; and, for a MIDI primer, what
+    reading it changed (`Reading.changes`; None for the others). A MIDI primer and the steps composed after it
+    may be at most MAX_ROLL_STEPS long together, the most musiclstm reads.
     """
     composer, settings = setup.composer, setup.options
     count = settings.num_outputs
@@ -193,14 +194,14 @@ def choose_primers(
                 f"{settings.length:,} more, the pieces would be over the limit of {MAX_ROLL_STEPS:,} steps that "
                 "musiclstm reads back"
             )
-        return read.events, [read.name] * count, [read.grid] * count
+        return read.events, [read.name] * count, [read.grid] * count, read.reading.changes()
     try:
         primers, sources, grids = held_out_openings(
             load_corpus(composer.corpus), composer.model.config.window, settings
         )
     except (MusicLSTMError, LookupError):  # the corpus was moved, deleted or holds nothing held out
-        return quiet_start(settings), ["a quiet start (random in-key notes)"] * count, [composer.grid] * count
-    return (*in_asked_key(primers, sources, settings), grids)
+        return quiet_start(settings), ["a quiet start (random in-key notes)"] * count, [composer.grid] * count, None
+    return (*in_asked_key(primers, sources, settings), grids, None)
 
 
 def generate(
@@ -228,9 +229,10 @@ def generate(
     check_path_or_none("primer_name", primer_name, "a name (str) for the primer, or None (its path)")
     setup = set_up(model, settings)
     options = setup.options
-    primers, primer_sources, grids = choose_primers(setup, primer, primer_name)
+    primers, primer_sources, grids, reading = choose_primers(setup, primer, primer_name)
     if primer is not None:
         warn_if_identical(options, "one primer")
     keys = setup.keys(primers[..., :N_KEYS])
     events = compose_rolls(setup.model, primers, options, setup.context, keys, progress, grids)
-    return setup.compose(events, grids, primers.shape[-2], primer_sources, keys)
+    record = {} if reading is None else {"reading": reading}  # what reading the primer file changed
+    return setup.compose(events, grids, primers.shape[-2], primer_sources, keys, record=record)
