@@ -14,7 +14,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from musiclstm import MusicLSTMError, infill, save_pieces
+from musiclstm import MusicLSTMError, harmonize, infill, save_pieces
 from musiclstm.cli import main
 from musiclstm.music.grid import Grid
 from musiclstm.music.piece import Piece
@@ -215,3 +215,42 @@ def test_infill_writes_the_same_spliced_midi_bytes_seed_for_seed(tmp_path):
     composition = infill(path, bars="2-3", join_steps=4, particles=2, seed=5)
     (piece,) = save_pieces(composition, tmp_path / "out", audio=False)
     assert hashlib.sha256(Path(piece["files"]["midi"]).read_bytes()).hexdigest() == SPLICED
+
+
+def test_a_harmonization_keeps_the_melodys_part_drums_and_tempo_map_from_its_first_bar(tmp_path):
+    """A violin melody that starts in bar 2 with a bass line under it, drums and tempos 80 then 140: the file written
+    is bars 2-3 of it, the violin's notes and velocities as they were, its bass replaced by the model's voices."""
+    melody = [(76, 70 + 3 * n, BAR + n * TICKS_PER_BEAT, BAR + (n + 1) * TICKS_PER_BEAT) for n in range(8)]
+    bass = [(48, 60, BAR + n * 2 * TICKS_PER_BEAT, BAR + (n + 1) * 2 * TICKS_PER_BEAT) for n in range(4)]
+    drums = [(36, 100, tick, tick + 60) for tick in range(0, 3 * BAR, TICKS_PER_BEAT)]
+    conductor = [tempo(0, 80), tempo(2 * BAR, 140), (0, mido.MetaMessage("time_signature", numerator=4))]
+    violin = [(0, mido.Message("program_change", channel=0, program=40)), *notes(0, melody)]
+    source = tmp_path / "tune.mid"
+    source.write_bytes(midi_bytes([conductor, violin, notes(1, bass), notes(9, drums)]))
+    composition = harmonize(source, seed=2, lookahead=2)
+    assert composition.source_step == 16 and composition.rolls.shape[1] == 32  # from bar 2, two bars
+    (entry,) = save_pieces(composition, tmp_path / "out", audio=False)
+    written = mido.MidiFile(tmp_path / "out" / "piece_1.mid")
+    by_channel = heard(written)
+    assert by_channel[0] == [(pitch, velocity, start - BAR, end - BAR) for pitch, velocity, start, end in melody]
+    assert 1 not in by_channel  # the bass is the model's now
+    assert by_channel[9] == [(36, 100, tick - BAR, tick - BAR + 60) for tick in range(BAR, 3 * BAR, TICKS_PER_BEAT)]
+    voices = by_channel[entry["kept"]["gap_part"]["channel"]]
+    assert voices and all(pitch < 76 for pitch, *_ in voices)
+    tempos = [
+        (tick, round(mido.tempo2bpm(message.tempo))) for tick, message in timed(written) if message.type == "set_tempo"
+    ]
+    assert tempos == [(0, 80), (BAR, 140)]
+    programs = [message.program for _, message in timed(written) if message.type == "program_change"]
+    assert 40 in programs
+
+
+def timed(midi: mido.MidiFile) -> list[tuple[int, mido.Message]]:
+    """Every message of the file with its absolute tick."""
+    found = []
+    for track in midi.tracks:
+        tick = 0
+        for message in track:
+            tick += message.time
+            found.append((tick, message))
+    return found

@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 class Composition:
     """Composed pieces, each a whole `Piece` (its primer first, on its own metre and tempo), and their record.
 
-    `rolls` and `onsets` give the pieces stacked, (num_outputs, steps, 88) bool. An infill carries its
-    piece's file (`source_midi`), so that saving writes that file back with only the gap rewritten.
+    `rolls` and `onsets` give the pieces stacked, (num_outputs, steps, 88) bool. An infill and a harmonization
+    carry the file they read (`source_midi`), so that saving writes that file back with only what the model wrote
+    changed: an infill's gap, a harmonization's voices below the melody (from the file's step `source_step`).
     """
 
     pieces: tuple[Piece, ...]
@@ -59,7 +60,8 @@ class Composition:
     melody: np.ndarray | None = None  # (steps, 88) bool: the melody a harmonization keeps on top
     novelty: tuple[dict, ...] | None = None  # each piece's `novelty.novelty` against the training pieces
     gap: tuple[int, int] | None = None  # an infill's rewritten steps [start, end); the rest is the piece's own
-    source_midi: bytes | None = None  # an infill's original MIDI file, written back with only the gap rewritten
+    source_midi: bytes | None = None  # the MIDI file an infill or a harmonization read, written back as it was
+    source_step: int = 0  # the file's step where the pieces begin (a harmonization's first bar)
 
     @property
     def rolls(self) -> np.ndarray:
@@ -220,6 +222,14 @@ def file_tempo(piece: Piece, what: str) -> tuple[float, str]:
     low, high = TEMPO_RANGE_BPM
     within = "" if low <= tempo <= high else f" ({tempo:g} bpm, brought within {low}-{high})"
     return min(max(tempo, low), high), f"{what}{within}"
+
+
+def read_bytes(path: str | Path, name: str) -> bytes:
+    """The bytes of a MIDI file just read, kept so that it is written back with only what the model wrote changed."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise MusicLSTMError(f"{name}: cannot be read again ({err.strerror})") from err
 
 
 def settings_record(options: GenerationSettings, context: str, composer: Composer, **more) -> dict:

@@ -37,6 +37,7 @@ from musiclstm.composing.composer import (
     draw_rules,
     file_tempo,
     for_model,
+    read_bytes,
     set_up,
 )
 from musiclstm.composing.generation import warn_if_identical, warn_if_one_draft
@@ -104,9 +105,9 @@ def harmonize_rolls(
     return events.numpy()
 
 
-def read_melody(setup: Setup, melody: str | Path, name: str, length: int | None) -> Piece:
+def read_melody(setup: Setup, melody: str | Path, name: str, length: int | None) -> tuple[Piece, int]:
     """The melody file from the bar of its first note, cut to `length` steps when given; a warning for each
-    thing left out. The piece keeps the file's metre and tempo map from that bar.
+    thing left out. The piece keeps the file's metre and tempo map from that bar, whose step is returned with it.
 
     Raises:
         MusicLSTMError: the file cannot be read, holds no note on the keyboard, or none within `length`.
@@ -134,7 +135,7 @@ def read_melody(setup: Setup, melody: str | Path, name: str, length: int | None)
         raise MusicLSTMError(
             f"{name}: {tune.n_steps:,} steps long, over the {MAX_LENGTH:,} steps harmonize takes: give a length"
         )
-    return replace(tune, tempos=((0, read.tempo_at(int(sounding[0]))),))
+    return replace(tune, tempos=((0, read.tempo_at(int(sounding[0]))),)), first_bar
 
 
 def check_particles(versions: int, lookahead: int, steps: int) -> None:
@@ -187,7 +188,7 @@ def harmonize(
     length = settings.pop("length", None)
     setup = set_up(model, settings, length=1 if length is None else length)  # settings checked before any work
     name = melody_name or str(melody)
-    tune = read_melody(setup, melody, name, length)
+    tune, first_bar = read_melody(setup, melody, name, length)
     decided, tempo_from = {"length": tune.n_steps}, {}
     if "tempo_bpm" not in settings:
         decided["tempo_bpm"], tempo_from["tempo_from"] = file_tempo(tune, "the melody's tempo at its first note")
@@ -215,4 +216,5 @@ def harmonize(
     grids = [tune.grid] * options.num_outputs
     names = [name] * options.num_outputs
     record = dict(harmonized=name, lookahead=lookahead, **tempo_from, reading=tune.reading.changes())
-    return setup.compose(events, grids, 0, names, keys, melody=melody_only, record=record)
+    source = dict(source_midi=read_bytes(melody, name), source_step=first_bar)
+    return setup.compose(events, grids, 0, names, keys, melody=melody_only, record=record, **source)

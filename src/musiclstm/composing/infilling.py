@@ -35,6 +35,7 @@ from musiclstm.composing.composer import (
     draw_rules,
     file_tempo,
     for_model,
+    read_bytes,
     set_up,
 )
 from musiclstm.composing.generation import warn_if_identical, warn_if_one_draft
@@ -456,11 +457,3 @@ def infill(
         source_midi=source_midi,
         record=record,
     )
-
-
-def read_bytes(path: str | Path, name: str) -> bytes:
-    """The bytes of a MIDI file just read, kept so that the piece is written back with only its gap rewritten."""
-    try:
-        return Path(path).read_bytes()
-    except OSError as err:
-        raise MusicLSTMError(f"{name}: cannot be read again ({err.strerror})") from err

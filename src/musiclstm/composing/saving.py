@@ -21,9 +21,10 @@ from musiclstm.composing.composer import Composition
 from musiclstm.config import DEFAULT_TEMPO_BPM, MusicLSTMError, check_tempo, scale_pitch_classes
 from musiclstm.files import check_output_folder, write_atomically, write_failure, write_json_atomically
 from musiclstm.music.metrics import piece_statistics
+from musiclstm.music.piece import top_line
 from musiclstm.music.render import accented_velocity, plot_roll, render_audio, too_long_for_audio, write_midi
 from musiclstm.music.score import check_score_kind, engrave, write_score
-from musiclstm.music.splice import splice_gap
+from musiclstm.music.splice import splice_gap, splice_voices
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def write_piece(
     asked_bpm, tempo_bpm = tempo_bpm, settings.get("tempo_bpm", DEFAULT_TEMPO_BPM) if tempo_bpm is None else tempo_bpm
     scale = settings.get("scale")
     base = staging / final.name
-    if composition.source_midi is not None and gap:
+    if composition.source_midi is not None:
         kept = write_spliced(composition, number, base.with_suffix(".mid"), asked_tempo(settings, asked_bpm))
         seconds = kept["seconds"]
     else:
@@ -202,10 +203,16 @@ def asked_tempo(settings: dict, tempo_bpm: float | None) -> float | None:
 
 
 def write_spliced(composition: Composition, number: int, path: Path, tempo_bpm: float | None) -> dict:
-    """Write piece `number` (from 1) of an infill as its original file with only the gap rewritten (`splice_gap`),
-    the gap's notes accented as `write_midi` accents them; return what the file kept."""
+    """Write piece `number` (from 1) as the file it was made from with only what the model wrote changed: an
+    infill's gap (`splice_gap`), or a harmonization's voices below the melody (`splice_voices`); the model's
+    notes accented as `write_midi` accents them. Return what the file kept."""
     piece = composition.pieces[number - 1]
-    midi, kept = splice_gap(composition.source_midi, piece, composition.gap, accented_velocity(piece.grid), tempo_bpm)
+    velocity, source = accented_velocity(piece.grid), composition.source_midi
+    if composition.gap:
+        midi, kept = splice_gap(source, piece, composition.gap, velocity, tempo_bpm)
+    else:
+        line = top_line(composition.melody)
+        midi, kept = splice_voices(source, piece, composition.source_step, line, velocity, tempo_bpm)
     write_atomically(path, lambda file: midi.save(file=file))
     return kept
 

@@ -1,4 +1,8 @@
-"""Write a MIDI file back with only a gap rewritten: every track, part, tempo and event of the original kept.
+"""Write a MIDI file back with only what the model wrote changed: every track, part, tempo and event kept.
+
+An infill's gap is rewritten (`splice_gap`); a harmonization adds its voices below the melody of the steps it
+harmonized (`splice_voices`, the file cut to them by `crop`). What follows describes the gap; a harmonization's
+steps are its gap, but the melody's notes in them stay whole.
 
 The original is read with mido, on its own ticks; a step of the piece read from it lies at
 `tick = round(step * ticks_per_beat / steps_per_beat)`, and a tick on the step `roll.tick_to_step` gives. Inside the
@@ -21,8 +25,10 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 
 import mido
+import numpy as np
 
-from musiclstm.config import MusicLSTMError
+from musiclstm.config import LOWEST_PITCH, MusicLSTMError
+from musiclstm.music.grid import Grid
 from musiclstm.music.piece import Piece, roll_to_notes
 from musiclstm.music.roll import tick_to_step
 
@@ -50,13 +56,13 @@ def is_note_start(message: mido.Message) -> bool:
     return message.type == "note_on" and message.velocity > 0
 
 
-def paired_notes(events: list[tuple[int, mido.Message]]) -> tuple[dict[int, int], list[int]]:
-    """A track's pitched notes: {index of its note-on: index of its note-off}, each key of each channel paired
-    first in, first out, and the note-ons never ended."""
+def paired_notes(events: list[tuple[int, mido.Message]], with_drums: bool = False) -> tuple[dict[int, int], list[int]]:
+    """A track's pitched notes (and its drum notes `with_drums`): {index of its note-on: index of its note-off},
+    each key of each channel paired first in, first out, and the note-ons never ended."""
     waiting: dict[tuple[int, int], deque[int]] = defaultdict(deque)
     pairs = {}
     for index, (_, message) in enumerate(events):
-        if not is_pitched_note(message):
+        if not (is_pitched_note(message) or (with_drums and message.type in ("note_on", "note_off"))):
             continue
         key = (message.channel, message.note)
         if is_note_start(message):
@@ -67,10 +73,15 @@ def paired_notes(events: list[tuple[int, mido.Message]]) -> tuple[dict[int, int]
 
 
 def splice_track(
-    track: mido.MidiTrack, gap: tuple[int, int], to_tick: Callable[[int], int], to_step: Callable[[int], int]
+    track: mido.MidiTrack,
+    gap: tuple[int, int],
+    to_tick: Callable[[int], int],
+    to_step: Callable[[int], int],
+    is_kept: Callable[[int, int], bool] | None = None,
 ) -> tuple[mido.MidiTrack, dict[str, int]]:
     """One track of the original with its pitched notes in the gap left out, cut at its start or struck again
-    at its end (see the module's docstring), and what became of its notes, by count."""
+    at its end (see the module's docstring), but those `is_kept(first step, pitch)` keeps whole; and what became
+    of its notes, by count."""
     start, end = gap
     first_tick, last_tick = to_tick(start), to_tick(end)
     events, tick = [], 0
@@ -85,7 +96,7 @@ def splice_track(
         (on_tick, on_message), (off_tick, off_message) = events[on], events[off]
         first_step = to_step(on_tick)
         last_step = max(to_step(off_tick), first_step + 1)  # a note shorter than a step sounds a step, as read
-        if last_step <= start or first_step >= end:
+        if last_step <= start or first_step >= end or (is_kept is not None and is_kept(first_step, on_message.note)):
             counts["kept"] += 1
             continue
         dropped |= {on, off}
@@ -163,12 +174,14 @@ def splice_gap(
     gap: tuple[int, int],
     velocity: Callable[[int], int],
     tempo_bpm: float | None = None,
+    is_kept: Callable[[int, int], bool] | None = None,
 ) -> tuple[mido.MidiFile, dict]:
     """The original MIDI file `source` with the pitched notes of the gap's steps [start, end) replaced by `piece`'s
     there (a piece on the grid read from that file), everything else kept (see the module's docstring).
 
     Args:
         velocity: the model's notes' velocity, 1-127, by their start step in the piece.
+        is_kept: which of the file's pitched notes in the gap stay whole, by (first step, pitch); None: none.
         tempo_bpm: None keeps the file's tempo map as it is; a tempo scales every change of it alike, so that
             it starts at `tempo_bpm` beats per minute.
 
@@ -187,7 +200,7 @@ def splice_gap(
 
     tracks, totals = [], defaultdict(int)
     for track in midi.tracks:
-        spliced, counts = splice_track(track, gap, to_tick, to_step)
+        spliced, counts = splice_track(track, gap, to_tick, to_step, is_kept)
         tracks.append(spliced)
         for name, count in counts.items():
             totals[name] += count
@@ -221,6 +234,75 @@ def splice_gap(
         "seconds": round(spliced.length, 3),
     }
     return spliced, kept
+
+
+def splice_voices(
+    source: bytes,
+    piece: Piece,
+    start: int,
+    line: np.ndarray,
+    velocity: Callable[[int], int],
+    tempo_bpm: float | None = None,
+) -> tuple[mido.MidiFile, dict]:
+    """A melody file `source` harmonized: its steps [start, start + the piece's steps) alone, everything of the file
+    there kept, and the harmonization's voices below the melody added on a track of their own (`splice_gap`'s).
+
+    `piece` is the harmonization, read from the file's step `start` on (the bar of the melody's first note), and
+    `line` its melody (key index per step, -1 at a rest). The file's notes on the melody keep their part,
+    instrument and velocity; its other pitched notes there are replaced by the voices. The file is cut to the
+    harmonized steps (`crop`). Returns the file and what it kept, as `splice_gap` does.
+    """
+    end = start + piece.n_steps
+    line = np.asarray(line)
+    below, sounding = piece.roll.copy(), np.flatnonzero(line >= 0)
+    below[sounding, line[sounding]] = False
+    voices = np.zeros((end, piece.roll.shape[1]), dtype=bool)
+    struck = np.zeros_like(voices)
+    voices[start:], struck[start:] = below, piece.onsets & below
+    aligned = Piece(voices, struck, Grid(piece.steps_per_beat))
+
+    def on_melody(first_step: int, pitch: int) -> bool:
+        return 0 <= first_step - start < len(line) and line[first_step - start] == pitch - LOWEST_PITCH
+
+    midi, kept = splice_gap(source, aligned, (start, end), lambda step: velocity(step - start), tempo_bpm, on_melody)
+    to_tick = midi.ticks_per_beat / piece.steps_per_beat
+    cropped = crop(midi, round(start * to_tick), round(end * to_tick))
+    return cropped, dict(kept, seconds=round(cropped.length, 3), from_step=start)
+
+
+def crop(midi: mido.MidiFile, first_tick: int, last_tick: int) -> mido.MidiFile:
+    """The file's ticks [first_tick, last_tick) alone, moved to start at 0: each part's settings in force at
+    `first_tick` (tempo, time and key signature, program, controllers, pitch bend) stated at 0, notes cut at both
+    ends, nothing after `last_tick`."""
+    cropped = mido.MidiFile(type=midi.type, ticks_per_beat=midi.ticks_per_beat, charset=midi.charset)
+    for track in midi.tracks:
+        events, tick = [], 0
+        for message in track:
+            tick += message.time
+            events.append((tick, message))
+        pairs, _ = paired_notes(events, with_drums=True)
+        ends = {off: on for on, off in pairs.items()}
+        in_force: dict[tuple, int] = {}  # the last setting of each kind before `first_tick`: its event's index
+        placed = []  # (tick, order, message): the file's order kept within a tick
+        for index, (tick, message) in enumerate(events):
+            if message.type in ("note_on", "note_off"):
+                if index not in pairs and index not in ends:
+                    continue  # a release of nothing sounding, or a note never released: nothing to hear
+                on, off = (index, pairs[index]) if index in pairs else (ends[index], index)
+                on_tick, off_tick = events[on][0], events[off][0]
+                if on_tick < last_tick and off_tick > first_tick and on_tick < off_tick:
+                    at = max(on_tick, first_tick) if index == on else min(off_tick, last_tick)
+                    order = index if at == tick else (-1 if index == on else len(events) + index)
+                    placed.append((at - first_tick, order, message))
+            elif message.type == "end_of_track":
+                continue
+            elif tick < first_tick:
+                in_force[(message.type, getattr(message, "channel", None), getattr(message, "control", None))] = index
+            elif tick < last_tick:
+                placed.append((tick - first_tick, index, message))
+        placed += [(0, index - len(events) - 1, events[index][1]) for index in sorted(in_force.values())]
+        cropped.tracks.append(as_track(placed, track.name))
+    return cropped
 
 
 def count_events(midi: mido.MidiFile, kind: str) -> int:
