@@ -299,37 +299,37 @@ class Grid:
         return [written[index] for index in indices.tolist()]
 
 
+def checked_pairs(name: str, pairs: object, parts: tuple[str, str], ranges: tuple[tuple[int, int], ...]) -> list:
+    """`pairs` as a list of pairs of whole numbers, each in its range (`ranges`, both ends included), or an error
+    naming `name`, the pair and its `parts`."""
+    kind = f"({parts[0]}, {parts[1]})"
+    if not isinstance(pairs, (list, tuple)):
+        raise MusicLSTMError(f"{name} must be a tuple of {kind} pairs, got {pairs!r}")
+    checked = []
+    for index, pair in enumerate(pairs):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise MusicLSTMError(f"{name}[{index}] must be a {kind} pair, got {pair!r}")
+        values = tuple(int(value) if isinstance(value, np.integer) else value for value in pair)
+        for part, value, (low, high) in zip(parts, values, ranges, strict=True):
+            check_whole_number(f"{name}[{index}] {part}", value, low, high)
+        checked.append(values)
+    return checked
+
+
 def checked_changes(changes: object, steps_per_beat: int) -> tuple[tuple[int, int], ...]:
     """A Grid's changes as a tuple of (step, steps per bar) pairs of whole numbers in range, or a named error."""
-    if not isinstance(changes, (list, tuple)):
-        raise MusicLSTMError(f"changes must be a tuple of (step, steps per bar) pairs, got {changes!r}")
-    checked = []
-    for index, change in enumerate(changes):
-        if not isinstance(change, (list, tuple)) or len(change) != 2:
-            raise MusicLSTMError(f"changes[{index}] must be a (step, steps per bar) pair, got {change!r}")
-        step, steps_per_bar = (int(value) if isinstance(value, np.integer) else value for value in change)
-        check_whole_number(f"changes[{index}] step", step, 0, MAX_ROLL_STEPS)
-        check_whole_number(f"changes[{index}] steps per bar", steps_per_bar, 1, MAX_BEATS_PER_BAR * steps_per_beat)
-        checked.append((step, steps_per_bar))
-    return tuple(checked)
+    ranges = ((0, MAX_ROLL_STEPS), (1, MAX_BEATS_PER_BAR * steps_per_beat))
+    return tuple(checked_pairs("changes", changes, ("step", "steps per bar"), ranges))
 
 
 def checked_signatures(signatures: object) -> tuple[tuple[int, int], ...]:
     """A Grid's signatures as a tuple of (numerator, denominator) pairs: 1 to 255 over a power of two up to 256."""
-    if not isinstance(signatures, (list, tuple)):
-        raise MusicLSTMError(f"signatures must be a tuple of (numerator, denominator) pairs, got {signatures!r}")
-    checked = []
-    for index, signature in enumerate(signatures):
-        if not isinstance(signature, (list, tuple)) or len(signature) != 2:
-            raise MusicLSTMError(f"signatures[{index}] must be a (numerator, denominator) pair, got {signature!r}")
-        numerator, denominator = (int(value) if isinstance(value, np.integer) else value for value in signature)
-        check_whole_number(f"signatures[{index}] numerator", numerator, 1, 255)
-        check_whole_number(f"signatures[{index}] denominator", denominator, 1, 256)
+    checked = checked_pairs("signatures", signatures, ("numerator", "denominator"), ((1, 255), (1, 256)))
+    for index, (_, denominator) in enumerate(checked):
         if denominator & (denominator - 1):
             raise MusicLSTMError(
                 f"signatures[{index}] denominator {denominator}: must be a power of two (2, 4, 8, ...)"
             )
-        checked.append((numerator, denominator))
     return tuple(checked)
 
 
