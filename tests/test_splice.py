@@ -14,7 +14,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from musiclstm import MusicLSTMError, harmonize, infill, save_pieces
+from musiclstm import MusicLSTMError, generate, harmonize, infill, save_pieces
 from musiclstm.cli import main
 from musiclstm.music.grid import Grid
 from musiclstm.music.piece import Piece
@@ -254,3 +254,26 @@ def timed(midi: mido.MidiFile) -> list[tuple[int, mido.Message]]:
             tick += message.time
             found.append((tick, message))
     return found
+
+
+def test_a_continuation_keeps_its_primers_parts_drums_and_tempo_map_and_goes_on_after_it(tmp_path):
+    """A violin and a piano part, drums, tempos 60 then 140, as a primer: the file written is the primer as it was,
+    then the model's music from the primer's end, at the primer's last tempo."""
+    violin = [(76, 90, n * TICKS_PER_BEAT, (n + 1) * TICKS_PER_BEAT) for n in range(8)]
+    piano = [(48, 50, n * 2 * TICKS_PER_BEAT, (n + 1) * 2 * TICKS_PER_BEAT) for n in range(4)]
+    drums = [(36, 100, tick, tick + 60) for tick in range(0, 2 * BAR, TICKS_PER_BEAT)]
+    conductor = [tempo(0, 60), tempo(BAR, 140)]
+    violin_part = [(0, mido.Message("program_change", channel=0, program=40)), *notes(0, violin)]
+    source = tmp_path / "primer.mid"
+    source.write_bytes(midi_bytes([conductor, violin_part, notes(1, piano), notes(9, drums)]))
+    composition = generate(None, source, length=16, seed=4)
+    assert composition.primer_steps == 32 and composition.settings["tempo_bpm"] == 60.0
+    (entry,) = save_pieces(composition, tmp_path / "out", audio=False)
+    written = mido.MidiFile(tmp_path / "out" / "piece_1.mid")
+    by_channel = heard(written)
+    assert (by_channel[0], by_channel[1], by_channel[9]) == (violin, piano, drums)
+    made = by_channel[entry["kept"]["gap_part"]["channel"]]
+    assert made and min(start for _, _, start, _ in made) >= 2 * BAR
+    tempos = [(tick, message.tempo) for tick, message in timed(written) if message.type == "set_tempo"]
+    assert [(tick, round(mido.tempo2bpm(value))) for tick, value in tempos] == [(0, 60), (BAR, 140)]
+    assert entry["settings"]["tempo_from"] == "the primer's tempo at its start"

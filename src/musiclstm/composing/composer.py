@@ -47,9 +47,10 @@ log = logging.getLogger(__name__)
 class Composition:
     """Composed pieces, each a whole `Piece` (its primer first, on its own metre and tempo), and their record.
 
-    `rolls` and `onsets` give the pieces stacked, (num_outputs, steps, 88) bool. An infill and a harmonization
-    carry the file they read (`source_midi`), so that saving writes that file back with only what the model wrote
-    changed: an infill's gap, a harmonization's voices below the melody (from the file's step `source_step`).
+    `rolls` and `onsets` give the pieces stacked, (num_outputs, steps, 88) bool. An infill, a harmonization and a
+    continuation of a MIDI primer carry the file they read (`source_midi`), so that saving writes that file back
+    with only what the model wrote changed: an infill's gap, a harmonization's voices below the melody (from the
+    file's step `source_step`), the music after a primer.
     """
 
     pieces: tuple[Piece, ...]
@@ -60,7 +61,7 @@ class Composition:
     melody: np.ndarray | None = None  # (steps, 88) bool: the melody a harmonization keeps on top
     novelty: tuple[dict, ...] | None = None  # each piece's `novelty.novelty` against the training pieces
     gap: tuple[int, int] | None = None  # an infill's rewritten steps [start, end); the rest is the piece's own
-    source_midi: bytes | None = None  # the MIDI file an infill or a harmonization read, written back as it was
+    source_midi: bytes | None = None  # the MIDI file the pieces were made from, written back as it was
     source_step: int = 0  # the file's step where the pieces begin (a harmonization's first bar)
 
     @property

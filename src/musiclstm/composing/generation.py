@@ -11,6 +11,7 @@ per piece and nothing weighed; all `num_outputs` pieces are generated together a
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,10 @@ from musiclstm.composing.composer import (
     Setup,
     check_path_or_none,
     draw_rules,
+    file_tempo,
     for_model,
     piece_keys,
+    read_bytes,
     set_up,
 )
 from musiclstm.composing.loop import StepPlan, compose
@@ -30,7 +33,7 @@ from musiclstm.config import AUTO_KEY, KEY_NAMES, N_KEYS, GenerationSettings, Mu
 from musiclstm.data.corpus import Corpus, load_corpus
 from musiclstm.music.grid import COMMON_TIME, MAX_ROLL_STEPS, Grid
 from musiclstm.music.metrics import best_root, music_statistics
-from musiclstm.music.piece import allowed_shifts, shift_keys
+from musiclstm.music.piece import Piece, allowed_shifts, shift_keys
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import EVENT_WIDTH, as_events
 from musiclstm.network.sampling import scale_mask
@@ -173,15 +176,15 @@ def in_asked_key(primers: np.ndarray, sources: list[str], settings: GenerationSe
 
 def choose_primers(
     setup: Setup, primer: str | Path | None, primer_name: str | None = None
-) -> tuple[np.ndarray, list[str], list[Grid], dict | None]:
+) -> tuple[np.ndarray, list[str], list[Grid], Piece | None]:
     """What each piece opens with: a MIDI file, else a held-out passage of the model's corpus, else a quiet start.
 
     Returns the primers' events, one per piece (num_outputs, steps, 176) or a MIDI file's one
     (steps, 176) shared by all, each piece's metre (the primer's, going on past it), and for each
     piece where its primer came from (a held-out passage is moved into a
     fixed key: `in_asked_key`; a MIDI primer stays as it is); a MIDI primer is named
-    `primer_name` (its path when None), in that list and in any error about it; and, for a MIDI primer, what
-    reading it changed (`Reading.changes`; None for the others). A MIDI primer and the steps composed after it
+    `primer_name` (its path when None), in that list and in any error about it; and the MIDI primer as read
+    (None for the others). A MIDI primer and the steps composed after it
     may be at most MAX_ROLL_STEPS long together, the most musiclstm reads.
     """
     composer, settings = setup.composer, setup.options
@@ -194,7 +197,7 @@ def choose_primers(
                 f"{settings.length:,} more, the pieces would be over the limit of {MAX_ROLL_STEPS:,} steps that "
                 "musiclstm reads back"
             )
-        return read.events, [read.name] * count, [read.grid] * count, read.reading.changes()
+        return read.events, [read.name] * count, [read.grid] * count, read
     try:
         primers, sources, grids = held_out_openings(
             load_corpus(composer.corpus), composer.model.config.window, settings
@@ -229,10 +232,15 @@ def generate(
     check_path_or_none("primer_name", primer_name, "a name (str) for the primer, or None (its path)")
     setup = set_up(model, settings)
     options = setup.options
-    primers, primer_sources, grids, reading = choose_primers(setup, primer, primer_name)
-    if primer is not None:
+    primers, primer_sources, grids, read = choose_primers(setup, primer, primer_name)
+    record, source = {}, {}
+    if read is not None:  # the primer's file is written back whole, the pieces after it, at its tempo map
         warn_if_identical(options, "one primer")
+        record["reading"], source["source_midi"] = read.reading.changes(), read_bytes(primer, read.name)
+        if "tempo_bpm" not in settings:
+            tempo_bpm, record["tempo_from"] = file_tempo(read, "the primer's tempo at its start")
+            setup = replace(setup, options=replace(options, tempo_bpm=tempo_bpm))
+            options = setup.options
     keys = setup.keys(primers[..., :N_KEYS])
     events = compose_rolls(setup.model, primers, options, setup.context, keys, progress, grids)
-    record = {} if reading is None else {"reading": reading}  # what reading the primer file changed
-    return setup.compose(events, grids, primers.shape[-2], primer_sources, keys, record=record)
+    return setup.compose(events, grids, primers.shape[-2], primer_sources, keys, record=record, **source)

@@ -204,15 +204,18 @@ def asked_tempo(settings: dict, tempo_bpm: float | None) -> float | None:
 
 def write_spliced(composition: Composition, number: int, path: Path, tempo_bpm: float | None) -> dict:
     """Write piece `number` (from 1) as the file it was made from with only what the model wrote changed: an
-    infill's gap (`splice_gap`), or a harmonization's voices below the melody (`splice_voices`); the model's
-    notes accented as `write_midi` accents them. Return what the file kept."""
+    infill's gap (`splice_gap`), a harmonization's voices below the melody (`splice_voices`), or what follows a
+    primer (`splice_gap` after its end); the model's notes accented as `write_midi` accents them. Return what
+    the file kept."""
     piece = composition.pieces[number - 1]
     velocity, source = accented_velocity(piece.grid), composition.source_midi
     if composition.gap:
         midi, kept = splice_gap(source, piece, composition.gap, velocity, tempo_bpm)
-    else:
+    elif composition.melody is not None:
         line = top_line(composition.melody)
         midi, kept = splice_voices(source, piece, composition.source_step, line, velocity, tempo_bpm)
+    else:  # a continuation: the primer's file whole, the model's music after it
+        midi, kept = splice_gap(source, piece, (composition.primer_steps, piece.n_steps), velocity, tempo_bpm)
     write_atomically(path, lambda file: midi.save(file=file))
     return kept
 
