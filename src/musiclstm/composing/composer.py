@@ -155,9 +155,6 @@ class Setup:
         """Each piece's key for `rolls`: one roll (steps, 88) shared by every piece, or one per piece."""
         return piece_keys(rolls, self.options)
 
-    def rules(self, keys: list[str]) -> DrawRules:
-        return draw_rules(self.options, keys)
-
     def compose(
         self,
         events: np.ndarray,
@@ -193,8 +190,33 @@ def set_up(model: str | Path | Composer | None, settings: dict, **decided) -> Se
     """
     options = with_values(GenerationSettings, dict(settings, **decided))
     composer = open_composer(model)
-    options = replace(options, choose=options.choose or HEAD_CHOICE[composer.model.config.head])
+    options = for_model(options, composer.model)
     return Setup(composer, options, options.context or composer.run_config.get("context", "window"))
+
+
+def warn_if_identical(settings: GenerationSettings, shared: str) -> None:
+    """Warn that the pieces of a batch chosen by threshold from one shared start (`shared`: what they share)
+    will all be the same: choosing by threshold is deterministic."""
+    if settings.num_outputs > 1 and settings.choose == "threshold":
+        log.warning(
+            "choosing by threshold is deterministic: the %d pieces share %s and will be the same; "
+            "use --choose sample for different pieces",
+            settings.num_outputs,
+            shared,
+        )
+
+
+def warn_if_one_draft(settings: GenerationSettings, asked: int, drafts: str, name: str) -> None:
+    """Warn that the `asked` drafts side by side (`name`: the argument that asked for them) are cut to one:
+    chosen by threshold, every draft would be the same, so nothing could weigh them."""
+    if asked > 1 and settings.choose != "sample":
+        log.warning(
+            "choosing by threshold is deterministic: the %d %s would all be the same, so one is drawn "
+            "(%s 1); use --choose sample to weigh them",
+            asked,
+            drafts,
+            name,
+        )
 
 
 def read_music(path: str | Path, name: str, composer: Composer, purpose: str) -> Piece:

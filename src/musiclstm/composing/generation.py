@@ -27,6 +27,7 @@ from musiclstm.composing.composer import (
     piece_keys,
     read_bytes,
     set_up,
+    warn_if_identical,
 )
 from musiclstm.composing.loop import StepPlan, compose
 from musiclstm.config import AUTO_KEY, KEY_NAMES, N_KEYS, GenerationSettings, MusicLSTMError, key_root
@@ -52,31 +53,6 @@ def held_out_statistics(composer: Composer) -> dict | None:
         return None
     pieces = [piece.piece for piece in corpus.held_out()]
     return music_statistics(pieces) if pieces else None
-
-
-def warn_if_identical(settings: GenerationSettings, shared: str) -> None:
-    """Warn that the pieces of a batch chosen by threshold from one shared start (`shared`: what they share)
-    will all be the same: choosing by threshold is deterministic."""
-    if settings.num_outputs > 1 and settings.choose == "threshold":
-        log.warning(
-            "choosing by threshold is deterministic: the %d pieces share %s and will be the same; "
-            "use --choose sample for different pieces",
-            settings.num_outputs,
-            shared,
-        )
-
-
-def warn_if_one_draft(settings: GenerationSettings, asked: int, drafts: str, name: str) -> None:
-    """Warn that the `asked` drafts side by side (`name`: the argument that asked for them) are cut to one:
-    chosen by threshold, every draft would be the same, so nothing could weigh them."""
-    if asked > 1 and settings.choose != "sample":
-        log.warning(
-            "choosing by threshold is deterministic: the %d %s would all be the same, so one is drawn "
-            "(%s 1); use --choose sample to weigh them",
-            asked,
-            drafts,
-            name,
-        )
 
 
 def compose_rolls(

@@ -37,8 +37,9 @@ from musiclstm.composing.composer import (
     for_model,
     read_bytes,
     set_up,
+    warn_if_identical,
+    warn_if_one_draft,
 )
-from musiclstm.composing.generation import warn_if_identical, warn_if_one_draft
 from musiclstm.composing.loop import StepPlan, compose, struck_after
 from musiclstm.composing.melody import (
     MAX_PARTICLE_STEPS,

@@ -47,6 +47,7 @@ MAX_MIDI_BYTES = 4_000_000  # a long orchestral MIDI file is under 1 MB; this bo
 SUSTAIN_PEDAL = 64  # the control change of the sustain (damper) pedal
 PEDAL_DOWN = 64  # a sustain pedal value from 64 up holds the dampers off the strings
 DRUM_CHANNEL = 9  # General MIDI's channel 10 (counted from 1), as pretty_midi tells drums
+MIDI_TEMPO_BPM = 120.0  # the tempo MIDI plays at where a file sets none
 
 KeyEvent = tuple[int, int, int, int, bool]  # (tick, track, channel, pitch, whether pressed: else released)
 PedalEvent = tuple[int, int, bool]  # (tick, channel, whether the sustain pedal is down from there)
@@ -286,7 +287,7 @@ def tempo_map(midi: pretty_midi.PrettyMIDI, steps_per_beat: int) -> tuple[tuple[
     """A file's tempo changes as (step, beats per minute), the first at step 0; a change is in force from the
     step whose start lies at or after its tick (a step's tempo is the one in force at its first tick)."""
     times, tempi = midi.get_tempo_changes()
-    changes = {0: 120.0}
+    changes = {0: MIDI_TEMPO_BPM}
     for seconds, bpm in zip(times, tempi, strict=True):
         tick = midi.time_to_tick(seconds)
         changes[-(-tick * steps_per_beat // midi.resolution)] = float(bpm)  # the first step from that tick on

@@ -30,14 +30,12 @@ import numpy as np
 from musiclstm.config import LOWEST_PITCH, MusicLSTMError
 from musiclstm.music.grid import Grid
 from musiclstm.music.piece import Piece, roll_to_notes
-from musiclstm.music.roll import tick_to_step
+from musiclstm.music.roll import DRUM_CHANNEL, MIDI_TEMPO_BPM, tick_to_step
 
 log = logging.getLogger(__name__)
 
-DRUM_CHANNEL = 9  # channel 10 as musicians count: General MIDI's drums
 GAP_PROGRAM = 0  # the model's notes sound as an acoustic grand piano
 GAP_TRACK_NAME = "musiclstm: the rewritten gap"
-MIDI_TEMPO_BPM = 120.0  # the tempo MIDI plays at where a file sets none
 
 
 def read_source(source: bytes) -> mido.MidiFile:
