@@ -222,9 +222,8 @@ def join_nlls(
     steps before its position already read (`read_before`), so only the steps after it are read."""
     pieces = torch.as_tensor(np.asarray(pieces)[:, : start + n_steps])
     features = join_features(model, pieces, context, grid, start, n_steps, carried)
-    before = pieces[:, start - 1 : start + n_steps - 1, :N_KEYS] if start else None
-    silent = torch.zeros(len(pieces), 1, N_KEYS, dtype=torch.bool)
-    previous = torch.cat([silent, pieces[:, : n_steps - 1, :N_KEYS]], dim=1) if before is None else before
+    silent = torch.zeros(len(pieces), 1, N_KEYS, dtype=torch.bool)  # what sounds before a piece's first step
+    previous = torch.cat([silent, pieces[..., :N_KEYS]], dim=1)[:, start : start + n_steps]
     return step_nll(model, features, pieces[:, start:], previous).mean(dim=1).tolist()
 
 

@@ -3,8 +3,9 @@
 A folder holds one run's pieces: `<stem>_<n>.mid`, `.wav`, `.png`, `.json` (and `.musicxml`, `.pdf`),
 written into a hidden folder first and moved into place together, so a failure leaves the folder as it was
 (or, where the run made it, leaves no folder).
-The MIDI file of a piece is written from its roll, except an infill's: its original file with the gap
-rewritten (`music.splice`).
+The MIDI file of a piece is written from its roll, except where the composition carries the file it was made
+from (an infill, a harmonization, a continuation of a MIDI primer): that file, with only what the model wrote
+changed (`music.splice`).
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def save_pieces(
     out_dir = check_pieces_folder(out_dir, replace, stem)
     created = [folder for folder in (out_dir, *out_dir.parents) if not folder.exists()]  # the deepest first
     staging, finished = None, False
+    bar = dict(desc="writing", unit="piece", disable=not progress)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{stem}s-"))
@@ -103,7 +105,7 @@ def save_pieces(
             write_piece(
                 composition, number, staging, out_dir / f"{stem}_{number}", tempo_bpm, audio, soundfont, score, progress
             )
-            for number in tqdm(range(1, len(composition.rolls) + 1), desc="writing", unit="piece", disable=not progress)
+            for number in tqdm(range(1, len(composition.pieces) + 1), **bar)
         ]
         for stale in earlier_pieces(out_dir, stem):
             stale.unlink()
@@ -142,8 +144,9 @@ def write_piece(
     progress: bool = False,
 ) -> dict:
     """Write piece `number` (from 1) into `staging`; its entry names the files as they will lie at `final`."""
-    roll, onsets, key = composition.rolls[number - 1], composition.onsets[number - 1], composition.keys[number - 1]
-    settings, grid, primer_steps = composition.settings, composition.grid(number - 1), composition.primer_steps
+    piece, key = composition.pieces[number - 1], composition.keys[number - 1]
+    roll, onsets, grid = piece.roll, piece.onsets, piece.grid  # not `composition.rolls`: it stacks every piece
+    settings, primer_steps = composition.settings, composition.primer_steps
     gap = composition.gap
     shaded_primer, judged = (0, slice(*gap)) if gap else (primer_steps, slice(primer_steps, None))
     asked_bpm, tempo_bpm = tempo_bpm, settings.get("tempo_bpm", DEFAULT_TEMPO_BPM) if tempo_bpm is None else tempo_bpm
