@@ -69,6 +69,39 @@ def test_drawing_key_by_key_gives_each_frame_the_probability_the_one_pass_nll_gi
     assert frequencies.numpy() == pytest.approx(torch.exp(-nll).numpy(), abs=0.01)  # 4 standard errors at most
 
 
+def test_a_drawn_frame_is_scored_as_the_one_pass_nll_scores_it_and_the_proposal_leaves_out_masked_keys():
+    head, features = four_key_head("high-to-low")
+    rows = features[:1].expand(64, 5)
+    allowed = torch.tensor([True, False, True, True]).expand(64, 4)
+    with torch.no_grad():
+        drawn = head.draw_scored(rows, DrawRules(choose="sample"), torch.Generator().manual_seed(2))
+        frames, log_p, log_proposal = drawn
+        assert log_p.numpy() == pytest.approx(-head.frame_nll(rows, frames.float()).numpy(), abs=1e-5)
+        assert torch.equal(log_p, log_proposal)  # every key left to chance
+        rules = DrawRules(choose="sample", allowed=allowed)
+        frames, log_p, log_proposal = head.draw_scored(rows, rules, torch.Generator().manual_seed(2))
+        key_nll = head.key_nll(rows, frames.float())
+    assert not frames[:, 1].any()
+    assert log_proposal.numpy() == pytest.approx(-(key_nll * allowed).sum(-1).numpy(), abs=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_whole_step_temperature_draws_each_frame_by_p_to_the_power_1_over_t_under_the_key_mask(temperature):
+    head, features = four_key_head("high-to-low")
+    draws, allowed = 20_000, torch.tensor([True, True, False, True])
+    rules = DrawRules(temperature, allowed.expand(draws, 4), choose="sample", candidates=64)
+    with torch.no_grad():
+        log_p = -head.frame_nll(features[:1].expand(16, 5), ALL_FRAMES).double()
+        drawn = head.draw(features[:1].expand(draws, 5), rules, torch.Generator().manual_seed(3))
+    in_key = ALL_FRAMES[:, 2] == 0
+    target = torch.softmax(torch.where(in_key, log_p / temperature, -math.inf), 0)
+    index = (drawn.long() * torch.tensor([8, 4, 2, 1])).sum(dim=1)
+    frequencies = torch.bincount(index, minlength=16).double() / draws
+    assert frequencies.numpy() == pytest.approx(target.numpy(), abs=0.015)
+    tempered_keys = torch.softmax(torch.where(in_key, log_p, -math.inf), 0)  # temperature 1, for contrast
+    assert (target - tempered_keys).abs().max() > 0.05  # the test tells a tempered draw from an untempered one
+
+
 def test_the_keys_decided_first_change_the_chances_of_the_later_ones():
     head, features = four_key_head("high-to-low")
     top_on, top_off = ALL_FRAMES[[1]].clone(), ALL_FRAMES[[1]].clone()

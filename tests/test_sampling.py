@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from musiclstm import MusicLSTMError
-from musiclstm.config import STRATEGIES, key_root
+from musiclstm.config import STRATEGIES, key_root, scale_pitch_classes
+from musiclstm.music.metrics import best_key
 from musiclstm.network.sampling import apply_temperature, choose_notes, note_probabilities, scale_mask
 
 
@@ -102,9 +104,28 @@ def test_the_threshold_is_strict():
 def test_the_strategies_are_the_specifications_table():
     table = {name: (s.temperature, s.scale) for name, s in STRATEGIES.items()}
     assert table == {
-        "conservative": (0.5, "major"),
-        "balanced": (0.8, "major"),
-        "creative": (1.2, "major"),
+        "conservative": (0.5, "mode"),  # the specification's "major" in major keys; in minor, minor (docs: errata)
+        "balanced": (0.8, "mode"),
+        "creative": (1.2, "mode"),
         "free": (1.0, None),
         "jazz": (0.9, "blues"),
     }
+
+
+def test_the_mode_scale_plays_a_minor_keys_raised_sixth_and_seventh_and_a_major_keys_own_scale():
+    assert scale_pitch_classes("A minor", "mode") == {9, 11, 0, 2, 4, 5, 6, 7, 8}  # A B C D E F F# G G#
+    assert scale_pitch_classes("C", "mode") == scale_pitch_classes("C major", "major") == {0, 2, 4, 5, 7, 9, 11}
+    with pytest.raises(MusicLSTMError, match="unknown mode 'dorian' in key 'D dorian'"):
+        scale_pitch_classes("D dorian", "mode")
+
+
+def test_the_key_of_a_minor_chorale_is_found_minor_where_counting_scale_notes_finds_its_relative_major():
+    roll = np.zeros((64, 88), dtype=bool)
+    chords = [(57, 60, 64), (52, 56, 59, 62), (57, 60, 64), (50, 53, 57), (52, 56, 59), (45, 57, 60, 64)]
+    for step, chord in enumerate(chords):  # A minor: i V7 i iv V i
+        roll[8 * step : 8 * step + 8, [pitch - 21 for pitch in chord]] = True
+    assert best_key(roll) == "A minor"
+    assert best_key(np.zeros((4, 88), dtype=bool)) is None
+    c_major = np.zeros((16, 88), dtype=bool)
+    c_major[:, [48 - 21, 52 - 21, 55 - 21]] = True
+    assert best_key(c_major) == "C major"

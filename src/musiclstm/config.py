@@ -81,11 +81,14 @@ TRANSPOSE_RANGE = (-5, 6)  # semitones, both ends included
 PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 ACCIDENTALS = {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1}
 AUTO_KEY = "auto"  # as a key: the one that best fits each piece's primer
+MODE_SCALE = "mode"  # as a scale: the key's own mode, major or `minor_raised` (a key named "A minor" is minor)
+MODE_SCALES = {"major": "major", "minor": "minor_raised"}  # the scale each mode of MODE_SCALE plays
 KEY_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # the 12 roots as menus show them
 SCALES = {  # semitones above the root
     "major": (0, 2, 4, 5, 7, 9, 11),
     "minor": (0, 2, 3, 5, 7, 8, 10),
     "harmonic_minor": (0, 2, 3, 5, 7, 8, 11),
+    "minor_raised": (0, 2, 3, 5, 7, 8, 9, 10, 11),  # minor with its raised 6th and 7th: what a minor chorale plays
     "dorian": (0, 2, 3, 5, 7, 9, 10),
     "mixolydian": (0, 2, 4, 5, 7, 9, 10),
     "pentatonic": (0, 2, 4, 7, 9),
@@ -96,26 +99,43 @@ SCALES = {  # semitones above the root
 
 
 def key_root(name: str) -> int:
-    """The pitch class (0 = C .. 11 = B) of a key name such as 'C', 'F#', 'Bb' or 'e♭'.
+    """The pitch class (0 = C .. 11 = B) of a key name such as 'C', 'F#', 'Bb', 'e♭' or 'A minor'.
 
     Raises:
-        MusicLSTMError: the name is not a letter A-G with an optional sharp or flat.
+        MusicLSTMError: the name is not a letter A-G with an optional sharp or flat, then an optional mode.
     """
-    letter, accidental = name[:1].upper(), name[1:]
+    root, _ = key_mode(name)
+    letter, accidental = root[:1].upper(), root[1:]
     if letter not in PITCH_CLASSES or accidental not in ACCIDENTALS:
-        raise MusicLSTMError(f"unknown key '{name}': use a letter A-G with an optional # or b (C, F#, Bb, ...)")
+        raise MusicLSTMError(
+            f"unknown key '{name}': use a letter A-G with an optional # or b, and major or minor (C, F#, Bb minor, ...)"
+        )
     return (PITCH_CLASSES[letter] + ACCIDENTALS[accidental]) % 12
 
 
+def key_mode(name: str) -> tuple[str, str]:
+    """A key name's root and mode: 'A minor' is ('A', 'minor'); a name without a mode is major."""
+    root, _, mode = name.strip().partition(" ")
+    mode = mode.strip().lower() or "major"
+    if mode not in MODE_SCALES:
+        raise MusicLSTMError(f"unknown mode '{mode}' in key '{name}': choose major or minor")
+    return root, mode
+
+
 def scale_pitch_classes(key: str, scale: str) -> frozenset[int]:
-    """The pitch classes (0 = C .. 11 = B) of a key and scale, such as F# major."""
+    """The pitch classes (0 = C .. 11 = B) of a key and scale, such as F# major; the scale `mode` takes
+    the key's own mode (A minor: minor with its raised 6th and 7th)."""
+    if scale == MODE_SCALE:
+        scale = MODE_SCALES[key_mode(key)[1]]
     if scale not in SCALES:
-        raise MusicLSTMError(f"unknown scale '{scale}': choose one of {', '.join(SCALES)}")
+        raise MusicLSTMError(f"unknown scale '{scale}': choose one of {', '.join((*SCALES, MODE_SCALE))}")
     root = key_root(key)
     return frozenset((root + step) % 12 for step in SCALES[scale])
 
 
 CHOICES = ("threshold", "sample")
+TEMPERED = ("step", "key")  # what the temperature acts on: whole steps, or each key's logit
+STEP_CANDIDATES = 16  # whole steps drawn per step where the temperature acts on steps (docs: voices)
 # how each head chooses notes unless told: a NADE's greedy frame holds chords for bars (docs: benchmarks),
 # independent keys keep the seed's threshold
 HEAD_CHOICE = {"independent": "threshold", "nade": "sample"}
@@ -130,9 +150,9 @@ class Strategy:
 
 
 STRATEGIES = {
-    "conservative": Strategy(0.5, "major"),
-    "balanced": Strategy(0.8, "major"),
-    "creative": Strategy(1.2, "major"),
+    "conservative": Strategy(0.5, MODE_SCALE),
+    "balanced": Strategy(0.8, MODE_SCALE),
+    "creative": Strategy(1.2, MODE_SCALE),
     "free": Strategy(1.0, None),
     "jazz": Strategy(0.9, "blues"),
 }
@@ -498,15 +518,25 @@ class GenerationSettings:
     length: int = setting(256, "steps to generate", default_text="256: 16 bars at 4 steps per beat")
     strategy: str = setting(
         "balanced",
-        "the specification's presets: conservative 0.5, balanced 0.8, creative 1.2 (all in major), "
+        "the specification's presets: conservative 0.5, balanced 0.8, creative 1.2 (all in the key's own mode), "
         "free 1.0 (no key), jazz 0.9 (blues)",
         choices=tuple(STRATEGIES),
     )
-    temperature: float | None = setting(None, "each key's logit is divided by it", default_text="the strategy's")
+    temperature: float | None = setting(None, "below 1 plays safer, above 1 bolder", default_text="the strategy's")
+    temperature_on: str = setting(
+        "step",
+        "'step': a NADE head's whole steps are tempered, p(step)^(1/T), so a chord is one choice; "
+        "'key': each key's logit is divided by the temperature (the specification's)",
+        choices=TEMPERED,
+    )
     key: str = setting(
         AUTO_KEY, "root of the key: C, C#, Db, ... B, or auto: the key that best fits each piece's primer"
     )
-    scale: str | None = setting(None, ", ".join(SCALES), default_text="the strategy's")
+    scale: str | None = setting(
+        None,
+        f"{MODE_SCALE} (major, or minor with its raised 6th and 7th, as the key is), " + ", ".join(SCALES),
+        default_text="the strategy's",
+    )
     choose: str | None = setting(
         None,
         "'threshold': every key above --threshold; 'sample': a Bernoulli draw per key",
@@ -554,13 +584,14 @@ class GenerationSettings:
             )
         if self.choose is not None:
             check_one_of("choose", self.choose, CHOICES, "way to choose notes")
+        check_one_of("temperature_on", self.temperature_on, TEMPERED, "thing to temper")
         check_one_of("precision", self.precision, PRECISIONS)
         if self.context is not None:
             check_one_of("context", self.context, CONTEXTS)
         if not isinstance(self.key, str):
             raise MusicLSTMError(f"key must be a key name (C, F#, Bb, ...) or {AUTO_KEY}, got {self.key!r}")
         if self.scale is not None:
-            check_one_of("scale", self.scale, SCALES)
+            check_one_of("scale", self.scale, (MODE_SCALE, *SCALES))
         scale_pitch_classes(self.fixed_key, self.effective_scale or "chromatic")  # refuses an unknown key or scale now
         if self.seed is None:
             object.__setattr__(self, "seed", draw_seed())

@@ -24,6 +24,8 @@ from musiclstm.config import (
     AUTO_KEY,
     HEAD_CHOICE,
     KEY_NAMES,
+    MODE_SCALE,
+    STEP_CANDIDATES,
     TEMPO_RANGE_BPM,
     GenerationSettings,
     MusicLSTMError,
@@ -32,7 +34,7 @@ from musiclstm.config import (
 from musiclstm.data.corpus import load_corpus
 from musiclstm.judging.novelty import COPY_WARNING_BARS, PassageHashes, copies_bars, novelty
 from musiclstm.music.grid import Grid
-from musiclstm.music.metrics import best_root
+from musiclstm.music.metrics import best_key, best_root
 from musiclstm.music.piece import Piece
 from musiclstm.music.roll import midi_to_roll
 from musiclstm.network.heads import DrawRules
@@ -293,18 +295,19 @@ def with_novelty(composition: Composition, composer: Composer, until: int | None
 
 
 def piece_keys(primers: np.ndarray, settings: GenerationSettings) -> list[str]:
-    """Each piece's key: the one asked for, or for `auto` the root whose scale best fits the piece's primer.
+    """Each piece's key: the one asked for, or for `auto` the key that best fits the piece's primer: for the
+    scale `mode` its major or minor key (`best_key`, such as 'A minor'), for another scale the root whose
+    scale holds most of its notes.
 
     `primers` is one primer (steps, 88) shared by every piece, or one per piece (num_outputs, steps, 88).
     """
     if settings.key != AUTO_KEY:
         return [settings.key] * settings.num_outputs
+    rows = [primers] * settings.num_outputs if primers.ndim == 2 else list(primers)
     scale = settings.effective_scale or "chromatic"
-    roots = (
-        [best_root(primers, scale)] * settings.num_outputs
-        if primers.ndim == 2
-        else [best_root(primer, scale) for primer in primers]
-    )
+    if scale == MODE_SCALE:
+        return [best_key(primer) or settings.fixed_key for primer in rows]
+    roots = [best_root(primer, scale) for primer in rows]
     return [settings.fixed_key if root is None else KEY_NAMES[root] for root in roots]
 
 
@@ -323,4 +326,5 @@ def draw_rules(settings: GenerationSettings, keys: list[str]) -> DrawRules:
         threshold=settings.threshold,
         top_k=settings.top_k,
         max_notes=settings.max_notes,
+        candidates=STEP_CANDIDATES if settings.temperature_on == "step" else 1,
     )

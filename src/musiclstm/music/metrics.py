@@ -14,7 +14,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from musiclstm.config import KEY_PITCH_CLASSES, LOWEST_PITCH, SCALES, MusicLSTMError
+from musiclstm.config import (
+    KEY_NAMES,
+    KEY_PITCH_CLASSES,
+    LOWEST_PITCH,
+    MODE_SCALE,
+    SCALES,
+    MusicLSTMError,
+    key_root,
+)
 from musiclstm.music.piece import Piece, roll_to_notes
 
 DENSITY_BINS = 9  # notes-per-step histogram: 0, 1, ..., 7, and 8 or more
@@ -173,11 +181,40 @@ def best_key_rate(roll: np.ndarray) -> float | None:
 
 
 def best_root(roll: np.ndarray, scale: str) -> int | None:
-    """The root (0 = C .. 11 = B) whose `scale` holds most of the roll's sounding notes; None when silent."""
+    """The root (0 = C .. 11 = B) whose `scale` holds most of the roll's sounding notes; None when silent.
+
+    For the scale `mode`, the root of `best_key`."""
     counts = pitch_class_counts(roll)
     if counts.sum() == 0:
         return None
+    if scale == MODE_SCALE:
+        return key_root(best_key(roll))
     return int(np.argmax([counts[[(root + step) % 12 for step in SCALES[scale]]].sum() for root in range(12)]))
+
+
+def best_key(roll: np.ndarray) -> str | None:
+    """The major or minor key whose Krumhansl-Kessler profile best correlates with the roll's pitch classes,
+    weighted by how long each sounds (Krumhansl 1990's key-finding), such as 'A minor'; None when silent.
+
+    Counting notes into scales cannot tell a minor key from its relative major (the same seven notes);
+    the profiles weigh the tonic and its triad, which can.
+    """
+    counts = pitch_class_counts(roll)
+    if counts.sum() == 0:
+        return None
+    fits = {
+        (root, mode): np.corrcoef(counts, np.roll(profile, root))[0, 1]
+        for mode, profile in KEY_PROFILES.items()
+        for root in range(12)
+    }
+    root, mode = max(fits, key=lambda key: np.nan_to_num(fits[key], nan=-1.0))
+    return f"{KEY_NAMES[root]} {mode}"
+
+
+KEY_PROFILES = {  # Krumhansl and Kessler 1982: how well each pitch class fits a key, from its tonic (C) up
+    "major": np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88]),
+    "minor": np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17]),
+}
 
 
 def pitch_class_counts(roll: np.ndarray) -> np.ndarray:

@@ -22,14 +22,21 @@ exactly, and the sounding keys' likelihood is the sound head's, unchanged.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from musiclstm.config import N_KEYS, ModelConfig
-from musiclstm.network.sampling import apply_temperature, choose_notes, obeying, passing, uniform_draws
+from musiclstm.network.sampling import (
+    apply_temperature,
+    choose_notes,
+    obeying,
+    passing,
+    tempered_choice,
+    uniform_draws,
+)
 
 NADE_ROWS = 1024  # frames a NADE head scores at once: 1024 x 88 x 150 float32 hidden values are 54 MB
 
@@ -50,6 +57,7 @@ class DrawRules:
     threshold: float = 0.5
     top_k: int = 3
     max_notes: int | None = None
+    candidates: int = 1  # NADE, `sample`: whole steps drawn per step, one kept by p^(1/T) (1: each key's logit / T)
 
 
 class IndependentHead(nn.Linear):
@@ -200,6 +208,39 @@ class NadeHead(nn.Module):
         return self.draw(flat, DrawRules()).reshape(*features.shape[:-1], len(self.order))
 
     def draw(self, features: torch.Tensor, rules: DrawRules, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw one frame per row of features (batch, in_features): bool (batch, 88).
+
+        With `rules.candidates` above 1, a `sample` draw away from temperature 1 tempers whole steps
+        (`draw_whole_steps`); otherwise the keys are drawn one by one, each conditional tempered (`draw_keys`).
+        """
+        if rules.candidates > 1 and rules.choose == "sample" and rules.temperature != 1.0:
+            return self.draw_whole_steps(features, rules, generator)
+        return self.draw_keys(features, rules, generator)
+
+    def draw_whole_steps(
+        self, features: torch.Tensor, rules: DrawRules, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw frames from p(frame)^(1/T) under the rules, by importance resampling: bool (batch, 88).
+
+        Each row draws `rules.candidates` whole frames from the model at temperature 1 (the key mask and
+        forced keys obeyed, so the proposal r gives each frame the product of its chosen keys'
+        conditionals), and keeps one with probability proportional to p(frame)^(1/T) / r(frame). A chord
+        is tempered as one choice: where a voice's note is uncertain between neighbours, T below 1
+        prefers the likelier whole chord instead of making each neighbour less likely on its own, which
+        drops the voice. The `max_notes` cap cuts candidates, not weighed by it.
+        """
+        batch, count = len(features), rules.candidates
+        every = features.repeat_interleave(count, dim=0)
+        allowed, forced = (repeated(mask, count) for mask in (rules.allowed, rules.forced))
+        proposal = replace(rules, temperature=1.0, allowed=allowed, forced=forced)
+        frames, log_p, log_proposal = self.draw_scored(every, proposal, generator)  # (batch x count, ...)
+        log_weights = log_p / rules.temperature - log_proposal
+        picked = tempered_choice(log_weights.view(batch, count), generator)
+        return frames.view(batch, count, -1)[torch.arange(batch), picked]
+
+    def draw_keys(
+        self, features: torch.Tensor, rules: DrawRules, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Draw one frame per row of features (batch, in_features), key by key in order: bool (batch, 88).
 
         Temperature divides each conditional's logit; keys outside `rules.allowed` stay off and keys in
@@ -207,6 +248,15 @@ class NadeHead(nn.Module):
         stay off. `threshold` keeps a key whose conditional exceeds the threshold (0.5: the greedy frame),
         `sample` draws it against one uniform number per key. A silent frame is the model's own choice
         here: `top_k` adds no notes.
+        """
+        return self.draw_scored(features, rules, generator)[0]
+
+    def draw_scored(
+        self, features: torch.Tensor, rules: DrawRules, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`draw_keys`'s frames (batch, 88) with the log-probability of each under the rules' tempered
+        conditionals, float32 (batch,): of all 88 keys' values (log p), and of the values chance chose alone,
+        the keys neither masked nor forced (log r, the probability of drawing that frame this way).
 
         The hidden layer changes only when a key sounds, so the conditionals of all the keys up to the
         next sounding one come from one matrix product: a step costs one pass per sounding key (about
@@ -220,25 +270,36 @@ class NadeHead(nn.Module):
         uniform = uniform_draws((batch, keys), rules.choose, generator, features.device)
         allowed = None if rules.allowed is None else rules.allowed[:, self.order]
         forced = None if rules.forced is None else rules.forced[:, self.order]
+        by_chance = torch.ones(batch, keys, dtype=torch.bool) if allowed is None else allowed.clone()
+        if forced is not None:
+            by_chance &= ~forced
         sounding = torch.zeros(batch, keys, dtype=torch.bool, device=features.device)
         count = torch.zeros(batch, dtype=torch.long, device=features.device)
         undecided = torch.zeros(batch, dtype=torch.long, device=features.device)  # each row's next key to decide
         positions, every_row = torch.arange(keys, device=features.device), torch.arange(batch, device=features.device)
+        log_p, log_proposal = torch.zeros(batch), torch.zeros(batch)
         while True:
             logits = torch.addmm(key_logits, torch.sigmoid(hidden_in), hidden_to_key)  # given the keys so far
             on = obeying(passing(logits, rules.threshold, uniform), allowed, forced, count, rules.max_notes)
             on &= positions >= undecided[:, None]
             first = on.byte().argmax(dim=1)  # each row's first key to sound from its undecided ones
             sounds = on[every_row, first]  # False for a row with nothing more to sound: it is done
+            decided = torch.where(sounds, first + 1, keys)
+            silent = (positions >= undecided[:, None]) & (positions < decided[:, None])
+            silent[every_row, first] &= ~sounds
+            chances = torch.where(silent, F.logsigmoid(-logits), 0.0)
+            chances[every_row, first] += torch.where(sounds, F.logsigmoid(logits[every_row, first]), 0.0)
+            log_p += chances.sum(1)
+            log_proposal += (chances * by_chance).sum(1)
             if not sounds.any():
                 break
             sounding[every_row, first] |= sounds
             count += sounds
             hidden_in += sounds[:, None] * key_to_hidden[first]
-            undecided = torch.where(sounds, first + 1, keys)
+            undecided = decided
         frame = torch.empty_like(sounding)
         frame[:, self.order] = sounding
-        return frame
+        return frame, log_p, log_proposal
 
 
 class StrikeHead(nn.Module):
@@ -303,6 +364,11 @@ class StrikeHead(nn.Module):
         if struck is not None and rules.forced is not None:
             again = torch.where(rules.forced, struck, again)
         return (keys & ~previous) | (held_over & again)
+
+
+def repeated(mask: torch.Tensor | None, count: int) -> torch.Tensor | None:
+    """Each row of a (batch, 88) mask `count` times over, row after row; None stays None."""
+    return None if mask is None else mask.repeat_interleave(count, dim=0)
 
 
 def key_order(name: str, keys: int = N_KEYS) -> torch.Tensor:

@@ -114,3 +114,8 @@ def choose_notes(
         )
         notes &= kept
     return notes
+
+
+def tempered_choice(log_weights: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One index per row of `log_weights` (rows, candidates), drawn with probability proportional to exp(weight)."""
+    return torch.multinomial(torch.softmax(log_weights.double(), dim=1), 1, generator=generator).squeeze(1)
