@@ -275,7 +275,7 @@ VOICE_ROWS = {  # label: key of voices.voice_statistics, and how its value is wr
     "3-note steps": ("three_note_steps", "{:.1%}"),
     "count changes per step": ("count_changes_per_step", "{:.3f}"),
     "parallel 5ths/8ves per 100 chord changes": ("parallels_per_100_changes", "{:.1f}"),
-    "top voice 1-2 semitone moves": ("top_steps_share", "{:.1%}"),
+    "top voice moves of 1-2 semitones": ("top_steps_share", "{:.1%}"),
     "top voice leaps of 5+ semitones": ("top_leaps_share", "{:.1%}"),
     "phrase ends (held chords) per 64 steps": ("phrase_ends_per_64_steps", "{:.2f}"),
 }
