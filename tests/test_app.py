@@ -47,6 +47,8 @@ def test_generate_shows_the_roll_the_audio_the_downloads_and_the_statistics(trai
     assert list(table.columns) == ["", "this piece", "held-out music of the model's corpus"]
     assert table[""][0] == "notes per step" and float(table["this piece"][0]) > 0
     assert 3 < float(table["held-out music of the model's corpus"][0]) < 5  # chorales: about 4 notes a step
+    four_notes = list(table[""]).index("4-note steps")
+    assert 0.5 < float(table["held-out music of the model's corpus"][four_notes]) <= 1  # chorales: mostly 4 voices
     again = compose_with_seed(open_studio(monkeypatch, trained_runs["all"], tmp_path), 11)
     assert again.session_state["piece"]["files"]["midi"] == piece["files"]["midi"]  # the same seed, the same piece
 

@@ -106,6 +106,16 @@ def test_evaluate_generated_reports_rhythm_beside_the_real_musics_with_the_beat_
     lines = "\n".join(format_music(judged))
     assert "onsets on each sixteenth of the beat (%)" in lines and "100.0/0.0/0.0/0.0" in lines
     assert "notes struck again" in lines and "33.3%" in lines
+    # C, C, E at one note a step: no 4-note step, and the top voice moves once, by 4 semitones (no step, no leap)
+    assert judged["generated"]["voices"]["top_moves"] == 1 and judged["real"]["voices"]["chord_changes"] > 0
+    assert "  voices " in lines
+    assert row_of(lines, "4-note steps")[0] == "0.0%" and row_of(lines, "top voice leaps of 5+ semitones")[0] == "0.0%"
+    assert row_of(lines, "parallel 5ths/8ves per 100 chord changes")[0] == "-"  # no chord changes to count
+
+
+def row_of(lines: str, label: str) -> list[str]:
+    """The generated and the real value of a table's row, by its label."""
+    return next(line.split()[-2:] for line in lines.splitlines() if line.startswith(f"  {label} "))
 
 
 def test_notes_are_held_runs_on_both_sides_where_no_real_piece_strikes_a_key_again():

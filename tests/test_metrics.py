@@ -238,3 +238,12 @@ def test_music_statistics_reads_notes_from_the_rolls_alone_when_told_to():
     assert music_statistics([Piece(roll, onsets)], with_onsets=False)["rhythm"]["notes"] == 1
     placed = music_statistics([Piece(roll, onsets)])["rhythm"]
     assert (placed["notes"], placed["struck_again_rate"]) == (2, 0.5)
+
+
+def test_music_statistics_counts_voices_on_the_pieces_own_grid():
+    roll = np.zeros((8, 88), dtype=bool)
+    roll[:4, [39, 43, 46]] = True  # a C major chord held 4 steps: two beats at 2 steps per beat, one at 4
+    assert music_statistics([Piece(roll, grid=Grid(2))])["voices"]["held_chords"] == 1
+    voices = music_statistics([Piece(roll, grid=Grid(4))])["voices"]
+    assert (voices["held_chords"], voices["three_note_steps"], voices["count_changes_per_step"]) == (0, 0.5, 1 / 7)
+    assert music_statistics([])["voices"]["steps"] == 0

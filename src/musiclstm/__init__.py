@@ -67,6 +67,7 @@ LAZY = {  # name: its module; each is imported when first asked for, so a comman
     "RatingsStore": "musiclstm.listening.ratings",
     "Grid": "musiclstm.music.grid",
     "music_statistics": "musiclstm.music.metrics",
+    "voice_statistics": "musiclstm.music.voices",
     "Piece": "musiclstm.music.piece",
     "Reading": "musiclstm.music.piece",
     "midi_to_roll": "musiclstm.music.roll",

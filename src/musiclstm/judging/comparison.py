@@ -4,10 +4,10 @@ A folder of generated pieces is read as MIDI on the corpus's grid, each with the
 writes beside it (its `primer_steps` says where the model's own music starts, and its `settings` what
 made it); the primer is left out, so what is judged is what the model made, its beats where the piece
 had them. The pieces are set beside the corpus's real pieces of a split: `metrics.music_statistics` on
-both sides (their rhythm too, notes counted one way on both: `strikes_again`), the pitch-class KL from the train split,
-`two_sample` (can a classifier tell 4-bar passages apart?) and `novelty` (how much of each piece the
-training pieces hold). `Corpus.held_out` is what every part of the package means by held-out music.
-Scoring a model's predictions is `evaluation`'s job, not this module's.
+both sides (their rhythm too, notes counted one way on both: `strikes_again`; their texture and voice
+leading), the pitch-class KL from the train split, `two_sample` (can a classifier tell 4-bar passages
+apart?) and `novelty` (how much of each piece the training pieces hold). `Corpus.held_out` is what every
+part of the package means by held-out music. Scoring a model's predictions is `evaluation`'s job, not this module's.
 """
 
 from __future__ import annotations
@@ -270,9 +270,30 @@ def format_rhythm(generated: dict) -> list[str]:
     return lines
 
 
+VOICE_ROWS = {  # label: key of voices.voice_statistics, and how its value is written
+    "4-note steps": ("four_note_steps", "{:.1%}"),
+    "3-note steps": ("three_note_steps", "{:.1%}"),
+    "count changes per step": ("count_changes_per_step", "{:.3f}"),
+    "parallel 5ths/8ves per 100 chord changes": ("parallels_per_100_changes", "{:.1f}"),
+    "top voice moves of 1-2 semitones": ("top_steps_share", "{:.1%}"),
+    "top voice leaps of 5+ semitones": ("top_leaps_share", "{:.1%}"),
+    "phrase ends (held chords) per 64 steps": ("phrase_ends_per_64_steps", "{:.2f}"),
+}
+
+
+def format_voices(generated: dict) -> list[str]:
+    """A small table for the terminal: the texture and voice leading of generated music beside the real music's."""
+    voices = [generated[side]["voices"] for side in ("generated", "real")]
+    lines = [f"  {'voices':<42} {'generated':>20} {'real':>20}"]
+    for label, (key, style) in VOICE_ROWS.items():
+        made, real = (style.format(side[key]) if side[key] is not None else "-" for side in voices)
+        lines.append(f"  {label:<42} {made:>20} {real:>20}")
+    return lines
+
+
 def format_music(generated: dict) -> list[str]:
-    """The lines of a judged folder for the terminal: generated beside real, their rhythm, the two-sample test,
-    novelty, skips."""
+    """The lines of a judged folder for the terminal: generated beside real, their rhythm and voices, the
+    two-sample test, novelty, skips."""
     lines = [f"  {'music':<24} {'density':>8} {'polyphony':>10} {'in key':>8} {'empty':>7} {'repeats':>8} {'KL':>6}"]
     for side in ("generated", "real"):
         row = generated[side]
@@ -284,6 +305,7 @@ def format_music(generated: dict) -> list[str]:
         )
     target = generated["seed_targets"]["note_density_2_to_4"]
     lines += format_rhythm(generated)
+    lines += format_voices(generated)
     lines.append(format_two_sample(generated["two_sample"]))
     lines.append(format_novelty(generated["novelty"]))
     lines += [f"  skipped {entry['name']}: {entry['reason']}" for entry in generated.get("skipped", [])]

@@ -5,7 +5,8 @@ Inputs are NumPy arrays: a model's per-frame NLL (frames,) and predicted frames 
 baselines' `logits` (frames, 88), log-odds that each key sounds at each frame; the true `roll` is
 (frames, 88), bool, and its `onsets` (frames, 88) bool, where known, the keys struck at each frame. Frames
 from several pieces are pooled: every total is a sum over all frames of a split, divided once
-(frame-weighted, not a mean of per-piece means); rhythm is pooled over notes. Nothing here imports torch.
+(frame-weighted, not a mean of per-piece means); rhythm is pooled over notes, and texture and voice
+leading (`voices`) over steps. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from musiclstm.config import (
     MusicLSTMError,
     key_root,
 )
+from musiclstm.music.grid import COMMON_TIME
 from musiclstm.music.piece import Piece, roll_to_notes
+from musiclstm.music.voices import voice_statistics
 
 DENSITY_BINS = 9  # notes-per-step histogram: 0, 1, ..., 7, and 8 or more
 SIXTEENTHS_PER_BEAT = 4  # a beat is a quarter note
@@ -261,7 +264,11 @@ def music_statistics(pieces: Sequence[Piece], with_onsets: bool = True) -> dict:
     rates are means over pieces (one bar of the piece's own metre is the window); the pitch-class
     histogram is normalised to sum to 1, and so is the notes-per-step histogram (its last bin:
     DENSITY_BINS - 1 or more); `rhythm` is `rhythm_statistics` of the pieces, their notes told apart by
-    their onsets when `with_onsets`, else read as held runs of steps.
+    their onsets when `with_onsets`, else read as held runs of steps; `voices` is `voices.voice_statistics` of
+    their rolls on their grid (texture, parallel fifths and octaves, the top voice, held chords).
+
+    Raises:
+        MusicLSTMError: the pieces lie on grids of different steps per beat, whose steps cannot be pooled.
     """
     rolls = [piece.roll for piece in pieces]
     frames = np.concatenate(rolls) if rolls else np.zeros((0, 88), dtype=bool)
@@ -271,6 +278,8 @@ def music_statistics(pieces: Sequence[Piece], with_onsets: bool = True) -> dict:
     key_rates = [rate for rate in (best_key_rate(roll) for roll in rolls) if rate is not None]
     counts = pitch_class_counts(frames)
     repeated = [repeated_window_rate(piece.roll, piece.grid.steps_per_bar) for piece in pieces]
+    rhythm = rhythm_statistics(pieces, with_onsets)  # refuses pieces on different grids
+    steps_per_beat = rhythm["steps_per_beat"] or COMMON_TIME.steps_per_beat  # any, where there are no pieces
     return {
         "pieces": len(rolls),
         "frames": int(len(frames)),
@@ -282,7 +291,8 @@ def music_statistics(pieces: Sequence[Piece], with_onsets: bool = True) -> dict:
         "notes_per_step_histogram": (per_step / max(len(frames), 1)).round(4).tolist(),
         "in_key_rate": float(np.mean(key_rates)) if key_rates else None,
         "repeated_window_rate": float(np.mean(repeated)) if repeated else 0.0,
-        "rhythm": rhythm_statistics(pieces, with_onsets),
+        "rhythm": rhythm,
+        "voices": voice_statistics(rolls, steps_per_beat),
     }
 
 

@@ -77,6 +77,23 @@ def beat_places(grid: Grid, positions: np.ndarray) -> np.ndarray:
     return columns
 
 
+def phrase_places(grid: Grid, positions: np.ndarray) -> np.ndarray:
+    """How near each position's next step is to a marked phrase end, (steps, 5) float32: the next step lies
+    in one (a fermata's chord), and the next phrase end begins within 1, 2, 3 or 4 beats after the position
+    (one-hot; none further off). A piece without marks has zeros throughout, as the model read it in
+    training where its source marked none."""
+    columns = np.zeros((len(positions), 5), dtype=np.float32)
+    columns[:, 0] = grid.phrase_end_flags(positions + 1)
+    if grid.phrase_ends:
+        firsts = np.array([first for first, _ in grid.phrase_ends], dtype=np.int64)
+        following = np.searchsorted(firsts, positions, side="right")  # the first phrase end after each position
+        ahead = np.where(following < len(firsts), firsts[np.minimum(following, len(firsts) - 1)] - positions, 0)
+        beats = -(-ahead // grid.steps_per_beat)  # whole beats to go, rounded up
+        near = (ahead > 0) & (beats <= 4)
+        columns[np.flatnonzero(near), beats[near]] = 1
+    return columns
+
+
 def metre_columns(describe: Callable[[Grid, np.ndarray], np.ndarray], width: int):
     """An input's columns from each row's grid: (steps, width) for one grid, (rows, steps, width) for one per row."""
 
@@ -108,6 +125,7 @@ INPUT_FEATURES = {
     "struck": InputFeature(N_KEYS, lambda events, positions, grids: events[..., N_KEYS:]),  # the keys struck
     "metre": InputFeature(12, metre_columns(beat_places, 12)),  # one-hot sixteenth of the beat and beat of the bar
     "metre-flags": InputFeature(5, metre_columns(metre_flags, 5)),  # bar, half bar, beat, eighth, sixteenth
+    "phrase": InputFeature(5, metre_columns(phrase_places, 5)),  # the next step in a phrase end; beats to the next
 }
 
 

@@ -49,6 +49,15 @@ RHYTHM = {  # label: key of music_statistics' rhythm; the first label names its 
     "mean note length (beats)": "mean_note_beats",
     "notes struck again": "struck_again_rate",
 }
+VOICES = {  # label: key of music_statistics' voices (texture and voice leading)
+    "4-note steps": "four_note_steps",
+    "3-note steps": "three_note_steps",
+    "count changes per step": "count_changes_per_step",
+    "parallel 5ths/8ves per 100 chord changes": "parallels_per_100_changes",
+    "top voice moves of 1-2 semitones": "top_steps_share",
+    "top voice leaps of 5+ semitones": "top_leaps_share",
+    "phrase ends (held chords) per 64 steps": "phrase_ends_per_64_steps",
+}
 
 
 @st.cache_resource(show_spinner="Loading the model...")
@@ -232,12 +241,13 @@ def show_piece(piece: dict, reference: dict | None) -> None:
     midi_column.download_button("Download MIDI", piece["files"]["midi"], "musiclstm.mid", "audio/midi")
     if not piece["no_audio"]:
         wav_column.download_button("Download WAV", piece["files"]["wav"], "musiclstm.wav", "audio/wav")
-    statistics, rhythm = piece["statistics"], piece["statistics"]["rhythm"]
+    statistics, rhythm, voices = piece["statistics"], piece["statistics"]["rhythm"], piece["statistics"]["voices"]
     rows = [(label, statistics[name], reference and reference[name]) for label, name in STATISTICS.items()]
     rows += [
         (label.format(rhythm["position_unit"]), rhythm[name], reference and reference["rhythm"][name])
         for label, name in RHYTHM.items()
     ]
+    rows += [(label, voices[name], reference and reference["voices"][name]) for label, name in VOICES.items()]
     labels, values, held_out = zip(*rows, strict=True)
     st.table(
         {
