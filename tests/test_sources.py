@@ -97,6 +97,9 @@ def test_the_bach_source_reads_real_chorales_in_four_voices(bach_corpus):
     for piece in bach_corpus:
         sounding = piece.roll.sum(axis=1)
         assert piece.frames > 64 and 3.0 <= sounding.mean() <= 5.5, piece.name
+        assert all(end <= piece.frames for _, end in piece.grid.phrase_ends), piece.name
+    unmarked = {piece.name for piece in bach_corpus if not piece.grid.phrase_ends}  # their files mark none
+    assert unmarked == {"bwv1.6", "bwv112.5"}, [(piece.name, len(piece.grid.phrase_ends)) for piece in bach_corpus]
 
 
 def test_a_chorale_keeps_every_note_music21_gives_after_merging_ties_and_its_pickup():
