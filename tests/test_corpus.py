@@ -191,3 +191,24 @@ def test_the_summary_counts_notes_kept_and_names_the_files_that_merge_most(tmp_p
         "  notes merged on the grid: 5 (two notes of one key starting in one step); most in a.mid (4), b.mid (1)"
         in lines
     )
+
+
+def test_a_chorales_fermatas_come_back_from_a_corpus_and_a_corpus_built_before_them_loads_as_before(tmp_path):
+    import music21
+
+    from musiclstm.data.sources import score_to_roll
+
+    chorale = score_to_roll(music21.corpus.getWork("bach/bwv66.6"), 4)
+    spans = ((12, 16), (28, 32), (44, 48), (76, 80), (108, 116), (140, 144))
+    assert chorale.grid.phrase_ends == spans
+    write_corpus(tmp_path, [chorale], ["train"], {"steps_per_beat": 4})
+    (stored,) = load_corpus(tmp_path)
+    assert stored.grid == chorale.grid and stored.piece.grid.phrase_ends == spans
+    assert stored.piece.steps(40, 80).grid.phrase_ends == ((4, 8), (36, 40))
+    manifest_path = tmp_path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["pieces"][0]["grid"]["phrase_ends"] == [list(span) for span in spans]
+    del manifest["pieces"][0]["grid"]["phrase_ends"]  # as a corpus of format 2 was written before
+    manifest_path.write_text(json.dumps(manifest))
+    (old,) = load_corpus(tmp_path)
+    assert old.grid == Grid(4, 4, bar_offset=4) and old.grid.phrase_ends == ()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from musiclstm import MusicLSTMError
 from musiclstm.data.sources import score_grid
-from musiclstm.music.grid import Grid
+from musiclstm.music.grid import Grid, merged_spans
 
 
 def test_a_grid_dict_stored_without_signatures_loads_as_before_and_is_written_the_same():
@@ -97,3 +98,46 @@ def test_a_music21_score_in_six_eight_is_read_with_its_signatures():
     grid = score_grid(score, 4)
     assert grid == Grid(4, 3, 0, ((24, 24), (48, 16)), ((6, 8), (12, 8), (2, 2)))
     assert grid.time_signatures(64) == [(0, 6, 8), (24, 12, 8), (48, 2, 2)]
+
+
+def test_phrase_ends_are_kept_checked_and_stored_only_when_marked():
+    grid = Grid(4, 3, 2, phrase_ends=[[10, 14], (14, 16), (30, 34)])  # lists are taken, two spans touching
+    assert grid.phrase_ends == ((10, 14), (14, 16), (30, 34))
+    assert grid != Grid(4, 3, 2) and grid.with_phrase_ends(()) == Grid(4, 3, 2)
+    stored = grid.to_dict()
+    assert stored["phrase_ends"] == [[10, 14], [14, 16], [30, 34]]
+    assert Grid.from_dict(stored) == grid
+    assert "phrase_ends" not in Grid(4, 3, 2).to_dict()
+    flags = grid.phrase_end_flags(list(range(-1, 36)))
+    assert np.flatnonzero(flags).tolist() == [step + 1 for step in [*range(10, 16), *range(30, 34)]]
+    assert not Grid(4).phrase_end_flags(np.arange(5)).any()
+
+
+@pytest.mark.parametrize(
+    ("spans", "message"),
+    [
+        (((4, 4),), r"phrase_ends\[0\] \(4, 4\): its first step must come before its end"),
+        (((8, 12), (10, 14)), r"phrase_ends\[1\] \(10, 14\): begins before the phrase end before it ends \(12\)"),
+        (((8, 12), (0, 4)), r"phrase_ends\[1\] \(0, 4\): begins before"),
+        (((-1, 4),), r"phrase_ends\[0\] first step"),
+        (((1.5, 4),), r"phrase_ends\[0\] first step"),
+        ("fermata", r"phrase_ends must be a tuple"),
+    ],
+)
+def test_phrase_ends_that_overlap_or_run_backwards_are_refused_by_name(spans, message):
+    with pytest.raises(MusicLSTMError, match=message):
+        Grid(4, phrase_ends=spans)
+
+
+def test_a_passage_keeps_the_phrase_ends_from_its_start_and_a_crop_those_before_its_end():
+    grid = Grid(4, phrase_ends=((4, 8), (12, 16), (28, 32)))
+    assert grid.shifted(14).phrase_ends == ((0, 2), (14, 18))  # the one under way at 14 begins at 0
+    assert grid.shifted(16).phrase_ends == ((12, 16),)
+    assert grid.shifted(0) == grid
+    assert grid.cropped(14).phrase_ends == ((4, 8), (12, 14))
+    assert grid.cropped(12).phrase_ends == ((4, 8),)
+    assert grid.cropped(40) is grid
+
+
+def test_spans_of_several_parts_merge_where_they_overlap_and_stay_apart_where_they_touch():
+    assert merged_spans([(12, 16), (0, 4), (12, 14), (14, 20), (20, 24)]) == ((0, 4), (12, 20), (20, 24))

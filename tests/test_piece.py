@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import mido
 import numpy as np
 import pytest
@@ -70,6 +72,15 @@ def test_a_cut_keeps_its_notes_metre_and_tempo_from_where_it_starts(pickup_piece
     assert (inside.grid.bar_offset, inside.tempos, inside.notes()) == (14, ((0, 60.0),), [(67, 0, 2), (68, 2, 4)])
     with pytest.raises(MusicLSTMError, match="steps 40-50 are not within the piece's 44 steps"):
         pickup_piece.steps(40, 50)
+
+
+def test_a_cut_keeps_the_phrase_ends_within_it_and_transposing_keeps_them_all(pickup_piece):
+    marked = replace(pickup_piece, grid=pickup_piece.grid.with_phrase_ends(((0, 4), (12, 16), (26, 30))))
+    assert marked.bars(3, 4).grid.phrase_ends == ((10, 14),)  # bars 3-4 are steps 16-44: the span at 26 only
+    assert marked.steps(14, 28).grid.phrase_ends == ((0, 2), (12, 14))  # cut at both ends of the passage
+    assert marked.steps(0, 12).grid.phrase_ends == ((0, 4),)
+    assert marked.transposed(2).grid.phrase_ends == ((0, 4), (12, 16), (26, 30))
+    assert marked != pickup_piece  # the phrase ends are part of the piece
 
 
 def test_transposing_moves_sounding_and_struck_keys_and_drops_what_leaves_the_keyboard():

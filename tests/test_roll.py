@@ -16,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 from musiclstm import MusicLSTMError
 from musiclstm.music.grid import MAX_ROLL_STEPS, Grid, signature_of
 from musiclstm.music.piece import Piece, onsets_of, roll_to_notes
-from musiclstm.music.roll import WRITE_RESOLUTION, midi_to_roll, roll_to_midi, steps_to_roll
+from musiclstm.music.roll import WRITE_RESOLUTION, midi_to_roll, piece_to_midi, roll_to_midi, steps_to_roll, text_spans
 
 BEAT = TICKS_PER_BEAT
 
@@ -403,3 +403,36 @@ def test_a_files_time_signature_reads_and_writes_as_itself(numerator, denominato
     again = midi_to_roll(tmp_path / "out.mid", 4)
     assert again.grid == piece.grid
     assert np.array_equal(again.roll, piece.roll)
+
+
+def test_a_pieces_phrase_ends_go_out_as_text_events_and_come_back(tmp_path):
+    roll = np.zeros((40, 88), dtype=bool)
+    roll[:, 60 - 21] = True
+    grid = Grid(4, 3, 2, phrase_ends=((10, 14), (14, 16), (30, 44)))  # two touching, one past the roll's end
+    piece_to_midi(Piece(roll, grid=grid)).write(str(tmp_path / "fermatas.mid"))
+    messages = mido.merge_tracks(mido.MidiFile(tmp_path / "fermatas.mid").tracks)
+    ticks = np.cumsum([message.time for message in messages]).tolist()
+    texts = [
+        (tick * 4 // WRITE_RESOLUTION, message.text)
+        for tick, message in zip(ticks, messages, strict=True)
+        if message.type == "text"
+    ]
+    assert texts == [
+        (10, "fermata"),
+        (14, "fermata end"),
+        (14, "fermata"),
+        (16, "fermata end"),
+        (30, "fermata"),
+        (40, "fermata end"),
+        (40, "musiclstm:end"),
+    ]
+    back = midi_to_roll(tmp_path / "fermatas.mid", 4)
+    assert back.grid == grid.with_phrase_ends(((10, 14), (14, 16), (30, 40)))
+    roll_to_midi(roll, 4).write(str(tmp_path / "plain.mid"))
+    assert midi_to_roll(tmp_path / "plain.mid", 4).grid == Grid(4)  # a file without them reads as before
+
+
+def test_text_events_of_other_files_mark_phrase_ends_as_far_as_they_can():
+    assert text_spans([(8, "Fermata"), (4, "fermata"), (6, " FERMATA END"), (9, "lyric")]) == ((4, 6), (8, 9))
+    assert text_spans([(3, "fermata end"), (2, "fermata"), (5, "fermata"), (7, "fermata end")]) == ((2, 3), (5, 7))
+    assert text_spans([(2, "fermata"), (2, "fermata end")]) == ((2, 3),)  # an end on its own step: one step

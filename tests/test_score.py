@@ -407,3 +407,43 @@ def test_a_primer_in_its_own_metres_keeps_every_note_of_its_midi_in_the_score(
     written = measures(tmp_path / "primer.musicxml")
     assert [staff[:3] for staff in written] == [first_measures, first_measures]
     assert sum(length for _, _, length, _, _ in written[0]) == n_beats  # the measures end where the notes do
+
+
+def fermata_offsets(path) -> list[list[float]]:
+    """Each part's offsets (in quarter notes from the first step) of what carries a fermata, in a written score."""
+    import music21
+
+    score = music21.converter.parse(str(path), forceSource=True)
+    return [
+        [
+            float(element.offset)
+            for element in part.flatten().notesAndRests
+            if any(isinstance(mark, music21.expressions.Fermata) for mark in element.expressions)
+        ]
+        for part in score.parts
+    ]
+
+
+def test_a_chorales_fermatas_come_through_a_corpus_to_both_staves_of_its_score(tmp_path):
+    import music21
+
+    from musiclstm import load_corpus
+    from musiclstm.data.corpus import write_corpus
+    from musiclstm.data.sources import score_to_roll
+
+    chorale = score_to_roll(music21.corpus.getWork("bach/bwv66.6"), 4)
+    write_corpus(tmp_path / "corpus", [chorale], ["test"], {"steps_per_beat": 4})
+    piece = load_corpus(tmp_path / "corpus")[0].piece
+    write_score(piece.roll, tmp_path / "chorale.musicxml", piece.grid, 90, "F# minor", onsets=piece.onsets)
+    beats = [3.0, 7.0, 11.0, 19.0, 27.0, 35.0]  # where the soprano's six fermatas stand
+    assert fermata_offsets(tmp_path / "chorale.musicxml") == [beats, beats]
+
+
+def test_a_fermata_inside_a_held_note_ties_the_note_there_to_carry_it(tmp_path):
+    roll = np.zeros((16, 88), dtype=bool)
+    roll[0:12, 72 - 21] = True  # C5 held three beats, a fermata on its third
+    roll[0:16, 48 - 21] = True  # C3 held the whole bar
+    grid = Grid(4, phrase_ends=((8, 12), (20, 24)))  # the second lies past the roll: not written
+    write_score(roll, tmp_path / "held.musicxml", grid, 90, "C major")
+    assert fermata_offsets(tmp_path / "held.musicxml") == [[2.0], [2.0]]
+    assert score_notes(tmp_path / "held.musicxml", 4) == [(48, 0, 16), (72, 0, 12)]  # tied across the fermata

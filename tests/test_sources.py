@@ -97,6 +97,9 @@ def test_the_bach_source_reads_real_chorales_in_four_voices(bach_corpus):
     for piece in bach_corpus:
         sounding = piece.roll.sum(axis=1)
         assert piece.frames > 64 and 3.0 <= sounding.mean() <= 5.5, piece.name
+        assert all(end <= piece.frames for _, end in piece.grid.phrase_ends), piece.name
+    unmarked = {piece.name for piece in bach_corpus if not piece.grid.phrase_ends}  # their files mark none
+    assert unmarked == {"bwv1.6", "bwv112.5"}, [(piece.name, len(piece.grid.phrase_ends)) for piece in bach_corpus]
 
 
 def test_a_chorale_keeps_every_note_music21_gives_after_merging_ties_and_its_pickup():
@@ -112,7 +115,7 @@ def test_a_chorale_keeps_every_note_music21_gives_after_merging_ties_and_its_pic
     assert read.reading.n_notes == len(notes) == 163
     assert read.reading.n_merged == len(notes) - len(set(notes)) == 9  # voices in unison, struck on one step
     assert [(pitch, start) for pitch, start, _ in roll_to_notes(read.roll, read.onsets)] == sorted(set(notes))
-    assert read.grid == Grid(4, 4, bar_offset=4)  # a pickup of one beat, then 4/4
+    assert read.grid.with_phrase_ends(()) == Grid(4, 4, bar_offset=4)  # a pickup of one beat, then 4/4
 
 
 def test_a_score_with_a_pickup_and_a_change_of_time_signature_gives_its_grid_and_one_onset_per_tie(tmp_path):
@@ -146,7 +149,43 @@ def test_a_bar_a_chorale_notates_in_two_at_its_repeats_is_one_bar_of_the_grid():
 
     # measures 4 and 8 are 3 beats, 4a and 8a the beat that completes them (paddingLeft 3)
     read = score_to_roll(music21.corpus.getWork("bach/bwv101.7"), 4)
-    assert read.grid == Grid(4, 4, bar_offset=4)
+    assert read.grid.with_phrase_ends(()) == Grid(4, 4, bar_offset=4)
+
+
+def test_a_chorale_marks_its_phrase_ends_where_its_fermatas_stand():
+    import music21
+
+    path = music21.corpus.getWork("bach/bwv66.6")
+    fermatas = [
+        (float(element.offset), float(element.quarterLength))
+        for element in music21.converter.parse(path).flatten().notes
+        if any(isinstance(mark, music21.expressions.Fermata) for mark in element.expressions)
+    ]
+    assert len(fermatas) == 6  # this edition marks them in the soprano alone
+    read = score_to_roll(path, 4)
+    assert read.grid.phrase_ends == ((12, 16), (28, 32), (44, 48), (76, 80), (108, 116), (140, 144))
+    assert read.grid.phrase_ends == tuple((round(start * 4), round((start + length) * 4)) for start, length in fermatas)
+
+
+def test_fermatas_of_several_parts_join_and_one_over_the_end_of_a_tie_marks_its_own_steps(tmp_path):
+    import music21
+
+    def part(*notes):
+        made = music21.stream.Part()
+        for name, length, tie, has_fermata in notes:
+            written = music21.note.Note(name, quarterLength=length)
+            written.tie = music21.tie.Tie(tie) if tie else None
+            if has_fermata:
+                written.expressions.append(music21.expressions.Fermata())
+            made.append(written)
+        return made
+
+    upper = part(("E4", 2, None, False), ("G4", 2, None, True), ("A4", 2, "start", False), ("A4", 2, "stop", True))
+    lower = part(("C3", 3, None, False), ("D3", 1, None, True), ("F3", 4, None, False))
+    path = tmp_path / "fermatas.musicxml"
+    music21.stream.Score([upper, lower]).write("musicxml", fp=str(path))
+    read = score_to_roll(path, 2)
+    assert read.grid.phrase_ends == ((4, 8), (12, 16))  # beats 2-4 joined, and the tie's second half
 
 
 def test_a_score_rounds_half_a_step_up_and_counts_the_notes_it_moves(tmp_path):

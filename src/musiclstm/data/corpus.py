@@ -6,11 +6,13 @@ A corpus is a folder:
   keys struck there (a subset of those sounding); loaded memory-mapped.
 - `manifest.json`: the settings, the source's fingerprint, and `pieces`, a list of
   `{"name", "split", "frames", "offset", "grid", "merged"}` in storage order (`grid` is the piece's
-  metre, `Grid.to_dict()`; `merged` the notes the grid could not hold apart); also the skipped files
-  with reasons, the notes dropped, and `read_changes`: what reading changed or lost beside those, by
-  kind (`Reading.changes`: `pedal_held`, `zero_length`, `overlapping`, `off_grid`, ...; absent from a
-  corpus built before they were counted, read as none). Format 2; a corpus of format 1 (no struck
-  keys, no metre) must be rebuilt.
+  metre and its marked phrase ends, `Grid.to_dict()`; `merged` the notes the grid could not hold
+  apart); also the skipped files with reasons, the notes dropped, and `read_changes`: what reading
+  changed or lost beside those, by kind (`Reading.changes`: `pedal_held`, `zero_length`,
+  `overlapping`, `off_grid`, ...; absent from a corpus built before they were counted, read as none).
+  Format 2; a corpus of format 1 (no struck keys, no metre) must be rebuilt. A corpus of format 2
+  built before phrase ends were kept has grids without `phrase_ends`: it loads with none marked, and
+  `data` builds it again (`KEPT_FROM_SOURCES` is in the fingerprint).
 
 The manifest is written last and names its rolls file, so replacing it is the one step that commits
 a build: an interrupted run leaves the previous corpus whole. Splits are by piece, never by window.
@@ -42,6 +44,7 @@ KEY_BYTES = (N_KEYS + 7) // 8  # bytes for one frame's 88 keys
 PACKED_WIDTH = 2 * KEY_BYTES  # bytes per frame on disk: the keys sounding, then the keys struck
 MOST_MERGED_SHOWN = 3  # files named in the summary's line on merged notes
 COUNTED_APART = ("off_keyboard", "drum_notes", "merged")  # kept in the manifest before `read_changes` was
+KEPT_FROM_SOURCES = ("phrase_ends",)  # what reading keeps within format 2: a corpus built before is built again
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,7 @@ def fingerprint(source: Source, config: CorpusConfig, steps_per_beat: int) -> st
         steps_per_beat=steps_per_beat,
         workers=None,
         format=CORPUS_FORMAT_VERSION,
+        kept=KEPT_FROM_SOURCES,
     )
     blob = json.dumps([settings, files], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()

@@ -2,7 +2,8 @@
 
 Three kinds of source, told apart by `resolve_source`:
 - `bach`: the chorales in music21's corpus (MusicXML and Humdrum), read on the beat grid in
-  quarter-length offsets, ties merged, every part merged into one roll, the metre from the measures;
+  quarter-length offsets, ties merged, every part merged into one roll, the metre from the measures,
+  the phrase ends from the fermatas;
 - a folder: every `.mid`/`.midi` file under it, recursively, as a pianist hears it (the sustain pedal
   applied unless asked not to; see `roll.midi_to_roll`);
 - a benchmark file of Boulanger-Lewandowski et al. (2012), `.pickle`/`.pkl`/`.json`: a dict of
@@ -40,7 +41,7 @@ from musiclstm.config import (
     SPLITS,
     MusicLSTMError,
 )
-from musiclstm.music.grid import Grid
+from musiclstm.music.grid import Grid, merged_spans
 from musiclstm.music.piece import Piece, Reading
 from musiclstm.music.roll import midi_to_roll, nearest_step, spans_to_roll, steps_to_roll
 
@@ -124,7 +125,8 @@ def score_to_roll(path: str | Path, steps_per_beat: int) -> Piece:
     """Read a MusicXML or Humdrum score with music21, on the beat grid of its quarter-length offsets.
 
     Tied notes are one note (`stripTies`), struck where the tie begins. The grid comes from the
-    measures of the first part (`score_grid`). Grace notes are left out.
+    measures of the first part (`score_grid`), its phrase ends from the fermatas of every part
+    (`score_phrase_ends`). Grace notes are left out.
     """
     import music21  # a heavy import, paid only by sources that need it
 
@@ -150,7 +152,27 @@ def score_to_roll(path: str | Path, steps_per_beat: int) -> Piece:
     n_steps = max([nearest_step(float(score.highestTime) * steps_per_beat)] + [end for _, _, end in spans])
     roll, onsets, n_merged = spans_to_roll(spans, n_steps)
     reading = Reading(len(spans), n_off_keyboard, 0, n_merged, n_off_grid=n_off_grid)
-    return Piece(roll, onsets, score_grid(score, steps_per_beat), name=str(path), reading=reading)
+    grid = score_grid(score, steps_per_beat).with_phrase_ends(score_phrase_ends(score, steps_per_beat))
+    return Piece(roll, onsets, grid, name=str(path), reading=reading)
+
+
+def score_phrase_ends(score, steps_per_beat: int) -> tuple[tuple[int, int], ...]:
+    """The phrase ends a music21 score marks: the steps of each note or chord with a fermata, rounded as its notes
+    are, the spans of all parts joined where they overlap (`merged_spans`).
+
+    Each written note counts as it stands, ties not merged: a fermata over the second note of a tie (as
+    some chorales write it) marks that note's steps, where the merged note would have lost it.
+    """
+    from music21 import expressions
+
+    spans = []
+    for element in score.flatten().notes:
+        if element.duration.isGrace or not any(isinstance(mark, expressions.Fermata) for mark in element.expressions):
+            continue
+        start = nearest_step(float(element.offset) * steps_per_beat)
+        end = nearest_step(float(element.offset + element.quarterLength) * steps_per_beat)
+        spans.append((start, max(end, start + 1)))
+    return merged_spans(spans)
 
 
 def score_grid(score, steps_per_beat: int) -> Grid:

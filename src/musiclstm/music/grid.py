@@ -1,15 +1,16 @@
-"""The beat grid: where a roll's steps fall in the music.
+"""The beat grid: where a roll's steps fall in the music, and where its phrases end.
 
 A `Grid` holds a piece's time base (steps per beat, a beat being a quarter note whatever the time
-signature) and its metre: the pickup before the first bar line, the bar length and its changes. Steps
-per bar are computed here and nowhere else; time signatures are read and written through it.
+signature), its metre (the pickup before the first bar line, the bar length and its changes) and its
+marked phrase ends (the steps a fermata lasts). Steps per bar are computed here and nowhere else; time
+signatures are read and written through it.
 Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -27,7 +28,7 @@ MAX_BEATS_PER_BAR = 64  # the longest bar a Grid holds, in quarter notes
 
 @dataclass(frozen=True)
 class Grid:
-    """Where a roll's steps fall in the music: its time base and its metre.
+    """Where a roll's steps fall in the music: its time base, its metre and where its phrases end.
 
     `steps_per_beat` rows per beat (a quarter note, whatever the time signature), and bars of
     `beats_per_bar` beats with the first bar line at step `bar_offset` (0: the roll starts on a bar
@@ -46,8 +47,12 @@ class Grid:
     signatures (6/8 then 3/4). Empty, each section's signature is `signature_of` its steps, and
     signatures that all say just that are stored empty, so such a grid equals one made without them.
 
+    `phrase_ends` are the phrase ends the source marks (a fermata), each the steps [first, end) its
+    note or chord lasts, counted from step 0 of the piece; increasing and not overlapping (they may
+    touch). Empty: none marked, which says nothing of where the phrases end.
+
     Raises:
-        MusicLSTMError: a field out of range or a change off the bar lines, named.
+        MusicLSTMError: a field out of range, a change off the bar lines, or phrase ends that overlap, named.
     """
 
     steps_per_beat: int = DEFAULT_STEPS_PER_BEAT
@@ -55,12 +60,14 @@ class Grid:
     bar_offset: int = 0  # steps before the first bar line
     changes: tuple[tuple[int, int], ...] = ()  # (bar line step, steps per bar from it on), steps increasing
     signatures: tuple[tuple[int, int], ...] = ()  # (numerator, denominator) per section; (): from the steps
+    phrase_ends: tuple[tuple[int, int], ...] = ()  # (first step, end step exclusive) of each marked phrase end
 
     def __post_init__(self) -> None:
         check_whole_number("steps_per_beat", self.steps_per_beat, 1, MAX_STEPS_PER_BEAT)
         check_whole_number("beats_per_bar", self.beats_per_bar, 1, MAX_BEATS_PER_BAR)
         object.__setattr__(self, "changes", checked_changes(self.changes, self.steps_per_beat))
         object.__setattr__(self, "signatures", checked_signatures(self.signatures))
+        object.__setattr__(self, "phrase_ends", checked_phrase_ends(self.phrase_ends))
         if self.changes and self.changes[0][0] == self.bar_offset:
             steps_per_bar = self.changes[0][1]
             if steps_per_bar % self.steps_per_beat == 0:
@@ -173,13 +180,28 @@ class Grid:
         pickup = 1 if self.bar_offset else 0
         return max(1, pickup + int(np.count_nonzero(self.bar_starts(n_steps) < n_steps)))
 
+    def with_phrase_ends(self, spans: Iterable[tuple[int, int]]) -> Grid:
+        """The same grid with its phrase ends replaced by `spans` ((first step, end step) pairs, checked)."""
+        return replace(self, phrase_ends=tuple(spans))
+
+    def phrase_end_flags(self, positions: np.ndarray) -> np.ndarray:
+        """Whether each whole-number position (negative: before the piece) lies in a phrase end: bool, its shape."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if not self.phrase_ends:
+            return np.zeros(positions.shape, dtype=bool)
+        firsts, ends = (np.array(column, dtype=np.int64) for column in zip(*self.phrase_ends, strict=True))
+        index = np.searchsorted(firsts, positions, side="right") - 1
+        return (index >= 0) & (positions < ends[np.maximum(index, 0)])
+
     def shifted(self, start: int) -> Grid:
         """The same metre seen from step `start` on: the grid of a passage that begins at `start`.
 
         The bar in force at `start` holds from there (a passage starting inside it opens with a pickup);
         the later changes follow, moved by `start`. Passages start on bar lines in musiclstm; one that
-        starts inside the last bar before a change reads its pickup in the new section's bars.
+        starts inside the last bar before a change reads its pickup in the new section's bars. The phrase
+        ends that end after `start` move by `start`, one under way there cut to begin at 0.
         """
+        phrase_ends = tuple((max(first - start, 0), end - start) for first, end in self.phrase_ends if end > start)
         place, length = (int(value) for value in self.place_in_bar(np.array(start)))
         first_line = (length - place) % length
         sections, written = self.sections(), self.section_signatures()
@@ -193,8 +215,16 @@ class Grid:
             first_line %= length
         signatures = (signature, *later_written) if self.signatures else ()
         if length % self.steps_per_beat:
-            return Grid(self.steps_per_beat, BEATS_PER_BAR, first_line, ((first_line, length), *later), signatures)
-        return Grid(self.steps_per_beat, length // self.steps_per_beat, first_line, tuple(later), signatures)
+            beats_per_bar, later = BEATS_PER_BAR, [(first_line, length), *later]
+        else:
+            beats_per_bar = length // self.steps_per_beat
+        return Grid(self.steps_per_beat, beats_per_bar, first_line, tuple(later), signatures, phrase_ends)
+
+    def cropped(self, n_steps: int) -> Grid:
+        """The grid of the first `n_steps` steps: phrase ends from `n_steps` on left out, one under way there cut."""
+        if not self.phrase_ends or self.phrase_ends[-1][1] <= n_steps:
+            return self
+        return self.with_phrase_ends((first, min(end, n_steps)) for first, end in self.phrase_ends if first < n_steps)
 
     def to_dict(self) -> dict:
         """The grid as JSON-able values; `Grid.from_dict` reads it back."""
@@ -203,22 +233,25 @@ class Grid:
             "beats_per_bar": self.beats_per_bar,
             "bar_offset": self.bar_offset,
             "changes": [list(change) for change in self.changes],
-        } | ({"signatures": [list(signature) for signature in self.signatures]} if self.signatures else {})
+        } | (
+            ({"signatures": [list(signature) for signature in self.signatures]} if self.signatures else {})
+            | ({"phrase_ends": [list(span) for span in self.phrase_ends]} if self.phrase_ends else {})
+        )
 
     @classmethod
     def from_dict(cls, values: dict) -> Grid:
-        """Read a grid written by `to_dict`; a dict without `changes`, `signatures` (or other fields) takes their
-        defaults, so a grid stored before signatures were kept reads back as it was.
+        """Read a grid written by `to_dict`; a dict without `changes`, `signatures`, `phrase_ends` (or other fields)
+        takes their defaults, so a grid stored before signatures or phrase ends were kept reads back as it was.
 
         Raises:
             MusicLSTMError: not a dict, an unknown field, or a field out of range.
         """
         if not isinstance(values, dict):
             raise MusicLSTMError(f"a grid must be a dict of its fields, got {type(values).__name__}")
-        unknown = set(values) - {"steps_per_beat", "beats_per_bar", "bar_offset", "changes", "signatures"}
+        unknown = set(values) - {field.name for field in fields(cls)}
         if unknown:
             raise MusicLSTMError(f"a grid has no field {', '.join(sorted(unknown))}")
-        return cls(**values)  # changes and signatures as JSON lists are made tuples by the checks
+        return cls(**values)  # changes, signatures and phrase ends as JSON lists are made tuples by the checks
 
     @classmethod
     def from_bar_lines(cls, steps_per_beat: int, bar_lines: Iterable[tuple]) -> Grid:
@@ -331,6 +364,33 @@ def checked_signatures(signatures: object) -> tuple[tuple[int, int], ...]:
                 f"signatures[{index}] denominator {denominator}: must be a power of two (2, 4, 8, ...)"
             )
     return tuple(checked)
+
+
+def checked_phrase_ends(spans: object) -> tuple[tuple[int, int], ...]:
+    """A Grid's phrase ends as a tuple of (first step, end step) pairs, each first before its end, increasing and
+    not overlapping (one may end where the next begins), or a named error."""
+    checked = checked_pairs("phrase_ends", spans, ("first step", "end step"), ((0, MAX_ROLL_STEPS),) * 2)
+    for index, (first, end) in enumerate(checked):
+        if first >= end:
+            raise MusicLSTMError(f"phrase_ends[{index}] ({first}, {end}): its first step must come before its end")
+        if index and first < checked[index - 1][1]:
+            raise MusicLSTMError(
+                f"phrase_ends[{index}] ({first}, {end}): begins before the phrase end before it ends "
+                f"({checked[index - 1][1]}); phrase ends are increasing and do not overlap"
+            )
+    return tuple(checked)
+
+
+def merged_spans(spans: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Spans (first step, end step) of any order as increasing spans that do not overlap: overlapping ones joined
+    (their union), ones that only touch kept apart. The phrase ends of a piece whose parts mark them each."""
+    merged: list[tuple[int, int]] = []
+    for first, end in sorted(spans):
+        if merged and first < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((first, end))
+    return tuple(merged)
 
 
 def fallback_signature(steps_per_bar: int, steps_per_beat: int) -> tuple[int, int] | None:

@@ -3,10 +3,10 @@
 A `Piece` is what musiclstm knows of a piece of music on the beat grid: the keys sounding at each step
 (`roll`, bool (steps, 88), column k is MIDI pitch 21 + k), the keys struck there (`onsets`, the same
 shape, always among the keys sounding: a key struck while it sounds starts a new note), where its steps
-fall in the music (`grid`: steps per beat, pickup, bars and their changes), its tempo map, its name, and
-for a piece read from a file what the reading left out. Reading (MIDI, music21, benchmark files),
-corpora, composing, judging and writing (MIDI, audio, pictures, scores) take and give it. A cut of a
-piece (`steps`, `bars`) keeps its metre and tempo from where it starts. Nothing here imports torch.
+fall in the music (`grid`: steps per beat, pickup, bars and their changes, marked phrase ends), its tempo
+map, its name, and for a piece read from a file what the reading left out. Reading (MIDI, music21,
+benchmark files), corpora, composing, judging and writing (MIDI, audio, pictures, scores) take and give it. A cut of a
+piece (`steps`, `bars`) keeps its metre, tempo and phrase ends from where it starts. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -171,7 +171,8 @@ class Piece:
         return total
 
     def steps(self, start: int, end: int | None = None) -> Piece:
-        """Steps `start` to `end` (left out) as a piece of their own, its metre and tempo seen from `start`."""
+        """Steps `start` to `end` (left out) as a piece of their own, its metre, tempo and phrase ends seen from
+        `start` (`Grid.shifted`); phrase ends from `end` on are left out, one under way there cut (`Grid.cropped`)."""
         end = self.n_steps if end is None else end
         if not 0 <= start <= end <= self.n_steps:
             raise MusicLSTMError(f"steps {start}-{end} are not within the piece's {self.n_steps:,} steps")
@@ -180,7 +181,7 @@ class Piece:
             self,
             roll=self.roll[start:end],
             onsets=self.onsets[start:end],
-            grid=self.grid.shifted(start) if start else self.grid,
+            grid=(self.grid.shifted(start) if start else self.grid).cropped(end - start),
             tempos=((0, self.tempo_at(start)), *later),
         )
 

@@ -8,9 +8,10 @@ it: the sustain pedal (CC64) holds a released note until the pedal is lifted or 
 again; a key struck again before its release ends its note there; a note of no length sounds one
 step. Drum tracks are left out, every pitched instrument is merged into one roll, notes off the
 keyboard are dropped, and velocity and the pedal's events are not kept. Beside the roll go its onsets
-(the keys struck at each step), its `Grid` (read from and written as MIDI time signatures) and its
-tempo map: together a `Piece`. Two notes of one key starting on one step are one note on the grid.
-Every kind of change or loss is counted in the piece's `Reading`. Nothing here imports torch.
+(the keys struck at each step), its `Grid` (read from and written as MIDI time signatures, its phrase
+ends as the text events "fermata" and "fermata end") and its tempo map: together a `Piece`. Two notes
+of one key starting on one step are one note on the grid. Every kind of change or loss is counted in
+the piece's `Reading`. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -36,13 +37,15 @@ from musiclstm.config import (
     check_tempo,
     check_whole_number,
 )
-from musiclstm.music.grid import MAX_ROLL_STEPS, Grid, bar_steps
+from musiclstm.music.grid import MAX_ROLL_STEPS, Grid, bar_steps, merged_spans
 from musiclstm.music.piece import Piece, Reading, roll_to_notes
 
 MIDI_HEADER = b"MThd"
 WRITE_RESOLUTION = 960  # ticks per quarter note in files we write: divisible by 1-6, 8, 10, 12, 15, 16
 MAX_FILE_TICKS = 10_000_000  # pretty_midi refuses a file whose last event lies past this tick as likely corrupt
 END_MARKER = "musiclstm:end"  # a text event that keeps a roll's trailing silence in the file
+FERMATA_TEXT = "fermata"  # a text event at the first step of a phrase end (a fermata)
+FERMATA_END_TEXT = "fermata end"  # a text event at the step where that phrase end is over
 MAX_MIDI_BYTES = 4_000_000  # a long orchestral MIDI file is under 1 MB; this bounds the parsing work
 SUSTAIN_PEDAL = 64  # the control change of the sustain (damper) pedal
 PEDAL_DOWN = 64  # a sustain pedal value from 64 up holds the dampers off the strings
@@ -236,7 +239,8 @@ def midi_to_roll(path: str | Path, steps_per_beat: int, pedal: bool = True) -> P
     start is an onset, even with no gap before it. The roll runs from tick 0 to the file's last event,
     so silence at either end is kept. The grid comes from the time-signature events
     (`Grid.from_bar_lines`): each starts a bar on its step, rounded to the grid, and is kept as written
-    (6/8 stays 6/8, not the 3/4 its steps would say); 4/4 from step 0 where the file says nothing. The
+    (6/8 stays 6/8, not the 3/4 its steps would say); 4/4 from step 0 where the file says nothing. Its
+    phrase ends come from the text events "fermata" and "fermata end" (`text_spans`), as written. The
     tempo map holds each tempo change on its step (120 bpm from step 0 where the file sets none). The
     piece is named by the file's path; its `reading` counts every kind of change and loss.
 
@@ -278,9 +282,28 @@ def midi_to_roll(path: str | Path, steps_per_beat: int, pedal: bool = True) -> P
         )
         for signature in midi.time_signature_changes
     ]
-    grid = Grid.from_bar_lines(steps_per_beat, bar_lines)
+    phrase_ends = text_spans([(to_step(midi.time_to_tick(text.time)), text.text) for text in midi.text_events])
+    grid = Grid.from_bar_lines(steps_per_beat, bar_lines).with_phrase_ends(phrase_ends)
     reading = Reading(len(spans), n_merged=n_merged, **{f"n_{kind}": count for kind, count in counts.items()})
     return Piece(roll, onsets, grid, tempo_map(midi, steps_per_beat), str(path), reading)
+
+
+def text_spans(texts: Iterable[tuple[int, str]]) -> tuple[tuple[int, int], ...]:
+    """The phrase ends that (step, text) events mark: from each FERMATA_TEXT to the next FERMATA_END_TEXT (case and
+    spaces around aside), as `Grid.phrase_ends`. A fermata not ended lasts one step, or to the next fermata;
+    an end with none open, and other texts, are ignored; spans that overlap are joined."""
+    spans, first = [], None
+    kinds = {FERMATA_TEXT: 1, FERMATA_END_TEXT: 0}  # at one step an end comes before the next fermata
+    marks = sorted((step, kinds[text.strip().lower()]) for step, text in texts if text.strip().lower() in kinds)
+    for step, is_first in marks:
+        if first is not None and (step > first or not is_first):
+            spans.append((first, max(step, first + 1)))
+            first = None
+        if is_first and first is None:
+            first = step
+    if first is not None:
+        spans.append((first, first + 1))
+    return merged_spans(spans)
 
 
 def tempo_map(midi: pretty_midi.PrettyMIDI, steps_per_beat: int) -> tuple[tuple[int, float], ...]:
@@ -371,8 +394,9 @@ def roll_to_midi(
     `roll_to_notes`). `grid` writes its metre as time signatures (`Grid.time_signatures`: those
     read from a file as written, 6/8 as 6/8; sections after the roll's end are left out); None is 4/4
     from step 0. `velocity` is a number, or a function of a note's start step. A text event marks the
-    roll's last step, so trailing silence survives a round trip. The resolution is `write_resolution`'s,
-    so a roll of any length up to MAX_ROLL_STEPS reads back.
+    roll's last step, so trailing silence survives a round trip; the grid's phrase ends within the roll
+    are text events too: "fermata" at each one's first step, "fermata end" at its end. The resolution is
+    `write_resolution`'s, so a roll of any length up to MAX_ROLL_STEPS reads back.
 
     Raises:
         MusicLSTMError: before any work, by name: a roll or onsets that are not (steps, 88) bool or 0/1
@@ -404,13 +428,16 @@ def roll_to_midi(
     midi.instruments.append(instrument)
     for step, numerator, denominator in grid.time_signatures(roll.shape[0]):
         midi.time_signature_changes.append(pretty_midi.TimeSignature(numerator, denominator, step * seconds_per_step))
+    for first, end in grid.cropped(roll.shape[0]).phrase_ends:
+        midi.text_events.append(pretty_midi.Text(FERMATA_TEXT, first * seconds_per_step))
+        midi.text_events.append(pretty_midi.Text(FERMATA_END_TEXT, end * seconds_per_step))
     midi.text_events.append(pretty_midi.Text(END_MARKER, roll.shape[0] * seconds_per_step))
     return midi
 
 
 def piece_to_midi(piece: Piece, program: int = 0, velocity: int | Callable[[int], int] = 90) -> pretty_midi.PrettyMIDI:
     """Write a piece as one instrument at its first tempo (brought within TEMPO_RANGE_BPM, as a file read may set any),
-    with its struck notes and its metre (`roll_to_midi`)."""
+    with its struck notes, its metre and its phrase ends (`roll_to_midi`)."""
     low, high = TEMPO_RANGE_BPM
     tempo_bpm = min(max(piece.tempo_bpm, low), high)
     return roll_to_midi(piece.roll, piece.steps_per_beat, tempo_bpm, program, velocity, piece.onsets, piece.grid)

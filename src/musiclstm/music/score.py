@@ -8,7 +8,9 @@ its first measure (as the grid holds it: 6/8 as read from a file; else `signatur
 7/8 for a bar of 14 steps at 4 per beat), and every bar is its
 section's length. Each run of a key is one note, and a key struck again while it sounds starts
 another; a note is tied where it crosses a bar line or where another note of its staff starts or
-stops; silence is written as rests, and hidden rests fill an unfinished last bar. Pitches are
+stops; silence is written as rests, and hidden rests fill an unfinished last bar. A phrase end of the
+grid (`Grid.phrase_ends`) is a fermata over the notes, chords or rests of both staves at its first step
+(a note held into it is tied there, so one starts there to carry it). Pitches are
 spelled in the key (F# in D major, B- in F major). Each bar is built and notated on its own, so the
 work grows with the roll's length and no faster. `--score pdf` engraves the MusicXML with LilyPond
 (musicxml2ly, then lilypond) or MuseScore.
@@ -23,6 +25,7 @@ import gc
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -192,15 +195,23 @@ def spelled_note(midi: int, spellings: list[tuple[str, int]], tie_kind: str | No
     return member
 
 
-def bar_measure(staff: np.ndarray, again: np.ndarray, cuts: np.ndarray, grid: Grid, spellings: list, number: int):
+def bar_measure(
+    staff: np.ndarray,
+    again: np.ndarray,
+    cuts: np.ndarray,
+    grid: Grid,
+    spellings: list,
+    number: int,
+    fermatas: frozenset[int] = frozenset(),
+):
     """One bar of a staff as a music21 Measure of notes, chords and rests, tied to its neighbours.
 
     `staff` is the staff's whole roll (steps, 88) and `again` its keys struck again while sounding;
     `cuts` are the steps of this bar where the notes sounding change or one is struck again, its
     first and last step included (the last may lie past the roll: the rest of an unfinished last
-    bar is a hidden rest, as music21 fills it).
+    bar is a hidden rest, as music21 fills it). What starts at a step of `fermatas` carries a fermata.
     """
-    from music21 import note, stream
+    from music21 import expressions, note, stream
 
     measure = stream.Measure(number=number)
     n_steps = len(staff)
@@ -221,6 +232,8 @@ def bar_measure(staff: np.ndarray, again: np.ndarray, cuts: np.ndarray, grid: Gr
                 ]
                 element = notes[0] if len(notes) == 1 else sorted_chord_class()(notes)
                 element.duration = value
+            if index == 0 and begin in fermatas and begin < n_steps:
+                element.expressions.append(expressions.Fermata())
             measure.coreAppend(element)
     measure.coreElementsChanged()
     return measure
@@ -241,11 +254,12 @@ def measure_lines(grid: Grid, n_steps: int) -> np.ndarray:
     return np.append(starts, starts[-1] + length - place).astype(np.int64)
 
 
-def staff_cuts(staff: np.ndarray, again: np.ndarray, lines: np.ndarray) -> list[np.ndarray]:
+def staff_cuts(staff: np.ndarray, again: np.ndarray, lines: np.ndarray, marks: Iterable[int] = ()) -> list[np.ndarray]:
     """For each measure between `lines` (`measure_lines`), the steps where the staff's sounding notes change,
-    one is struck again (`again`) or the roll ends, and its two bar lines."""
+    one is struck again (`again`), the roll ends or a mark stands (`marks`: a fermata's first step), and its
+    two bar lines."""
     changes = np.flatnonzero((staff[1:] != staff[:-1]).any(axis=1) | again[1:].any(axis=1)) + 1
-    cuts = np.union1d(np.append(changes, len(staff)), lines)
+    cuts = np.union1d(np.append(changes, len(staff)), np.union1d(lines, np.fromiter(marks, dtype=np.int64)))
     bounds = np.searchsorted(cuts, lines)
     return [cuts[bounds[bar] : bounds[bar + 1] + 1] for bar in range(len(lines) - 1)]
 
@@ -271,7 +285,8 @@ def roll_score(
 
     `onsets` (steps, 88) are the keys struck: one struck while it sounds starts a new note (None: each
     held run of a key is one note). `key` is "D major", "B minor", ... (None or another scale:
-    music21's key analysis chooses).
+    music21's key analysis chooses). Each of the grid's phrase ends within the roll is a fermata over
+    what both staves write at its first step.
     Each bar of each staff is built and notated on its own, so the work grows with the roll's length
     and no faster. `bars`, a tqdm bar, is advanced once per bar built.
     """
@@ -290,7 +305,8 @@ def roll_score(
     places = grid.place_in_bar(lines[:-1])[0].tolist()
     signatures = grid.signatures_at(lines[:-1])
     staves = [(upper, clef.TrebleClef, stream.Part()), (lower, clef.BassClef, stream.Part())]
-    cuts = [staff_cuts(staff, again, lines) for staff, _, _ in staves]
+    fermatas = frozenset(first for first, _ in grid.cropped(len(roll)).phrase_ends)
+    cuts = [staff_cuts(staff, again, lines, fermatas) for staff, _, _ in staves]
     contexts = [[staff_clef(), None] for _, staff_clef, _ in staves]
     previous = [None, None]
     first_number = 0 if grid.bar_offset else 1
@@ -299,7 +315,9 @@ def roll_score(
         for index, (staff, staff_clef, part) in enumerate(staves):
             if is_new_metre:
                 contexts[index][1] = time_signature(written)
-            measure = bar_measure(staff, again, cuts[index][bar_index], grid, spellings, first_number + bar_index)
+            measure = bar_measure(
+                staff, again, cuts[index][bar_index], grid, spellings, first_number + bar_index, fermatas
+            )
             if places[bar_index]:  # the pickup: the end of a bar, its missing beats padded on the left
                 measure.paddingLeft = Fraction(places[bar_index], grid.steps_per_beat)
                 measure.showNumber = stream.enums.ShowNumber.NEVER  # MusicXML's implicit="yes": not counted
