@@ -28,6 +28,8 @@ VARIANTS = {  # name: generation settings beside the defaults
     "whole-step T, major mask": {"scale": "major"},
     "whole-step T, mode mask (default)": {},
     "whole-step T, no mask": {"scale": "chromatic"},
+    "whole-step T 0.6, mode mask": {"temperature": 0.6},
+    "whole-step T 0.5, no mask": {"temperature": 0.5, "scale": "chromatic"},
     "T 1.0, no mask": {"temperature": 1.0, "scale": "chromatic"},
 }
 ROWS = {  # column: (side's entry, key) and how it is written

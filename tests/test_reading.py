@@ -122,12 +122,24 @@ def test_an_input_added_to_the_encoder_alone_is_trained_scored_and_composed_with
         assert composition.rolls.shape[1:] == (composition.primer_steps + 4, 88)
 
 
-def test_a_model_reads_the_keys_sounding_and_struck_and_the_metre_unless_told_otherwise():
-    assert ModelConfig().inputs == ("keys", "struck", "metre") and ModelConfig(inputs=["keys"]).inputs == ("keys",)
-    assert reading.input_width(ModelConfig()) == 88 + 88 + 12
+def test_a_model_reads_the_keys_sounding_and_struck_the_metre_and_phrase_ends_unless_told_otherwise():
+    assert ModelConfig().inputs == ("keys", "struck", "metre", "phrase")
+    assert ModelConfig(inputs=["keys"]).inputs == ("keys",)
+    assert reading.input_width(ModelConfig()) == 88 + 88 + 12 + 5
     assert reading.input_width(ModelConfig(inputs=("keys",))) == 88  # the seed's network
     with pytest.raises(MusicLSTMError, match="unknown input 'beat'"):
         MusicLSTM(ModelConfig(inputs=("keys", "beat")))
+
+
+def test_the_phrase_input_says_the_next_step_lies_in_a_phrase_end_and_how_many_beats_away_the_next_begins():
+    grid = Grid(4, 4, phrase_ends=((8, 12), (20, 24)))
+    rows = reading.encode(as_events(np.zeros((24, 88), dtype=bool)), 0, ("phrase",), grid).numpy()
+    assert np.flatnonzero(rows[:, 0]).tolist() == [7, 8, 9, 10, 19, 20, 21, 22]  # the step after is in a span
+    beats_ahead = [int(np.flatnonzero(row[1:])[0]) + 1 if row[1:].any() else 0 for row in rows]
+    assert beats_ahead[:8] == [2, 2, 2, 2, 1, 1, 1, 1]  # the first span begins at step 8
+    assert beats_ahead[8:20] == [3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1]  # then the second, at step 20
+    assert beats_ahead[20:] == [0, 0, 0, 0]  # none after the last
+    assert not reading.encode(as_events(np.zeros((8, 88), dtype=bool)), -4, ("phrase",), Grid(4)).numpy().any()
 
 
 def test_the_metre_input_marks_bars_strong_beats_beats_and_eighths_from_the_pieces_own_bar_lines():

@@ -135,6 +135,7 @@ def scale_pitch_classes(key: str, scale: str) -> frozenset[int]:
 
 CHOICES = ("threshold", "sample")
 TEMPERED = ("step", "key")  # what the temperature acts on: whole steps, or each key's logit
+MAX_PHRASE_BARS = 64  # the longest phrase --phrase-bars places
 STEP_CANDIDATES = 16  # whole steps drawn per step where the temperature acts on steps (docs: voices)
 # how each head chooses notes unless told: a NADE's greedy frame holds chords for bars (docs: benchmarks),
 # independent keys keep the seed's threshold
@@ -349,9 +350,10 @@ class ModelConfig:
         "high-to-low", "NADE head: the order the keys of a step are decided in", choices=KEY_ORDERS
     )
     inputs: tuple[str, ...] = setting(
-        ("keys", "struck", "metre"),
+        ("keys", "struck", "metre", "phrase"),
         "what the network reads per step, in order: keys (sounding), struck (keys struck), metre (the step's "
-        "sixteenth of the beat and beat of the bar) or metre-flags; the seed's network reads keys alone",
+        "sixteenth of the beat and beat of the bar) or metre-flags, phrase (how near the next marked phrase "
+        "end is); the seed's network reads keys alone",
         nargs="+",
     )
     strikes: bool = setting(True, "predict which held keys are struck again (a head beside the sounding keys' head)")
@@ -548,6 +550,12 @@ class GenerationSettings:
         3, "independent head: notes for a step that would be silent, in the key (a NADE head's silence is its own)"
     )
     max_notes: int | None = setting(None, "at most this many notes per step", default_text="no cap")
+    phrase_bars: int | None = setting(
+        None,
+        "bars per phrase: a phrase end (a held, cadencing chord, written as a fermata) on the half bar of every "
+        "Nth bar after the primer's last one; 0 places none; for a model that reads phrase ends",
+        default_text="the model's training music's own (2 for the chorales)",
+    )
     num_outputs: int = setting(1, "pieces to make in one batch")
     context: str | None = setting(
         None, "'stateful' or 'window'", choices=CONTEXTS, default_text="the context the model's training taught"
@@ -570,6 +578,8 @@ class GenerationSettings:
         check_whole_number("top_k", self.top_k, 0, N_KEYS)
         if self.max_notes is not None:
             check_whole_number("max_notes", self.max_notes, 1, N_KEYS)
+        if self.phrase_bars is not None:
+            check_whole_number("phrase_bars", self.phrase_bars, 0, MAX_PHRASE_BARS)
         if self.temperature is not None:
             temperature = check_number("temperature", self.temperature, 0, math.inf, "above 0 and finite", False, False)
             object.__setattr__(self, "temperature", temperature)

@@ -93,6 +93,14 @@ class Composer:
         return self.run_config["data"]["steps_per_beat"]
 
     @property
+    def phrase_bars(self) -> int | None:
+        """Bars per phrase of the model's training music where the model reads phrase ends; None where it
+        reads none or its music marked none (then composing places none)."""
+        if "phrase" not in self.model.config.inputs:
+            return None
+        return self.run_config["data"].get("phrase_bars")
+
+    @property
     def grid(self) -> Grid:
         """The grid the model composes on where nothing gives a metre: its steps per beat, 4/4 from the first step."""
         return Grid(self.steps_per_beat)

@@ -183,6 +183,17 @@ def choose_primers(
     return (*in_asked_key(primers, sources, settings), grids, None)
 
 
+def phrased_grids(grids: list[Grid], primer_steps: int, settings: GenerationSettings, composer: Composer):
+    """Each piece's grid with the primer's marked phrase ends and, where the model reads phrase ends, one every
+    `settings.phrase_bars` bars after it (None: the model's training music's own; 0: none placed). A held-out
+    primer's later marks, which belong to music not played, are left out."""
+    bars = composer.phrase_bars if settings.phrase_bars is None else settings.phrase_bars
+    end = primer_steps + settings.length
+    if not bars or "phrase" not in composer.model.config.inputs:
+        return [grid.cropped(primer_steps) for grid in grids]
+    return [grid.phrased(primer_steps, end, bars) for grid in grids]
+
+
 def generate(
     model: str | Path | Composer | None = None,
     primer: str | Path | None = None,
@@ -218,5 +229,6 @@ def generate(
             setup = replace(setup, options=replace(options, tempo_bpm=tempo_bpm))
             options = setup.options
     keys = setup.keys(primers[..., :N_KEYS])
+    grids = phrased_grids(grids, primers.shape[-2], options, setup.composer)
     events = compose_rolls(setup.model, primers, options, setup.context, keys, progress, grids)
     return setup.compose(events, grids, primers.shape[-2], primer_sources, keys, record=record, **source)

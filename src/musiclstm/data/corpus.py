@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,16 @@ class Corpus:
         if name not in SPLITS:
             raise MusicLSTMError(f"unknown split '{name}': choose one of {', '.join(SPLITS)}")
         return [piece for piece in self.pieces if piece.split == name]
+
+    def phrase_bars(self) -> int | None:
+        """How many bars a phrase of the train split lasts: the median number of bars between the first steps of
+        consecutive marked phrase ends (fermatas), rounded to whole bars, at least 1; None where none are marked."""
+        gaps = [
+            (later[0] - earlier[0]) / piece.grid.steps_per_bar
+            for piece in self.split("train")
+            for earlier, later in pairwise(piece.grid.phrase_ends)
+        ]
+        return max(1, round(float(np.median(gaps)))) if gaps else None
 
     def held_out(self) -> list[StoredPiece]:
         """What musiclstm means by held-out pieces (primers, real music to compare with, listening clips):

@@ -226,6 +226,36 @@ class Grid:
             return self
         return self.with_phrase_ends((first, min(end, n_steps)) for first, end in self.phrase_ends if first < n_steps)
 
+    def phrased(self, start: int, end: int, bars: int) -> Grid:
+        """The grid with a phrase end every `bars` bars over the steps [start, end), its marks before `start` kept.
+
+        Each placed phrase end lasts a beat from the half bar (beat 3 of 4/4, where most chorale
+        fermatas fall), or from the next bar line in a bar of an odd number of beats. The first falls
+        `bars` bars after the bar of the last phrase end before `start`, or where none is marked, in
+        the `bars`-th bar from `start`. Marks from `start` on are replaced.
+        """
+        kept = self.cropped(start).phrase_ends
+        lines = [int(line) for line in self.bar_starts(end + self.steps_per_bar * (bars + 1))]
+        placed_from = start
+        if kept:
+            last_bar = sum(line <= kept[-1][0] for line in lines) - 1  # -1: in the pickup
+            indices = range(last_bar + bars, len(lines) - 1, bars)
+            placed_from = kept[-1][1]
+        else:
+            first = next((index for index, line in enumerate(lines) if line >= start), len(lines) - 1)
+            indices = range(first + bars - 1, len(lines) - 1, bars)
+        spans = []
+        for index in indices:
+            line, length = lines[index], lines[index + 1] - lines[index]
+            beats = length // self.steps_per_beat
+            first_step = line + length // 2 if beats % 2 == 0 and length % self.steps_per_beat == 0 else line + length
+            first_step = max(first_step, placed_from)
+            if first_step >= end:
+                break
+            spans.append((first_step, min(first_step + self.steps_per_beat, end)))
+            placed_from = spans[-1][1]
+        return self.with_phrase_ends((*kept, *spans))
+
     def to_dict(self) -> dict:
         """The grid as JSON-able values; `Grid.from_dict` reads it back."""
         return {

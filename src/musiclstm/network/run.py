@@ -65,6 +65,7 @@ def new_run_config(corpus, model_config: ModelConfig, train_config: TrainConfig)
             "corpus": str(corpus.path.resolve()),
             "source": corpus.source,
             "steps_per_beat": corpus.steps_per_beat,
+            "phrase_bars": corpus.phrase_bars(),  # how far apart its marked phrase ends lie; None: unmarked
         },
     }
 
