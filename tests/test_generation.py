@@ -224,3 +224,19 @@ def test_key_auto_and_a_users_primer_keep_the_primer_as_it_is(tmp_path):
     composition = generate(primer=theme, key="F#", scale="minor", length=2, seed=1)
     assert composition.primer_sources == (str(theme),)
     assert np.array_equal(composition.rolls[0, : composition.primer_steps], midi_to_roll(theme, 4).roll)
+
+
+def test_phrase_bars_places_phrase_ends_where_asked_written_as_fermatas(trained_runs, bach_corpus, tmp_path):
+    assert bach_corpus.phrase_bars() == 2  # the chorales' fermatas lie two bars apart, mostly
+    run = trained_runs["all"]  # the small preset reads phrase ends, as the default network does
+    for bars in (None, 1, 3):
+        composition = generate(run, length=96, num_outputs=1, seed=2, phrase_bars=bars)
+        piece, primer_steps = composition.pieces[0], composition.primer_steps
+        placed = [first for first, _ in piece.grid.phrase_ends if first >= primer_steps]
+        place, length = piece.grid.place_in_bar(np.array(placed))
+        assert placed and (2 * place == length).all()  # on the half bar of 4/4
+        assert set(np.diff(placed)) <= {(bars or 2) * 16}
+    save_pieces(composition, tmp_path / "out", audio=False)
+    assert midi_to_roll(next((tmp_path / "out").glob("*.mid")), 4).grid.phrase_ends == piece.grid.phrase_ends
+    unphrased = generate(run, length=96, num_outputs=1, seed=2, phrase_bars=0)
+    assert all(end <= unphrased.primer_steps for _, end in unphrased.pieces[0].grid.phrase_ends)

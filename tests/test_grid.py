@@ -141,3 +141,12 @@ def test_a_passage_keeps_the_phrase_ends_from_its_start_and_a_crop_those_before_
 
 def test_spans_of_several_parts_merge_where_they_overlap_and_stay_apart_where_they_touch():
     assert merged_spans([(12, 16), (0, 4), (12, 14), (14, 20), (20, 24)]) == ((0, 4), (12, 20), (20, 24))
+
+
+def test_phrase_ends_are_placed_on_the_half_bar_of_every_nth_bar_after_the_last_marked_one():
+    pickup = Grid(4, 4, bar_offset=4)  # a one-beat pickup, then bars of 16 steps from step 4
+    assert pickup.phrased(0, 128, 2).phrase_ends == ((28, 32), (60, 64), (92, 96), (124, 128))  # as in bwv66.6
+    marked = pickup.with_phrase_ends([(24, 28), (40, 44)])  # a mark before the primer's end (36), one after
+    assert marked.phrased(36, 100, 2).phrase_ends == ((24, 28), (60, 64), (92, 96))
+    assert Grid(4, 3).phrased(0, 100, 2).phrase_ends == ((24, 28), (48, 52), (72, 76), (96, 100))  # 3/4: bar lines
+    assert Grid(4).phrased(0, 30, 1).phrase_ends == ((8, 12), (24, 28))

@@ -17,6 +17,7 @@ from musiclstm.config import MODEL_PRESETS, ModelConfig, MusicLSTMError
 from musiclstm.network.heads import DrawRules, IndependentHead, NadeHead, StrikeHead
 from musiclstm.network.model import MusicLSTM, bf16_lstm_problem, cpu_autocast, keras_parameter_count, parameter_count
 from musiclstm.network.reading import as_events, encode
+from musiclstm.network.run import model_config_of
 
 SMALL = MODEL_PRESETS["small"]
 AS_ON_AN_AVX2_CPU = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}  # oneDNN's instruction-set limit
@@ -53,7 +54,9 @@ def test_forward_gives_features_after_the_last_step_or_every_step_and_the_head_l
     last, _ = model(rolls)
     every, _ = model(rolls, every_step=True)
     assert last.shape == (3, SMALL.dense_units) and every.shape == (3, 10, SMALL.dense_units)
-    assert model.head(last).shape == (3, 88)
+    previous = rolls[:, -1, :88]  # the keys sounding at the last step read: the step before the one predicted
+    assert model.head(model.head_input(last, previous)).shape == (3, 88)
+    assert model.head_input(last, previous).shape == (3, SMALL.dense_units + 88)  # the head sees where voices were
     torch.testing.assert_close(every[:, -1], last)
 
 
@@ -81,7 +84,7 @@ def test_recurrent_dropout_drops_recurrent_weights_in_training_only():
 def test_recurrent_dropout_lets_gradients_reach_the_recurrent_weights():
     model = MusicLSTM(SMALL).train()
     features, _ = model(random_rows(2, 8, density=0.2))
-    model.head(features).sum().backward()
+    model.head(model.head_input(features, torch.zeros(2, 88))).sum().backward()
     assert model.lstm1.weight_hh_l0.grad.abs().sum() > 0
 
 
@@ -147,11 +150,13 @@ def test_the_network_starts_as_the_specifications_keras_network_does():
 
 def test_new_models_get_the_nade_head_and_the_seed_preset_keeps_the_specifications_output(capsys):
     assert ModelConfig().head == "nade" and MODEL_PRESETS["nade"] == ModelConfig()
-    assert ModelConfig().inputs == ("keys", "struck", "metre") and ModelConfig().strikes is True
-    assert MODEL_PRESETS["seed"] == replace(ModelConfig(), head="independent", inputs=("keys",), strikes=False)
+    assert ModelConfig().inputs == ("keys", "struck", "metre", "phrase") and ModelConfig().strikes is True
+    assert ModelConfig().head_reads_previous is True
+    seed_network = dict(head="independent", inputs=("keys",), strikes=False, head_reads_previous=False)
+    assert MODEL_PRESETS["seed"] == replace(ModelConfig(), **seed_network)
     new = MusicLSTM(ModelConfig())
     assert isinstance(new.head, NadeHead) and isinstance(new.strikes, StrikeHead)
-    assert new.lstm1.input_size == 88 + 88 + 12
+    assert new.lstm1.input_size == 88 + 88 + 12 + 5 and new.head.key_bias.in_features == 256 + 88
     seed = MusicLSTM(MODEL_PRESETS["seed"])
     assert isinstance(seed.head, IndependentHead) and seed.strikes is None and seed.lstm1.input_size == 88
     assert main(["summary"]) == 0
@@ -163,8 +168,8 @@ def test_the_bf16_probe_says_whether_the_network_trains_under_bf16_autocast_on_t
     model = MusicLSTM(SMALL).train()
     try:
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            features, _ = model(random_rows(2, 8, density=0.2))  # (2, 8, 188): the keys, struck, the metre
-            logits = model.head(features)
+            features, _ = model(random_rows(2, 8, density=0.2))  # (2, 32) after 8 steps of 193 columns
+            logits = model.head(model.head_input(features, torch.zeros(2, 88)))
         logits.float().sum().backward()
     except RuntimeError as err:
         assert bf16_lstm_problem() == str(err).splitlines()[0]
@@ -219,7 +224,7 @@ def test_the_first_lstm_reads_as_many_columns_as_the_configs_inputs(monkeypatch)
     keys_only = replace(SMALL, inputs=("keys",))
     config = replace(SMALL, inputs=("keys", "beat"))
     assert MusicLSTM(keys_only).lstm1.input_size == 88 and MusicLSTM(config).lstm1.input_size == 92
-    assert MusicLSTM(SMALL).lstm1.input_size == 88 + 88 + 12
+    assert MusicLSTM(SMALL).lstm1.input_size == 88 + 88 + 12 + 5
     assert keras_parameter_count(config) - keras_parameter_count(keys_only) == 4 * SMALL.lstm_units * 4
 
 
@@ -239,3 +244,20 @@ def test_a_drawn_step_strikes_every_key_that_starts_to_sound_and_a_held_key_agai
     assert [row[:88].nonzero().flatten().tolist() for row in events] == [[39, 43], [39, 43]]
     struck = [row[88:].nonzero().flatten().tolist() for row in events]
     assert struck == ([[39, 43], [39, 43]] if strikes else [[43], [39, 43]])
+
+
+def test_the_head_reads_where_each_voice_was_and_folders_made_before_that_read_the_features_alone():
+    torch.manual_seed(0)
+    model = MusicLSTM(replace(SMALL, head="nade", nade_units=16)).eval()
+    features = torch.randn(2, SMALL.dense_units)
+    keys = torch.zeros(2, 88)
+    keys[:, [40, 44, 47, 52]] = 1.0  # an E major chord
+    held, moved = keys.clone(), torch.roll(keys, 2, dims=1)  # the step before: the same chord, or one a tone up
+    struck = torch.zeros(2, 88)
+    nll_held = model.frame_nll(features, torch.cat([keys, struck, held], dim=-1))
+    nll_moved = model.frame_nll(features, torch.cat([keys, struck, moved], dim=-1))
+    assert not torch.allclose(nll_held, nll_moved)  # the same step, scored after a different step before
+    head_alone = model.head.frame_nll(torch.cat([features, held], dim=-1), keys)
+    assert torch.equal(nll_held, head_alone)  # the sounding keys' likelihood is the NADE head's, exact
+    older = model_config_of({"model": {"head": "nade", "inputs": ["keys", "struck", "metre"], "strikes": True}})
+    assert older.head_reads_previous is False and MusicLSTM(older).head.key_bias.in_features == older.dense_units

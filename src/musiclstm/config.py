@@ -357,6 +357,11 @@ class ModelConfig:
         nargs="+",
     )
     strikes: bool = setting(True, "predict which held keys are struck again (a head beside the sounding keys' head)")
+    head_reads_previous: bool = setting(
+        True,
+        "the output head reads the keys sounding the step before beside the network's features: where each "
+        "voice was, one layer from the choice of where it goes",
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))  # config.json holds a list
@@ -380,7 +385,9 @@ class ModelConfig:
 
 MODEL_PRESETS = {
     "nade": ModelConfig(),  # the default: the seed's trunk with the NADE head (docs: train, "The output head")
-    "seed": ModelConfig(head="independent", inputs=("keys",), strikes=False),  # the specification's network, exactly
+    "seed": ModelConfig(
+        head="independent", inputs=("keys",), strikes=False, head_reads_previous=False
+    ),  # the specification's network, exactly
     "small": ModelConfig(lstm_units=64, dense_units=32, head="independent"),  # small: quick runs, tests
 }
 

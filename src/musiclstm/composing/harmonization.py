@@ -97,7 +97,7 @@ def harmonize_rolls(
         may_sound=below,
         struck=forced & torch.from_numpy(np.asarray(struck, dtype=bool))[:, None],
         n_particles=lookahead,
-        log_likelihood=lambda features, step, previous: -melody_nll(model, features, step, forced, below),
+        log_likelihood=lambda features, step, previous: -melody_nll(model, features, step, forced, below, previous),
         weighed=range(1, len(line)),
     )
     silence = np.zeros((1, 0, EVENT_WIDTH), dtype=bool)

@@ -297,7 +297,7 @@ def infill_events(
 
         def weigh(features: torch.Tensor, step: int, previous: torch.Tensor) -> torch.Tensor:
             if step < n_gap:
-                return -melody_nll(model, features, step, forced, below)
+                return -melody_nll(model, features, step, forced, below, previous)
             return weigh_join(features, step, previous)
 
         weighed, resampled = range(1, n_gap + n_join), [*range(1, n_gap), n_gap + n_join - 1]

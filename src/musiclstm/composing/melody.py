@@ -47,11 +47,19 @@ def melody_limits(line: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(line_roll(line)), torch.from_numpy(below)
 
 
-def melody_nll(model: MusicLSTM, features: torch.Tensor, step: int, forced: torch.Tensor, below: torch.Tensor):
-    """-log p(the melody at `step`: its key on, the keys above it off | each row's past), shape (batch,).
+def melody_nll(
+    model: MusicLSTM,
+    features: torch.Tensor,
+    step: int,
+    forced: torch.Tensor,
+    below: torch.Tensor,
+    previous: torch.Tensor,
+):
+    """-log p(the melody at `step`: its key on, the keys above it off | each row's past), shape (batch,);
+    `previous` (batch, 88) the keys each row sounds the step before.
 
     Exact for a NADE head ordered high-to-low and for the independent head; for a NADE head ordered
     low-to-high it conditions on silence below the melody, an approximation.
     """
     frames = forced[step].expand(len(features), -1).float()
-    return model.head.key_nll(features, frames)[:, ~below[step] | forced[step]].sum(-1)
+    return model.key_nll(features, frames, previous)[:, ~below[step] | forced[step]].sum(-1)

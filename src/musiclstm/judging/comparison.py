@@ -278,6 +278,7 @@ VOICE_ROWS = {  # label: key of voices.voice_statistics, and how its value is wr
     "top voice moves of 1-2 semitones": ("top_steps_share", "{:.1%}"),
     "top voice leaps of 5+ semitones": ("top_leaps_share", "{:.1%}"),
     "phrase ends (held chords) per 64 steps": ("phrase_ends_per_64_steps", "{:.2f}"),
+    "marked phrase ends (fermatas) per 64 steps": ("fermatas_per_64_steps", "{:.2f}"),
 }
 
 

@@ -44,7 +44,7 @@ def score_piece(
         nll.append(model.frame_nll(features, targets).numpy())
         if model.strikes is not None:
             event_nll.append(model.event_nll(features, targets).numpy())
-        predicted.append(model.head.predicted_frames(features).numpy())
+        predicted.append(model.predicted_frames(features, targets).numpy())
         loss += float(model.loss(features, targets)) * len(targets)
     events_scored = np.concatenate(event_nll) if event_nll else None
     return np.concatenate(nll), events_scored, np.concatenate(predicted), loss

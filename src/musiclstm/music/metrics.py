@@ -257,6 +257,11 @@ def repeated_window_rate(roll: np.ndarray, window: int) -> float:
     return repeated / counted if counted else 0.0
 
 
+def marked_phrase_ends(pieces: Sequence[Piece]) -> list[tuple[tuple[int, int], ...]] | None:
+    """Each piece's marked phrase ends (its grid's), or None where no piece marks any: nothing to count."""
+    return [piece.grid.phrase_ends for piece in pieces] if any(piece.grid.phrase_ends for piece in pieces) else None
+
+
 def music_statistics(pieces: Sequence[Piece], with_onsets: bool = True) -> dict:
     """Describe a set of pieces as a whole: the numbers generated music is judged by, pooled over pieces.
 
@@ -265,7 +270,8 @@ def music_statistics(pieces: Sequence[Piece], with_onsets: bool = True) -> dict:
     histogram is normalised to sum to 1, and so is the notes-per-step histogram (its last bin:
     DENSITY_BINS - 1 or more); `rhythm` is `rhythm_statistics` of the pieces, their notes told apart by
     their onsets when `with_onsets`, else read as held runs of steps; `voices` is `voices.voice_statistics` of
-    their rolls on their grid (texture, parallel fifths and octaves, the top voice, held chords).
+    their rolls on their grid (texture, parallel fifths and octaves, the top voice, held chords, and the
+    marked phrase ends where some piece's grid has them).
 
     Raises:
         MusicLSTMError: the pieces lie on grids of different steps per beat, whose steps cannot be pooled.
@@ -292,7 +298,7 @@ def music_statistics(pieces: Sequence[Piece], with_onsets: bool = True) -> dict:
         "in_key_rate": float(np.mean(key_rates)) if key_rates else None,
         "repeated_window_rate": float(np.mean(repeated)) if repeated else 0.0,
         "rhythm": rhythm,
-        "voices": voice_statistics(rolls, steps_per_beat),
+        "voices": voice_statistics(rolls, steps_per_beat, marked_phrase_ends(pieces)),
     }
 
 

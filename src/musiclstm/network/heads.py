@@ -378,7 +378,9 @@ def key_order(name: str, keys: int = N_KEYS) -> torch.Tensor:
 
 
 def make_head(config: ModelConfig, pos_weight: float = 1.0) -> nn.Module:
-    """The output head a ModelConfig names; `pos_weight` is the independent head's training weight."""
+    """The output head a ModelConfig names; `pos_weight` is the independent head's training weight. It reads the
+    dense layer's features, and the keys sounding the step before after them where `head_reads_previous`."""
+    in_features = config.dense_units + (N_KEYS if config.head_reads_previous else 0)
     if config.head == "nade":
-        return NadeHead(config.dense_units, config.nade_units, config.key_order)
-    return IndependentHead(config.dense_units, pos_weight)
+        return NadeHead(in_features, config.nade_units, config.key_order)
+    return IndependentHead(in_features, pos_weight)

@@ -134,23 +134,44 @@ class MusicLSTM(nn.Module):
             self.apply(keras_initialisation)
         self.strikes = StrikeHead(config.dense_units) if config.strikes else None  # its own start, not Keras's
 
+    def head_input(self, features: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """What the sound head reads: the features (..., dense_units), and where the config says so the keys
+        sounding the step before (..., 88) after them."""
+        if not self.config.head_reads_previous:
+            return features
+        return torch.cat([features, previous.to(features.dtype)], dim=-1)
+
     def loss(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The training loss of step targets (..., 264) (`reading.step_targets`): the sound head's, plus the
         strike head's where there is one (both per key decision, so they add)."""
         keys, struck, previous = split_targets(targets)
-        loss = self.head.loss(features, keys)
+        loss = self.head.loss(self.head_input(features, previous), keys)
         return loss if self.strikes is None else loss + self.strikes.loss(features, keys, struck, previous)
 
     def frame_nll(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """-log p(the keys sounding) per step, (...) float64: the literature's frame NLL."""
-        return self.head.frame_nll(features, split_targets(targets)[0])
+        keys, _, previous = split_targets(targets)
+        return self.head.frame_nll(self.head_input(features, previous), keys)
+
+    def key_nll(self, features: torch.Tensor, keys: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """-log p(each key as `keys` (..., 88) has it | the keys the head decides before it, the past), (..., 88)."""
+        return self.head.key_nll(self.head_input(features, previous), keys)
+
+    def decisions(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The sound head's likelier value of each key given the true keys decided before it, bool (..., 88)."""
+        keys, _, previous = split_targets(targets)
+        return self.head.decisions(self.head_input(features, previous), keys)
+
+    def predicted_frames(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The frame the sound head predicts of each step after the true step before, bool (..., 88)."""
+        return self.head.predicted_frames(self.head_input(features, split_targets(targets)[2]))
 
     def event_nll(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
         """-log p(the keys sounding and the keys struck) per step, (...) float64; None without a strike head."""
         if self.strikes is None:
             return None
         keys, struck, previous = split_targets(targets)
-        return self.head.frame_nll(features, keys) + self.strikes.strike_nll(features, keys, struck, previous)
+        return self.frame_nll(features, targets) + self.strikes.strike_nll(features, keys, struck, previous)
 
     def draw(
         self,
@@ -163,7 +184,7 @@ class MusicLSTM(nn.Module):
         """Draw one step's events (batch, 176) bool after the keys sounding before it, `previous` (batch, 88):
         the sound head draws the keys, the strike head which held keys are struck again (without one,
         none: a held key goes on). `struck` decides the forced keys' strikes (see `StrikeHead.draw`)."""
-        keys = self.head.draw(features, rules, generator)
+        keys = self.head.draw(self.head_input(features, previous), rules, generator)
         if self.strikes is None:
             strikes = keys & ~previous
             if struck is not None and rules.forced is not None:

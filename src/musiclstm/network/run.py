@@ -113,8 +113,9 @@ def run_config_problem(config: dict) -> str | None:
 
 def model_config_of(config: dict) -> ModelConfig:
     """The network of a config.json. Folders written before a setting existed get what they were made with:
-    the independent head, the keys alone as input, no strike head."""
-    return ModelConfig(**{"head": "independent", "inputs": ["keys"], "strikes": False, **config["model"]})
+    the independent head, the keys alone as input, no strike head, a head reading the features alone."""
+    made_with = {"head": "independent", "inputs": ["keys"], "strikes": False, "head_reads_previous": False}
+    return ModelConfig(**{**made_with, **config["model"]})
 
 
 def run_configs(config: dict, path: Path) -> tuple[ModelConfig, TrainConfig]:
