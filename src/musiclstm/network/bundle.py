@@ -263,13 +263,7 @@ def limits(facts: CardFacts) -> list[str]:
         reach = [
             "- Four-part chorales only: it knows hymn-like harmony at a walking pace, not piano textures, "
             "other styles or other meters.",
-            (
-                "- It has no sense of phrase or cadence beyond a few bars, and it cannot tell a held note "
-                "from one struck again (a piano roll does not say)."
-                if is_nade(facts.run_config["model"])
-                else "- Its pieces hold notes longer and repeat bars more than Bach does; it has no sense of "
-                "phrase or cadence beyond a few bars."
-            ),
+            phrase_limit(facts.run_config["model"]),
         ]
     else:
         reach = [
@@ -284,6 +278,24 @@ def limits(facts: CardFacts) -> list[str]:
             "other than 0.5 change the density."
         )
     return reach
+
+
+def phrase_limit(model: dict) -> str:
+    """What a Bach model knows of phrases: where they end, if it reads the chorales' fermatas; else nothing."""
+    if "phrase" in model.get("inputs", ()):
+        return (
+            "- It cadences where it is told a phrase ends (the chorales' fermatas taught it; composing places one "
+            "every two bars unless asked otherwise), but it does not plan a phrase's harmony or a piece's form."
+        )
+    if is_nade(model):
+        return (
+            "- It has no sense of phrase or cadence beyond a few bars, and it cannot tell a held note "
+            "from one struck again (a piano roll does not say)."
+        )
+    return (
+        "- Its pieces hold notes longer and repeat bars more than Bach does; it has no sense of "
+        "phrase or cadence beyond a few bars."
+    )
 
 
 def is_nade(model: dict) -> bool:

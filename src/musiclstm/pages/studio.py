@@ -20,6 +20,7 @@ from musiclstm import (
     BUNDLED_MODEL,
     CHOICES,
     KEY_NAMES,
+    MODE_SCALE,
     SCALES,
     STRATEGIES,
     MusicLSTMError,
@@ -101,17 +102,17 @@ def sidebar_settings() -> tuple[dict, object, bool]:
         key=f"temperature_{strategy}",
         help="Below 1 plays the likeliest notes, above 1 takes more chances. The strategy sets it first.",
     )
-    scales = list(SCALES)
+    scales = [MODE_SCALE, *SCALES]
     scale = bar.selectbox(
         "Scale",
         scales,
         index=scales.index(preset.scale or "chromatic"),
         key=f"scale_{strategy}",
-        help="Notes outside it are never played; chromatic allows all twelve.",
+        help="Notes outside it are never played; chromatic allows all twelve. mode: the key's own, major, or "
+        "minor with its raised 6th and 7th.",
     )
-    key = bar.selectbox(
-        "Key", [AUTO_KEY, *KEY_NAMES], disabled=scale == "chromatic", help="auto: the key that fits the primer best"
-    )
+    keys = [AUTO_KEY, *KEY_NAMES, *(f"{name} minor" for name in KEY_NAMES)]
+    key = bar.selectbox("Key", keys, disabled=scale == "chromatic", help="auto: the key that fits the primer best")
     bars = bar.slider("Length (bars)", 1, 64, 16, key="bars", disabled=mode == REWRITE)
     chosen = bar.radio(
         "Notes chosen by",
