@@ -19,7 +19,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from musiclstm.composing.composer import Composition
-from musiclstm.config import DEFAULT_TEMPO_BPM, MusicLSTMError, check_tempo, scale_pitch_classes
+from musiclstm.config import (
+    DEFAULT_TEMPO_BPM,
+    MODE_SCALE,
+    MusicLSTMError,
+    check_tempo,
+    key_mode,
+    scale_pitch_classes,
+)
 from musiclstm.files import check_output_folder, write_atomically, write_failure, write_json_atomically
 from musiclstm.music.metrics import piece_statistics
 from musiclstm.music.piece import top_line
@@ -169,7 +176,7 @@ def write_piece(
     plot_roll(roll, base.with_suffix(".png"), grid, shaded_primer, final.name, composition.melody, gap)
     files["png"] = str(final.with_suffix(".png"))
     if score is not None:
-        named_key = f"{key} {scale}" if scale in ("major", "minor") else None
+        named_key = score_key(key, scale)
         sheet = write_score(
             roll, base.with_suffix(".musicxml"), grid, tempo_bpm, named_key, final.name, progress, onsets
         )
@@ -181,7 +188,7 @@ def write_piece(
     entry = {
         "files": files,
         "statistics": piece_statistics(roll[judged], scale_classes),
-        "key": f"{key} {scale}" if scale else None,
+        "key": (key if scale == MODE_SCALE else f"{key} {scale}") if scale else None,
         "primer": composition.primer_sources[number - 1],
         "primer_steps": primer_steps,
         "tempo_bpm": tempo_bpm,
@@ -246,3 +253,12 @@ def format_pieces(pieces: list[dict]) -> str:
             f"polyphony {statistics['polyphony']:.2f}"
         )
     return "\n".join(lines)
+
+
+def score_key(key: str, scale: str | None) -> str | None:
+    """The key a score is written in, such as 'A minor', where the piece's key and scale name a major or minor key;
+    None (the score's own key analysis chooses) for another scale or none."""
+    if scale == MODE_SCALE:
+        root, mode = key_mode(key)
+        return f"{root} {mode}"
+    return f"{key} {scale}" if scale in ("major", "minor") else None
