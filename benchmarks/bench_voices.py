@@ -23,14 +23,13 @@ from musiclstm.judging.comparison import compare_generated
 from musiclstm.network.bundle import cpu_name
 
 VARIANTS = {  # name: generation settings beside the defaults
-    "per-key T, major mask": {"temperature_on": "key", "scale": "major"},
-    "per-key T, mode mask": {"temperature_on": "key"},
-    "whole-step T, major mask": {"scale": "major"},
-    "whole-step T, mode mask (default)": {},
-    "whole-step T, no mask": {"scale": "chromatic"},
-    "whole-step T 0.6, mode mask": {"temperature": 0.6},
-    "whole-step T 0.5, no mask": {"temperature": 0.5, "scale": "chromatic"},
-    "T 1.0, no mask": {"temperature": 1.0, "scale": "chromatic"},
+    "before: per-key T, major mask": {"temperature_on": "key", "scale": "major", "avoid_parallels": False},
+    "per-key T, mode mask": {"temperature_on": "key", "avoid_parallels": False},
+    "whole-step T, mode mask": {"avoid_parallels": False},
+    "defaults (+ no parallels)": {},
+    "defaults, no mask": {"scale": "chromatic"},
+    "defaults, T 0.6": {"temperature": 0.6},
+    "defaults, T 1.0, no mask": {"temperature": 1.0, "scale": "chromatic"},
 }
 ROWS = {  # column: (side's entry, key) and how it is written
     "4 notes %": ("voices", "four_note_steps", 100),

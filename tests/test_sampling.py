@@ -11,7 +11,13 @@ import torch
 from musiclstm import MusicLSTMError
 from musiclstm.config import STRATEGIES, key_root, scale_pitch_classes
 from musiclstm.music.metrics import best_key
-from musiclstm.network.sampling import apply_temperature, choose_notes, note_probabilities, scale_mask
+from musiclstm.network.sampling import (
+    apply_temperature,
+    choose_notes,
+    note_probabilities,
+    scale_mask,
+    without_parallels,
+)
 
 
 def test_temperature_divides_each_keys_logit_independently():
@@ -129,3 +135,21 @@ def test_the_key_of_a_minor_chorale_is_found_minor_where_counting_scale_notes_fi
     c_major = np.zeros((16, 88), dtype=bool)
     c_major[:, [48 - 21, 52 - 21, 55 - 21]] = True
     assert best_key(c_major) == "C major"
+
+
+def chord(*pitches: int) -> torch.Tensor:
+    """One step sounding these MIDI pitches, (88,) bool."""
+    step = torch.zeros(88, dtype=torch.bool)
+    step[[pitch - 21 for pitch in pitches]] = True
+    return step
+
+
+def test_a_candidate_step_with_parallel_fifths_or_octaves_is_dropped_where_another_has_none():
+    c_major = chord(48, 55, 64, 72)  # C3 G3 E4 C5
+    parallel = chord(50, 57, 65, 74)  # every voice up a tone: C-G to D-A fifths, C-C to D-D octaves
+    contrary = chord(43, 55, 62, 71)  # G2 G3 D4 B4: bass down, upper voices hold or fall
+    candidates = torch.stack([torch.stack([parallel, contrary]), torch.stack([parallel, parallel])])
+    weights = torch.zeros(2, 2, dtype=torch.float64)
+    kept = without_parallels(weights, candidates, torch.stack([c_major, c_major]))
+    assert kept[0].tolist() == [-math.inf, 0.0]  # the parallel one dropped, the contrary one kept
+    assert kept[1].tolist() == [0.0, 0.0]  # no candidate without parallels: the row is left as drawn

@@ -538,6 +538,11 @@ class GenerationSettings:
         "'key': each key's logit is divided by the temperature (the specification's)",
         choices=TEMPERED,
     )
+    avoid_parallels: bool = setting(
+        True,
+        "of the whole steps a NADE head draws each step, keep none that moves two of four voices in parallel "
+        "fifths or octaves where another drawn does not (the counterpoint rule Bach keeps)",
+    )
     key: str = setting(
         AUTO_KEY, "root of the key: C, C#, Db, ... B, or auto: the key that best fits each piece's primer"
     )
@@ -602,6 +607,8 @@ class GenerationSettings:
         if self.choose is not None:
             check_one_of("choose", self.choose, CHOICES, "way to choose notes")
         check_one_of("temperature_on", self.temperature_on, TEMPERED, "thing to temper")
+        if not isinstance(self.avoid_parallels, bool):
+            raise MusicLSTMError(f"avoid_parallels must be True or False, got {self.avoid_parallels!r}")
         check_one_of("precision", self.precision, PRECISIONS)
         if self.context is not None:
             check_one_of("context", self.context, CONTEXTS)

@@ -335,4 +335,5 @@ def draw_rules(settings: GenerationSettings, keys: list[str]) -> DrawRules:
         top_k=settings.top_k,
         max_notes=settings.max_notes,
         candidates=STEP_CANDIDATES if settings.temperature_on == "step" else 1,
+        avoid_parallels=settings.avoid_parallels,
     )

@@ -99,18 +99,29 @@ def share(numerator: float, denominator: float) -> float | None:
 def parallel_motion(roll: np.ndarray) -> tuple[int, int]:
     """A roll's changes of a four-note chord, and the parallel fifths and octaves among them, as defined in
     `voice_statistics`: (chord_changes, parallels)."""
-    is_chord = roll.sum(axis=1) == CHORD_NOTES  # (steps,)
-    voices = np.full((len(roll), CHORD_NOTES), -1)
-    voices[is_chord] = np.nonzero(roll[is_chord])[1].reshape(-1, CHORD_NOTES)  # keys low to high, row by row
-    changes = np.flatnonzero(is_chord[1:] & is_chord[:-1] & (roll[1:] != roll[:-1]).any(axis=1))
-    before, after = voices[changes], voices[changes + 1]  # (changes, 4) each
+    before, after = roll[:-1], roll[1:]
+    is_change = (before.sum(axis=1) == CHORD_NOTES) & (after.sum(axis=1) == CHORD_NOTES) & (before != after).any(axis=1)
+    return int(is_change.sum()), int(parallels_between(before, after).sum())
+
+
+def parallels_between(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """The parallel fifths and octaves of each step `after` (n, 88) following the step `before` it (n, 88), as
+    `voice_statistics` counts them, shape (n,) int: 0 where the two are not both four-note chords."""
+    before, after = np.asarray(before, dtype=bool), np.asarray(after, dtype=bool)
+    is_change = (before.sum(axis=1) == CHORD_NOTES) & (after.sum(axis=1) == CHORD_NOTES)
+    counts = np.zeros(len(before), dtype=np.int64)
+    if not is_change.any():
+        return counts
+    voices_before = np.nonzero(before[is_change])[1].reshape(-1, CHORD_NOTES)  # keys low to high, row by row
+    voices_after = np.nonzero(after[is_change])[1].reshape(-1, CHORD_NOTES)
     low, high = np.triu_indices(CHORD_NOTES, 1)  # the 6 pairs of voices, lower voice first
-    moves = after - before
+    moves = voices_after - voices_before
     same_way = (moves[:, low] != 0) & (np.sign(moves[:, low]) == np.sign(moves[:, high]))
-    apart_before = (before[:, high] - before[:, low]) % 12  # > 0 always: a chord's keys are distinct
-    apart_after = (after[:, high] - after[:, low]) % 12
+    apart_before = (voices_before[:, high] - voices_before[:, low]) % 12  # 0: octaves (a chord's keys are distinct)
+    apart_after = (voices_after[:, high] - voices_after[:, low]) % 12
     perfect = (apart_before == apart_after) & np.isin(apart_before, PERFECT_CLASSES)
-    return len(changes), int((same_way & perfect).sum())
+    counts[is_change] = (same_way & perfect).sum(axis=1)
+    return counts
 
 
 def top_moves(roll: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ from musiclstm.network.sampling import (
     passing,
     tempered_choice,
     uniform_draws,
+    without_parallels,
 )
 
 NADE_ROWS = 1024  # frames a NADE head scores at once: 1024 x 88 x 150 float32 hidden values are 54 MB
@@ -58,6 +59,9 @@ class DrawRules:
     top_k: int = 3
     max_notes: int | None = None
     candidates: int = 1  # NADE, `sample`: whole steps drawn per step, one kept by p^(1/T) (1: each key's logit / T)
+    avoid_parallels: bool = (
+        False  # of those candidates, none moving voices in parallel fifths or octaves if one does not
+    )
 
 
 class IndependentHead(nn.Linear):
@@ -109,8 +113,15 @@ class IndependentHead(nn.Linear):
         """Each key's likelier value given what came before it, bool (..., 88): here, the predicted frame."""
         return self.predicted_frames(features)
 
-    def draw(self, features: torch.Tensor, rules: DrawRules, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw one frame per row of features (batch, dense_units): bool (batch, 88)."""
+    def draw(
+        self,
+        features: torch.Tensor,
+        rules: DrawRules,
+        generator: torch.Generator | None = None,
+        previous: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Draw one frame per row of features (batch, dense_units): bool (batch, 88). Its keys are independent,
+        so each key's temperature tempers the whole step; `previous` is not read (no candidates to choose among)."""
         logits = apply_temperature(self.calibrated_logits(features), rules.temperature)
         return choose_notes(
             logits, rules.allowed, rules.choose, rules.threshold, rules.top_k, rules.max_notes, generator, rules.forced
@@ -207,18 +218,31 @@ class NadeHead(nn.Module):
         flat = features.reshape(-1, features.shape[-1])
         return self.draw(flat, DrawRules()).reshape(*features.shape[:-1], len(self.order))
 
-    def draw(self, features: torch.Tensor, rules: DrawRules, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw one frame per row of features (batch, in_features): bool (batch, 88).
+    def draw(
+        self,
+        features: torch.Tensor,
+        rules: DrawRules,
+        generator: torch.Generator | None = None,
+        previous: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Draw one frame per row of features (batch, in_features): bool (batch, 88), after the keys sounding
+        the step before, `previous` (batch, 88; None: unknown).
 
-        With `rules.candidates` above 1, a `sample` draw away from temperature 1 tempers whole steps
-        (`draw_whole_steps`); otherwise the keys are drawn one by one, each conditional tempered (`draw_keys`).
+        With `rules.candidates` above 1, a `sample` draw away from temperature 1, or one that avoids parallels,
+        draws whole steps (`draw_whole_steps`); otherwise the keys are drawn one by one, each conditional
+        tempered (`draw_keys`).
         """
-        if rules.candidates > 1 and rules.choose == "sample" and rules.temperature != 1.0:
-            return self.draw_whole_steps(features, rules, generator)
+        whole = rules.temperature != 1.0 or (rules.avoid_parallels and previous is not None)
+        if rules.candidates > 1 and rules.choose == "sample" and whole:
+            return self.draw_whole_steps(features, rules, generator, previous)
         return self.draw_keys(features, rules, generator)
 
     def draw_whole_steps(
-        self, features: torch.Tensor, rules: DrawRules, generator: torch.Generator | None = None
+        self,
+        features: torch.Tensor,
+        rules: DrawRules,
+        generator: torch.Generator | None = None,
+        previous: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw frames from p(frame)^(1/T) under the rules, by importance resampling: bool (batch, 88).
 
@@ -227,15 +251,19 @@ class NadeHead(nn.Module):
         conditionals), and keeps one with probability proportional to p(frame)^(1/T) / r(frame). A chord
         is tempered as one choice: where a voice's note is uncertain between neighbours, T below 1
         prefers the likelier whole chord instead of making each neighbour less likely on its own, which
-        drops the voice. The `max_notes` cap cuts candidates, not weighed by it.
+        drops the voice. The `max_notes` cap cuts candidates, not weighed by it. With `rules.avoid_parallels`
+        and the step before known, a candidate that moves two of four voices in parallel fifths or octaves
+        after it (`voices.parallels_between`) is kept only where every candidate of its row does.
         """
         batch, count = len(features), rules.candidates
         every = features.repeat_interleave(count, dim=0)
         allowed, forced = (repeated(mask, count) for mask in (rules.allowed, rules.forced))
         proposal = replace(rules, temperature=1.0, allowed=allowed, forced=forced)
         frames, log_p, log_proposal = self.draw_scored(every, proposal, generator)  # (batch x count, ...)
-        log_weights = log_p / rules.temperature - log_proposal
-        picked = tempered_choice(log_weights.view(batch, count), generator)
+        log_weights = (log_p / rules.temperature - log_proposal).view(batch, count)
+        if rules.avoid_parallels and previous is not None:
+            log_weights = without_parallels(log_weights, frames.view(batch, count, -1), previous)
+        picked = tempered_choice(log_weights, generator)
         return frames.view(batch, count, -1)[torch.arange(batch), picked]
 
     def draw_keys(

@@ -184,7 +184,7 @@ class MusicLSTM(nn.Module):
         """Draw one step's events (batch, 176) bool after the keys sounding before it, `previous` (batch, 88):
         the sound head draws the keys, the strike head which held keys are struck again (without one,
         none: a held key goes on). `struck` decides the forced keys' strikes (see `StrikeHead.draw`)."""
-        keys = self.head.draw(self.head_input(features, previous), rules, generator)
+        keys = self.head.draw(self.head_input(features, previous), rules, generator, previous)
         if self.strikes is None:
             strikes = keys & ~previous
             if struck is not None and rules.forced is not None:

@@ -18,6 +18,7 @@ import math
 import torch
 
 from musiclstm.config import CHOICES, KEY_PITCH_CLASSES, check_one_of, scale_pitch_classes
+from musiclstm.music.voices import parallels_between
 
 
 def scale_mask(key: str, scale: str) -> torch.Tensor:
@@ -119,3 +120,14 @@ def choose_notes(
 def tempered_choice(log_weights: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """One index per row of `log_weights` (rows, candidates), drawn with probability proportional to exp(weight)."""
     return torch.multinomial(torch.softmax(log_weights.double(), dim=1), 1, generator=generator).squeeze(1)
+
+
+def without_parallels(log_weights: torch.Tensor, candidates: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """`log_weights` (batch, count) of candidate steps (batch, count, 88) after the steps `previous` (batch, 88),
+    with -inf for each candidate that moves two of four voices in parallel fifths or octaves
+    (`voices.parallels_between`), in every row where some candidate does not."""
+    batch, count = log_weights.shape
+    before = previous.repeat_interleave(count, dim=0).cpu().numpy()
+    after = candidates.reshape(batch * count, -1).cpu().numpy()
+    crossing = torch.from_numpy(parallels_between(before, after) > 0).view(batch, count)
+    return log_weights.masked_fill(crossing & (~crossing).any(dim=1, keepdim=True), -math.inf)
