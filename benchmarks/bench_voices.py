@@ -29,6 +29,7 @@ VARIANTS = {  # name: generation settings beside the defaults
     "defaults (+ no parallels)": {},
     "defaults, no mask": {"scale": "chromatic"},
     "defaults, T 0.6": {"temperature": 0.6},
+    "defaults, T 1.0": {"temperature": 1.0},
     "defaults, T 1.0, no mask": {"temperature": 1.0, "scale": "chromatic"},
 }
 ROWS = {  # column: (side's entry, key) and how it is written

@@ -11,7 +11,7 @@ from conftest import TICKS_PER_BEAT, write_midi
 from musiclstm import KEY_NAMES, MusicLSTMError
 from musiclstm.cli import main
 from musiclstm.composing.generation import generate, nearest_shift
-from musiclstm.composing.saving import save_pieces
+from musiclstm.composing.saving import save_pieces, score_key
 from musiclstm.config import scale_pitch_classes
 from musiclstm.music.roll import midi_to_roll
 
@@ -240,3 +240,8 @@ def test_phrase_bars_places_phrase_ends_where_asked_written_as_fermatas(trained_
     assert midi_to_roll(next((tmp_path / "out").glob("*.mid")), 4).grid.phrase_ends == piece.grid.phrase_ends
     unphrased = generate(run, length=96, num_outputs=1, seed=2, phrase_bars=0)
     assert all(end <= unphrased.primer_steps for _, end in unphrased.pieces[0].grid.phrase_ends)
+
+
+def test_a_piece_in_its_keys_own_mode_is_scored_in_that_key_and_other_scales_leave_it_to_the_analysis():
+    assert score_key("A minor", "mode") == "A minor" and score_key("Eb", "mode") == "Eb major"
+    assert score_key("D", "major") == "D major" and score_key("D", "dorian") is None
