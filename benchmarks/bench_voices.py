@@ -23,10 +23,16 @@ from musiclstm.judging.comparison import compare_generated
 from musiclstm.network.bundle import cpu_name
 
 VARIANTS = {  # name: generation settings beside the defaults
-    "before: per-key T, major mask": {"temperature_on": "key", "scale": "major", "avoid_parallels": False},
-    "per-key T, mode mask": {"temperature_on": "key", "avoid_parallels": False},
-    "whole-step T, mode mask": {"avoid_parallels": False},
-    "defaults (+ no parallels)": {},
+    "before: per-key T, major mask": {
+        "temperature_on": "key",
+        "scale": "major",
+        "avoid_parallels": False,
+        "keep_voices": False,
+    },
+    "per-key T, mode mask": {"temperature_on": "key", "avoid_parallels": False, "keep_voices": False},
+    "whole-step T, mode mask": {"avoid_parallels": False, "keep_voices": False},
+    "+ no parallels": {"keep_voices": False},
+    "+ keep voices (defaults)": {},
     "defaults, no mask": {"scale": "chromatic"},
     "defaults, T 0.6": {"temperature": 0.6},
     "defaults, T 1.0": {"temperature": 1.0},

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from musiclstm.composing.composer import (
     Composer,
@@ -76,11 +77,22 @@ def compose_rolls(
     primers = np.asarray(primers, dtype=bool)
     primers = primers if primers.shape[-1] == EVENT_WIDTH else as_events(primers)
     batch, rolls = settings.num_outputs, primers[..., :N_KEYS]
-    plan = StepPlan(batch, settings.length, draw_rules(settings, keys or piece_keys(rolls, settings)))
+    rules = draw_rules(settings, keys or piece_keys(rolls, settings))
+    if settings.keep_voices:
+        rules = replace(rules, voices=torch.from_numpy(primer_voices(rolls, batch)))
+    plan = StepPlan(batch, settings.length, rules)
     progress_name = "composing" if progress else None
     steps = compose(model, primers, context, plan, settings.seed, settings.precision, progress_name, grids=grids)
     rows = primers[None] if primers.ndim == 2 else primers
     return np.concatenate([np.broadcast_to(rows, (batch, *rows.shape[1:])), steps.numpy()], axis=1)
+
+
+def primer_voices(rolls: np.ndarray, batch: int) -> np.ndarray:
+    """Each piece's voices: the number of keys its primer (steps, 88), or each primer (batch, steps, 88), sounds
+    most often where it sounds (a chorale's 4), shape (batch,) int64; 0 for a silent primer."""
+    rows = np.broadcast_to(rolls, (batch, *rolls.shape[-2:]))
+    counts = rows.sum(axis=-1)  # (batch, steps)
+    return np.array([np.bincount(row[row > 0]).argmax() if (row > 0).any() else 0 for row in counts], dtype=np.int64)
 
 
 def quiet_start(settings: GenerationSettings) -> np.ndarray:

@@ -36,6 +36,7 @@ from musiclstm.network.sampling import (
     passing,
     tempered_choice,
     uniform_draws,
+    with_voices,
     without_parallels,
 )
 
@@ -59,9 +60,8 @@ class DrawRules:
     top_k: int = 3
     max_notes: int | None = None
     candidates: int = 1  # NADE, `sample`: whole steps drawn per step, one kept by p^(1/T) (1: each key's logit / T)
-    avoid_parallels: bool = (
-        False  # of those candidates, none moving voices in parallel fifths or octaves if one does not
-    )
+    avoid_parallels: bool = False  # of the candidates, none with parallel fifths or octaves where one has none
+    voices: torch.Tensor | None = None  # (batch,) int: of the candidates, those sounding this many keys preferred
 
 
 class IndependentHead(nn.Linear):
@@ -232,7 +232,8 @@ class NadeHead(nn.Module):
         draws whole steps (`draw_whole_steps`); otherwise the keys are drawn one by one, each conditional
         tempered (`draw_keys`).
         """
-        whole = rules.temperature != 1.0 or (rules.avoid_parallels and previous is not None)
+        rule_to_keep = rules.voices is not None or (rules.avoid_parallels and previous is not None)
+        whole = rules.temperature != 1.0 or rule_to_keep
         if rules.candidates > 1 and rules.choose == "sample" and whole:
             return self.draw_whole_steps(features, rules, generator, previous)
         return self.draw_keys(features, rules, generator)
@@ -263,6 +264,8 @@ class NadeHead(nn.Module):
         log_weights = (log_p / rules.temperature - log_proposal).view(batch, count)
         if rules.avoid_parallels and previous is not None:
             log_weights = without_parallels(log_weights, frames.view(batch, count, -1), previous)
+        if rules.voices is not None:
+            log_weights = with_voices(log_weights, frames.view(batch, count, -1), rules.voices)
         picked = tempered_choice(log_weights, generator)
         return frames.view(batch, count, -1)[torch.arange(batch), picked]
 

@@ -131,3 +131,13 @@ def without_parallels(log_weights: torch.Tensor, candidates: torch.Tensor, previ
     after = candidates.reshape(batch * count, -1).cpu().numpy()
     crossing = torch.from_numpy(parallels_between(before, after) > 0).view(batch, count)
     return log_weights.masked_fill(crossing & (~crossing).any(dim=1, keepdim=True), -math.inf)
+
+
+VOICE_PENALTY = 1.0  # log-weight a candidate step loses per key it sounds more or fewer than its piece's voices
+
+
+def with_voices(log_weights: torch.Tensor, candidates: torch.Tensor, voices: torch.Tensor) -> torch.Tensor:
+    """`log_weights` (batch, count) of candidate steps (batch, count, 88), each lowered by VOICE_PENALTY per key it
+    sounds more or fewer than its row's `voices` (batch,); a row whose voices are 0 is left alone."""
+    distance = (candidates.sum(dim=-1) - voices[:, None]).abs()
+    return log_weights - VOICE_PENALTY * distance * (voices[:, None] > 0)
