@@ -12,7 +12,7 @@ from musiclstm import MusicLSTMError
 from musiclstm.config import MODEL_PRESETS
 from musiclstm.judging.evaluation import evaluate_model, piece_features, score_piece
 from musiclstm.music.grid import COMMON_TIME
-from musiclstm.music.metrics import bernoulli_nll
+from musiclstm.music.metrics import bernoulli_nll, shift_down
 from musiclstm.network import model as model_module
 from musiclstm.network.model import MusicLSTM
 from musiclstm.network.reading import as_events, encode, input_width, with_lead_in
@@ -88,8 +88,13 @@ def test_a_model_trained_with_pos_weight_is_scored_on_calibrated_probabilities(b
         raw = np.concatenate(
             [
                 trained_like_model.head(
-                    torch.from_numpy(
-                        all_features(trained_like_model, as_events(piece.roll, piece.onsets), "stateful", piece.grid)
+                    trained_like_model.head_input(
+                        torch.from_numpy(
+                            all_features(
+                                trained_like_model, as_events(piece.roll, piece.onsets), "stateful", piece.grid
+                            )
+                        ),
+                        torch.from_numpy(shift_down(piece.roll)).float(),  # the keys sounding the step before
                     )
                 )
                 for piece in pieces

@@ -216,8 +216,8 @@ def test_the_first_lstm_reads_as_many_columns_as_the_configs_inputs(monkeypatch)
     from musiclstm.network import reading
     from musiclstm.network.run import load_model
 
-    bundled = load_model(BUNDLED_MODEL)  # the default network: the keys sounding and struck, the metre
-    assert bundled.config.inputs == ("keys", "struck", "metre") and bundled.lstm1.input_size == 88 + 88 + 12
+    bundled = load_model(BUNDLED_MODEL)  # the default network: keys sounding and struck, the metre, phrase ends
+    assert bundled.config.inputs == ("keys", "struck", "metre", "phrase") and bundled.lstm1.input_size == 88 * 2 + 17
     assert bundled.strikes is not None
     beat = reading.InputFeature(4, lambda events, positions, grids: events[..., :4])
     monkeypatch.setitem(reading.INPUT_FEATURES, "beat", beat)

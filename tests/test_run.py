@@ -27,8 +27,12 @@ SMALL = MODEL_PRESETS["small"]
 
 
 def write_run(tmp_path, model, config=SMALL):
-    class FakeCorpus:  # new_run_config only reads these three
+    class FakeCorpus:  # new_run_config only reads these
         path, source, steps_per_beat = tmp_path, "bach", 4
+
+        @staticmethod
+        def phrase_bars() -> None:
+            return None
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     write_run_config(tmp_path, new_run_config(FakeCorpus, config, TrainConfig().resolved()))

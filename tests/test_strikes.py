@@ -63,7 +63,9 @@ def test_the_strike_head_leaves_the_sounding_keys_likelihood_exact_and_adds_its_
     with torch.no_grad():
         sound = model.frame_nll(features, targets)
         whole = model.event_nll(features, targets)
-    assert torch.allclose(sound, model.head.frame_nll(features, torch.from_numpy(roll).float()))
+    previous = torch.from_numpy(np.pad(roll, [(1, 0), (0, 0)])[:-1]).float()  # silence before the first step
+    head_input = model.head_input(features, previous)
+    assert torch.allclose(sound, model.head.frame_nll(head_input, torch.from_numpy(roll).float()))
     assert (whole[1:] > sound[1:]).all()  # the held-over steps add their strike decisions
     assert whole[0] == pytest.approx(float(sound[0]))  # the first step's key starts to sound: nothing to decide
 

@@ -285,7 +285,7 @@ def test_a_new_run_starts_each_keys_output_bias_at_its_log_odds_in_the_training_
     train(bach_corpus.path, tmp_path / "started", SMALL, tiny_steps)
     train(bach_corpus.path, tmp_path / "zero", SMALL, replace(tiny_steps, start_biases=False))
     started, zero = load_model(tmp_path / "started").head, load_model(tmp_path / "zero").head
-    no_features = torch.zeros(1, SMALL.dense_units)
+    no_features = torch.zeros(1, SMALL.dense_units + 88)  # no features, nothing sounding the step before
     calibrated = torch.sigmoid(started.calibrated_logits(no_features))[0]  # the pos_weight of 10 undone
     assert calibrated.detach().numpy() == pytest.approx(frequencies.numpy(), rel=1e-3)
     assert zero.bias.abs().max() < 1e-6
