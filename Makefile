@@ -46,8 +46,8 @@ $(STAMP): pyproject.toml Makefile
 run: setup
 	$(BIN)/musiclstm generate --out out --num-outputs 3 --force
 
-# How the bundled model was made: the default network (NADE head, reading phrase ends) with transposition for 40 minutes on 2 idle
-# cores (MODEL_CARD.md).
+# How the bundled model was made: the default network (NADE head reading the step before; phrase ends read) with
+# transposition for 40 minutes on 2 cores (MODEL_CARD.md).
 BUNDLE_RUN := runs/bach-bundled
 bundled-model: setup
 	$(BIN)/musiclstm data --source bach --out data/bach --workers 2

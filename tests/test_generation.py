@@ -10,7 +10,7 @@ from conftest import TICKS_PER_BEAT, write_midi
 
 from musiclstm import KEY_NAMES, MusicLSTMError
 from musiclstm.cli import main
-from musiclstm.composing.generation import generate, nearest_shift
+from musiclstm.composing.generation import generate, nearest_shift, primer_voices
 from musiclstm.composing.saving import save_pieces, score_key
 from musiclstm.config import scale_pitch_classes
 from musiclstm.music.roll import midi_to_roll
@@ -246,3 +246,11 @@ def test_phrase_bars_places_phrase_ends_where_asked_written_as_fermatas(trained_
 def test_a_piece_in_its_keys_own_mode_is_scored_in_that_key_and_other_scales_leave_it_to_the_analysis():
     assert score_key("A minor", "mode") == "A minor" and score_key("Eb", "mode") == "Eb major"
     assert score_key("D", "major") == "D major" and score_key("D", "dorian") is None
+
+
+def test_a_pieces_voices_are_the_number_of_keys_its_primer_sounds_most_often():
+    primer = np.zeros((10, 88), dtype=bool)
+    primer[:7, [27, 31, 34, 39]] = True  # four voices for 7 steps
+    primer[7:9, [27, 31, 34]] = True  # three for 2, then a silent step
+    assert primer_voices(primer, 2).tolist() == [4, 4]
+    assert primer_voices(np.stack([primer, np.zeros_like(primer)]), 2).tolist() == [4, 0]

@@ -12,10 +12,12 @@ from musiclstm import MusicLSTMError
 from musiclstm.config import STRATEGIES, key_root, scale_pitch_classes
 from musiclstm.music.metrics import best_key
 from musiclstm.network.sampling import (
+    VOICE_PENALTY,
     apply_temperature,
     choose_notes,
     note_probabilities,
     scale_mask,
+    with_voices,
     without_parallels,
 )
 
@@ -153,3 +155,12 @@ def test_a_candidate_step_with_parallel_fifths_or_octaves_is_dropped_where_anoth
     kept = without_parallels(weights, candidates, torch.stack([c_major, c_major]))
     assert kept[0].tolist() == [-math.inf, 0.0]  # the parallel one dropped, the contrary one kept
     assert kept[1].tolist() == [0.0, 0.0]  # no candidate without parallels: the row is left as drawn
+
+
+def test_a_candidate_step_loses_weight_per_key_it_sounds_more_or_fewer_than_its_pieces_voices():
+    four, three, five = chord(48, 55, 64, 72), chord(48, 55, 64), chord(48, 52, 55, 64, 72)
+    candidates = torch.stack([torch.stack([four, three, five]), torch.stack([four, three, five])])
+    weights = torch.zeros(2, 3, dtype=torch.float64)
+    kept = with_voices(weights, candidates, torch.tensor([4, 0]))
+    assert kept[0].tolist() == [0.0, -VOICE_PENALTY, -VOICE_PENALTY]  # one key fewer, one key more
+    assert kept[1].tolist() == [0.0, 0.0, 0.0]  # a silent primer gives no voices to keep
