@@ -93,12 +93,15 @@ class Composer:
         return self.run_config["data"]["steps_per_beat"]
 
     @property
+    def reads_phrases(self) -> bool:
+        """Whether the model reads where phrases end (its `phrase` input), so that composing may place them."""
+        return "phrase" in self.model.config.inputs
+
+    @property
     def phrase_bars(self) -> int | None:
         """Bars per phrase of the model's training music where the model reads phrase ends; None where it
         reads none or its music marked none (then composing places none)."""
-        if "phrase" not in self.model.config.inputs:
-            return None
-        return self.run_config["data"].get("phrase_bars")
+        return self.run_config["data"].get("phrase_bars") if self.reads_phrases else None
 
     @property
     def grid(self) -> Grid:

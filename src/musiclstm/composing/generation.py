@@ -201,7 +201,7 @@ def phrased_grids(grids: list[Grid], primer_steps: int, settings: GenerationSett
     primer's later marks, which belong to music not played, are left out."""
     bars = composer.phrase_bars if settings.phrase_bars is None else settings.phrase_bars
     end = primer_steps + settings.length
-    if not bars or "phrase" not in composer.model.config.inputs:
+    if not bars or not composer.reads_phrases:
         return [grid.cropped(primer_steps) for grid in grids]
     return [grid.phrased(primer_steps, end, bars) for grid in grids]
 

@@ -187,11 +187,12 @@ def best_root(roll: np.ndarray, scale: str) -> int | None:
     """The root (0 = C .. 11 = B) whose `scale` holds most of the roll's sounding notes; None when silent.
 
     For the scale `mode`, the root of `best_key`."""
+    if scale == MODE_SCALE:
+        key = best_key(roll)
+        return None if key is None else key_root(key)
     counts = pitch_class_counts(roll)
     if counts.sum() == 0:
         return None
-    if scale == MODE_SCALE:
-        return key_root(best_key(roll))
     return int(np.argmax([counts[[(root + step) % 12 for step in SCALES[scale]]].sum() for root in range(12)]))
 
 

@@ -301,14 +301,15 @@ class NadeHead(nn.Module):
         uniform = uniform_draws((batch, keys), rules.choose, generator, features.device)
         allowed = None if rules.allowed is None else rules.allowed[:, self.order]
         forced = None if rules.forced is None else rules.forced[:, self.order]
-        by_chance = torch.ones(batch, keys, dtype=torch.bool) if allowed is None else allowed.clone()
+        device = features.device
+        by_chance = torch.ones(batch, keys, dtype=torch.bool, device=device) if allowed is None else allowed.clone()
         if forced is not None:
             by_chance &= ~forced
         sounding = torch.zeros(batch, keys, dtype=torch.bool, device=features.device)
         count = torch.zeros(batch, dtype=torch.long, device=features.device)
         undecided = torch.zeros(batch, dtype=torch.long, device=features.device)  # each row's next key to decide
         positions, every_row = torch.arange(keys, device=features.device), torch.arange(batch, device=features.device)
-        log_p, log_proposal = torch.zeros(batch), torch.zeros(batch)
+        log_p, log_proposal = torch.zeros(batch, device=device), torch.zeros(batch, device=device)
         while True:
             logits = torch.addmm(key_logits, torch.sigmoid(hidden_in), hidden_to_key)  # given the keys so far
             on = obeying(passing(logits, rules.threshold, uniform), allowed, forced, count, rules.max_notes)
