@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -24,7 +25,7 @@ from musiclstm.network.dataset import key_frequencies
 from musiclstm.network.heads import IndependentHead
 from musiclstm.network.model import bf16_lstm_problem
 from musiclstm.network.run import load_model, read_history, trained_files
-from musiclstm.network.training import next_step
+from musiclstm.network.training import make_dataset, next_step
 
 SMALL = MODEL_PRESETS["small"]
 CONSOLE = str(Path(sys.executable).with_name("musiclstm"))
@@ -75,6 +76,58 @@ def test_the_time_budget_ends_a_run_that_early_stopping_would_not(bach_corpus, t
     assert 2 <= result["epochs"] < 1000 and read_history(tmp_path / "run")[-1]["minutes"] == pytest.approx(
         0.15, abs=0.1
     )
+
+
+def test_a_one_minute_budget_ends_within_the_minute_and_saves_a_model_that_loads(bach_corpus, tmp_path):
+    """As a user runs it, output to a file: one line per epoch as it ends, and the run over inside its minute."""
+    run = tmp_path / "run"
+    command = [CONSOLE, "train", "--data", str(bach_corpus.path), "--out", str(run), "--max-minutes", "1", "--json"]
+    done = subprocess.run([*command, "--lstm-units", "128"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    history = read_history(run)
+    assert result["ended_by"] == "the time budget (1 minutes)" and result["seconds"] <= 60
+    assert history[-1]["minutes"] <= 1 and len(history) >= 2
+    assert done.stderr.count("validation NLL") == len(history) and done.stderr.startswith("epoch 0: loss ")
+    assert load_model(run).config.lstm_units == 128
+
+
+def test_a_budget_shorter_than_an_epoch_stops_inside_it_and_still_validates_and_saves(bach_corpus, tmp_path):
+    """Objective `last` with batches of one: an epoch is an update per step of the pieces, thousands."""
+    run = tmp_path / "run"
+    config = TrainConfig(objective="last", max_minutes=0.25, batch_size=1)
+    result = train(bach_corpus.path, run, SMALL, config)
+    history = read_history(run)
+    batches = len(make_dataset(bach_corpus, "train", SMALL, config))
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert result["seconds"] <= 15 and len(history) >= 1 and math.isfinite(history[-1]["val_nll"])
+    assert checkpoint["global_step"] % batches != 0  # the last epoch was cut short by the budget
+    assert load_model(run).config == SMALL
+
+
+def test_the_cosine_schedule_falls_to_its_end_at_the_last_epoch_and_at_the_budget(bach_corpus, tmp_path):
+    train(bach_corpus.path, tmp_path / "epochs", SMALL, TrainConfig(epochs=4, lr=3e-3))
+    rates = [row["lr"] for row in read_history(tmp_path / "epochs")]
+    assert rates[0] == pytest.approx(3e-3) and rates == sorted(rates, reverse=True) and rates[2] < 2e-3
+    assert last_rate(tmp_path / "epochs") < 0.01 * 3e-3
+    result = train(bach_corpus.path, tmp_path / "budget", SMALL, TrainConfig(max_minutes=0.2, lr=3e-3))
+    assert result["ended_by"] == "the time budget (0.2 minutes)"
+    assert last_rate(tmp_path / "budget") < 0.05 * 3e-3
+
+
+def test_a_run_without_an_end_takes_the_plateau_schedule_and_early_stopping():
+    assert TrainConfig().resolved().schedule == "plateau"
+    assert TrainConfig(max_minutes=5).resolved().schedule == "cosine"
+    assert TrainConfig(epochs=5).resolved().schedule == "cosine"
+    assert TrainConfig(epochs=5, schedule="plateau").resolved().schedule == "plateau"
+    with pytest.raises(MusicLSTMError, match="unknown schedule 'linear'"):
+        TrainConfig(schedule="linear")
+
+
+def last_rate(run: Path) -> float:
+    """The learning rate of a run's last update, from its checkpoint."""
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    return checkpoint["optimizer_states"][0]["param_groups"][0]["lr"]
 
 
 def test_without_a_budget_or_an_epoch_cap_early_stopping_on_validation_nll_ends_training(bach_corpus, tmp_path):

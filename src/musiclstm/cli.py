@@ -87,7 +87,8 @@ def run_train(args: argparse.Namespace) -> None:
     """Train a model on a corpus.
     On its train split, validated on its valid split, until early stopping or --max-minutes. The run folder gets
     config.json, model.safetensors (the best validation NLL's weights), history.csv/png and a resume checkpoint."""
-    options = dict(resume=args.resume, progress=not args.json and sys.stderr.isatty())
+    bar = not args.json and sys.stderr.isatty()
+    options = dict(resume=args.resume, progress=bar, print_epochs=not bar)  # a line per epoch where no bar shows
     result = musiclstm.train(args.data, args.out, model_config(args), **options, **given(args, musiclstm.TrainConfig))
     if result["rank"] == 0:
         print(json.dumps(result, indent=2) if args.json else musiclstm.format_training(result))

@@ -317,6 +317,9 @@ DEFAULT_LR = {"last": 1e-3, "all": 3e-3, "stateful": 3e-3}
 DEFAULT_PATIENCE = {"last": 5, "all": 20, "stateful": 20}
 DEFAULT_LR_PATIENCE = {"last": 3, "all": 10, "stateful": 10}
 PRECISIONS = ("32", "bf16-mixed")
+# how the learning rate moves: along a half cosine to min_lr at the run's end (its budget or last epoch), or
+# halved after lr_patience epochs without a better validation NLL (the only one when a run has no end)
+SCHEDULES = ("cosine", "plateau")
 EPOCH_CAP = 10_000  # epochs when none are given: the time budget or early stopping ends training long before
 
 
@@ -440,13 +443,28 @@ class TrainConfig:
     )
     lr_factor: float = 0.5
     min_lr: float = 1e-6
+    schedule: str = setting(
+        "cosine",
+        "'cosine': the rate falls along a half cosine to nothing at the run's end (--max-minutes or --epochs), "
+        "no early stopping; 'plateau': halved when the validation NLL stalls, with early stopping "
+        "(also what a run with no end uses)",
+        choices=SCHEDULES,
+    )
+    weight_decay: float = setting(0.0, "AdamW's decoupled weight decay")
+    average: bool = setting(
+        False,
+        "validate, save and export a moving average of the weights (its time constant one epoch's updates) "
+        "instead of the last update's",
+    )
     precision: str = setting("32", "'32' or 'bf16-mixed' autocast", choices=PRECISIONS)
     seed: int = setting(DEFAULT_SEED, "random seed")
     max_minutes: float | None = setting(None, "stop after this much training time", default_text="no limit")
     start_biases: bool = setting(
         True, "start each key's output bias at its log-odds in the training split (else at 0, as Keras)"
     )
-    transpose: bool = setting(False, "transpose each example by -5..+6 semitones, keeping notes on the keyboard")
+    transpose: bool = setting(
+        True, "transpose each training example by -5..+6 semitones (all twelve keys), keeping notes on the keyboard"
+    )
     accelerator: str = setting("auto", "'cpu', 'gpu', 'auto' ... (Lightning's)")
     devices: int = setting(1, "processes per node; more than 1 trains with DDP")
     num_nodes: int = setting(1, "machines, for DDP across nodes")
@@ -467,6 +485,10 @@ class TrainConfig:
             raise MusicLSTMError(f"grad_clip must be positive, got {self.grad_clip}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise MusicLSTMError(f"max_minutes must be positive, got {self.max_minutes}")
+        if self.schedule not in SCHEDULES:
+            raise MusicLSTMError(f"unknown schedule '{self.schedule}': choose one of {', '.join(SCHEDULES)}")
+        if not 0 <= self.weight_decay < math.inf:
+            raise MusicLSTMError(f"weight_decay must be 0 or more, got {self.weight_decay}")
 
     def resolved(self) -> TrainConfig:
         """The same settings with the objective's defaults filled in where a field is None."""
@@ -476,9 +498,10 @@ class TrainConfig:
             "early_stop_patience": DEFAULT_PATIENCE,
             "lr_patience": DEFAULT_LR_PATIENCE,
         }
-        return replace(
-            self, **{name: table[self.objective] for name, table in defaults.items() if getattr(self, name) is None}
-        )
+        filled = {name: table[self.objective] for name, table in defaults.items() if getattr(self, name) is None}
+        if self.schedule == "cosine" and not (self.max_minutes or self.epochs):
+            filled["schedule"] = "plateau"  # a cosine needs an end to fall to
+        return replace(self, **filled)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,10 +10,11 @@ checkpoint). The summary it returns says what was trained and how it ended.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import sys
 import time
 import warnings
-from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
@@ -21,6 +22,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from musiclstm.config import EPOCH_CAP, ModelConfig, MusicLSTMError, TrainConfig, with_values
@@ -103,11 +105,121 @@ class LitMusicLSTM(L.LightningModule):
 
     def configure_optimizers(self):
         config = self.train_config
-        optimizer = torch.optim.Adam(self.parameters(), lr=config.lr)
+        optimizer = torch.optim.AdamW(self.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        if config.schedule == "cosine":
+            return optimizer  # the CosineRate callback sets the rate before every update
         schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "monitor": "val_nll"}}
+
+
+FILES_SECONDS = 1.0  # what an epoch's end takes beside its validation until measured: the checkpoint, the plot
+
+
+class Budget(Callback):
+    """End training within `max_minutes` of the call to `train` (validation included, summed across resumed
+    runs): after each update, stop if the next update and a validation would no longer fit, so the last
+    weights are still validated, and the best of them saved, inside the budget."""
+
+    def __init__(self, max_minutes: float, started: float, valid_batches: int):
+        self.seconds = max_minutes * 60
+        self.started = started
+        self.valid_batches = valid_batches
+        self.spent_before = 0.0
+        self.update_seconds = 0.0
+        self.validation_seconds: float | None = None
+        self.batch_started = started
+        self.validation_started: float | None = None
+
+    def spent(self) -> float:
+        return self.spent_before + time.perf_counter() - self.started
+
+    def fraction_spent(self) -> float:
+        """The share spent of the time there is for updates: the budget less what the last validation needs."""
+        usable = self.seconds - self.update_seconds - (self.validation_seconds or 0.0)
+        return min(self.spent() / max(usable, 1e-9), 1.0)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_index: int) -> None:
+        self.batch_started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index: int) -> None:
+        self.update_seconds = max(self.update_seconds, time.perf_counter() - self.batch_started)
+        if self.validation_seconds is None:  # not yet measured: a forward pass over the valid split, the files
+            self.validation_seconds = self.update_seconds * self.valid_batches / 2 + FILES_SECONDS
+        if self.spent() + self.update_seconds + self.validation_seconds >= self.seconds:
+            trainer.should_stop = True
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self.validation_started = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if self.validation_started is not None:  # the validation and the epoch's files (checkpoint, plot)
+            self.validation_seconds = time.perf_counter() - self.validation_started
+
+    def state_dict(self) -> dict:
+        return {"spent": self.spent()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.spent_before = state_dict["spent"]
+
+
+class AveragedWeights(Callback):
+    """Keep an exponential moving average of the network's weights, its time constant one epoch's updates,
+    and put it in place of the weights for every validation, so the average is what is validated and
+    what `BestWeights` saves (it must come after `BestWeights` in the callbacks); training goes on from
+    the weights themselves, and the checkpoint keeps both."""
+
+    def __init__(self):
+        self.average: AveragedModel | None = None
+        self.stored: dict | None = None
+        self.pending: dict | None = None  # a resumed run's average, until the network exists
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index: int) -> None:
+        if self.average is None:  # made here, where the epoch's length is known
+            decay = 1 - 1 / max(trainer.num_training_batches, 1)
+            self.average = AveragedModel(pl_module.model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+            if self.pending is not None:
+                self.average.load_state_dict(self.pending)
+        self.average.update_parameters(pl_module.model)
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        if self.average is not None:
+            self.stored = {name: value.clone() for name, value in pl_module.model.state_dict().items()}
+            pl_module.model.load_state_dict(self.average.module.state_dict())
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self.stored is not None:
+            pl_module.model.load_state_dict(self.stored)
+            self.stored = None
+
+    def state_dict(self) -> dict:
+        return {"average": self.average.state_dict()} if self.average is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.pending = state_dict.get("average")
+        if self.average is not None and self.pending is not None:
+            self.average.load_state_dict(self.pending)
+
+
+class CosineRate(Callback):
+    """Before every update, set the rate on a half cosine from `lr` down to `min_lr` by the share of the run
+    done: of its time budget, or of its epochs' updates, whichever is nearer its end."""
+
+    def __init__(self, config: TrainConfig, budget: Budget | None):
+        self.config, self.budget = config, budget
+
+    def fraction_done(self, trainer) -> float:
+        done = self.budget.fraction_spent() if self.budget else 0.0
+        if self.config.epochs:
+            done = max(done, trainer.global_step / (self.config.epochs * max(trainer.num_training_batches, 1)))
+        return min(done, 1.0)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_index: int) -> None:
+        low, high = self.config.min_lr, self.config.lr
+        rate = low + (high - low) * (1 + math.cos(math.pi * self.fraction_done(trainer))) / 2
+        for group in trainer.optimizers[0].param_groups:
+            group["lr"] = rate
 
 
 class BestWeights(Callback):
@@ -191,8 +303,9 @@ class History(Callback):
     `minutes` is wall-clock training time, validation included, summed across resumed runs.
     """
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, print_epochs: bool = False):
         self.run_dir = run_dir
+        self.print_epochs = print_epochs
         self.rows: list[dict] = []
         self.lr = float("nan")
         self.started = time.perf_counter()
@@ -214,6 +327,16 @@ class History(Callback):
         self.rows.append(row)
         if trainer.is_global_zero:
             write_history(self.run_dir, self.rows)
+            if self.print_epochs:
+                print(format_epoch(row), file=sys.stderr, flush=True)
+
+
+def format_epoch(row: dict) -> str:
+    """One epoch's line, for output that is not a terminal (where a progress bar would be one line per redraw)."""
+    return (
+        f"epoch {row['epoch']}: loss {row['loss']:.4f}, validation NLL {row['val_nll']:.3f}, "
+        f"rate {row['lr']:.2g}, {row['minutes']:.2f} min"
+    )
 
 
 def make_dataset(corpus, split: str, model_config: ModelConfig, train_config: TrainConfig):
@@ -243,13 +366,22 @@ def make_loader(dataset, train_config: TrainConfig, shuffle: bool) -> DataLoader
     return DataLoader(dataset, batch_size=train_config.batch_size, shuffle=shuffle)
 
 
-def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Trainer:
+def make_trainer(
+    run_dir: Path, config: TrainConfig, progress: bool, print_epochs: bool, started: float, valid_batches: int
+) -> L.Trainer:
     distributed = config.devices > 1 or config.num_nodes > 1
+    budget = Budget(config.max_minutes, started, valid_batches) if config.max_minutes else None
+    if config.schedule == "cosine":
+        ending = [CosineRate(config, budget)]
+    else:
+        ending = [EarlyStopping(monitor="val_nll", mode="min", patience=config.early_stop_patience)]
     callbacks = [
         FiniteLoss(),
         BestWeights(run_dir),
-        History(run_dir),
-        EarlyStopping(monitor="val_nll", mode="min", patience=config.early_stop_patience),
+        *([AveragedWeights()] if config.average else []),  # after BestWeights: the average is what it saves
+        History(run_dir, print_epochs),
+        *([budget] if budget else []),
+        *ending,
         # monitor None with top-k 1 rewrites one file every epoch; Lightning's save_last alone never saves with top-k 0
         AtomicCheckpoint(
             dirpath=run_dir / CHECKPOINTS,
@@ -260,7 +392,6 @@ def make_trainer(run_dir: Path, config: TrainConfig, progress: bool) -> L.Traine
     ]
     return L.Trainer(
         max_epochs=config.epochs or EPOCH_CAP,
-        max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
         accelerator=config.accelerator,
         devices=config.devices,
         num_nodes=config.num_nodes,
@@ -351,6 +482,7 @@ def train(
     *,
     resume: bool = False,
     progress: bool = False,
+    print_epochs: bool = False,
     **changes,
 ) -> dict:
     """Train on a corpus's train split, validating on its valid split; return a short summary.
@@ -360,13 +492,16 @@ def train(
         run_dir: the run folder to write, or with `resume` the one to continue from its last checkpoint.
         model_config: the network (default the seed preset; a resumed run keeps its own).
         train_config: how to train (default `TrainConfig()`; a resumed run keeps its own).
-        resume: continue the run in `run_dir` (epoch, optimiser, schedule, early-stopping state).
+        resume: continue the run in `run_dir` (epoch, optimiser, schedule, early-stopping state, budget spent).
+        progress: show Lightning's progress bar (for a terminal).
+        print_epochs: print one line per epoch to stderr (for a log, where a progress bar cannot be read).
         changes: fields of TrainConfig to change, such as `epochs=60` to take a resumed run further.
 
     Raises:
         MusicLSTMError: the corpus cannot be used, `run_dir` already holds a run (without `resume`),
             there is nothing to resume, or a setting is bad.
     """
+    started = time.perf_counter()  # the budget counts from here: reading the corpus is part of the run
     run_dir = check_output_folder(run_dir)
     checkpoint = check_checkpoint(run_dir) if resume else None
     data, model_config, train_config = configs_of_run(data, run_dir, model_config, train_config, resume, changes)
@@ -383,16 +518,17 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         write_run_config(run_dir, new_run_config(corpus, model_config, train_config))
     quiet_lightning()
-    trainer = make_trainer(run_dir, train_config, progress)
+    train_loader = make_loader(train_set, train_config, shuffle=True)
+    valid_loader = make_loader(valid_set, train_config, shuffle=False)
+    trainer = make_trainer(run_dir, train_config, progress, print_epochs, started, len(valid_loader))
     module = LitMusicLSTM(model_config, train_config)
     if train_config.start_biases and not resume:
         module.model.head.start_from(key_frequencies(corpus))
-    started = time.perf_counter()
     try:
         trainer.fit(
             module,
-            make_loader(train_set, train_config, shuffle=True),
-            make_loader(valid_set, train_config, shuffle=False),
+            train_loader,
+            valid_loader,
             ckpt_path=checkpoint,
             weights_only=True,  # torch's restricted unpickler: a hostile checkpoint cannot run code
         )
@@ -422,7 +558,7 @@ def train(
 
 def ended_by(trainer: L.Trainer, config: TrainConfig, epochs: int) -> str:
     """What ended a finished fit: early stopping, the epoch cap or the time budget."""
-    if trainer.early_stopping_callback.stopped_epoch > 0:
+    if trainer.early_stopping_callback and trainer.early_stopping_callback.stopped_epoch > 0:
         return f"early stopping (no better validation NLL in {config.early_stop_patience} epochs)"
     if epochs >= trainer.max_epochs:
         return f"the epoch cap ({trainer.max_epochs})"
