@@ -24,7 +24,7 @@ from musiclstm.config import MODEL_PRESETS, TrainConfig
 from musiclstm.network.dataset import key_frequencies
 from musiclstm.network.heads import IndependentHead
 from musiclstm.network.model import bf16_lstm_problem
-from musiclstm.network.run import load_model, read_history, trained_files
+from musiclstm.network.run import load_model, read_history, train_config_of, trained_files
 from musiclstm.network.training import make_dataset, next_step
 
 SMALL = MODEL_PRESETS["small"]
@@ -122,6 +122,26 @@ def test_a_run_without_an_end_takes_the_plateau_schedule_and_early_stopping():
     assert TrainConfig(epochs=5, schedule="plateau").resolved().schedule == "plateau"
     with pytest.raises(MusicLSTMError, match="unknown schedule 'linear'"):
         TrainConfig(schedule="linear")
+
+
+def test_with_average_the_moving_average_is_what_is_validated_saved_and_loaded(bach_corpus, tmp_path):
+    run = tmp_path / "run"
+    train(bach_corpus.path, run, SMALL, TrainConfig(epochs=2, average=True, lr=3e-3))
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    average = checkpoint["callbacks"]["AveragedWeights"]["average"]
+    history = read_history(run)
+    saved = load_file(run / "model.safetensors")
+    assert history[1]["val_nll"] < history[0]["val_nll"]  # so the saved weights are the last epoch's average
+    assert torch.equal(saved["head.bias"], average["module.head.bias"])
+    assert not torch.equal(saved["head.bias"], checkpoint["state_dict"]["model.head.bias"])
+    assert int(average["n_averaged"]) == checkpoint["global_step"]
+    assert torch.equal(load_model(run).head.bias, average["module.head.bias"])
+
+
+def test_a_run_made_before_the_recipe_resumes_with_the_plateau_schedule_and_no_average():
+    written_then = {key: value for key, value in TrainConfig().to_dict().items() if key not in ("schedule", "average")}
+    config = train_config_of({"train": written_then})
+    assert (config.schedule, config.average) == ("plateau", False)
 
 
 def last_rate(run: Path) -> float:

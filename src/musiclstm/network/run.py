@@ -118,10 +118,17 @@ def model_config_of(config: dict) -> ModelConfig:
     return ModelConfig(**{**made_with, **config["model"]})
 
 
+def train_config_of(config: dict) -> TrainConfig:
+    """The training settings of a config.json. Runs made before a setting existed resume as they were made:
+    the plateau schedule, no moving average."""
+    made_with = {"schedule": "plateau", "average": False}
+    return TrainConfig(**{**made_with, **config["train"]})
+
+
 def run_configs(config: dict, path: Path) -> tuple[ModelConfig, TrainConfig]:
     """The settings objects of a config.json, each refused with the file's name when it is not valid."""
     try:
-        return model_config_of(config), TrainConfig(**config["train"])
+        return model_config_of(config), train_config_of(config)
     except (TypeError, MusicLSTMError) as err:
         raise MusicLSTMError(f"{path / CONFIG_FILE}: bad settings ({err})") from err
 

@@ -1,10 +1,11 @@
 """Train a MusicLSTM on a corpus with Lightning, writing a run folder that generation can load.
 
 `train` is the one entry: a new run, or `resume=True` to continue one. Lightning supplies the loop,
-early stopping, the plateau schedule, bf16 autocast, the time budget, resume and DDP; the model's
-head (`heads`) supplies the loss and the validation NLL; `run` owns the folder's files (config.json
-before the first step, model.safetensors at every better validation loss, the history, the
-checkpoint). The summary it returns says what was trained and how it ended.
+early stopping, the plateau schedule, bf16 autocast, resume and DDP; torch the moving average of the
+weights; the callbacks here the time budget that holds to the second and the cosine schedule that
+ends with it. The model's head (`heads`) supplies the loss and the validation NLL; `run` owns the
+folder's files (config.json before the first step, model.safetensors at every better validation
+loss, the history, the checkpoint). The summary it returns says what was trained and how it ended.
 """
 
 from __future__ import annotations
@@ -129,16 +130,17 @@ class Budget(Callback):
         self.spent_before = 0.0
         self.update_seconds = 0.0
         self.validation_seconds: float | None = None
+        self.fraction_spent = 0.0  # as of the last update, for the schedule
         self.batch_started = started
         self.validation_started: float | None = None
 
     def spent(self) -> float:
         return self.spent_before + time.perf_counter() - self.started
 
-    def fraction_spent(self) -> float:
+    def fraction_of(self, spent: float) -> float:
         """The share spent of the time there is for updates: the budget less what the last validation needs."""
         usable = self.seconds - self.update_seconds - (self.validation_seconds or 0.0)
-        return min(self.spent() / max(usable, 1e-9), 1.0)
+        return min(spent / max(usable, 1e-9), 1.0)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_index: int) -> None:
         self.batch_started = time.perf_counter()
@@ -147,7 +149,12 @@ class Budget(Callback):
         self.update_seconds = max(self.update_seconds, time.perf_counter() - self.batch_started)
         if self.validation_seconds is None:  # not yet measured: a forward pass over the valid split, the files
             self.validation_seconds = self.update_seconds * self.valid_batches / 2 + FILES_SECONDS
-        if self.spent() + self.update_seconds + self.validation_seconds >= self.seconds:
+        spent = self.spent()
+        # under DDP every process follows the first one's clock, or they would part ways
+        stop, self.fraction_spent = trainer.strategy.broadcast(
+            (spent + self.update_seconds + self.validation_seconds >= self.seconds, self.fraction_of(spent))
+        )
+        if stop:
             trainer.should_stop = True
 
     def on_validation_start(self, trainer, pl_module) -> None:
@@ -162,6 +169,7 @@ class Budget(Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.spent_before = state_dict["spent"]
+        self.fraction_spent = self.fraction_of(self.spent_before)
 
 
 class AveragedWeights(Callback):
@@ -210,7 +218,7 @@ class CosineRate(Callback):
         self.config, self.budget = config, budget
 
     def fraction_done(self, trainer) -> float:
-        done = self.budget.fraction_spent() if self.budget else 0.0
+        done = self.budget.fraction_spent if self.budget else 0.0
         if self.config.epochs:
             done = max(done, trainer.global_step / (self.config.epochs * max(trainer.num_training_batches, 1)))
         return min(done, 1.0)
