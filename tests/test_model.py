@@ -153,6 +153,7 @@ def test_new_models_get_the_nade_head_and_the_seed_preset_keeps_the_specificatio
     assert ModelConfig().inputs == ("keys", "struck", "metre", "phrase") and ModelConfig().strikes is True
     assert ModelConfig().head_reads_previous is True
     seed_network = dict(head="independent", inputs=("keys",), strikes=False, head_reads_previous=False)
+    seed_network.update(input_dropout=0.3, recurrent_dropout=0.2, dense_dropout=0.4)  # the specification's
     assert MODEL_PRESETS["seed"] == replace(ModelConfig(), **seed_network)
     new = MusicLSTM(ModelConfig())
     assert isinstance(new.head, NadeHead) and isinstance(new.strikes, StrikeHead)

@@ -62,7 +62,7 @@ def test_resume_after_an_interrupted_run_continues_from_the_saved_epoch(bach_cor
 
 
 def test_the_weights_of_the_best_validation_nll_are_the_ones_saved(bach_corpus, tmp_path):
-    train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=3, lr=3e-3))
+    train(bach_corpus.path, tmp_path / "run", SMALL, TrainConfig(epochs=3, lr=3e-3, average=False))
     saved = load_file(tmp_path / "run" / "model.safetensors")
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     best_epoch = min(read_history(tmp_path / "run"), key=lambda row: row["val_nll"])["epoch"]

@@ -116,6 +116,7 @@ class LitMusicLSTM(L.LightningModule):
 
 
 FILES_SECONDS = 1.0  # what an epoch's end takes beside its validation until measured: the checkpoint, the plot
+MARGIN_SECONDS = 0.5  # for what follows the last epoch: Lightning's teardown, the summary
 
 
 class Budget(Callback):
@@ -128,8 +129,10 @@ class Budget(Callback):
         self.started = started
         self.valid_batches = valid_batches
         self.spent_before = 0.0
-        self.update_seconds = 0.0
-        self.validation_seconds: float | None = None
+        self.updates = 0
+        self.update_seconds = 0.0  # a moving mean of an update's time
+        self.validation_seconds = 0.0
+        self.measured_validation: float | None = None
         self.fraction_spent = 0.0  # as of the last update, for the schedule
         self.batch_started = started
         self.validation_started: float | None = None
@@ -137,22 +140,29 @@ class Budget(Callback):
     def spent(self) -> float:
         return self.spent_before + time.perf_counter() - self.started
 
+    def reserve(self) -> float:
+        """The time kept back for the last update, its validation and the files, with a margin for a slow one."""
+        return 2 * self.update_seconds + 1.1 * self.validation_seconds + MARGIN_SECONDS
+
     def fraction_of(self, spent: float) -> float:
-        """The share spent of the time there is for updates: the budget less what the last validation needs."""
-        usable = self.seconds - self.update_seconds - (self.validation_seconds or 0.0)
-        return min(spent / max(usable, 1e-9), 1.0)
+        """The share spent of the time there is for updates: the budget less the reserve."""
+        return min(spent / max(self.seconds - self.reserve(), 1e-9), 1.0)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_index: int) -> None:
         self.batch_started = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index: int) -> None:
-        self.update_seconds = max(self.update_seconds, time.perf_counter() - self.batch_started)
-        if self.validation_seconds is None:  # not yet measured: a forward pass over the valid split, the files
-            self.validation_seconds = self.update_seconds * self.valid_batches / 2 + FILES_SECONDS
+        seconds = time.perf_counter() - self.batch_started
+        self.updates += 1
+        if self.updates == 1:  # the first update warms the kernels up: it says little of the others
+            return
+        self.update_seconds = seconds if self.updates == 2 else 0.9 * self.update_seconds + 0.1 * seconds
+        if self.measured_validation is None:  # not yet measured: as long as an update per valid batch, the files
+            self.validation_seconds = self.update_seconds * self.valid_batches + FILES_SECONDS
         spent = self.spent()
         # under DDP every process follows the first one's clock, or they would part ways
         stop, self.fraction_spent = trainer.strategy.broadcast(
-            (spent + self.update_seconds + self.validation_seconds >= self.seconds, self.fraction_of(spent))
+            (spent + self.reserve() >= self.seconds, self.fraction_of(spent))
         )
         if stop:
             trainer.should_stop = True
@@ -162,7 +172,7 @@ class Budget(Callback):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if self.validation_started is not None:  # the validation and the epoch's files (checkpoint, plot)
-            self.validation_seconds = time.perf_counter() - self.validation_started
+            self.validation_seconds = self.measured_validation = time.perf_counter() - self.validation_started
 
     def state_dict(self) -> dict:
         return {"spent": self.spent()}
