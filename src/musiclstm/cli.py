@@ -85,8 +85,9 @@ def run_summary(args: argparse.Namespace) -> None:
 @arg("--json", "print the result as JSON", action="store_true")
 def run_train(args: argparse.Namespace) -> None:
     """Train a model on a corpus.
-    On its train split, validated on its valid split, until early stopping or --max-minutes. The run folder gets
-    config.json, model.safetensors (the best validation NLL's weights), history.csv/png and a resume checkpoint."""
+    On its train split, validated on its valid split, until --max-minutes (or --epochs, or early stopping). The run
+    folder gets config.json, model.safetensors (the best validation NLL's weights), history.csv/png and a resume
+    checkpoint."""
     bar = not args.json and sys.stderr.isatty()
     options = dict(resume=args.resume, progress=bar, print_epochs=not bar)  # a line per epoch where no bar shows
     result = musiclstm.train(args.data, args.out, model_config(args), **options, **given(args, musiclstm.TrainConfig))

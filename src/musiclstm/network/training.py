@@ -131,8 +131,7 @@ class Budget(Callback):
         self.spent_before = 0.0
         self.updates = 0
         self.update_seconds = 0.0  # a moving mean of an update's time
-        self.validation_seconds = 0.0
-        self.measured_validation: float | None = None
+        self.measured_validation: float | None = None  # the last validation and the epoch's files
         self.fraction_spent = 0.0  # as of the last update, for the schedule
         self.batch_started = started
         self.validation_started: float | None = None
@@ -140,9 +139,15 @@ class Budget(Callback):
     def spent(self) -> float:
         return self.spent_before + time.perf_counter() - self.started
 
+    def validation_seconds(self) -> float:
+        """The last validation's time; until one is measured, as long as an update per valid batch, and the files."""
+        if self.measured_validation is not None:
+            return self.measured_validation
+        return self.update_seconds * self.valid_batches + FILES_SECONDS
+
     def reserve(self) -> float:
         """The time kept back for the last update, its validation and the files, with a margin for a slow one."""
-        return 2 * self.update_seconds + 1.1 * self.validation_seconds + MARGIN_SECONDS
+        return 2 * self.update_seconds + 1.1 * self.validation_seconds() + MARGIN_SECONDS
 
     def fraction_of(self, spent: float) -> float:
         """The share spent of the time there is for updates: the budget less the reserve."""
@@ -157,8 +162,6 @@ class Budget(Callback):
         if self.updates == 1:  # the first update warms the kernels up: it says little of the others
             return
         self.update_seconds = seconds if self.updates == 2 else 0.9 * self.update_seconds + 0.1 * seconds
-        if self.measured_validation is None:  # not yet measured: as long as an update per valid batch, the files
-            self.validation_seconds = self.update_seconds * self.valid_batches + FILES_SECONDS
         spent = self.spent()
         # under DDP every process follows the first one's clock, or they would part ways
         stop, self.fraction_spent = trainer.strategy.broadcast(
@@ -172,7 +175,7 @@ class Budget(Callback):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if self.validation_started is not None:  # the validation and the epoch's files (checkpoint, plot)
-            self.validation_seconds = self.measured_validation = time.perf_counter() - self.validation_started
+            self.measured_validation = time.perf_counter() - self.validation_started
 
     def state_dict(self) -> dict:
         return {"spent": self.spent()}
@@ -191,7 +194,7 @@ class AveragedWeights(Callback):
     def __init__(self):
         self.average: AveragedModel | None = None
         self.stored: dict | None = None
-        self.pending: dict | None = None  # a resumed run's average, until the network exists
+        self.pending: dict | None = None  # a resumed run's average, until the first update makes the copy
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index: int) -> None:
         if self.average is None:  # made here, where the epoch's length is known
@@ -214,10 +217,8 @@ class AveragedWeights(Callback):
     def state_dict(self) -> dict:
         return {"average": self.average.state_dict()} if self.average is not None else {}
 
-    def load_state_dict(self, state_dict: dict) -> None:
+    def load_state_dict(self, state_dict: dict) -> None:  # a checkpoint is restored before the first update
         self.pending = state_dict.get("average")
-        if self.average is not None and self.pending is not None:
-            self.average.load_state_dict(self.pending)
 
 
 class CosineRate(Callback):
