@@ -203,7 +203,11 @@ def best_key(roll: np.ndarray) -> str | None:
     Counting notes into scales cannot tell a minor key from its relative major (the same seven notes);
     the profiles weigh the tonic and its triad, which can.
     """
-    counts = pitch_class_counts(roll)
+    return key_of_counts(pitch_class_counts(roll))
+
+
+def key_of_counts(counts: np.ndarray) -> str | None:
+    """`best_key` of pitch-class counts (12,), C first, kept as music arrives (live); None when all are 0."""
     if counts.sum() == 0:
         return None
     fits = {
