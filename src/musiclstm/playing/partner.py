@@ -36,25 +36,19 @@ from musiclstm.composing.loop import resample, trace_back
 from musiclstm.composing.melody import melody_nll
 from musiclstm.config import (
     AUTO_KEY,
+    BEATS_PER_BAR,
     HARMONIZE_LOOKAHEAD,
     KEY_PITCH_CLASSES,
     LOWEST_PITCH,
     MODE_SCALE,
     N_KEYS,
+    LiveConfig,
     MusicLSTMError,
-    check_number,
-    check_one_of,
-    check_whole_number,
 )
 from musiclstm.music.metrics import key_of_counts
 from musiclstm.network.heads import DrawRules
 from musiclstm.network.reading import EVENT_WIDTH, open_reader
 
-LIVE_MODES = ("harmonize", "answer")
-MAX_DELAY = 16  # steps of lookahead a live harmonization may wait for: a bar at 4 steps per beat
-MAX_LIVE_PARTICLES = 64  # side by side within a step's time: 64 take about 15 ms a step on 2 cores (docs: play live)
-MAX_WAIT_BEATS = 16
-MAX_ANSWER_BARS = 16
 FIRST_STEP_DRAWS = 8  # answer: draws of its first step, the first that sounds kept (an answer starts with notes)
 
 Change = tuple[int, bool]  # (MIDI pitch, is_on): a note the model starts or ends
@@ -78,11 +72,10 @@ class Partner:
         self.generator = torch.Generator().manual_seed(self.options.seed)
         self.previous = torch.zeros(particles, N_KEYS, dtype=torch.bool)  # keys sounding the step before
         silence = np.zeros((1, 0, EVENT_WIDTH), dtype=bool)
-        with torch.inference_mode():
-            for warming in (True, False):  # a first step warms the kernels: tens of ms the player would hear
-                self.reader = open_reader(self.model, silence, setup.context, particles, setup.composer.grid)
-                if warming:
-                    self.reader.read(self.model.draw(self.reader.features, self.previous, DrawRules()).float())
+        with torch.inference_mode():  # a step drawn and read first warms the kernels: the player would hear its ms
+            warming = open_reader(self.model, silence, setup.context, particles, setup.composer.grid)
+            warming.read(self.model.draw(warming.features, self.previous, DrawRules()).float())
+            self.reader = open_reader(self.model, silence, setup.context, particles, setup.composer.grid)
         self.step = 0  # the step now sounding, from 0
         self.held: set[int] = set()  # key indices the player holds
         self.struck: set[int] = set()  # key indices the player pressed during this step
@@ -294,47 +287,25 @@ class Partner:
         ]
 
 
-def open_partner(
-    model: str | Path | Composer | None = None,
-    mode: str = "harmonize",
-    delay: int = 0,
-    wait_beats: float = 2.0,
-    answer_bars: int = 2,
-    lookahead: int | None = None,
-    **settings,
-) -> Partner:
-    """Open a model to play along with a player (`Partner`).
+def open_partner(model: str | Path | Composer | None = None, live: LiveConfig | None = None, **settings) -> Partner:
+    """Open a model to play along with a player (`Partner`) as `live` says (its mode, delay, lookahead, wait, bars).
 
     Args:
         model: a run or model folder, or a Composer (None: the bundled model).
-        mode: `harmonize` (voices under the player's top key) or `answer` (a continuation after the player rests).
-        delay: harmonize: steps the voices wait, to be chosen knowing the melody's next `delay` steps (0: at once).
-        wait_beats: answer: beats of rest after which the model answers.
-        answer_bars: answer: bars of 4 beats the answer lasts.
-        lookahead: harmonize with a delay: harmonizations drawn side by side and resampled by the melody
-            (default HARMONIZE_LOOKAHEAD where the notes are sampled, else 1).
+        live: how to play along (default LiveConfig(): harmonize at once); its ports and files are not read here.
         **settings: fields of GenerationSettings (temperature, key, scale, choose, seed, ...); length and
             num_outputs mean nothing here.
 
     Raises:
-        MusicLSTMError: a bad model or setting, named before the model opens where it can be.
+        MusicLSTMError: a bad model or setting.
     """
-    check_one_of("mode", mode, LIVE_MODES)
-    check_whole_number("delay", delay, 0, MAX_DELAY)
-    check_number("wait_beats", wait_beats, 0, MAX_WAIT_BEATS, f"above 0 and at most {MAX_WAIT_BEATS}", False)
-    check_whole_number("answer_bars", answer_bars, 1, MAX_ANSWER_BARS)
+    live = live or LiveConfig()
     for name in ("length", "num_outputs"):
         if name in settings:
             raise MusicLSTMError(f"{name} means nothing when playing live: the player decides")
-    if delay and mode != "harmonize":
-        raise MusicLSTMError("delay is harmonize's: an answer waits for the player's rest instead")
-    if lookahead is not None:
-        check_whole_number("lookahead", lookahead, 1, MAX_LIVE_PARTICLES)
-        if not delay:
-            raise MusicLSTMError("lookahead needs a delay: the particles look ahead over the steps the voices wait")
     setup = set_up(model, settings)
     sampled = setup.options.choose == "sample"
-    particles = (lookahead or HARMONIZE_LOOKAHEAD) if delay and sampled else 1
+    particles = (live.lookahead or HARMONIZE_LOOKAHEAD) if live.delay and sampled else 1
     beat = setup.composer.steps_per_beat
-    wait_steps = max(1, round(wait_beats * beat))
-    return Partner(setup, mode, delay, wait_steps, answer_bars * 4 * beat, particles)
+    wait_steps = max(1, round(live.wait * beat))
+    return Partner(setup, live.mode, live.delay, wait_steps, live.bars * BEATS_PER_BAR * beat, particles)
