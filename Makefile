@@ -21,8 +21,16 @@ define apt_install
 endef
 
 # FluidSynth renders WAV audio with a piano SoundFont; without it, pretty_midi's sine waves stand in.
+# python-rtmidi (live's MIDI ports) loads ALSA's library (libasound2; libasound2t64 from Debian 13 on).
 system:
 	$(call apt_install,fluidsynth,fluidsynth,for piano audio: apt-get install fluidsynth or brew install fluid-synth)
+	@ldconfig -p 2>/dev/null | grep -q libasound.so.2 || [ "$$(uname)" != Linux ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libasound2t64 >/dev/null 2>&1 || \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libasound2 >/dev/null; }; \
+	  else \
+	    echo "note: install libasound2 (for live MIDI ports: apt-get install libasound2)"; \
+	  fi; }
 
 # Chromium runs the studio's end-to-end test, driven by Playwright (a Python package in .[dev]).
 browser:

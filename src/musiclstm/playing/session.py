@@ -45,7 +45,7 @@ def perform(
             attribute that turns true (a `FilePlayer`) ends it once the partner owes nothing more.
         outport: a mido-style output: `send(message)`.
         tempo_bpm: beats per minute of the step clock.
-        clock: the performance's time (default: the wall clock's).
+        clock: the performance's time: `now()`, `sleep(seconds)` and its `speed` (default: the wall clock's).
         recorder: where every note that passes is kept, written when the performance ends.
         follow_clock: end a step at every `24 / steps_per_beat` MIDI clock messages received, not by the clock.
 
@@ -111,7 +111,7 @@ def perform(
             if follow_clock or now < due:
                 clock.sleep(POLL_SECONDS if follow_clock else min(POLL_SECONDS, due - now))
                 continue
-            step(time.perf_counter() - (now - due) / getattr(clock, "speed", 1.0))
+            step(time.perf_counter() - (now - due) / clock.speed)  # since the step was due, in wall seconds
             due += step_seconds
             if clock.now() > due:  # a step took longer than a step: start again from now rather than rush
                 late += 1
