@@ -123,6 +123,21 @@ def test_voices_released_with_the_last_key_and_struck_once_a_step(tmp_path):
     assert partner.press(20) == []  # off the keyboard: ignored
 
 
+def test_presses_after_rests_are_answered_at_once_with_voices_under_them():
+    partner = open_partner(None, LiveConfig(), seed=5)
+    for _ in range(32):  # the player has not begun
+        partner.tick()
+    answered = 0
+    for pitch in C_MAJOR:
+        answered += any(is_on and sounding < pitch for sounding, is_on in partner.press(pitch))
+        for _ in range(3):
+            partner.tick()
+        partner.release(pitch)
+        for _ in range(2):  # staccato: two silent steps before the next note
+            partner.tick()
+    assert answered >= len(C_MAJOR) - 1
+
+
 def test_with_a_delay_the_voices_sound_the_delay_later_under_their_step_s_melody(tmp_path):
     melody = C_MAJOR
     live = LiveConfig(delay=2, lookahead=4)

@@ -7,7 +7,11 @@ goes (its state carried, `StatefulReader`), so it hears the whole performance.
 
 - `harmonize`: the player's highest key is the top voice. With `delay` 0 the model draws the step's
   voices under it at once, on the press itself, and draws them again at every step while a key is
-  held: the voices sound while the player holds a key, and stop when the last key is let go. With
+  held: the voices sound while the player holds a key, and stop when the last key is let go. Of a
+  NADE head's whole steps, those sounding four keys are preferred (`keep_voices`). A step where the
+  player sounds nothing is not read (the model's place in the bar moves on): a chorale's voices never
+  rest between the melody's notes, and after two silent steps read the bundled model drew no voices
+  at a third to two thirds of the presses, where it now draws them at every one. With
   `delay` L the voices of a step are drawn when the step ends and sounded L steps later: `particles`
   harmonizations run side by side, resampled before every step by how likely each finds the melody's
   note there (harmonize's particle filter), and the one sounded is followed back L steps, so it was
@@ -49,6 +53,7 @@ from musiclstm.music.metrics import key_of_counts
 from musiclstm.network.heads import DrawRules
 from musiclstm.network.reading import EVENT_WIDTH, open_reader
 
+HARMONY_VOICES = 4  # harmonize: of a NADE head's whole steps, those sounding four keys (SATB) preferred
 FIRST_STEP_DRAWS = 8  # answer: draws of its first step, the first that sounds kept (an answer starts with notes)
 
 Change = tuple[int, bool]  # (MIDI pitch, is_on): a note the model starts or ends
@@ -168,6 +173,9 @@ class Partner:
             return self.harmonize_late()
         if self.mode == "answer" and not self.answering:
             self.frame = self.player_frame()
+        if self.mode == "harmonize" and not sounding:
+            self.skip()
+            return self.silent_step()
         self.read(self.frame)
         if sounding and self.mode == "answer" and not self.answering:
             after = copy.copy(self.reader)
@@ -185,6 +193,14 @@ class Partner:
         """Read the ending step's events (particles, 176) and begin the next."""
         self.reader.read(frame.float())
         self.previous = frame[:, :N_KEYS]
+        self.next_step()
+
+    def skip(self) -> None:
+        """Begin the next step without reading the ending one: the model's place in the bar moves on with the clock."""
+        self.reader.position += 1
+        self.next_step()
+
+    def next_step(self) -> None:
         self.step += 1
         self.struck.clear()
         self.restruck.clear()
@@ -219,6 +235,8 @@ class Partner:
         forced, below = self.under(melody)
         struck = (forced & (melody in self.struck)).expand(self.particles, -1)
         rules = self.rules(below, forced)
+        if self.options.keep_voices:
+            rules = replace(rules, voices=torch.full((self.particles,), HARMONY_VOICES))
         return self.model.draw(self.reader.features, self.previous, rules, self.generator, struck)
 
     def harmonize_now(self) -> list[Change]:
@@ -232,7 +250,7 @@ class Partner:
         the step `delay` steps back of the first particle's line (harmonize with delay)."""
         melody = self.melody()
         chosen = None
-        if self.particles > 1 and melody is not None and self.step > 0:
+        if melody is not None and self.particles > 1 and self.step > 0:
             forced, below = self.under(melody)
             nll = melody_nll(self.model, self.reader.features, 0, forced[None], below[None], self.previous)
             chosen = resample(-nll.view(1, -1), self.generator)
@@ -240,7 +258,10 @@ class Partner:
             self.previous = self.previous[chosen]
         frame = self.draw_under(melody)
         self.past.append((frame, chosen, melody))
-        self.read(frame)
+        if melody is None:
+            self.skip()
+        else:
+            self.read(frame)
         if len(self.past) <= self.delay:
             return []
         frames, parents, melodies = zip(*self.past, strict=True)
