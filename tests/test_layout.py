@@ -11,11 +11,12 @@ import musiclstm
 
 PACKAGE = Path(musiclstm.__file__).parent
 # Each stage and the stages under it: a module may import its own stage and any stage below, never one above.
-# The public API (the package's __init__, and `serving`, which serves a page on a port) stands over every stage;
+# The public API (the package's __init__, `serving`, which serves a page on a port, and `playing.web`, which serves
+# the live page) stands over every stage;
 # the command line and the pages stand on it alone.
-STAGES = ["base", "music", "data", "network", "judging", "composing", "listening", "api", "pages"]
+STAGES = ["base", "music", "data", "network", "judging", "composing", "listening", "playing", "api", "pages"]
 BASE = {"musiclstm.config", "musiclstm.files"}
-API = {"musiclstm", "musiclstm.serving"}
+API = {"musiclstm", "musiclstm.serving", "musiclstm.playing.web"}
 
 
 def module_name(path: Path) -> str:

@@ -38,6 +38,7 @@ SHORTER = {  # the command (and step): flags appended to make it quick
     "harmonize": ["--length", "32", "--no-audio"],
     "infill": ["--no-audio", "--particles", "2"],
     "listen prepare": ["--pieces", "2", "--bars", "2"],
+    "live": ["--speed", "16"],
 }
 WRITES_INSIDE_OUT = {  # the command: a file it writes inside its --out folder
     "data": "manifest.json",

@@ -12,6 +12,7 @@ The public API, which the command line and the studio call (and nothing else of 
     save_pieces(composition, "out")                             # MIDI, WAV, PNG and JSON per piece
     harmonize("melody.mid", "runs/bach", num_outputs=4)         # -> Composition: the melody on top, voices below
     infill("piece.mid", "runs/bach", bars="5-8")                # -> Composition: bars 5-8 rewritten, the rest kept
+    play_live("runs/bach", LiveConfig(mode="answer"))           # play along with a MIDI keyboard, live
 Every name but the settings is imported when first asked for, so `import musiclstm` is quick, each
 command pays only for what it uses, and `export` never loads Lightning.
 """
@@ -29,6 +30,7 @@ from musiclstm.config import (
     INFILL_PARTICLES,
     KEY_NAMES,
     LISTENING_PAGE,
+    LIVE_MODES,
     MODE_SCALE,
     MODEL_PRESETS,
     SCALES,
@@ -40,6 +42,7 @@ from musiclstm.config import (
     EvaluateConfig,
     ExportConfig,
     GenerationSettings,
+    LiveConfig,
     ModelConfig,
     MusicLSTMError,
     OutputConfig,
@@ -111,6 +114,15 @@ LAZY = {  # name: its module; each is imported when first asked for, so a comman
     "format_study_report": "musiclstm.listening.report",
     "write_ratings_csv": "musiclstm.listening.report",
     "plot_ratings": "musiclstm.listening.report",
+    "Partner": "musiclstm.playing.partner",
+    "open_partner": "musiclstm.playing.partner",
+    "Clock": "musiclstm.playing.ports",
+    "FilePlayer": "musiclstm.playing.ports",
+    "Recorder": "musiclstm.playing.ports",
+    "list_ports": "musiclstm.playing.ports",
+    "perform": "musiclstm.playing.session",
+    "play_live": "musiclstm.playing.live",
+    "format_performance": "musiclstm.playing.live",
 }
 
 __all__ = [
@@ -124,6 +136,7 @@ __all__ = [
     "INFILL_PARTICLES",
     "KEY_NAMES",
     "LISTENING_PAGE",
+    "LIVE_MODES",
     "MODE_SCALE",
     "MODEL_PRESETS",
     "SCALES",
@@ -135,6 +148,7 @@ __all__ = [
     "EvaluateConfig",
     "ExportConfig",
     "GenerationSettings",
+    "LiveConfig",
     "ModelConfig",
     "MusicLSTMError",
     "OutputConfig",

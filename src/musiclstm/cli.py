@@ -176,6 +176,41 @@ def run_infill(args: argparse.Namespace) -> None:
     compose(args, origin, musiclstm.infill, args.piece, args.model, keep_melody=args.keep_melody, **gap)
 
 
+@arg("--model", MODEL_HELP)
+@arg("--list-ports", "list this machine's MIDI input and output ports, and stop", action="store_true")
+@arg("--page", "serve a page with an on-screen keyboard (and Web MIDI) that plays along instead", action="store_true")
+@settings(musiclstm.LiveConfig)
+@settings(musiclstm.GenerationSettings, leave_out=("length", "num_outputs", "phrase_bars", "precision"))
+@settings(musiclstm.ServingConfig)
+@arg("--json", "print the performance's report as JSON", action="store_true")
+def run_live(args: argparse.Namespace) -> int | None:
+    """Play with the model live: it harmonizes your melody as you play, or answers your phrases.
+    From a MIDI keyboard or a DAW's port (--input, or --virtual ports) to a synthesizer's (--output), on a step clock
+    at --tempo; --play replays a MIDI file as the player and --record writes both parts; Ctrl-C ends it, every note
+    off."""
+    if args.list_ports:
+        ports = musiclstm.list_ports()
+        for kind in ("inputs", "outputs"):
+            print(f"MIDI {kind}: " + (", ".join(ports[kind]) or "none"))
+        return None
+    live, changes = made(args, musiclstm.LiveConfig), given(args, musiclstm.GenerationSettings)
+    musiclstm.GenerationSettings(**changes)  # checked before the model opens
+    if args.page:
+        serving = made(args, musiclstm.ServingConfig)
+        composer = musiclstm.open_composer(args.model)
+        tempo = changes.get("tempo_bpm", musiclstm.GenerationSettings.tempo_bpm)
+        return musiclstm.serve_live_page(
+            lambda: musiclstm.open_partner(composer, live, **changes),
+            tempo,
+            serving.port or 8503,
+            serving.address,
+            not serving.no_browser,
+        )
+    report = musiclstm.play_live(args.model, live, **changes)
+    print(json.dumps(report, indent=2) if args.json else musiclstm.format_performance(report))
+    return None
+
+
 @arg("midi", "the MIDI file")
 @arg("wav", "the WAV file to write")
 @arg("--soundfont", "a .sf2 SoundFont (default: pretty_midi's bundled TimGM6mb.sf2)")
@@ -264,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for run in (run_data, run_summary, run_train, run_evaluate, run_generate, run_harmonize, run_infill, run_render):
         add_command(commands, run)
+    add_command(commands, run_live)
     add_command(commands, run_demo)
     steps = add_command(commands, run_listen).add_subparsers(dest="step", required=True, metavar="STEP")
     for run in (run_listen_prepare, run_listen_serve, run_listen_report):

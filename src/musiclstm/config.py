@@ -719,6 +719,65 @@ class OutputConfig:
     )
 
 
+LIVE_MODES = ("harmonize", "answer")
+CLOCKS = ("internal", "midi")
+MAX_DELAY = 16  # steps of lookahead a live harmonization may wait for: a bar at 4 steps per beat
+MAX_LIVE_PARTICLES = 64  # drawn side by side within one step's time (docs: play live)
+MAX_WAIT_BEATS, MAX_ANSWER_BARS, MAX_SPEED = 16, 16, 64
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """How the model plays along live, and with what: the flags of `live` beside the generation settings."""
+
+    mode: str = setting(
+        "harmonize",
+        "'harmonize': your highest key is the top voice, the model's voices sound under it at once; "
+        "'answer': when you rest, the model continues your phrase, then listens again",
+        choices=LIVE_MODES,
+    )
+    delay: int = setting(
+        0, "harmonize: steps the voices wait, chosen knowing your next DELAY notes (particles resampled by them)"
+    )
+    lookahead: int | None = setting(
+        None,
+        "harmonize with a delay: harmonizations drawn side by side and resampled by your notes",
+        default_text=f"{HARMONIZE_LOOKAHEAD} where notes are sampled, else 1",
+    )
+    wait: float = setting(2.0, "answer: beats of rest after which the model answers")
+    bars: int = setting(2, "answer: bars (of 4 beats) the answer lasts")
+    input: str | None = setting(None, "the MIDI input port to play from", default_text="the first there is")
+    output: str | None = setting(None, "the MIDI output port the model plays to", default_text="the first there is")
+    virtual: bool = setting(False, "make virtual ports named 'musiclstm' (or --input/--output) for a DAW to connect to")
+    clock: str = setting(
+        "internal", "'internal': steps at --tempo; 'midi': a step every 24/4 MIDI clock ticks received", choices=CLOCKS
+    )
+    play: str | None = setting(None, "replay this MIDI file as the player instead of an input port", metavar="FILE")
+    speed: float = setting(1.0, "with --play: replay this many times faster, the step clock with it")
+    record: str | None = setting(
+        None, "write the performance here when it ends: your part and the model's on their own tracks", metavar="OUT"
+    )
+
+    def __post_init__(self) -> None:
+        check_one_of("mode", self.mode, LIVE_MODES)
+        check_whole_number("delay", self.delay, 0, MAX_DELAY)
+        if self.delay and self.mode != "harmonize":
+            raise MusicLSTMError("delay is harmonize's: an answer waits for your rest instead")
+        if self.lookahead is not None:
+            check_whole_number("lookahead", self.lookahead, 1, MAX_LIVE_PARTICLES)
+            if not self.delay:
+                raise MusicLSTMError("lookahead needs a delay: the particles look ahead over the steps the voices wait")
+        check_number("wait", self.wait, 0, MAX_WAIT_BEATS, f"above 0 and at most {MAX_WAIT_BEATS} beats", False)
+        check_whole_number("bars", self.bars, 1, MAX_ANSWER_BARS)
+        check_one_of("clock", self.clock, CLOCKS)
+        speed = check_number("speed", self.speed, 0, MAX_SPEED, f"above 0 and at most {MAX_SPEED}", False)
+        object.__setattr__(self, "speed", speed)
+        if speed != 1 and self.play is None:
+            raise MusicLSTMError("speed needs --play: a player at a keyboard cannot be hurried")
+        if self.play is not None and self.clock == "midi":
+            raise MusicLSTMError("a replayed file sends no MIDI clock: use the internal clock with --play")
+
+
 @dataclass(frozen=True)
 class ExportConfig:
     """What `export` packs and how its model card is titled: the arguments of `bundle.export_model`."""
@@ -753,9 +812,11 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class ServingConfig:
-    """Where a page is served: the flags of `demo` and `listen serve`. A port of None is the command's own."""
+    """Where a page is served: the flags of `demo`, `listen serve` and `live --page`; a port of None, the command's."""
 
-    port: int | None = setting(None, "the port to serve on", default_text="8501 for demo, 8502 for listen serve")
+    port: int | None = setting(
+        None, "the port to serve on", default_text="8501 for demo, 8502 for listen serve, 8503 for live --page"
+    )
     address: str = setting(
         "localhost",
         "the address to serve on: localhost for this machine only, 0.0.0.0 opens it to the local network",

@@ -203,22 +203,36 @@ def best_key(roll: np.ndarray) -> str | None:
     Counting notes into scales cannot tell a minor key from its relative major (the same seven notes);
     the profiles weigh the tonic and its triad, which can.
     """
-    counts = pitch_class_counts(roll)
+    return key_of_counts(pitch_class_counts(roll))
+
+
+def key_of_counts(counts: np.ndarray) -> str | None:
+    """`best_key` of pitch-class counts (12,), C first, kept as music arrives (live); None when all are 0.
+
+    The 24 correlations are one matrix product (a live step cannot spare the milliseconds of 24 calls);
+    counts all alike correlate with no key, and give C major.
+    """
     if counts.sum() == 0:
         return None
-    fits = {
-        (root, mode): np.corrcoef(counts, np.roll(profile, root))[0, 1]
-        for mode, profile in KEY_PROFILES.items()
-        for root in range(12)
-    }
-    root, mode = max(fits, key=lambda key: np.nan_to_num(fits[key], nan=-1.0))
-    return f"{KEY_NAMES[root]} {mode}"
+    centred = counts - counts.mean()
+    spread = np.linalg.norm(centred)
+    fits = KEY_TEMPLATES @ centred / spread if spread > 0 else np.zeros(len(KEY_TEMPLATES))
+    mode, root = divmod(int(np.argmax(fits)), 12)
+    return f"{KEY_NAMES[root]} {list(KEY_PROFILES)[mode]}"
 
 
 KEY_PROFILES = {  # Krumhansl and Kessler 1982: how well each pitch class fits a key, from its tonic (C) up
     "major": np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88]),
     "minor": np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17]),
 }
+# each key's profile, centred and scaled to length 1: the majors on C..B, then the minors, shape (24, 12)
+KEY_TEMPLATES = np.stack([np.roll(profile, root) for profile in KEY_PROFILES.values() for root in range(12)])
+KEY_TEMPLATES = KEY_TEMPLATES - KEY_TEMPLATES.mean(axis=1, keepdims=True)
+KEY_TEMPLATES /= np.linalg.norm(KEY_TEMPLATES, axis=1, keepdims=True)
+KEY_TEMPLATES = np.stack([np.roll(profile, root) for profile in KEY_PROFILES.values() for root in range(12)])
+KEY_TEMPLATES = (KEY_TEMPLATES - KEY_TEMPLATES.mean(1, keepdims=True)) / np.sqrt(
+    ((KEY_TEMPLATES - KEY_TEMPLATES.mean(1, keepdims=True)) ** 2).sum(1, keepdims=True)
+)
 
 
 def pitch_class_counts(roll: np.ndarray) -> np.ndarray:
