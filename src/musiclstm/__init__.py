@@ -123,6 +123,8 @@ LAZY = {  # name: its module; each is imported when first asked for, so a comman
     "perform": "musiclstm.playing.session",
     "play_live": "musiclstm.playing.live",
     "format_performance": "musiclstm.playing.live",
+    "live_app": "musiclstm.playing.web",
+    "serve_live_page": "musiclstm.playing.web",
 }
 
 __all__ = [

@@ -39,6 +39,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from musiclstm.config import HIGHEST_PITCH, LOWEST_PITCH, MusicLSTMError
+from musiclstm.playing.live import one_thread
 from musiclstm.serving import check_port_free, page_address
 
 if TYPE_CHECKING:
@@ -265,7 +266,8 @@ def serve_live_page(
         opener = threading.Thread(target=open_when_listening, args=(server, page_address(address, port)), daemon=True)
         opener.start()
     try:
-        server.run()
+        with one_thread():
+            server.run()
     except SystemExit as err:  # uvicorn exits where it cannot start (a port taken since it was checked)
         raise MusicLSTMError(
             f"cannot serve the live page on {address} port {port}; the reason is logged above"
