@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 
+import torch
 import uvicorn
 from playwright.sync_api import sync_playwright
 
@@ -84,6 +85,7 @@ def main() -> None:
     app = live_app(lambda: open_partner(composer, LiveConfig(mode=args.mode), seed=0), tempo_bpm=args.tempo)
     server = uvicorn.Server(uvicorn.Config(app, host="localhost", port=port, log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
+    torch.set_num_threads(1)  # as `musiclstm live --page` serves it (`one_thread`)
     thread.start()
     while not server.started:
         time.sleep(0.05)

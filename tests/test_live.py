@@ -156,7 +156,7 @@ def test_a_phrase_is_answered_after_the_wait_in_its_key(tmp_path):
     phrase = [60, 64, 67, 72, 71, 67, 65, 64, 62, 60]  # C major, eighth notes
     live = LiveConfig(mode="answer", wait=2.0, bars=1)
     melody = write_melody(tmp_path / "phrase.mid", phrase, beats=0.5)
-    report, output, recording = replay(tmp_path, melody, live, scale="mode")
+    report, output, recording = replay(tmp_path, melody, live)  # an answer keeps to the key by default
     phrase_end = len(phrase) * 0.5 * 60 / TEMPO
     answer = [(when, message) for when, message in output.sent]
     starts = [when for when, message in answer if message.type == "note_on"]

@@ -2,8 +2,8 @@
 README order, in a fresh folder holding only the shipped example files, and must exit 0 and write what it says.
 
 To stay fast, flags are appended (argparse keeps the last value given) that shorten the work: fewer steps, files
-and epochs, no audio. The command line itself is the README's, so a stale example fails here. `demo` and
-`listen serve` start servers that never end: they are checked with `--help`.
+and epochs, no audio. The command line itself is the README's, so a stale example fails here. `demo`,
+`listen serve` and `live --page` start servers that never end: they are checked with `--help`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ COMMANDS = [
     if line.startswith("musiclstm ")
 ]
 PYTHON_BLOCKS = [block for language, block in BLOCKS if language == "python"]
-SERVERS = {("demo",), ("listen", "serve")}
+SERVERS = {("demo",), ("listen", "serve"), ("live", "--page")}
 SHORTER = {  # the command (and step): flags appended to make it quick
     "data": ["--limit", "10"],
     "train": ["--preset", "small", "--epochs", "1"],

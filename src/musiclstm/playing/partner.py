@@ -18,9 +18,10 @@ goes (its state carried, `StatefulReader`), so it hears the whole performance.
   chosen knowing the melody's next L steps.
 - `answer`: the model reads what the player plays; once the player has rested `wait_steps` steps
   after playing, it continues the phrase for `answer_steps` steps, in the key of what was played
-  (`key` auto), then listens again. It goes on from its state at the phrase's last note, as if the
-  wait had not been (after beats of silence a model of chorales expects the piece to have ended), on
-  the clock's metre. A key pressed during the answer ends it at once.
+  (`key` auto; `scale` mode unless a scale or strategy is given), then listens again. It goes on from
+  its state at the phrase's last note, as if the wait had not been (after beats of silence a model of
+  chorales expects the piece to have ended), on the clock's metre. A key pressed during the answer
+  ends it at once.
 
 The key of `key` auto is the one that best fits every note the player has played so far (`key_of_counts`).
 """
@@ -315,7 +316,8 @@ def open_partner(model: str | Path | Composer | None = None, live: LiveConfig | 
         model: a run or model folder, or a Composer (None: the bundled model).
         live: how to play along (default LiveConfig(): harmonize at once); its ports and files are not read here.
         **settings: fields of GenerationSettings (temperature, key, scale, choose, seed, ...); length and
-            num_outputs mean nothing here.
+            num_outputs mean nothing here. An answer keeps to the key (`scale` mode) unless a scale or a
+            strategy is given.
 
     Raises:
         MusicLSTMError: a bad model or setting.
@@ -324,6 +326,8 @@ def open_partner(model: str | Path | Composer | None = None, live: LiveConfig | 
     for name in ("length", "num_outputs"):
         if name in settings:
             raise MusicLSTMError(f"{name} means nothing when playing live: the player decides")
+    if live.mode == "answer" and "scale" not in settings and "strategy" not in settings:
+        settings = dict(settings, scale=MODE_SCALE)  # an answer in your key: the strategy's own has no key mask
     setup = set_up(model, settings)
     sampled = setup.options.choose == "sample"
     particles = (live.lookahead or HARMONIZE_LOOKAHEAD) if live.delay and sampled else 1
