@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import mido
 import pretty_midi
@@ -22,6 +23,7 @@ import musiclstm
 from musiclstm import cli
 from musiclstm.config import LiveConfig, MusicLSTMError
 from musiclstm.network.sampling import scale_mask
+from musiclstm.playing import ports
 from musiclstm.playing.partner import open_partner
 from musiclstm.playing.ports import FilePlayer, Recorder
 from musiclstm.playing.session import perform
@@ -220,6 +222,28 @@ def test_an_input_that_vanishes_mid_note_ends_every_note_and_keeps_the_recording
     assert "the input port closed" in told.splitlines()[0]
     player = [message.note for message in mido.MidiFile(recording).tracks[1] if message.type == "note_on"]
     assert player == [72, 76]
+
+
+def test_a_system_port_no_longer_listed_reads_as_closed(monkeypatch):
+    listed = ["Keyboard 1"]
+    monkeypatch.setattr(ports.mido, "get_input_names", lambda: list(listed))
+    monkeypatch.setattr(ports, "CHECK_GONE_SECONDS", 0.0)
+    port = SimpleNamespace(name="Keyboard 1", closed=False, poll=lambda: None, close=lambda: None)
+    watched = ports.WatchedInput(port)
+    assert not watched.closed
+    listed.clear()  # unplugged: python-rtmidi's port itself goes on answering nothing
+    assert watched.closed
+
+
+def test_list_ports_without_a_midi_system_says_so_in_one_line(capsys):
+    try:
+        musiclstm.list_ports()
+    except MusicLSTMError:
+        assert cli.main(["live", "--list-ports"]) == 2
+        assert "no MIDI ports here" in capsys.readouterr().err
+    else:
+        assert cli.main(["live", "--list-ports"]) == 0
+        assert "MIDI inputs:" in capsys.readouterr().out
 
 
 def test_steps_follow_the_midi_clock_received():
