@@ -89,7 +89,11 @@ def perform(
             if inport.closed:
                 ended = "the input port closed"
                 break
-            message = inport.poll()
+            try:
+                message = inport.poll()
+            except OSError as err:  # a port whose device failed under it
+                ended = f"the input port failed ({err})"
+                break
             if message is not None:
                 arrived = time.perf_counter()
                 if message.type in ("note_on", "note_off") and recorder is not None:
