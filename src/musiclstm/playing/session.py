@@ -67,12 +67,18 @@ def perform(
     due, clocks, late = start + step_seconds, 0, 0
     latencies: dict[str, list[float]] = {"press_ms": [], "step_ms": [], "answer_ms": []}
 
+    sent: set[int] = set()  # the pitches the output sounds: a note is counted before its note_on leaves
+
     def send(changes, since: float, measured: str | None) -> None:
         when = clock.now() - start
         for pitch, is_on in changes:
             message = mido.Message("note_on" if is_on else "note_off", note=pitch, channel=MODEL_CHANNEL)
             message = message.copy(velocity=MODEL_VELOCITY) if is_on else message
+            if is_on:
+                sent.add(pitch)
             outport.send(message)
+            if not is_on:
+                sent.discard(pitch)
             if recorder is not None:
                 recorder.add(when, MODEL_TRACK, message)
         if measured and any(is_on for _, is_on in changes):
@@ -121,8 +127,8 @@ def perform(
                 late += 1
                 due = clock.now() + step_seconds
     finally:
-        try:
-            send(partner.all_off(), time.perf_counter(), None)
+        try:  # the notes the output sounds, whatever the partner thinks: an interrupt may fall between the two
+            send([(pitch, False) for pitch in sorted(sent)], time.perf_counter(), None)
         except Exception as err:  # the output went away too: nothing is left to end
             log.warning("could not end the model's notes: %s", err)
         if recorder is not None:
