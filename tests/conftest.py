@@ -1,4 +1,5 @@
-"""Shared test helpers: MIDI files written tick by tick with mido, a small real Bach corpus, a silent study."""
+"""Shared test helpers: MIDI files written tick by tick with mido, a small real Bach corpus, a silent study, a page
+in headless Chromium."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
+from chromium import localhost_page
 
 from musiclstm import CorpusConfig, build_corpus, load_corpus
 
@@ -89,3 +91,10 @@ def silent_study(tmp_path):
     (folder / "manifest.json").write_text(json.dumps({"clips": key}))
     RatingsStore.create(folder / "ratings.sqlite", list(sources))
     return open_study(folder)
+
+
+@pytest.fixture
+def browser_page(tmp_path, request):
+    """A page in headless Chromium with an empty profile; yields (page, requests refused for leaving localhost)."""
+    with localhost_page(tmp_path / "profile", f"{request.node.name}-at-the-end.png") as found:
+        yield found

@@ -1,42 +1,23 @@
 """The studio end to end in a real headless Chromium: `musiclstm demo` serves it, Playwright clicks.
 
-Chromium is Debian's (/usr/bin/chromium, installed by `make setup`), started with its own empty
-profile; every request that would leave localhost is refused and counted. The screenshot of the
-composed page is kept in test-artifacts/.
+Chromium is Debian's, started with its own empty profile (`chromium.localhost_page`); every request that
+would leave localhost is refused and counted. The screenshot of the composed page is kept in test-artifacts/.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+from chromium import ARTIFACTS, CHROMIUM, MISSING, free_port
 
 if CHROMIUM is None and not os.environ.get("CI"):
-    pytest.skip("Chromium is not installed (make setup installs it as root)", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
+    pytest.skip(MISSING, allow_module_level=True)
 
 
 @pytest.fixture
@@ -65,36 +46,6 @@ def studio(trained_runs, tmp_path):
     log.close()
     with pytest.raises(OSError):  # the demo stops its server with it: nothing is left listening
         urllib.request.urlopen(f"{address}/_stcore/health", timeout=2)
-
-
-@pytest.fixture
-def browser_page(tmp_path):
-    """A page in headless Chromium with an empty profile; yields (page, requests refused for leaving localhost)."""
-    from playwright.sync_api import sync_playwright
-
-    refused = []
-
-    def localhost_only(route):
-        if urlparse(route.request.url).hostname in ("localhost", "127.0.0.1"):
-            route.continue_()
-        else:
-            refused.append(route.request.url)
-            route.abort()
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            tmp_path / "profile",
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000},
-        )
-        context.route("**/*", localhost_only)
-        page = context.new_page()
-        yield page, refused
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=ARTIFACTS / "studio-at-the-end.png", full_page=True)  # where a failure left it
-        context.close()
 
 
 def test_the_studio_composes_in_a_real_browser_and_names_bad_uploads(studio, browser_page, tmp_path):

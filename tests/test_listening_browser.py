@@ -19,13 +19,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, free_port
+from chromium import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, MISSING, free_port
 
 from musiclstm import open_study, prepare_study, study_report
 from musiclstm.listening.study import read_answer_key
 
 if CHROMIUM is None and not os.environ.get("CI"):
-    pytest.skip("Chromium is not installed (make setup installs it as root)", allow_module_level=True)
+    pytest.skip(MISSING, allow_module_level=True)
 
 
 def serve(study: Path, port: int, log: Path) -> subprocess.Popen:

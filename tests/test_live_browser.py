@@ -14,39 +14,19 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlparse
 
 import mido
 import pytest
+from chromium import ARTIFACTS, CHROMIUM, MISSING, free_port
 
 from musiclstm.config import MusicLSTMError
 from musiclstm.playing.web import LIVE_PAGE, live_app, message_from_json, message_to_json, serve_live_page
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("CI"), reason="Chromium is not installed (make setup installs it as root)"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
+needs_chromium = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason=MISSING)
 
 
 @contextlib.contextmanager
@@ -197,36 +177,6 @@ def test_serve_live_page_refuses_a_port_in_use():
 def test_live_page_loads_nothing_from_elsewhere():
     page = LIVE_PAGE.read_text(encoding="utf-8")
     assert "http://" not in page and "https://" not in page and "@import" not in page
-
-
-@pytest.fixture
-def browser_page(tmp_path):
-    """A page in headless Chromium with an empty profile; yields (page, requests refused for leaving localhost)."""
-    from playwright.sync_api import sync_playwright
-
-    refused = []
-
-    def localhost_only(route):
-        if urlparse(route.request.url).hostname in ("localhost", "127.0.0.1"):
-            route.continue_()
-        else:
-            refused.append(route.request.url)
-            route.abort()
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            tmp_path / "profile",
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000},
-        )
-        context.route("**/*", localhost_only)
-        page = context.new_page()
-        yield page, refused
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=ARTIFACTS / "live-at-the-end.png")  # where a failure left it
-        context.close()
 
 
 def press_key(page, pitch: int, held_ms: int) -> None:

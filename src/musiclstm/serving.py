@@ -154,6 +154,11 @@ def open_when_serving(address: str, server: subprocess.Popen | None = None, time
             if time.monotonic() > deadline or (server is not None and server.poll() is not None):
                 return False
             time.sleep(0.3)
+    return open_in_browser(address)
+
+
+def open_in_browser(address: str) -> bool:
+    """Open `address` in the user's browser; where none can be opened, log once where to open it yourself."""
     try:
         opened = webbrowser.open(address)
     except webbrowser.Error:

@@ -26,7 +26,6 @@ import logging
 import queue
 import threading
 import time
-import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +39,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from musiclstm.config import HIGHEST_PITCH, LOWEST_PITCH, MusicLSTMError
 from musiclstm.playing.live import one_thread
-from musiclstm.serving import check_port_free, page_address
+from musiclstm.serving import check_port_free, open_in_browser, page_address
 
 if TYPE_CHECKING:
     import uvicorn
@@ -282,10 +281,4 @@ def open_when_listening(server: uvicorn.Server, address: str) -> bool:
         if server.should_exit or time.monotonic() > deadline:
             return False
         time.sleep(0.1)
-    try:
-        opened = webbrowser.open(address)
-    except webbrowser.Error:
-        opened = False
-    if not opened:
-        logger.warning("no browser found; open %s yourself", address)
-    return opened
+    return open_in_browser(address)
