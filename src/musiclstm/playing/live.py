@@ -50,7 +50,8 @@ def play_live(model: str | Path | Composer | None = None, live: LiveConfig | Non
     except MusicLSTMError as err:
         if live.output is not None or not (record or player):
             raise
-        log.warning("%s: the model's part goes to the recording alone", err)
+        log.warning("no MIDI output port to play to: the model's part goes to the recording alone")
+        log.debug("%s", err)
         outport = NoOutput()
     recorder = Recorder(record, tempo_bpm) if record else None
     log.info("playing along (%s) at %s bpm: Ctrl-C ends it", live.mode, f"{tempo_bpm:g}")

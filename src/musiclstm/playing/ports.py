@@ -10,7 +10,10 @@ file when the performance ends. Times are the performance's seconds (`Clock.now`
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,13 +44,35 @@ class Clock:
 
 
 def midi_system(action):
-    """Run `action()` on the MIDI system, its failure (no ALSA sequencer, no such port) a MusicLSTMError."""
+    """Run `action()` on the MIDI system, its failure (no ALSA sequencer, no such port) a MusicLSTMError.
+
+    ALSA's library writes its own complaint to the process's stderr (file descriptor 2) before python-rtmidi
+    raises; it is silenced meanwhile, so that the error is one line.
+    """
     try:
-        return action()
+        with quiet_stderr():
+            return action()
     except MusicLSTMError:
         raise
     except Exception as err:  # python-rtmidi raises its own SystemError and InvalidPortError types
-        raise MusicLSTMError(f"no MIDI ports here: the MIDI system cannot be opened ({err})") from err
+        raise MusicLSTMError(
+            f"no MIDI ports here: the MIDI system cannot be opened ({err}); without one, --play replays a "
+            "file as the player and --page plays in the browser"
+        ) from err
+
+
+@contextmanager
+def quiet_stderr():
+    """Send what C libraries write to file descriptor 2 to /dev/null meanwhile."""
+    sys.stderr.flush()
+    kept = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as nowhere:
+            os.dup2(nowhere.fileno(), 2)
+        yield
+    finally:
+        os.dup2(kept, 2)
+        os.close(kept)
 
 
 def list_ports() -> dict[str, list[str]]:
