@@ -11,7 +11,7 @@ goes (its state carried, `StatefulReader`), so it hears the whole performance.
   NADE head's whole steps, those sounding four keys are preferred (`keep_voices`). A step where the
   player sounds nothing is not read (the model's place in the bar moves on): a chorale's voices never
   rest between the melody's notes, and after two silent steps read the bundled model drew no voices
-  at a third to two thirds of the presses, where it now draws them at every one. With
+  at half to two thirds of the presses, where it now draws them at every one. With
   `delay` L the voices of a step are drawn when the step ends and sounded L steps later: `particles`
   harmonizations run side by side, resampled before every step by how likely each finds the melody's
   note there (harmonize's particle filter), and the one sounded is followed back L steps, so it was
