@@ -237,14 +237,14 @@ def test_the_model_answers_a_phrase_played_in_a_real_browser(browser_page):
     from musiclstm.playing.partner import open_partner
 
     page, refused = browser_page
-    make_partner = lambda: open_partner(None, LiveConfig(mode="answer", wait=1.0, bars=1), seed=0)  # noqa: E731
+    make_partner = lambda: open_partner(None, LiveConfig(mode="answer", wait=2.0, bars=1), seed=0)  # noqa: E731
     with serving(live_app(make_partner, tempo_bpm=120.0)) as address:
         page.goto(f"http://{address}/")
         page.locator("#status.connected").wait_for(timeout=60_000)
         for pitch in (60, 64, 67, 72, 67, 64):
             press_key(page, pitch, held_ms=200)
             page.wait_for_timeout(50)
-        assert page.evaluate("window.liveStats.modelNotesDrawn") == 0  # it listens while the phrase is played
+        assert page.evaluate("window.liveStats.modelNotesDrawn") == 0  # it listens while the phrase is played (1 s)
         page.wait_for_function("window.liveStats.modelNotesDrawn > 0 && window.liveStats.modelNotesSounded > 0")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "live-answer.png")
