@@ -81,6 +81,18 @@ def test_a_silent_step_gets_its_three_most_likely_allowed_notes():
     assert notes[1].sum() == 3 and not notes[1, 11]
 
 
+def test_a_melody_left_alone_gets_the_most_likely_allowed_notes_under_it():
+    probabilities = torch.full((2, 88), 0.01)
+    probabilities[:, [10, 11, 12, 50]] = torch.tensor([0.3, 0.4, 0.2, 0.45])
+    forced = torch.zeros(2, 88, dtype=torch.bool)
+    forced[:, 40] = True  # the melody's key
+    allowed = (torch.arange(88) <= 40).expand(2, -1)  # nothing above it
+    probabilities[1, 12] = 0.9  # a voice that passes the threshold: no fallback
+    notes = choose_notes(torch.logit(probabilities), allowed, threshold=0.5, top_k=3, forced=forced)
+    assert torch.nonzero(notes[0]).flatten().tolist() == [10, 11, 40]  # the melody and two voices
+    assert torch.nonzero(notes[1]).flatten().tolist() == [12, 40]
+
+
 def test_max_notes_keeps_the_most_likely_keys_of_a_crowded_step():
     probabilities = torch.zeros(1, 88)
     probabilities[0, [5, 20, 30, 40, 50]] = torch.tensor([0.9, 0.6, 0.95, 0.7, 0.8])

@@ -590,7 +590,9 @@ class GenerationSettings:
     )
     threshold: float = setting(0.5, "probability a key must exceed")
     top_k: int = setting(
-        3, "independent head: notes for a step that would be silent, in the key (a NADE head's silence is its own)"
+        3,
+        "independent head: notes for a step that would be silent, or sound only a melody kept on top, in the key "
+        "(a NADE head's silence is its own)",
     )
     max_notes: int | None = setting(None, "at most this many notes per step", default_text="no cap")
     phrase_bars: int | None = setting(

@@ -93,8 +93,9 @@ def choose_notes(
     """Pick the sounding keys of one step of independent keys from their log-odds after temperature, (batch, 88) bool.
 
     `threshold` plays every key above the threshold; `sample` draws each key from its own Bernoulli;
-    keys outside `allowed` stay off and `forced` keys sound. A step left silent gets its `top_k` most
-    likely allowed keys, so pieces never stall; `max_notes` keeps only the most likely keys of a
+    keys outside `allowed` stay off and `forced` keys sound. A step left silent, or sounding only its forced
+    keys (a melody being harmonized), gets its `top_k` most likely allowed keys (forced ones first), so
+    pieces never stall and a melody is never left alone; `max_notes` keeps only the most likely keys of a
     crowded step, a forced key counting as certain.
     """
     uniform = uniform_draws(logits.shape, choose, generator, logits.device)
@@ -104,11 +105,11 @@ def choose_notes(
         probabilities = torch.where(forced, 1.0, probabilities)
     ranked = probabilities if allowed is None else probabilities.masked_fill(~allowed, -1.0)
     if top_k > 0:
-        silent = ~notes.any(dim=1)
+        silent = ~(notes if forced is None else notes & ~forced).any(dim=1)  # a harmony's melody alone is silence
         fallback = torch.zeros_like(notes).scatter_(1, ranked.topk(top_k, dim=1).indices, True)
         if allowed is not None:
             fallback &= allowed
-        notes = torch.where(silent[:, None], fallback, notes)
+        notes = torch.where(silent[:, None], fallback if forced is None else fallback | forced, notes)
     if max_notes is not None:
         kept = torch.zeros_like(notes).scatter_(
             1, ranked.masked_fill(~notes, -2.0).topk(max_notes, dim=1).indices, True
