@@ -141,7 +141,6 @@ class Partner:
         self.struck.add(key_index)
         if self.mode == "answer":
             stopped, self.answering = self.answering > 0, 0
-            self.frame = self.player_frame()
             return self.sound(set(), set()) if stopped else []
         return self.harmonize_now() if self.delay == 0 else []
 
@@ -167,24 +166,30 @@ class Partner:
         np.add.at(self.played, [KEY_PITCH_CLASSES[key_index] for key_index in sounding], 1)
         self.key = self.find_key()
         self.resting = 0 if sounding else self.resting + 1
-        if sounding and self.mode == "answer" and not self.answering:
-            self.heard = True
-            self.voices_heard[len(sounding)] += 1
-        if self.mode == "harmonize" and self.delay > 0:
+        if self.mode == "answer":
+            return self.listen_or_answer(sounding)
+        if self.delay > 0:
             return self.harmonize_late()
-        if self.mode == "answer" and not self.answering:
-            self.frame = self.player_frame()
-        if self.mode == "harmonize" and not sounding:
+        if not sounding:  # a rest is not read: the model's place in the bar moves on
             self.skip()
             return self.silent_step()
         self.read(self.frame)
-        if sounding and self.mode == "answer" and not self.answering:
+        return self.harmonize_now() if self.held else self.silent_step()
+
+    def listen_or_answer(self, sounding: set[int]) -> list[Change]:
+        """Answer mode, at a step's end: read the answer's step, or the player's (the state after the phrase's last
+        sounding step kept), then draw the answer's next step where one is due."""
+        if self.answering:
+            self.read(self.frame)
+            return self.answer_next()
+        self.read(self.player_frame())
+        if sounding:
+            self.heard = True
+            self.voices_heard[len(sounding)] += 1
             after = copy.copy(self.reader)
             after.select(torch.arange(self.particles))  # its own copy of the state, which reading changes in place
             self.phrase_end = (after, self.previous)
-        if self.mode == "answer":
-            return self.answer_next()
-        return self.harmonize_now() if self.held else self.silent_step()
+        return self.answer_next()
 
     def all_off(self) -> list[Change]:
         """Every note the model sounds, ended (the performance stops)."""
