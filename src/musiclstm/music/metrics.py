@@ -229,10 +229,6 @@ KEY_PROFILES = {  # Krumhansl and Kessler 1982: how well each pitch class fits a
 KEY_TEMPLATES = np.stack([np.roll(profile, root) for profile in KEY_PROFILES.values() for root in range(12)])
 KEY_TEMPLATES = KEY_TEMPLATES - KEY_TEMPLATES.mean(axis=1, keepdims=True)
 KEY_TEMPLATES /= np.linalg.norm(KEY_TEMPLATES, axis=1, keepdims=True)
-KEY_TEMPLATES = np.stack([np.roll(profile, root) for profile in KEY_PROFILES.values() for root in range(12)])
-KEY_TEMPLATES = (KEY_TEMPLATES - KEY_TEMPLATES.mean(1, keepdims=True)) / np.sqrt(
-    ((KEY_TEMPLATES - KEY_TEMPLATES.mean(1, keepdims=True)) ** 2).sum(1, keepdims=True)
-)
 
 
 def pitch_class_counts(roll: np.ndarray) -> np.ndarray:
