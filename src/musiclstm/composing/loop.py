@@ -65,17 +65,30 @@ class StepPlan:
         """The rules of one step for `batch` particles, whose key masks are `key_masks` (batch, 88) or None."""
         if self.forced is None and self.may_sound is None:
             return replace(self.rules, allowed=key_masks)
-        allowed = self.may_sound[step] if self.may_sound is not None else None
-        if key_masks is not None:
-            allowed = key_masks if allowed is None else key_masks & allowed
+        may_sound = self.may_sound[step] if self.may_sound is not None else None
         forced = self.forced[step] if self.forced is not None else None
-        if forced is not None and allowed is not None:
-            allowed = allowed | forced
-        return replace(
-            self.rules,
-            allowed=None if allowed is None else allowed.expand(batch, -1),
-            forced=None if forced is None else forced.expand(batch, -1),
-        )
+        return limited(self.rules, key_masks, may_sound, forced, batch)
+
+
+def limited(
+    rules: DrawRules,
+    key_masks: torch.Tensor | None,
+    may_sound: torch.Tensor | None,
+    forced: torch.Tensor | None,
+    batch: int,
+) -> DrawRules:
+    """`rules` for one step of `batch` rows: only keys in their key masks (batch or 1, 88) and in `may_sound` (88,)
+    may sound, and the `forced` keys (88,) sound whatever those say; None: no such limit."""
+    allowed = may_sound
+    if key_masks is not None:
+        allowed = key_masks if allowed is None else key_masks & allowed
+    if forced is not None and allowed is not None:
+        allowed = allowed | forced
+    return replace(
+        rules,
+        allowed=None if allowed is None else allowed.expand(batch, -1),
+        forced=None if forced is None else forced.expand(batch, -1),
+    )
 
 
 def struck_after(events: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:

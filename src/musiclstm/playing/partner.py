@@ -2,8 +2,9 @@
 
 A `Partner` knows nothing of ports or clocks: it is told when the player presses and releases a key
 (`press`, `release`, MIDI pitches) and when a step of the clock ends (`tick`), and answers each with
-the model's note changes, `(pitch, is_on)` in the order to send them. The model reads every step as it
-goes (its state carried, `StatefulReader`), so it hears the whole performance.
+the model's note changes, `(pitch, is_on)` in the order to send them. The model reads the music as it
+goes (its state carried), so it hears the whole performance: in harmonize, the steps where the player
+sounds a key; in answer, every step, the player's and its own.
 
 - `harmonize`: the player's highest key is the top voice. With `delay` 0 the model draws the step's
   voices under it at once, on the press itself, and draws them again at every step while a key is
@@ -37,7 +38,7 @@ import numpy as np
 import torch
 
 from musiclstm.composing.composer import Composer, Setup, draw_rules, set_up
-from musiclstm.composing.loop import resample, trace_back
+from musiclstm.composing.loop import limited, resample, trace_back
 from musiclstm.composing.melody import melody_nll
 from musiclstm.config import (
     AUTO_KEY,
@@ -90,6 +91,7 @@ class Partner:
         self.restruck: set[int] = set()  # key indices the model has struck during this step
         self.played = np.zeros(12)  # the player's sounding key-steps by pitch class, C first
         self.key = self.options.key if self.options.key != AUTO_KEY else None  # the key kept to (None: none yet)
+        self.key_rules = self.rules_in(self.key)  # the settings' rules and the key's mask, made again as it changes
         self.voices_heard = np.zeros(N_KEYS + 1, dtype=np.int64)  # answer: the player's steps by keys sounding
         self.voices = 1  # answer: the keys the answer prefers to sound at once (the player's most common)
         self.phrase_end = None  # answer: the reader and the keys sounding after the player's last sounding step
@@ -116,20 +118,20 @@ class Partner:
             owed = any(melody is not None for *_, melody in self.past)
         return not self.held and not self.sounding and not owed
 
-    def rules(self, allowed: torch.Tensor | None = None, forced: torch.Tensor | None = None):
-        """The draw rules of this step: the settings', the key's mask with `allowed` (88,), `forced` (88,) on."""
-        scale = draw_rules(self.options, [self.key or "C"])
-        mask = scale.allowed[0] if scale.allowed is not None and self.key is not None else None
-        if allowed is not None:
-            mask = allowed if mask is None else mask & allowed
-        if forced is not None and mask is not None:
-            mask = mask | forced
-        batch = self.particles
-        return replace(
-            scale,
-            allowed=None if mask is None else mask.expand(batch, -1),
-            forced=None if forced is None else forced.expand(batch, -1),
-        )
+    def rules_in(self, key: str | None) -> DrawRules:
+        """The settings' draw rules with the mask of `key` (None: no key yet, no mask)."""
+        rules = draw_rules(self.options, [key or "C"])
+        return rules if key is not None else replace(rules, allowed=None)
+
+    def rules(
+        self, may_sound: torch.Tensor | None = None, forced: torch.Tensor | None = None, voices: int = 0
+    ) -> DrawRules:
+        """The draw rules of this step: the key's mask with `may_sound` (88,), `forced` (88,) on, and of a NADE
+        head's whole steps those sounding `voices` keys preferred (where `keep_voices`; 0: none)."""
+        rules = limited(self.key_rules, self.key_rules.allowed, may_sound, forced, self.particles)
+        if voices and self.options.keep_voices:
+            rules = replace(rules, voices=torch.full((self.particles,), voices))
+        return rules
 
     @torch.inference_mode()
     def press(self, pitch: int) -> list[Change]:
@@ -164,7 +166,9 @@ class Partner:
         """The step ends: the model reads it, and the next begins with the notes it sounds."""
         sounding = self.held | self.struck
         np.add.at(self.played, [KEY_PITCH_CLASSES[key_index] for key_index in sounding], 1)
-        self.key = self.find_key()
+        key = self.find_key()
+        if key != self.key:
+            self.key, self.key_rules = key, self.rules_in(key)
         self.resting = 0 if sounding else self.resting + 1
         if self.mode == "answer":
             return self.listen_or_answer(sounding)
@@ -240,9 +244,7 @@ class Partner:
             return torch.zeros(self.particles, EVENT_WIDTH, dtype=torch.bool)
         forced, below = self.under(melody)
         struck = (forced & (melody in self.struck)).expand(self.particles, -1)
-        rules = self.rules(below, forced)
-        if self.options.keep_voices:
-            rules = replace(rules, voices=torch.full((self.particles,), HARMONY_VOICES))
+        rules = self.rules(below, forced, HARMONY_VOICES)
         return self.model.draw(self.reader.features, self.previous, rules, self.generator, struck)
 
     def harmonize_now(self) -> list[Change]:
@@ -287,9 +289,7 @@ class Partner:
         if not self.answering:
             return self.sound(set(), set()) if self.sounding else []
         self.answering -= 1
-        rules = self.rules()
-        if self.options.keep_voices:
-            rules = replace(rules, voices=torch.full((self.particles,), self.voices))
+        rules = self.rules(voices=self.voices)
         for _ in range(FIRST_STEP_DRAWS if self.answering == self.answer_steps - 1 else 1):
             self.frame = self.model.draw(self.reader.features, self.previous, rules, self.generator)
             if self.frame[:, :N_KEYS].any():
