@@ -40,22 +40,16 @@ def play_live(model: str | Path | Composer | None = None, live: LiveConfig | Non
     """
     live = live or LiveConfig()
     record = check_output_file(live.record) if live.record else None
-    partner = open_partner(model, live, **settings)
     clock = Clock(live.speed)
-    player = FilePlayer(live.play, clock) if live.play else None
+    player = FilePlayer(live.play, clock) if live.play else None  # a bad file named before the model opens
+    partner = open_partner(model, live, **settings)
     tempo_bpm = settings.get("tempo_bpm") or (player and player.tempo_bpm) or partner.options.tempo_bpm
     inport = player or open_input(live.input, live.virtual)
+    outport = None
     try:
-        outport = open_output(live.output, live.virtual)
-    except MusicLSTMError as err:
-        if live.output is not None or not (record or player):
-            raise
-        log.warning("no MIDI output port to play to: the model's part goes to the recording alone")
-        log.debug("%s", err)
-        outport = NoOutput()
-    recorder = Recorder(record, tempo_bpm) if record else None
-    log.info("playing along (%s) at %s bpm: Ctrl-C ends it", live.mode, f"{tempo_bpm:g}")
-    try:
+        outport = open_output_or_none(live, record is not None or player is not None)
+        recorder = Recorder(record, tempo_bpm) if record else None
+        log.info("playing along (%s) at %s bpm: Ctrl-C ends it", live.mode, f"{tempo_bpm:g}")
         with one_thread():
             report = perform(partner, inport, outport, tempo_bpm, clock, recorder, follow_clock=live.clock == "midi")
     finally:
@@ -63,6 +57,19 @@ def play_live(model: str | Path | Composer | None = None, live: LiveConfig | Non
             if hasattr(port, "close"):
                 port.close()
     return report | dict(mode=live.mode, tempo_bpm=tempo_bpm, recording=str(record) if record else None)
+
+
+def open_output_or_none(live: LiveConfig, is_kept: bool):
+    """The output port `live` names; where none can be opened and something keeps the model's notes (`is_kept`: a
+    recording, a replayed file), an output that sends nowhere, with a warning."""
+    try:
+        return open_output(live.output, live.virtual)
+    except MusicLSTMError as err:
+        if live.output is not None or not is_kept:
+            raise
+        log.warning("no MIDI output port to play to: the model's part goes to the recording alone")
+        log.debug("%s", err)
+        return NoOutput()
 
 
 @contextmanager

@@ -146,16 +146,15 @@ class FilePlayer:
 
     def __init__(self, path: str | Path, clock: Clock):
         midi = load_midi(path)
-        notes = [
-            (note, program.program) for program in midi.instruments if not program.is_drum for note in program.notes
-        ]
+        notes = [note for part in midi.instruments if not part.is_drum for note in part.notes]
         if not notes:
             raise MusicLSTMError(f"{path}: no notes to play (drum tracks are left out)")
-        first = min(note.start for note, _ in notes)
-        events = [(note.end - first, 0, note.pitch, 0) for note, _ in notes]
-        events += [(note.start - first, 1, note.pitch, max(note.velocity, 1)) for note, _ in notes]
+        first = min(note.start for note in notes)
+        events = [(note.end - first, 0, note.pitch, 0) for note in notes]
+        events += [(note.start - first, 1, note.pitch, max(note.velocity, 1)) for note in notes]
         self.events = sorted(events)  # a release before a press at the same time: a repeated key sounds again
-        self.tempo_bpm = float(midi.get_tempo_changes()[1][0]) if len(midi.get_tempo_changes()[1]) else None
+        _, tempos = midi.get_tempo_changes()
+        self.tempo_bpm = float(tempos[0]) if len(tempos) else None
         self.clock, self.start, self.next = clock, None, 0
         self.closed = False
 
