@@ -30,6 +30,7 @@ from musiclstm.composing.composer import open_composer
 from musiclstm.config import LiveConfig
 from musiclstm.network.bundle import cpu_name
 from musiclstm.playing.partner import open_partner
+from musiclstm.playing.session import summary
 from musiclstm.playing.web import live_app
 
 WALK = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65, 64, 62]  # C4 up to C5 and back, white keys only
@@ -39,12 +40,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("localhost", 0))
         return probe.getsockname()[1]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """The nearest-rank percentile of `values` (fraction 0.5 is the median)."""
-    ranked = sorted(values)
-    return ranked[min(len(ranked) - 1, max(0, round(fraction * len(ranked)) - 1))]
 
 
 def round_trips_ms(address: str, presses: int, interval_ms: int, load_timeout_s: float) -> dict:
@@ -110,8 +105,9 @@ def main() -> None:
 
 def print_percentiles(what: str, values: list[float]) -> None:
     if values:
-        print(f"{what}, ms (n={len(values)}): ", end="")
-        print(f"p50 {percentile(values, 0.5):.1f}, p99 {percentile(values, 0.99):.1f}, max {max(values):.1f}")
+        latency = summary(values)
+        print(f"{what}, ms (n={latency['count']}): ", end="")
+        print(f"p50 {latency['p50']:.1f}, p99 {latency['p99']:.1f}, max {latency['max']:.1f}")
     else:
         print(f"{what}: none")
 
